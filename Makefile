@@ -1,0 +1,35 @@
+# MediaCraft developer commands. `make test` and `make run` install what is missing first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+SERVICES := gateway identity scheduler worker-watermark worker-merge cleanup
+STAMP := $(VENV)/.installed
+PYPROJECTS := shared/pyproject.toml $(foreach s,$(SERVICES),services/$(s)/pyproject.toml) requirements-dev.txt
+
+.PHONY: install system-deps test test-unit bench clean
+
+install: $(STAMP)
+
+$(STAMP): $(PYPROJECTS)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip setuptools wheel
+	$(PIP) install -q -e 'shared[all]' $(foreach s,$(SERVICES),-e services/$(s)) -r requirements-dev.txt
+	@touch $(STAMP)
+
+# ffmpeg and a running RabbitMQ broker: installed from Debian's packages when missing.
+system-deps:
+	@scripts/ensure-system-deps.sh
+
+test: install system-deps
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: install
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+bench: install system-deps
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache

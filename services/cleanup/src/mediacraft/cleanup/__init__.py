@@ -1,0 +1,1 @@
+"""MediaCraft cleanup service."""

@@ -1,0 +1,1 @@
+"""MediaCraft gateway service."""

@@ -1,0 +1,1 @@
+"""MediaCraft worker watermark service."""

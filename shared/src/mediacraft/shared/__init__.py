@@ -1,0 +1,1 @@
+"""MediaCraft shared package: contracts, ports and adapters used by every service."""

@@ -1,0 +1,181 @@
+"""The message catalogue of the task lifecycle (ARCHITECTURE.md, Task lifecycle and Bus topology).
+
+Commands are imperative and go to the scheduler inbox; jobs go to a worker pool; control messages
+go to every worker; events are past tense and go to the topic exchange under `task.*`, `job.*`
+and `user.*`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import Field
+
+from mediacraft.shared.messages.envelope import Message
+from mediacraft.shared.tasks import InputFile, MediaInfo, ResultFile, TaskStatus, TaskType
+
+__all__ = [
+    "SubmitTask", "CancelTask", "RetryTask", "RetryDue", "ReconcileTasks",
+    "RunJob", "CancelJob",
+    "JobStarted", "JobProgress", "JobHeartbeat", "JobSucceeded", "JobFailed", "JobCancelled",
+    "TaskStatusChanged", "TaskProgressed",
+    "UserCreated", "UserSeen",
+    "ProbeMessage",
+]
+
+
+# --- commands (mediacraft.commands -> scheduler.inbox) ---------------------------------------
+
+class SubmitTask(Message):
+    TYPE = "task.submit"
+    task_id: str
+    user_id: str
+    task_type: TaskType
+
+
+class CancelTask(Message):
+    TYPE = "task.cancel"
+    task_id: str
+    user_id: str
+
+
+class RetryTask(Message):
+    """A person asked to run a failed or cancelled task again with the same parameters."""
+
+    TYPE = "task.retry"
+    task_id: str
+    user_id: str
+
+
+class RetryDue(Message):
+    """Comes back from a delay queue when a retrying task's wait is over."""
+
+    TYPE = "task.retry_due"
+    task_id: str
+    attempt: int
+
+
+class ReconcileTasks(Message):
+    """Asks the active scheduler to compare its view with the store and repair what drifted."""
+
+    TYPE = "task.reconcile"
+    reason: str = "periodic"
+
+
+# --- jobs (mediacraft.jobs -> jobs.<pool>) and control (mediacraft.control, fanout) -------------
+
+class RunJob(Message):
+    TYPE = "job.run"
+    task_id: str
+    user_id: str
+    attempt: int
+    task_type: TaskType
+    inputs: list[InputFile]
+    config: dict[str, Any] = Field(default_factory=dict)
+    output_key: str
+    deadline_seconds: float | None = None
+
+
+class CancelJob(Message):
+    TYPE = "job.cancel"
+    task_id: str
+    attempt: int
+
+
+# --- worker events (mediacraft.events, routing key job.<what>) -----------------------------------
+
+class JobStarted(Message):
+    TYPE = "job.started"
+    task_id: str
+    attempt: int
+    worker_id: str
+
+
+class JobProgress(Message):
+    TYPE = "job.progress"
+    task_id: str
+    attempt: int
+    percent: float = Field(ge=0, le=100)
+    stage: str
+    stage_percent: float = Field(default=0, ge=0, le=100)
+    eta_seconds: float | None = None
+
+
+class JobHeartbeat(Message):
+    TYPE = "job.heartbeat"
+    task_id: str
+    attempt: int
+    worker_id: str
+
+
+class JobSucceeded(Message):
+    TYPE = "job.succeeded"
+    task_id: str
+    attempt: int
+    result: ResultFile
+    processing_seconds: float | None = None
+
+
+class JobFailed(Message):
+    TYPE = "job.failed"
+    task_id: str
+    attempt: int
+    code: str
+    message: str
+    retryable: bool
+
+
+class JobCancelled(Message):
+    TYPE = "job.cancelled"
+    task_id: str
+    attempt: int
+
+
+# --- task events (mediacraft.events, routing key task.<what>) for live clients ------------------
+
+class TaskStatusChanged(Message):
+    TYPE = "task.status_changed"
+    task_id: str
+    user_id: str
+    status: TaskStatus
+    previous_status: TaskStatus | None = None
+    version: int
+    task: dict[str, Any] = Field(default_factory=dict)
+
+
+class TaskProgressed(Message):
+    TYPE = "task.progressed"
+    task_id: str
+    user_id: str
+    progress: float
+    stage: str | None = None
+    subtasks: dict[str, float] = Field(default_factory=dict)
+    eta_seconds: float | None = None
+    version: int
+
+
+# --- user events (mediacraft.events, routing key user.<what>) ------------------------------------
+
+class UserCreated(Message):
+    TYPE = "user.created"
+    user_id: str
+
+
+class UserSeen(Message):
+    TYPE = "user.seen"
+    user_id: str
+    at: datetime
+
+
+# --- infrastructure --------------------------------------------------------------------------------
+
+class ProbeMessage(Message):
+    """A message with no business meaning, used by contract tests and benchmarks."""
+
+    TYPE = "probe"
+    n: int = 0
+    text: str = ""
+
+
+_ = MediaInfo  # re-exported types used in payloads

@@ -1,0 +1,109 @@
+"""Store ports: the task store (read model and lifecycle state) and the user store."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Collection, Protocol
+
+from mediacraft.shared.tasks import Page, Task, TaskStatus, TaskType, User
+
+
+class TaskStore(Protocol):
+    async def start(self) -> None:
+        """Open connections, create tables or indexes (idempotent)."""
+
+    async def close(self) -> None: ...
+
+    async def insert(self, task: Task) -> Task:
+        """Store a new task (version as given, normally 0); Conflict if the id exists."""
+
+    async def get(self, task_id: str) -> Task | None: ...
+
+    async def get_for_user(self, task_id: str, user_id: str) -> Task | None:
+        """The task only if `user_id` owns it; None otherwise (callers answer 404 either way)."""
+
+    async def transition(
+        self,
+        task_id: str,
+        *,
+        expected_status: TaskStatus | Collection[TaskStatus],
+        expected_version: int,
+        changes: dict[str, Any],
+    ) -> Task:
+        """Compare-and-set: apply `changes` and bump version only if status and version match.
+
+        Raises Conflict when they do not (nothing changes), NotFound when there is no such task.
+        `changes` holds Task field names with JSON-able or model values.
+        """
+
+    async def update_progress(
+        self,
+        task_id: str,
+        *,
+        attempt: int,
+        progress: float,
+        stage: str | None = None,
+        subtasks: dict[str, float] | None = None,
+        eta_seconds: float | None = None,
+        message: str | None = None,
+        lease_expires_at: datetime | None = None,
+    ) -> Task | None:
+        """Move progress forward for the running `attempt`; never backwards, never another attempt.
+
+        Applies only while the task is processing or cancelling with `attempts == attempt` and
+        stored progress <= `progress`; returns the updated task, or None when nothing applied.
+        Does not bump `version` (progress is not a lifecycle transition).
+        """
+
+    async def set_user_flags(
+        self, task_id: str, user_id: str, *, hidden: bool | None = None, notified: bool | None = None
+    ) -> Task | None:
+        """Set the user-owned flags on the owner's task; None when not found or not owned."""
+
+    async def list_for_user(
+        self,
+        user_id: str,
+        *,
+        statuses: Collection[TaskStatus] | None = None,
+        task_type: TaskType | None = None,
+        include_hidden: bool = False,
+        notified: bool | None = None,
+        cursor: str | None = None,
+        limit: int = 20,
+    ) -> Page:
+        """Newest first (created_at, then task_id), keyset-paginated: stable while tasks are added."""
+
+    async def count_by_status(self, user_id: str, *, include_hidden: bool = False) -> dict[str, int]:
+        """Number of the user's tasks per status (statuses with none are left out)."""
+
+    async def find_by_fingerprint(self, user_id: str, fingerprint: str, since: datetime) -> Task | None:
+        """The newest task of the user with this fingerprint created at or after `since`."""
+
+    async def list_by_status(
+        self, statuses: Collection[TaskStatus], *, limit: int = 1000, after: str | None = None
+    ) -> list[Task]:
+        """All users' tasks in these statuses, oldest submitted first (scheduler recovery, cleanup).
+
+        `after` is the task_id keyset cursor for paging through large sets.
+        """
+
+    async def delete(self, task_id: str) -> bool:
+        """Remove a task record (drafts only, by cleanup); True when something was removed."""
+
+    async def ping(self) -> bool: ...
+
+
+class UserStore(Protocol):
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def create_user(self, user: User) -> User:
+        """Store a new user; Conflict if the id exists."""
+
+    async def get_user(self, user_id: str) -> User | None: ...
+
+    async def touch_user(self, user_id: str, at: datetime) -> bool:
+        """Set last_accessed to `at` if it is later; True when the user exists."""
+
+    async def ping(self) -> bool: ...

@@ -1,0 +1,45 @@
+"""Settings base: every service's Settings subclasses this (environment prefix MEDIACRAFT_)."""
+
+from __future__ import annotations
+
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_ENVIRONMENTS = frozenset({"development", "test"})
+
+
+class BaseServiceSettings(BaseSettings):
+    """Adapter URLs and the knobs every service shares; adapters are chosen by URL scheme."""
+
+    model_config = SettingsConfigDict(env_prefix="MEDIACRAFT_", env_file=None, extra="ignore")
+
+    environment: str = "development"
+    service_name: str = "mediacraft"
+    log_level: str = "INFO"
+    log_json: bool | None = None  # None: JSON when stderr is not a terminal
+
+    data_dir: str = "./var"
+    bus_url: str = "memory://"
+    store_url: str = "sqlite:///./var/mediacraft.db"
+    object_store_url: str = "file:///./var/objects"
+
+    retry_delays_ms: tuple[int, ...] = (60_000, 300_000, 900_000)
+    delivery_limit: int = 5
+    bus_prefetch: int = 1
+
+    @field_validator("retry_delays_ms", mode="before")
+    @classmethod
+    def _parse_delays(cls, v: object) -> object:
+        if isinstance(v, str):
+            return tuple(int(x) for x in v.replace(" ", "").split(",") if x)
+        return v
+
+    @property
+    def is_development(self) -> bool:
+        return self.environment in DEV_ENVIRONMENTS
+
+    def require_secret(self, name: str, value: str, default: str) -> str:
+        """Refuse to start outside development with a default secret."""
+        if value == default and not self.is_development:
+            raise RuntimeError(f"MEDIACRAFT_{name.upper()} must be set outside development")
+        return value

@@ -1,0 +1,148 @@
+"""The task document: the read model every client sees, and the shape every store keeps."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TaskType(StrEnum):
+    WATERMARK_REMOVAL = "watermark_removal"
+    VIDEO_MERGE = "video_merge"
+    IMAGE_GENERATION = "image_generation"
+    VIDEO_GENERATION = "video_generation"
+
+
+class TaskStatus(StrEnum):
+    CREATED = "created"
+    UPLOADED = "uploaded"
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    RETRYING = "retrying"
+    CANCELLING = "cancelling"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+DRAFT_STATUSES = frozenset({TaskStatus.CREATED, TaskStatus.UPLOADED})
+ACTIVE_STATUSES = frozenset(
+    {TaskStatus.QUEUED, TaskStatus.PROCESSING, TaskStatus.RETRYING, TaskStatus.CANCELLING}
+)
+TERMINAL_STATUSES = frozenset(
+    {TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED, TaskStatus.EXPIRED}
+)
+
+# Which worker pool (job queue) runs each task type.
+POOL_OF_TYPE: dict[TaskType, str] = {
+    TaskType.WATERMARK_REMOVAL: "watermark",
+    TaskType.VIDEO_MERGE: "merge",
+    TaskType.IMAGE_GENERATION: "generate",
+    TaskType.VIDEO_GENERATION: "generate",
+}
+
+
+class MediaInfo(BaseModel):
+    """What ffprobe told us about a file (all optional: images have no duration)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    format_name: str | None = None
+    duration: float | None = None
+    width: int | None = None
+    height: int | None = None
+    frame_rate: float | None = None
+    frame_count: int | None = None
+    video_codec: str | None = None
+    audio_codec: str | None = None
+    has_audio: bool | None = None
+
+
+class InputFile(BaseModel):
+    key: str
+    original_name: str
+    size: int
+    content_hash: str | None = None
+    media: MediaInfo | None = None
+
+
+class ResultFile(BaseModel):
+    key: str
+    size: int
+    content_type: str = "application/octet-stream"
+    filename: str | None = None
+    media: MediaInfo | None = None
+    info: dict[str, Any] = Field(default_factory=dict)
+
+
+class TaskError(BaseModel):
+    code: str
+    message: str
+    retryable: bool = False
+
+
+class Task(BaseModel):
+    """One task document. Field names follow the product brief where it has them."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    task_id: str
+    user_id: str
+    task_type: TaskType
+    status: TaskStatus = TaskStatus.CREATED
+    version: int = 0
+
+    progress: float = 0.0
+    stage: str | None = None
+    subtasks: dict[str, float] = Field(default_factory=dict)
+    message: str | None = None
+    eta_seconds: float | None = None
+    queue_position: int | None = None
+
+    attempts: int = 0
+    retry_count: int = 0
+    max_retries: int = 3
+    next_retry_at: datetime | None = None
+    lease_expires_at: datetime | None = None
+
+    created_at: datetime
+    updated_at: datetime | None = None
+    submitted_at: datetime | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    expires_at: datetime | None = None
+
+    original_filename: str | None = None
+    file_size: int | None = None
+    inputs: list[InputFile] = Field(default_factory=list)
+    config: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    result: ResultFile | None = None
+    error: TaskError | None = None
+    error_message: str | None = None
+
+    fingerprint: str | None = None
+    notified: bool = False
+    hidden: bool = False
+
+    def to_doc(self) -> dict[str, Any]:
+        """JSON-safe dict for storage and wire."""
+        return self.model_dump(mode="json")
+
+
+class Page(BaseModel):
+    """One page of a keyset-paginated listing; `next_cursor` is None on the last page."""
+
+    items: list[Task]
+    next_cursor: str | None = None
+
+
+class User(BaseModel):
+    user_id: str
+    created_at: datetime
+    last_accessed: datetime
+    metadata: dict[str, Any] = Field(default_factory=dict)

@@ -1,0 +1,28 @@
+"""Root test configuration: service fixtures come from tests/fixtures as plugins, and every test
+is marked by the folder it lives in (unit, integration, e2e)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = [
+    "tests.fixtures.rabbit",
+    "tests.fixtures.seaweed",
+    "tests.fixtures.mongo",
+]
+
+_HERE = Path(__file__).parent
+_FOLDER_MARKS = {"unit": pytest.mark.unit, "integration": pytest.mark.integration, "e2e": pytest.mark.e2e}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        try:
+            folder = Path(str(item.fspath)).relative_to(_HERE).parts[0]
+        except ValueError:
+            continue
+        mark = _FOLDER_MARKS.get(folder)
+        if mark is not None:
+            item.add_marker(mark)

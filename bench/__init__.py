@@ -1,0 +1,1 @@
+"""MediaCraft benchmarks: `python -m bench.<name>`; `python -m bench` runs them all."""

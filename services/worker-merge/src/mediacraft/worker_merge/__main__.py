@@ -1,0 +1,3 @@
+from mediacraft.worker_merge.main import run
+
+run()

@@ -1,0 +1,3 @@
+from mediacraft.worker_watermark.main import run
+
+run()

@@ -1,0 +1,17 @@
+"""Settings every worker service shares (prefix MEDIACRAFT_)."""
+
+from __future__ import annotations
+
+from mediacraft.shared.settings import BaseServiceSettings
+
+
+class WorkerSettings(BaseServiceSettings):
+    """Worker knobs: heartbeats, limits, where per-job temp dirs live."""
+
+    worker_id: str | None = None  # default: host name and pid
+    work_dir: str | None = None  # default: the system temp dir
+    heartbeat_seconds: float = 10.0
+    progress_interval_seconds: float = 0.5  # at most ~2 progress events per second
+    job_time_limit_seconds: float = 25 * 60  # stays under RabbitMQ's default consumer_timeout
+    shutdown_grace_seconds: float = 30.0
+    cancel_memory: int = 1000  # how many recent cancel signals to remember

@@ -1,0 +1,229 @@
+"""The worker runtime on the in-process bus and a local object store, with small processors."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from mediacraft.shared.adapters.factory import make_bus, make_object_store
+from mediacraft.shared.errors import InvalidInput, RetryableError
+from mediacraft.shared.messages import CancelJob, Envelope, Message, RunJob
+from mediacraft.shared.ports.bus import Incoming
+from mediacraft.shared.tasks import InputFile, TaskType
+from mediacraft.shared.topology import CONTROL, EVENTS, JOBS, build_topology
+from mediacraft.shared.worker.contract import JobCancelledError, JobContext, ProcessorResult
+from mediacraft.shared.worker.runtime import WorkerRuntime
+from mediacraft.shared.worker.settings import WorkerSettings
+
+
+def copy_processor(ctx: JobContext) -> ProcessorResult:
+    out = ctx.workdir / "result.bin"
+    shutil.copyfile(ctx.inputs[0], out)
+    for i in range(1, 5):
+        ctx.report(i / 4, "copying")
+    return ProcessorResult(path=out, content_type="application/octet-stream", filename="result.bin")
+
+
+def waiting_processor(started: threading.Event) -> Callable[[JobContext], ProcessorResult]:
+    """Blocks until cancelled (as ffmpeg would run), writing a partial output first."""
+
+    def process(ctx: JobContext) -> ProcessorResult:
+        (ctx.workdir / "partial.mp4").write_bytes(b"partial")
+        started.set()
+        if not ctx.cancel_event.wait(timeout=30):
+            raise AssertionError("never cancelled")
+        raise JobCancelledError("stopped")
+
+    return process
+
+
+def raising_processor(exc: Exception) -> Callable[[JobContext], ProcessorResult]:
+    def process(ctx: JobContext) -> ProcessorResult:
+        raise exc
+
+    return process
+
+
+class Harness:
+    def __init__(self, tmp: Path, processor: Callable[[JobContext], ProcessorResult], **settings: Any) -> None:
+        self.tmp = tmp
+        self.bus = make_bus("memory://", topology=build_topology((100,)))
+        self.objects = make_object_store(f"file://{tmp / 'objects'}")
+        self.workdir = tmp / "work"
+        self.settings = WorkerSettings(work_dir=str(self.workdir), progress_interval_seconds=0.05, **settings)
+        self.runtime = WorkerRuntime(pool="watermark", processor=processor, bus=self.bus, objects=self.objects, settings=self.settings)
+        self.events: asyncio.Queue[Message] = asyncio.Queue()
+
+    async def __aenter__(self) -> "Harness":
+        await self.bus.start()
+        await self.objects.start()
+        queue = await self.bus.declare_private_queue([(EVENTS, "job.#")])
+
+        async def collect(incoming: Incoming) -> None:
+            await self.events.put(incoming.envelope.open())
+
+        await self.bus.consume(queue, collect, prefetch=100)
+        await self.runtime.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.runtime.stop(grace=5)
+        await self.bus.close()
+        await self.objects.close()
+
+    async def submit(self, task_id: str = "t1", attempt: int = 1, size: int = 4096, **job: Any) -> RunJob:
+        data = bytes(range(256)) * (size // 256)
+        src = self.tmp / f"{task_id}.src"
+        src.write_bytes(data)
+        key = f"uploads/u1/{task_id}/clip.mp4"
+        await self.objects.put_file(key, src)
+        msg = RunJob(
+            task_id=task_id, user_id="u1", attempt=attempt, task_type=TaskType.WATERMARK_REMOVAL,
+            inputs=[InputFile(key=key, original_name="clip.mp4", size=len(data))],
+            output_key=f"results/{task_id}/{attempt}/", **job,
+        )
+        await self.bus.publish(JOBS, "watermark", Envelope.wrap(msg, correlation_id=task_id))
+        return msg
+
+    async def cancel(self, task_id: str, attempt: int = 1) -> None:
+        await self.bus.publish(CONTROL, "", Envelope.wrap(CancelJob(task_id=task_id, attempt=attempt)))
+
+    async def next_event(self, timeout: float = 10) -> Message:
+        return await asyncio.wait_for(self.events.get(), timeout)
+
+    async def until(self, type_name: str, timeout: float = 10) -> tuple[Message, list[Message]]:
+        seen: list[Message] = []
+        deadline = time.monotonic() + timeout
+        while True:
+            msg = await self.next_event(max(0.01, deadline - time.monotonic()))
+            seen.append(msg)
+            if msg.TYPE == type_name:
+                return msg, seen
+
+    def leftovers(self) -> list[Path]:
+        return list(self.workdir.iterdir()) if self.workdir.exists() else []
+
+
+async def test_job_runs_uploads_result_and_cleans_up(tmp_path: Path) -> None:
+    async with Harness(tmp_path, copy_processor) as h:
+        job = await h.submit(size=64 * 1024)
+        done, seen = await h.until("job.succeeded")
+        assert seen[0].TYPE == "job.started"
+        assert done.result.key == f"results/{job.task_id}/1/result.bin"
+        assert done.result.size == 64 * 1024
+        info = await h.objects.stat(done.result.key)
+        assert info is not None and info.size == 64 * 1024
+        percents = [m.percent for m in seen if m.TYPE == "job.progress"]
+        assert percents == sorted(percents)
+        assert h.leftovers() == []
+
+
+async def test_rerun_of_same_attempt_overwrites_result(tmp_path: Path) -> None:
+    async with Harness(tmp_path, copy_processor) as h:
+        await h.submit(size=4096)
+        await h.until("job.succeeded")
+        await h.submit(size=8192)
+        done, _ = await h.until("job.succeeded")
+        keys = [o.key async for o in h.objects.list("results/t1/")]
+        assert keys == ["results/t1/1/result.bin"]
+        assert done.result.size == 8192
+
+
+async def test_cancel_while_processing_stops_and_leaves_nothing(tmp_path: Path) -> None:
+    started = threading.Event()
+    async with Harness(tmp_path, waiting_processor(started)) as h:
+        await h.submit()
+        await asyncio.wait_for(asyncio.to_thread(started.wait, 10), 11)
+        t0 = time.monotonic()
+        await h.cancel("t1")
+        msg, _ = await h.until("job.cancelled", timeout=5)
+        assert time.monotonic() - t0 < 2
+        assert msg.attempt == 1
+        assert h.leftovers() == []
+        assert [o async for o in h.objects.list("results/")] == []
+
+
+async def test_cancel_signal_before_the_job_means_it_never_runs(tmp_path: Path) -> None:
+    ran = threading.Event()
+
+    def process(ctx: JobContext) -> ProcessorResult:
+        ran.set()
+        return copy_processor(ctx)
+
+    async with Harness(tmp_path, process) as h:
+        await h.cancel("t9", attempt=2)
+        await h.bus.drain()
+        await h.submit(task_id="t9", attempt=2)
+        msg, _ = await h.until("job.cancelled")
+        assert msg.task_id == "t9" and not ran.is_set()
+
+
+@pytest.mark.parametrize(
+    ("exc", "code", "retryable"),
+    [
+        (InvalidInput("regions are outside the frame", code="invalid_regions"), "invalid_regions", False),
+        (RetryableError("storage timed out", code="storage_unavailable"), "storage_unavailable", True),
+        (ZeroDivisionError("boom"), "worker_error", True),
+    ],
+)
+async def test_failures_become_failed_events(tmp_path: Path, exc: Exception, code: str, retryable: bool) -> None:
+    async with Harness(tmp_path, raising_processor(exc)) as h:
+        await h.submit()
+        msg, _ = await h.until("job.failed")
+        assert (msg.code, msg.retryable) == (code, retryable)
+        assert msg.message
+        assert h.leftovers() == []
+
+
+async def test_time_limit_stops_the_processor(tmp_path: Path) -> None:
+    started = threading.Event()
+    async with Harness(tmp_path, waiting_processor(started)) as h:
+        await h.submit(deadline_seconds=0.5)
+        msg, _ = await h.until("job.failed")
+        assert msg.code == "job_timeout" and msg.retryable is False
+        assert h.leftovers() == []
+
+
+async def test_heartbeats_flow_while_the_processor_holds_its_thread(tmp_path: Path) -> None:
+    release = threading.Event()
+
+    def busy(ctx: JobContext) -> ProcessorResult:
+        release.wait(timeout=30)
+        return copy_processor(ctx)
+
+    async with Harness(tmp_path, busy, heartbeat_seconds=0.1) as h:
+        await h.submit()
+        beats = 0
+        while beats < 3:
+            msg = await h.next_event()
+            beats += msg.TYPE == "job.heartbeat"
+        release.set()
+        await h.until("job.succeeded")
+
+
+async def test_stopping_hands_back_an_unfinished_job(tmp_path: Path) -> None:
+    started = threading.Event()
+    h = Harness(tmp_path, waiting_processor(started), shutdown_grace_seconds=0.2)
+    await h.__aenter__()
+    try:
+        await h.submit()
+        await asyncio.wait_for(asyncio.to_thread(started.wait, 10), 11)
+        await h.runtime.stop(grace=0.2)
+        assert h.leftovers() == []
+        # handed back: the job is waiting in its queue again for another worker
+        again: asyncio.Queue[Incoming] = asyncio.Queue()
+
+        async def take(incoming: Incoming) -> None:
+            await again.put(incoming)
+
+        await h.bus.consume("jobs.watermark", take)
+        got = await asyncio.wait_for(again.get(), 5)
+        assert got.envelope.open().task_id == "t1"
+    finally:
+        await h.bus.close()

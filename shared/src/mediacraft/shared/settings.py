@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_ENVIRONMENTS = frozenset({"development", "test"})
 
@@ -23,7 +25,8 @@ class BaseServiceSettings(BaseSettings):
     store_url: str = "sqlite:///./var/mediacraft.db"
     object_store_url: str = "file:///./var/objects"
 
-    retry_delays_ms: tuple[int, ...] = (60_000, 300_000, 900_000)
+    # NoDecode: the env value is a plain comma list ("60000,300000"), not JSON
+    retry_delays_ms: Annotated[tuple[int, ...], NoDecode] = (60_000, 300_000, 900_000)
     delivery_limit: int = 5
     bus_prefetch: int = 1
 
@@ -31,7 +34,10 @@ class BaseServiceSettings(BaseSettings):
     @classmethod
     def _parse_delays(cls, v: object) -> object:
         if isinstance(v, str):
-            return tuple(int(x) for x in v.replace(" ", "").split(",") if x)
+            text = v.strip().strip("[]()")
+            return tuple(int(x) for x in text.replace(" ", "").split(",") if x)
+        if isinstance(v, int):
+            return (v,)
         return v
 
     @property

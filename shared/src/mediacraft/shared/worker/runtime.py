@@ -102,9 +102,9 @@ class WorkerRuntime:
     async def stop(self, grace: float | None = None) -> None:
         """Stop taking jobs; let the current one finish within `grace`, else hand it back."""
         self._stopping = True
-        if self._jobs_sub is not None:
-            await self._jobs_sub.cancel()
-            self._jobs_sub = None
+        # an adapter's cancel may wait for the running handler: our own grace decides instead
+        unsubscribing = asyncio.ensure_future(self._jobs_sub.cancel()) if self._jobs_sub else None
+        self._jobs_sub = None
         grace = self.settings.shutdown_grace_seconds if grace is None else grace
         try:
             await asyncio.wait_for(self._idle.wait(), timeout=grace)
@@ -114,6 +114,8 @@ class WorkerRuntime:
                 self._current.cancel_event.set()
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._idle.wait(), timeout=10)
+        if unsubscribing is not None:
+            await unsubscribing
         if self._control_sub is not None:
             await self._control_sub.cancel()
             self._control_sub = None

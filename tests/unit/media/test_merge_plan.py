@@ -1,0 +1,161 @@
+"""Merge decisions: stream copy only when everything matches; the normalise target rule."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mediacraft.shared.media import MediaLimits
+from mediacraft.worker_merge.merge import EncoderSettings, segment_args, segment_graph, stream_copy_args
+from mediacraft.worker_merge.plan import plan_merge
+from mediacraft.shared.media.sniff import MATROSKA
+
+from tests.unit.media.probe_samples import audio_json, clip, probe_of, video_json
+
+
+def test_matching_inputs_are_stream_copied() -> None:
+    plan = plan_merge([clip(name="a.mp4"), clip(name="b.mp4", duration="3.0", video={"duration": "3.0"}), clip()])
+    assert plan.method == "stream_copy"
+    assert plan.mismatches == ()
+    assert plan.target is None
+    assert plan.total_duration == pytest.approx(7.0)
+
+
+@pytest.mark.parametrize(
+    ("video", "audio", "field"),
+    [
+        ({"codec_name": "hevc"}, {}, "video codec"),
+        ({"profile": "Main"}, {}, "video profile"),
+        ({"level": 40}, {}, "video level"),
+        ({"width": 1920}, {}, "video width"),
+        ({"height": 1080}, {}, "video height"),
+        ({"pix_fmt": "yuv420p10le"}, {}, "video pix_fmt"),
+        ({"sample_aspect_ratio": "4:3"}, {}, "video sar"),
+        ({"r_frame_rate": "25/1"}, {}, "video frame_rate"),
+        ({"time_base": "1/90000"}, {}, "video time_base"),
+        ({"color_range": "pc"}, {}, "video color_range"),
+        ({"color_space": "bt709"}, {}, "video color_space"),
+        ({"color_transfer": "bt709"}, {}, "video color_transfer"),
+        ({"color_primaries": "bt709"}, {}, "video color_primaries"),
+        ({"field_order": "tt"}, {}, "video field_order"),
+        ({"side_data_list": [{"rotation": 90}]}, {}, "video rotation"),
+        ({"extradata_hash": "SHA256:other"}, {}, "video extradata_hash"),
+        ({}, {"codec_name": "mp3"}, "audio codec"),
+        ({}, {"profile": "HE-AAC"}, "audio profile"),
+        ({}, {"sample_rate": "44100"}, "audio sample_rate"),
+        ({}, {"channels": 1}, "audio channels"),
+        ({}, {"channel_layout": "mono"}, "audio channel_layout"),
+        ({}, {"sample_fmt": "s16"}, "audio sample_fmt"),
+        ({}, {"extradata_hash": "SHA256:other"}, "audio extradata_hash"),
+    ],
+)
+def test_any_single_difference_forces_normalise(video: dict[str, Any], audio: dict[str, Any], field: str) -> None:
+    plan = plan_merge([clip(), clip(video, audio)])
+    assert plan.method == "normalise"
+    assert any(f"input 2: {field} " in reason for reason in plan.mismatches), plan.mismatches
+
+
+def test_a_missing_audio_track_forces_normalise_with_a_silent_segment() -> None:
+    plan = plan_merge([clip(), clip(silent=True)])
+    assert plan.method == "normalise"
+    assert any("0 audio streams" in reason for reason in plan.mismatches)
+    assert plan.with_audio and plan.target is not None
+    silent = segment_graph(plan.segments[1], plan.target, with_audio=True)
+    assert silent.split(";")[1].startswith("anullsrc=channel_layout=stereo:sample_rate=48000")
+    assert silent.endswith("atrim=duration=2.000000,asetpts=PTS-STARTPTS[a]")
+    assert "[0:1]asetpts" in segment_graph(plan.segments[0], plan.target, with_audio=True)
+
+
+def test_no_audio_anywhere_gives_a_video_only_output() -> None:
+    plan = plan_merge([clip(silent=True), clip({"width": 640, "height": 360}, silent=True)])
+    assert not plan.with_audio and plan.target is not None
+    args = segment_args(plan.segments[0], plan.target, Path("/job/part.mov"), with_audio=False,
+                        limits=MediaLimits(), encoder=EncoderSettings())
+    assert "[a]" not in args and "-c:a" not in args
+    assert args[args.index("-map") + 1] == "[v]"
+
+
+def test_a_different_container_forces_normalise() -> None:
+    mkv = probe_of(video_json(), audio_json(), container=MATROSKA)
+    assert plan_merge([clip(), mkv]).method == "normalise"
+
+
+def test_codecs_that_mp4_cannot_hold_are_never_copied_even_when_matching() -> None:
+    vp8 = {"codec_name": "vp8"}
+    vorbis = {"codec_name": "vorbis"}
+    plan = plan_merge([clip(vp8, vorbis), clip(vp8, vorbis)])
+    assert plan.method == "normalise"
+    assert any("cannot be copied into MP4" in reason for reason in plan.mismatches)
+
+
+def test_target_is_the_largest_display_size_and_the_highest_frame_rate() -> None:
+    plan = plan_merge([
+        clip({"width": 1280, "height": 720, "r_frame_rate": "30/1", "avg_frame_rate": "30/1"}),
+        clip({"width": 1920, "height": 1080, "r_frame_rate": "25/1", "avg_frame_rate": "25/1"}),
+        clip({"width": 640, "height": 360, "r_frame_rate": "24/1", "avg_frame_rate": "24/1"}, silent=True),
+    ])
+    assert plan.target is not None
+    assert (plan.target.width, plan.target.height, plan.target.frame_rate) == (1920, 1080, Fraction(30))
+    assert (plan.target.pix_fmt, plan.target.sample_rate, plan.target.channel_layout) == ("yuv420p", 48000, "stereo")
+
+
+def test_target_uses_the_display_size_of_anamorphic_video_rounded_to_even() -> None:
+    anamorphic = clip({"width": 720, "height": 576, "sample_aspect_ratio": "16:11"})  # shows as 1047x576
+    plan = plan_merge([clip({"width": 960, "height": 540}), anamorphic])
+    assert plan.target is not None
+    assert (plan.target.width, plan.target.height) == (1046, 576)
+
+
+def test_target_uses_the_rotated_size_of_portrait_video() -> None:
+    portrait = clip({"width": 1281, "height": 721, "side_data_list": [{"rotation": -90}]})  # shows as 721x1281
+    plan = plan_merge([clip({"width": 1280, "height": 720}), portrait])
+    assert plan.target is not None
+    assert (plan.target.width, plan.target.height) == (720, 1280)
+
+
+def test_ties_on_size_go_to_the_first_input() -> None:
+    plan = plan_merge([clip({"width": 1280, "height": 720}), clip({"width": 720, "height": 1280})])
+    assert plan.target is not None and (plan.target.width, plan.target.height) == (1280, 720)
+
+
+def test_frame_rate_is_capped() -> None:
+    plan = plan_merge([clip({"r_frame_rate": "120/1", "avg_frame_rate": "120/1"}), clip()], max_frame_rate=60)
+    assert plan.target is not None and plan.target.frame_rate == 60
+
+
+def test_each_segment_lasts_its_video_and_audio_is_padded_and_trimmed_to_it() -> None:
+    first = clip({"duration": "1.5"}, {"duration": "1.55"}, duration="1.55")
+    plan = plan_merge([first, clip({"width": 640, "height": 360})])
+    assert [s.duration for s in plan.segments] == [1.5, 2.0]
+    assert plan.target is not None
+    graph = segment_graph(plan.segments[0], plan.target, with_audio=True)
+    assert "[0:0]setpts=PTS-STARTPTS" in graph and "trim=duration=1.500000" in graph
+    assert "[0:1]asetpts=PTS-STARTPTS,aresample=48000" in graph and "apad,atrim=duration=1.500000" in graph
+    assert "scale=1280:720:force_original_aspect_ratio=decrease" in graph
+    assert "pad=1280:720:(ow-iw)/2:(oh-ih)/2" in graph
+
+
+def test_each_part_is_opened_with_its_demuxer_forced_and_encoded_alike() -> None:
+    plan = plan_merge([clip(), clip({"width": 640, "height": 360})])
+    assert plan.target is not None
+    args = [segment_args(seg, plan.target, Path(f"/job/p{i}.mov"), with_audio=True, limits=MediaLimits(),
+                         encoder=EncoderSettings()) for i, seg in enumerate(plan.segments)]
+    for part in args:
+        head = part[: part.index("-i") + 2]
+        assert head[:6] == ["-protocol_whitelist", "file,pipe", "-format_whitelist", "mov", "-f", "mov"]
+        assert head[-1].startswith("file:/")
+    tails = [part[part.index("-c:v"):] for part in args]
+    assert tails[0][:-1] == tails[1][:-1]  # same encoder settings: the parts can be concatenated
+
+
+def test_stream_copy_reads_the_list_with_file_protocol_only() -> None:
+    plan = plan_merge([clip(), clip()])
+    args = stream_copy_args(plan, Path("/job/list.ffconcat"), Path("/job/out.mp4"))
+    assert args[:10] == ["-protocol_whitelist", "file", "-format_whitelist", "concat,mov", "-f", "concat",
+                         "-safe", "0", "-auto_convert", "0"]
+    assert ["-c:a", "copy"] == args[args.index("-c:a"):args.index("-c:a") + 2]
+    assert ["-c:v", "copy"] == args[args.index("-c:v"):args.index("-c:v") + 2]
+    assert "+faststart" in args and args[-1] == "/job/out.mp4"

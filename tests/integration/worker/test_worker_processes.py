@@ -32,8 +32,8 @@ CLIPS = [
 class Rig:
     """A test-side bus and object store, plus worker processes started on demand."""
 
-    def __init__(self, tmp: Path, bus_url: str, s3_url: str) -> None:
-        self.tmp, self.bus_url, self.s3_url = tmp, bus_url, s3_url
+    def __init__(self, tmp: Path, bus_url: str, s3_url: str, clips: list[Path]) -> None:
+        self.tmp, self.bus_url, self.s3_url, self.clips = tmp, bus_url, s3_url, clips
         self.bus = make_bus(bus_url, topology=build_topology((1000,)))
         self.objects = make_object_store(s3_url)
         self.events: asyncio.Queue[Message] = asyncio.Queue()
@@ -75,8 +75,7 @@ class Rig:
 
     async def upload_clips(self, task_id: str) -> list[InputFile]:
         inputs = []
-        for n, params in enumerate(CLIPS):
-            path = make_clip(self.tmp / f"clip{n}.mp4", **params)
+        for n, path in enumerate(self.clips):
             key = f"uploads/u1/{task_id}/{n}.mp4"
             info = await self.objects.put_file(key, path, content_type="video/mp4")
             inputs.append(InputFile(key=key, original_name=f"clip {n}.mp4", size=info.size))
@@ -115,9 +114,15 @@ class Rig:
         await self.objects.close()
 
 
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    root = tmp_path_factory.mktemp("clips")
+    return [make_clip(root / f"clip{n}.mp4", **params) for n, params in enumerate(CLIPS)]
+
+
 @pytest.fixture
-async def rig(tmp_path: Path, rabbit_vhost_url: str, s3_url: str) -> AsyncIterator[Rig]:
-    r = Rig(tmp_path, rabbit_vhost_url, s3_url)
+async def rig(tmp_path: Path, rabbit_vhost_url: str, s3_url: str, clips: list[Path]) -> AsyncIterator[Rig]:
+    r = Rig(tmp_path, rabbit_vhost_url, s3_url, clips)
     await r.start()
     try:
         yield r

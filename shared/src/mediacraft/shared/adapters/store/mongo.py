@@ -1,0 +1,408 @@
+"""MongoDB task and user store (motor): the production adapter.
+
+Motor is past its end of life; it is imported in this module only, so moving to PyMongo's
+`AsyncMongoClient` (same method names, awaited the same way) changes this file alone.
+
+A task document keeps the brief's field names, with datetimes as BSON dates so an operator can
+query them in the shell. BSON dates stop at the millisecond, so `_us` holds each datetime as exact
+epoch microseconds: reads rebuild datetimes from it and every sort and range query uses it, which
+makes this adapter order and round-trip exactly as the SQLite one does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Any, Collection, Mapping
+from urllib.parse import unquote, urlsplit
+
+from motor.motor_asyncio import AsyncIOMotorClient
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo.errors import DuplicateKeyError, PyMongoError
+
+from mediacraft.shared.adapters.store.codec import (
+    RUNNING_STATUSES,
+    TASK_DATETIME_FIELDS,
+    as_utc,
+    check_limit,
+    check_subtasks,
+    decode_cursor,
+    dump_field,
+    encode_cursor,
+    from_us,
+    progress_changes,
+    queue_order_us,
+    status_values,
+    to_us,
+    utc_task,
+    utc_user,
+    validate_changes,
+)
+from mediacraft.shared.clock import Clock, SystemClock
+from mediacraft.shared.errors import Conflict, NotFound
+from mediacraft.shared.tasks import Page, Task, TaskStatus, TaskType, User
+
+DEFAULT_DATABASE = "mediacraft"
+_CREATED = "_us.created_at"
+_QUEUE_ORDER = "_us.queue_order"
+_USER_DATETIME_FIELDS = ("created_at", "last_accessed")
+_TASK_INDEXES = [
+    IndexModel([("user_id", ASCENDING), (_CREATED, DESCENDING), ("task_id", DESCENDING)], name="user_created"),
+    IndexModel([("user_id", ASCENDING), ("status", ASCENDING)], name="user_status"),
+    IndexModel(
+        [("user_id", ASCENDING), ("fingerprint", ASCENDING), (_CREATED, DESCENDING)], name="user_fingerprint"
+    ),
+    IndexModel([("status", ASCENDING), (_QUEUE_ORDER, ASCENDING), ("task_id", ASCENDING)], name="status_queue"),
+]
+# Users are keyed by `_id`, which MongoDB always indexes uniquely; this names the lookup field too.
+_USER_INDEXES = [IndexModel([("user_id", ASCENDING)], name="user_id", unique=True)]
+
+
+def database_name(url: str) -> str:
+    """The database named by the URL path, or `mediacraft`."""
+    return unquote(urlsplit(url).path.strip("/")) or DEFAULT_DATABASE
+
+
+class MongoStore:
+    """TaskStore and UserStore over one MongoDB database (collections `tasks` and `users`)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        client: Any | None = None,
+        clock: Clock | None = None,
+        server_selection_timeout_ms: int = 5000,
+    ) -> None:
+        self._url = url
+        self._database_name = database_name(url)
+        self._clock = clock or SystemClock()
+        self._timeout_ms = server_selection_timeout_ms
+        # An injected client (a test's mongomock client, a shared one) belongs to the caller.
+        self._client = client
+        self._owns_client = client is None
+        self._tasks: Any = None
+        self._users: Any = None
+        self._lifecycle = asyncio.Lock()
+
+    @property
+    def database(self) -> str:
+        return self._database_name
+
+    async def start(self) -> None:
+        """Connect (lazily, as the driver does) and create the indexes."""
+        async with self._lifecycle:
+            if self._tasks is not None:
+                return
+            if self._client is None:
+                self._client = AsyncIOMotorClient(
+                    self._url, tz_aware=True, serverSelectionTimeoutMS=self._timeout_ms
+                )
+            db = self._client.get_database(self._database_name)
+            tasks, users = db.get_collection("tasks"), db.get_collection("users")
+            await tasks.create_indexes(_TASK_INDEXES)
+            await users.create_indexes(_USER_INDEXES)
+            self._tasks, self._users = tasks, users
+
+    async def close(self) -> None:
+        """Forget the collections; close the client if this store made it."""
+        async with self._lifecycle:
+            self._tasks = self._users = None
+            if self._owns_client and self._client is not None:
+                self._client.close()
+                self._client = None
+
+    async def ping(self) -> bool:
+        """True when the server answers `ping`."""
+        if self._tasks is None:
+            return False
+        try:
+            reply = await self._client.get_database(self._database_name).command("ping")
+        except PyMongoError:
+            return False
+        return bool(reply.get("ok"))
+
+    # tasks
+
+    async def insert(self, task: Task) -> Task:
+        """Store a new task; Conflict if the id exists."""
+        task = utc_task(task)
+        try:
+            await self._task_collection().insert_one(_task_document(task))
+        except DuplicateKeyError as exc:
+            raise Conflict(f"task {task.task_id} already exists") from exc
+        return task
+
+    async def get(self, task_id: str) -> Task | None:
+        """The task, or None."""
+        return _task_or_none(await self._task_collection().find_one({"_id": task_id}))
+
+    async def get_for_user(self, task_id: str, user_id: str) -> Task | None:
+        """The task only if `user_id` owns it."""
+        return _task_or_none(await self._task_collection().find_one({"_id": task_id, "user_id": user_id}))
+
+    async def transition(
+        self,
+        task_id: str,
+        *,
+        expected_status: TaskStatus | Collection[TaskStatus],
+        expected_version: int,
+        changes: dict[str, Any],
+    ) -> Task:
+        """Compare-and-set on (status, version): apply `changes`, bump version, or raise Conflict."""
+        statuses = status_values(expected_status)
+        validated = validate_changes(changes)
+        validated["updated_at"] = self._clock.now()
+        update = _update(validated)
+        if "submitted_at" in validated:
+            await self._set_queue_order(task_id, validated["submitted_at"], update)
+        update["$inc"] = {"version": 1}
+        doc = await self._task_collection().find_one_and_update(
+            {"_id": task_id, "status": {"$in": statuses}, "version": expected_version},
+            update,
+            return_document=ReturnDocument.AFTER,
+        )
+        if doc is not None:
+            return _task(doc)
+        current = await self.get(task_id)
+        if current is None:
+            raise NotFound(f"task {task_id} not found")
+        raise Conflict(
+            f"task {task_id} is {current.status.value} v{current.version},"
+            f" expected {'/'.join(statuses)} v{expected_version}"
+        )
+
+    async def update_progress(
+        self,
+        task_id: str,
+        *,
+        attempt: int,
+        progress: float,
+        stage: str | None = None,
+        subtasks: dict[str, float] | None = None,
+        eta_seconds: float | None = None,
+        message: str | None = None,
+        lease_expires_at: datetime | None = None,
+    ) -> Task | None:
+        """Move progress forward for the running attempt; None when it did not apply."""
+        fields = progress_changes(
+            progress,
+            self._clock.now(),
+            stage=stage,
+            eta_seconds=eta_seconds,
+            message=message,
+            lease_expires_at=lease_expires_at,
+        )
+        update = _update(fields)
+        # One key per stage, so a worker may report only the stages that moved.
+        for name, value in check_subtasks(subtasks or {}).items():
+            update["$set"][f"subtasks.{name}"] = value
+        doc = await self._task_collection().find_one_and_update(
+            {
+                "_id": task_id,
+                "status": {"$in": [status.value for status in RUNNING_STATUSES]},
+                "attempts": attempt,
+                "progress": {"$lte": fields["progress"]},
+            },
+            update,
+            return_document=ReturnDocument.AFTER,
+        )
+        return _task_or_none(doc)
+
+    async def set_user_flags(
+        self, task_id: str, user_id: str, *, hidden: bool | None = None, notified: bool | None = None
+    ) -> Task | None:
+        """Set hidden/notified on the owner's task; None when not found or not owned."""
+        flags = {name: value for name, value in (("hidden", hidden), ("notified", notified)) if value is not None}
+        if not flags:
+            return await self.get_for_user(task_id, user_id)
+        validated = validate_changes(flags)
+        validated["updated_at"] = self._clock.now()
+        doc = await self._task_collection().find_one_and_update(
+            {"_id": task_id, "user_id": user_id}, _update(validated), return_document=ReturnDocument.AFTER
+        )
+        return _task_or_none(doc)
+
+    async def list_for_user(
+        self,
+        user_id: str,
+        *,
+        statuses: Collection[TaskStatus] | None = None,
+        task_type: TaskType | None = None,
+        include_hidden: bool = False,
+        notified: bool | None = None,
+        cursor: str | None = None,
+        limit: int = 20,
+    ) -> Page:
+        """Newest first by (created_at, task_id), keyset-paginated."""
+        limit = check_limit(limit)
+        query = _user_filter(user_id, include_hidden=include_hidden)
+        if statuses is not None:
+            query["status"] = {"$in": status_values(statuses)}
+        if task_type is not None:
+            query["task_type"] = TaskType(task_type).value
+        if notified is not None:
+            query["notified"] = bool(notified)
+        if cursor is not None:
+            created_at_us, task_id = decode_cursor(cursor)
+            query["$or"] = [
+                {_CREATED: {"$lt": created_at_us}},
+                {_CREATED: created_at_us, "task_id": {"$lt": task_id}},
+            ]
+        found = self._task_collection().find(query).sort([(_CREATED, DESCENDING), ("task_id", DESCENDING)])
+        docs = await found.limit(limit + 1).to_list(length=limit + 1)
+        items = [_task(doc) for doc in docs[:limit]]
+        next_cursor = encode_cursor(to_us(items[-1].created_at), items[-1].task_id) if len(docs) > limit else None
+        return Page(items=items, next_cursor=next_cursor)
+
+    async def count_by_status(self, user_id: str, *, include_hidden: bool = False) -> dict[str, int]:
+        """Number of the user's tasks per status."""
+        pipeline = [
+            {"$match": _user_filter(user_id, include_hidden=include_hidden)},
+            {"$group": {"_id": "$status", "n": {"$sum": 1}}},
+        ]
+        rows = await self._task_collection().aggregate(pipeline).to_list(length=None)
+        return {row["_id"]: row["n"] for row in rows}
+
+    async def find_by_fingerprint(self, user_id: str, fingerprint: str, since: datetime) -> Task | None:
+        """The user's newest task with this fingerprint created at or after `since`."""
+        found = self._task_collection().find(
+            {"user_id": user_id, "fingerprint": fingerprint, _CREATED: {"$gte": to_us(since)}}
+        )
+        docs = await found.sort([(_CREATED, DESCENDING), ("task_id", DESCENDING)]).limit(1).to_list(length=1)
+        return _task(docs[0]) if docs else None
+
+    async def list_by_status(
+        self, statuses: Collection[TaskStatus], *, limit: int = 1000, after: str | None = None
+    ) -> list[Task]:
+        """All users' tasks in `statuses`, oldest submitted first, after the task `after`.
+
+        When `after` no longer exists (a caller deleting as it pages), listing restarts from the
+        beginning, which is where the remaining tasks now are.
+        """
+        limit = check_limit(limit)
+        values = status_values(statuses)
+        if not values:
+            return []
+        query: dict[str, Any] = {"status": {"$in": values}}
+        if after is not None:
+            anchor = await self._task_collection().find_one({"_id": after}, {_QUEUE_ORDER: 1})
+            if anchor is not None:
+                order = anchor["_us"]["queue_order"]
+                query["$or"] = [{_QUEUE_ORDER: {"$gt": order}}, {_QUEUE_ORDER: order, "task_id": {"$gt": after}}]
+        found = self._task_collection().find(query).sort([(_QUEUE_ORDER, ASCENDING), ("task_id", ASCENDING)])
+        return [_task(doc) for doc in await found.limit(limit).to_list(length=limit)]
+
+    async def delete(self, task_id: str) -> bool:
+        """Remove a task record; True when something was removed."""
+        result = await self._task_collection().delete_one({"_id": task_id})
+        return result.deleted_count > 0
+
+    # users
+
+    async def create_user(self, user: User) -> User:
+        """Store a new user; Conflict if the id exists."""
+        user = utc_user(user)
+        doc = user.model_dump(mode="json")
+        doc.update({"_id": user.user_id, "created_at": user.created_at, "last_accessed": user.last_accessed})
+        doc["_us"] = {name: to_us(getattr(user, name)) for name in _USER_DATETIME_FIELDS}
+        try:
+            await self._user_collection().insert_one(doc)
+        except DuplicateKeyError as exc:
+            raise Conflict(f"user {user.user_id} already exists") from exc
+        return user
+
+    async def get_user(self, user_id: str) -> User | None:
+        """The user, or None."""
+        doc = await self._user_collection().find_one({"_id": user_id})
+        if doc is None:
+            return None
+        fields = {name: value for name, value in doc.items() if name not in ("_id", "_us")}
+        fields.update({name: from_us(doc["_us"][name]) for name in _USER_DATETIME_FIELDS})
+        return User.model_validate(fields)
+
+    async def touch_user(self, user_id: str, at: datetime) -> bool:
+        """Move last_accessed forward to `at`; True when the user exists."""
+        at = as_utc(at)
+        at_us = to_us(at)
+        result = await self._user_collection().update_one(
+            {"_id": user_id, "_us.last_accessed": {"$lt": at_us}},
+            {"$set": {"last_accessed": at, "_us.last_accessed": at_us}},
+        )
+        if result.matched_count:
+            return True
+        return await self._user_collection().count_documents({"_id": user_id}, limit=1) > 0
+
+    # helpers
+
+    def _task_collection(self) -> Any:
+        if self._tasks is None:
+            raise RuntimeError("MongoStore is not started")
+        return self._tasks
+
+    def _user_collection(self) -> Any:
+        if self._users is None:
+            raise RuntimeError("MongoStore is not started")
+        return self._users
+
+    async def _set_queue_order(self, task_id: str, submitted_at: datetime | None, update: dict[str, Any]) -> None:
+        """Add the list_by_status key to `update`; a cleared submitted_at falls back to created_at."""
+        if submitted_at is not None:
+            update["$set"][_QUEUE_ORDER] = to_us(submitted_at)
+            return
+        # created_at never changes, so reading it outside the compare-and-set is safe.
+        doc = await self._task_collection().find_one({"_id": task_id}, {_CREATED: 1})
+        if doc is not None:
+            update["$set"][_QUEUE_ORDER] = queue_order_us(None, doc["_us"]["created_at"])
+
+
+def _task_document(task: Task) -> dict[str, Any]:
+    doc = task.model_dump(mode="json")
+    exact: dict[str, int] = {}
+    for name in TASK_DATETIME_FIELDS:
+        value = getattr(task, name)
+        doc[name] = value
+        if value is not None:
+            exact[name] = to_us(value)
+    exact["queue_order"] = queue_order_us(task.submitted_at, exact["created_at"])
+    doc["_id"] = task.task_id
+    doc["_us"] = exact
+    return doc
+
+
+def _update(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """`$set`/`$unset` for validated Task fields, datetimes both as BSON dates and exactly."""
+    set_: dict[str, Any] = {}
+    unset: dict[str, str] = {}
+    for name, value in fields.items():
+        if name in TASK_DATETIME_FIELDS:
+            set_[name] = value
+            if value is None:
+                unset[f"_us.{name}"] = ""
+            else:
+                set_[f"_us.{name}"] = to_us(value)
+        else:
+            set_[name] = dump_field(name, value)
+    update: dict[str, Any] = {"$set": set_}
+    if unset:
+        update["$unset"] = unset
+    return update
+
+
+def _task(doc: dict[str, Any]) -> Task:
+    exact = doc["_us"]
+    fields = {name: value for name, value in doc.items() if name not in ("_id", "_us")}
+    for name in TASK_DATETIME_FIELDS:
+        fields[name] = from_us(exact[name]) if name in exact else None
+    return Task.model_validate(fields)
+
+
+def _task_or_none(doc: dict[str, Any] | None) -> Task | None:
+    return None if doc is None else _task(doc)
+
+
+def _user_filter(user_id: str, *, include_hidden: bool) -> dict[str, Any]:
+    query: dict[str, Any] = {"user_id": user_id}
+    if not include_hidden:
+        query["hidden"] = False
+    return query

@@ -1,0 +1,413 @@
+"""SQLite task and user store (aiosqlite): the embedded adapter, durable on disk in WAL mode.
+
+Each task is one row: the JSON document plus the columns that queries filter and sort on, with
+datetimes as UTC epoch microseconds so that they sort as instants. Every operation is a single
+statement on one connection, whose worker thread runs statements one at a time, so concurrent
+coroutines cannot interleave inside an operation: a compare-and-set is one conditional UPDATE.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Collection, Sequence
+
+import aiosqlite
+
+from mediacraft.shared.adapters.store.codec import (
+    RUNNING_STATUSES,
+    check_limit,
+    check_subtasks,
+    decode_cursor,
+    dump_datetime,
+    dump_field,
+    encode_cursor,
+    progress_changes,
+    queue_order_us,
+    status_values,
+    to_us,
+    utc_decoded,
+    utc_task,
+    utc_user,
+    validate_changes,
+)
+from mediacraft.shared.clock import Clock, SystemClock
+from mediacraft.shared.errors import Conflict, NotFound
+from mediacraft.shared.tasks import Page, Task, TaskStatus, TaskType, User
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tasks (
+    task_id        TEXT PRIMARY KEY,
+    user_id        TEXT NOT NULL,
+    task_type      TEXT NOT NULL,
+    status         TEXT NOT NULL,
+    version        INTEGER NOT NULL,
+    attempts       INTEGER NOT NULL,
+    progress       REAL NOT NULL,
+    hidden         INTEGER NOT NULL,
+    notified       INTEGER NOT NULL,
+    fingerprint    TEXT,
+    created_at_us  INTEGER NOT NULL,
+    queue_order_us INTEGER NOT NULL,
+    doc            TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tasks_user_created ON tasks (user_id, created_at_us, task_id);
+CREATE INDEX IF NOT EXISTS tasks_user_status ON tasks (user_id, status, hidden);
+CREATE INDEX IF NOT EXISTS tasks_user_fingerprint ON tasks (user_id, fingerprint, created_at_us);
+CREATE INDEX IF NOT EXISTS tasks_status_queue ON tasks (status, queue_order_us, task_id);
+CREATE TABLE IF NOT EXISTS users (
+    user_id          TEXT PRIMARY KEY,
+    last_accessed_us INTEGER NOT NULL,
+    doc              TEXT NOT NULL
+);
+"""
+
+# Task fields that also live in a column, so a change must update both.
+_COLUMN_FIELDS = ("status", "task_type", "attempts", "progress", "hidden", "notified", "fingerprint")
+_INSERT = (
+    "INSERT INTO tasks (task_id, user_id, task_type, status, version, attempts, progress, hidden,"
+    " notified, fingerprint, created_at_us, queue_order_us, doc)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_MIN_INT64 = -(2**63)
+
+
+class SqliteStore:
+    """TaskStore and UserStore over one SQLite file."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        clock: Clock | None = None,
+        synchronous: str = "FULL",
+        busy_timeout_ms: int = 5000,
+    ) -> None:
+        self._path = str(path)
+        self._clock = clock or SystemClock()
+        # FULL syncs the WAL on every commit: a transition that returned survives a power cut.
+        self._synchronous = synchronous
+        self._busy_timeout_ms = busy_timeout_ms
+        self._db: aiosqlite.Connection | None = None
+        self._lifecycle = asyncio.Lock()
+
+    @property
+    def path(self) -> str:
+        return self._path
+
+    async def start(self) -> None:
+        """Open the file (creating folders), switch to WAL and create tables and indexes."""
+        async with self._lifecycle:
+            if self._db is not None:
+                return
+            if self._path != ":memory:" and not self._path.startswith("file:"):
+                Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+            db = await aiosqlite.connect(self._path, isolation_level=None)
+            try:
+                await db.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
+                await db.execute("PRAGMA journal_mode = WAL")
+                await db.execute(f"PRAGMA synchronous = {self._synchronous}")
+                await db.executescript(_SCHEMA)
+            except BaseException:
+                await db.close()
+                raise
+            self._db = db
+
+    async def close(self) -> None:
+        """Close the connection; `start` may open it again."""
+        async with self._lifecycle:
+            if self._db is not None:
+                db, self._db = self._db, None
+                await db.close()
+
+    async def ping(self) -> bool:
+        """True when the database answers a query."""
+        if self._db is None:
+            return False
+        try:
+            return await self._rows("SELECT 1") == [(1,)]
+        except (sqlite3.Error, ValueError):
+            return False
+
+    # tasks
+
+    async def insert(self, task: Task) -> Task:
+        """Store a new task; Conflict if the id exists."""
+        task = utc_task(task)
+        created_at_us = to_us(task.created_at)
+        try:
+            await self._rows(
+                _INSERT,
+                (
+                    task.task_id,
+                    task.user_id,
+                    task.task_type.value,
+                    task.status.value,
+                    task.version,
+                    task.attempts,
+                    task.progress,
+                    int(task.hidden),
+                    int(task.notified),
+                    task.fingerprint,
+                    created_at_us,
+                    queue_order_us(task.submitted_at, created_at_us),
+                    task.model_dump_json(),
+                ),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise Conflict(f"task {task.task_id} already exists") from exc
+        return task
+
+    async def get(self, task_id: str) -> Task | None:
+        """The task, or None."""
+        return _first(await self._rows("SELECT doc FROM tasks WHERE task_id = ?", (task_id,)))
+
+    async def get_for_user(self, task_id: str, user_id: str) -> Task | None:
+        """The task only if `user_id` owns it."""
+        rows = await self._rows("SELECT doc FROM tasks WHERE task_id = ? AND user_id = ?", (task_id, user_id))
+        return _first(rows)
+
+    async def transition(
+        self,
+        task_id: str,
+        *,
+        expected_status: TaskStatus | Collection[TaskStatus],
+        expected_version: int,
+        changes: dict[str, Any],
+    ) -> Task:
+        """Compare-and-set on (status, version): apply `changes`, bump version, or raise Conflict."""
+        statuses = status_values(expected_status)
+        validated = validate_changes(changes)
+        validated["updated_at"] = self._clock.now()
+        sets = ["version = version + 1"]
+        params: list[Any] = []
+        for name in _COLUMN_FIELDS:
+            if name in validated:
+                sets.append(f"{name} = ?")
+                params.append(_column_value(validated[name]))
+        if "submitted_at" in validated:
+            sets.append("queue_order_us = COALESCE(?, created_at_us)")
+            submitted_at = validated["submitted_at"]
+            params.append(None if submitted_at is None else to_us(submitted_at))
+        doc_set, doc_params = _json_set(validated)
+        sets.append(f"doc = json_set(doc, '$.version', version + 1, {doc_set})")
+        params += doc_params
+        sql = (
+            f"UPDATE tasks SET {', '.join(sets)} WHERE task_id = ? AND version = ?"
+            f" AND status IN ({_marks(statuses)}) RETURNING doc"
+        )
+        rows = await self._rows(sql, (*params, task_id, expected_version, *statuses))
+        if rows:
+            return _decode(rows[0][0])
+        current = await self.get(task_id)
+        if current is None:
+            raise NotFound(f"task {task_id} not found")
+        raise Conflict(
+            f"task {task_id} is {current.status.value} v{current.version},"
+            f" expected {'/'.join(statuses)} v{expected_version}"
+        )
+
+    async def update_progress(
+        self,
+        task_id: str,
+        *,
+        attempt: int,
+        progress: float,
+        stage: str | None = None,
+        subtasks: dict[str, float] | None = None,
+        eta_seconds: float | None = None,
+        message: str | None = None,
+        lease_expires_at: datetime | None = None,
+    ) -> Task | None:
+        """Move progress forward for the running attempt; None when it did not apply."""
+        fields = progress_changes(
+            progress,
+            self._clock.now(),
+            stage=stage,
+            eta_seconds=eta_seconds,
+            message=message,
+            lease_expires_at=lease_expires_at,
+        )
+        progress = fields["progress"]
+        doc_set, doc_params = _json_set(fields)
+        if subtasks:
+            # json_patch merges, so a worker may report only the stages that moved.
+            doc_set += ", '$.subtasks', json_patch(COALESCE(json_extract(doc, '$.subtasks'), '{}'), json(?))"
+            doc_params.append(json.dumps(check_subtasks(subtasks)))
+        running = [status.value for status in RUNNING_STATUSES]
+        sql = (
+            f"UPDATE tasks SET progress = ?, doc = json_set(doc, {doc_set})"
+            f" WHERE task_id = ? AND status IN ({_marks(running)}) AND attempts = ? AND progress <= ?"
+            " RETURNING doc"
+        )
+        rows = await self._rows(sql, (progress, *doc_params, task_id, *running, attempt, progress))
+        return _first(rows)
+
+    async def set_user_flags(
+        self, task_id: str, user_id: str, *, hidden: bool | None = None, notified: bool | None = None
+    ) -> Task | None:
+        """Set hidden/notified on the owner's task; None when not found or not owned."""
+        flags = {name: value for name, value in (("hidden", hidden), ("notified", notified)) if value is not None}
+        if not flags:
+            return await self.get_for_user(task_id, user_id)
+        validated = validate_changes(flags)
+        validated["updated_at"] = self._clock.now()
+        sets = [f"{name} = ?" for name in flags]
+        doc_set, doc_params = _json_set(validated)
+        sql = (
+            f"UPDATE tasks SET {', '.join(sets)}, doc = json_set(doc, {doc_set})"
+            " WHERE task_id = ? AND user_id = ? RETURNING doc"
+        )
+        rows = await self._rows(sql, (*(int(v) for v in flags.values()), *doc_params, task_id, user_id))
+        return _first(rows)
+
+    async def list_for_user(
+        self,
+        user_id: str,
+        *,
+        statuses: Collection[TaskStatus] | None = None,
+        task_type: TaskType | None = None,
+        include_hidden: bool = False,
+        notified: bool | None = None,
+        cursor: str | None = None,
+        limit: int = 20,
+    ) -> Page:
+        """Newest first by (created_at, task_id), keyset-paginated."""
+        limit = check_limit(limit)
+        where, params = self._user_filter(user_id, include_hidden=include_hidden)
+        if statuses is not None:
+            values = status_values(statuses)
+            if not values:
+                return Page(items=[])
+            where.append(f"status IN ({_marks(values)})")
+            params += values
+        if task_type is not None:
+            where.append("task_type = ?")
+            params.append(TaskType(task_type).value)
+        if notified is not None:
+            where.append("notified = ?")
+            params.append(int(notified))
+        if cursor is not None:
+            where.append("(created_at_us, task_id) < (?, ?)")
+            params += decode_cursor(cursor)
+        sql = (
+            f"SELECT doc FROM tasks WHERE {' AND '.join(where)}"
+            " ORDER BY created_at_us DESC, task_id DESC LIMIT ?"
+        )
+        rows = await self._rows(sql, (*params, limit + 1))
+        items = [_decode(row[0]) for row in rows[:limit]]
+        next_cursor = encode_cursor(to_us(items[-1].created_at), items[-1].task_id) if len(rows) > limit else None
+        return Page(items=items, next_cursor=next_cursor)
+
+    async def count_by_status(self, user_id: str, *, include_hidden: bool = False) -> dict[str, int]:
+        """Number of the user's tasks per status."""
+        where, params = self._user_filter(user_id, include_hidden=include_hidden)
+        sql = f"SELECT status, COUNT(*) FROM tasks WHERE {' AND '.join(where)} GROUP BY status"
+        return {status: count for status, count in await self._rows(sql, params)}
+
+    async def find_by_fingerprint(self, user_id: str, fingerprint: str, since: datetime) -> Task | None:
+        """The user's newest task with this fingerprint created at or after `since`."""
+        sql = (
+            "SELECT doc FROM tasks WHERE user_id = ? AND fingerprint = ? AND created_at_us >= ?"
+            " ORDER BY created_at_us DESC, task_id DESC LIMIT 1"
+        )
+        return _first(await self._rows(sql, (user_id, fingerprint, to_us(since))))
+
+    async def list_by_status(
+        self, statuses: Collection[TaskStatus], *, limit: int = 1000, after: str | None = None
+    ) -> list[Task]:
+        """All users' tasks in `statuses`, oldest submitted first, after the task `after`.
+
+        When `after` no longer exists (a caller deleting as it pages), listing restarts from the
+        beginning, which is where the remaining tasks now are.
+        """
+        limit = check_limit(limit)
+        values = status_values(statuses)
+        if not values:
+            return []
+        where = f"status IN ({_marks(values)})"
+        params: list[Any] = list(values)
+        if after is not None:
+            # A missing `after` compares as the smallest key, which restarts from the beginning.
+            where += (
+                " AND (queue_order_us, task_id) >"
+                " (COALESCE((SELECT queue_order_us FROM tasks WHERE task_id = ?), ?), ?)"
+            )
+            params += [after, _MIN_INT64, after]
+        sql = f"SELECT doc FROM tasks WHERE {where} ORDER BY queue_order_us, task_id LIMIT ?"
+        return [_decode(row[0]) for row in await self._rows(sql, (*params, limit))]
+
+    async def delete(self, task_id: str) -> bool:
+        """Remove a task record; True when something was removed."""
+        return bool(await self._rows("DELETE FROM tasks WHERE task_id = ? RETURNING 1", (task_id,)))
+
+    # users
+
+    async def create_user(self, user: User) -> User:
+        """Store a new user; Conflict if the id exists."""
+        user = utc_user(user)
+        try:
+            await self._rows(
+                "INSERT INTO users (user_id, last_accessed_us, doc) VALUES (?, ?, ?)",
+                (user.user_id, to_us(user.last_accessed), user.model_dump_json()),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise Conflict(f"user {user.user_id} already exists") from exc
+        return user
+
+    async def get_user(self, user_id: str) -> User | None:
+        """The user, or None."""
+        rows = await self._rows("SELECT doc FROM users WHERE user_id = ?", (user_id,))
+        return utc_user(User.model_validate_json(rows[0][0])) if rows else None
+
+    async def touch_user(self, user_id: str, at: datetime) -> bool:
+        """Move last_accessed forward to `at`; True when the user exists."""
+        at_us = to_us(at)
+        moved = await self._rows(
+            "UPDATE users SET last_accessed_us = ?, doc = json_set(doc, '$.last_accessed', ?)"
+            " WHERE user_id = ? AND last_accessed_us < ? RETURNING 1",
+            (at_us, dump_datetime(at), user_id, at_us),
+        )
+        return bool(moved) or bool(await self._rows("SELECT 1 FROM users WHERE user_id = ?", (user_id,)))
+
+    # helpers
+
+    async def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        if self._db is None:
+            raise RuntimeError("SqliteStore is not started")
+        return list(await self._db.execute_fetchall(sql, params))
+
+    @staticmethod
+    def _user_filter(user_id: str, *, include_hidden: bool) -> tuple[list[str], list[Any]]:
+        where, params = ["user_id = ?"], [user_id]
+        if not include_hidden:
+            where.append("hidden = 0")
+        return where, params
+
+
+def _marks(values: Sequence[Any]) -> str:
+    return ", ".join("?" * len(values))
+
+
+def _column_value(value: Any) -> Any:
+    if isinstance(value, bool):
+        return int(value)
+    return getattr(value, "value", value)
+
+
+def _json_set(fields: dict[str, Any]) -> tuple[str, list[Any]]:
+    """Arguments of json_set for these validated fields; values go in as JSON, not as strings."""
+    paths = ", ".join(f"'$.{name}', json(?)" for name in fields)
+    return paths, [json.dumps(dump_field(name, value)) for name, value in fields.items()]
+
+
+def _decode(doc: str) -> Task:
+    return utc_decoded(Task.model_validate_json(doc))
+
+
+def _first(rows: list[Any]) -> Task | None:
+    return _decode(rows[0][0]) if rows else None

@@ -1,0 +1,102 @@
+"""The store contract against SQLite, plus what only a file on disk can show."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mediacraft.shared.adapters.factory import make_store
+from mediacraft.shared.adapters.store.sqlite import SqliteStore
+from mediacraft.shared.clock import Clock, FakeClock
+from mediacraft.shared.errors import Conflict
+from mediacraft.shared.tasks import Task, TaskStatus
+
+# the contract's asserts live outside a test module: have pytest explain their failures too
+pytest.register_assert_rewrite("tests.contracts.store")
+
+from tests.contracts.store import T0, StoreContract, make_task  # noqa: E402
+
+
+class TestSqliteStore(StoreContract):
+    @pytest.fixture
+    def make_store(self, tmp_path: Path) -> Any:
+        return lambda clock: SqliteStore(tmp_path / "var" / "tasks.db", clock=clock)
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> Any:
+    store = SqliteStore(tmp_path / "tasks.db", clock=FakeClock(T0))
+    await store.start()
+    yield store
+    await store.close()
+
+
+def read_row(path: str | Path, task_id: str) -> Task | None:
+    """The task as another process would read it from the file."""
+    with sqlite3.connect(path) as db:
+        row = db.execute("SELECT doc FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
+    return None if row is None else Task.model_validate_json(row[0])
+
+
+async def test_the_file_is_in_wal_mode(store: SqliteStore) -> None:
+    with sqlite3.connect(store.path) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+async def test_a_returned_write_is_already_in_the_file(store: SqliteStore) -> None:
+    task = await store.insert(make_task(status=TaskStatus.QUEUED))
+    moved = await store.transition(
+        task.task_id, expected_status=TaskStatus.QUEUED, expected_version=0, changes={"status": "processing"}
+    )
+    # read through a separate connection without closing the store: nothing waits in a buffer
+    assert read_row(store.path, task.task_id) == moved
+
+
+async def test_two_stores_on_one_file_share_the_compare_and_set(tmp_path: Path) -> None:
+    clock: Clock = FakeClock(T0)
+    stores = [SqliteStore(tmp_path / "shared.db", clock=clock) for _ in range(2)]
+    for store in stores:
+        await store.start()
+    try:
+        task = await stores[0].insert(make_task(status=TaskStatus.QUEUED))
+        outcomes = await asyncio.gather(
+            *(
+                store.transition(task.task_id, expected_status="queued", expected_version=0, changes={"status": s})
+                for store, s in ((stores[0], "processing"), (stores[1], "cancelled"))
+                for _ in range(5)
+            ),
+            return_exceptions=True,
+        )
+        winners = [o for o in outcomes if isinstance(o, Task)]
+        assert len(winners) == 1 and sum(isinstance(o, Conflict) for o in outcomes) == 9
+        assert await stores[1].get(task.task_id) == await stores[0].get(task.task_id) == winners[0]
+    finally:
+        for store in stores:
+            await store.close()
+
+
+async def test_listing_a_user_walks_an_index_without_sorting(store: SqliteStore) -> None:
+    plan = " ".join(
+        row[3]
+        for row in sqlite3.connect(store.path).execute(
+            "EXPLAIN QUERY PLAN SELECT doc FROM tasks WHERE user_id = ? AND hidden = 0"
+            " AND (created_at_us, task_id) < (?, ?) ORDER BY created_at_us DESC, task_id DESC LIMIT 21",
+            ("alice", 0, ""),
+        )
+    )
+    assert "USING INDEX tasks_user_created" in plan and "TEMP B-TREE" not in plan
+
+
+async def test_the_factory_builds_it_from_a_url(tmp_path: Path) -> None:
+    store = make_store(f"sqlite:///{tmp_path}/from-url.db")
+    await store.start()
+    try:
+        task = await store.insert(make_task())
+        assert await store.get(task.task_id) == task
+    finally:
+        await store.close()
+    assert (tmp_path / "from-url.db").exists()

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+# the contract suites live outside test_*.py files: rewrite their asserts for readable failures
+pytest.register_assert_rewrite("tests.contracts")
+
 pytest_plugins = [
     "tests.fixtures.rabbit",
     "tests.fixtures.seaweed",

@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-SERVICES := gateway identity scheduler worker-watermark worker-merge cleanup
+SERVICES := gateway identity scheduler worker-watermark worker-merge worker-generate cleanup
 STAMP := $(VENV)/.installed
 PYPROJECTS := shared/pyproject.toml $(foreach s,$(SERVICES),services/$(s)/pyproject.toml) requirements-dev.txt
 

@@ -446,6 +446,67 @@ class StoreContract:
         assert await store.touch_user("nobody", later) is False
         assert await store.get_user("nobody") is None
 
+    async def test_user_metadata_keys_are_set_replaced_and_removed_one_at_a_time(self, store: Any) -> None:
+        await store.create_user(User(user_id="u1", created_at=T0, last_accessed=T0, metadata={"ua": "firefox"}))
+        usage = {"bytes": 2048, "objects": 2, "quota_bytes": None, "measured_at": "2026-03-01T12:00:00Z"}
+        assert await store.set_user_metadata("u1", "storage", usage) is True
+        assert (await store.get_user("u1")).metadata == {"ua": "firefox", "storage": usage}
+        assert await store.set_user_metadata("u1", "storage", {"bytes": 0, "objects": 0}) is True
+        assert (await store.get_user("u1")).metadata == {"ua": "firefox", "storage": {"bytes": 0, "objects": 0}}
+        assert await store.set_user_metadata("u1", "storage", None) is True
+        user = await store.get_user("u1")
+        assert user.metadata == {"ua": "firefox"} and user.last_accessed == T0
+        assert await store.set_user_metadata("nobody", "storage", {"bytes": 1}) is False
+        assert await store.get_user("nobody") is None
+
+    @pytest.mark.parametrize("key", ["", "a.b", "$set", 'x"y', "a b", "k" * 65])
+    async def test_a_user_metadata_key_that_could_be_a_path_is_refused(self, store: Any, key: str) -> None:
+        await store.create_user(User(user_id="u1", created_at=T0, last_accessed=T0))
+        with pytest.raises(InvalidInput):
+            await store.set_user_metadata("u1", key, 1)
+        assert (await store.get_user("u1")).metadata == {}
+
+    # leases
+
+    async def test_a_lease_has_one_holder_until_it_lapses(self, store: Any, clock: FakeClock) -> None:
+        assert await store.acquire_lease("cleanup", "a", ttl_seconds=60) is True
+        assert await store.acquire_lease("cleanup", "b", ttl_seconds=60) is False
+        assert await store.acquire_lease("other", "b", ttl_seconds=60) is True  # names are independent
+        await clock.advance(50)
+        assert await store.acquire_lease("cleanup", "a", ttl_seconds=60) is True  # renewed to t+110
+        await clock.advance(50)
+        assert await store.acquire_lease("cleanup", "b", ttl_seconds=60) is False
+        await clock.advance(10)
+        assert await store.acquire_lease("cleanup", "b", ttl_seconds=60) is True  # a's lease lapsed
+        assert await store.acquire_lease("cleanup", "a", ttl_seconds=60) is False
+
+    async def test_only_the_holder_releases_a_lease(self, store: Any) -> None:
+        assert await store.acquire_lease("cleanup", "a", ttl_seconds=60) is True
+        assert await store.release_lease("cleanup", "b") is False
+        assert await store.acquire_lease("cleanup", "b", ttl_seconds=60) is False
+        assert await store.release_lease("cleanup", "a") is True
+        assert await store.release_lease("cleanup", "a") is False
+        assert await store.acquire_lease("cleanup", "b", ttl_seconds=60) is True
+
+    async def test_concurrent_acquires_have_exactly_one_winner(self, store: Any, clock: FakeClock) -> None:
+        won = await asyncio.gather(*(store.acquire_lease("cleanup", f"h{n}", ttl_seconds=30) for n in range(20)))
+        assert won.count(True) == 1
+        await clock.advance(31)
+        won = await asyncio.gather(*(store.acquire_lease("cleanup", f"h{n}", ttl_seconds=30) for n in range(20)))
+        assert won.count(True) == 1
+
+    async def test_a_lease_outlives_reopening(self, make_store: Any, clock: FakeClock) -> None:
+        first = make_store(clock)
+        await first.start()
+        assert await first.acquire_lease("cleanup", "a", ttl_seconds=60) is True
+        await first.close()
+        second = make_store(clock)
+        await second.start()
+        try:
+            assert await second.acquire_lease("cleanup", "b", ttl_seconds=60) is False
+        finally:
+            await second.close()
+
     # lifecycle
 
     async def test_ping_and_start_is_idempotent(self, store: Any) -> None:

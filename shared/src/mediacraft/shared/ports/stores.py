@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, Collection, Protocol
 
+from mediacraft.shared.errors import InvalidInput
 from mediacraft.shared.tasks import Page, Task, TaskStatus, TaskType, User
+
+_METADATA_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def validate_metadata_key(key: str) -> str:
+    """Return `key` if it can name a user metadata entry in every store, else raise InvalidInput.
+
+    Letters, digits, '_' and '-' only: the key becomes part of a JSON path (SQLite) and of a
+    dotted field name (MongoDB), where '.', '$' or quotes would mean something else.
+    """
+    if not isinstance(key, str) or not _METADATA_KEY.fullmatch(key):
+        raise InvalidInput(f"invalid user metadata key {key!r}", code="invalid_metadata_key")
+    return key
 
 
 class TaskStore(Protocol):
@@ -106,4 +121,27 @@ class UserStore(Protocol):
     async def touch_user(self, user_id: str, at: datetime) -> bool:
         """Set last_accessed to `at` if it is later; True when the user exists."""
 
+    async def set_user_metadata(self, user_id: str, key: str, value: Any) -> bool:
+        """Set one top-level key of the user's metadata to a JSON-able value (None removes it).
+
+        Other keys are left alone, so each service may keep its own (cleanup writes `storage`).
+        True when the user exists; InvalidInput for a key `validate_metadata_key` refuses.
+        """
+
     async def ping(self) -> bool: ...
+
+
+class LeaseStore(Protocol):
+    """Named leases with an expiry: at most one unexpired holder per name at any time.
+
+    Time is the store's clock. Used by cleanup so that one replica at a time runs a pass.
+    """
+
+    async def acquire_lease(self, name: str, holder: str, *, ttl_seconds: float) -> bool:
+        """Take the lease, or renew it when `holder` has it, until now + `ttl_seconds`.
+
+        False, and nothing changes, while another holder's lease has not expired.
+        """
+
+    async def release_lease(self, name: str, holder: str) -> bool:
+        """Give the lease up if `holder` has it; True when it was released."""

@@ -40,6 +40,7 @@ class JobContext:
     report: ProgressReport = lambda fraction, detail="": None  # noqa: E731
     cancel_event: threading.Event = field(default_factory=threading.Event)
     deadline_seconds: float | None = None
+    task_type: str | None = None  # the RunJob's task type, for pools that serve several
 
     @property
     def cancelled(self) -> bool:

@@ -226,6 +226,7 @@ class WorkerRuntime:
             report=report,
             cancel_event=running.cancel_event,
             deadline_seconds=job.deadline_seconds,
+            task_type=job.task_type.value,
         )
         # shielded: on the wall-clock limit the thread is told to stop and awaited in _run
         running.thread = asyncio.ensure_future(asyncio.to_thread(self.processor, ctx))

@@ -40,6 +40,7 @@ from mediacraft.shared.adapters.store.codec import (
 )
 from mediacraft.shared.clock import Clock, SystemClock
 from mediacraft.shared.errors import Conflict, NotFound
+from mediacraft.shared.ports.stores import validate_metadata_key
 from mediacraft.shared.tasks import Page, Task, TaskStatus, TaskType, User
 
 DEFAULT_DATABASE = "mediacraft"
@@ -64,7 +65,7 @@ def database_name(url: str) -> str:
 
 
 class MongoStore:
-    """TaskStore and UserStore over one MongoDB database (collections `tasks` and `users`)."""
+    """TaskStore, UserStore and LeaseStore over one MongoDB database (`tasks`, `users`, `leases`)."""
 
     def __init__(
         self,
@@ -83,6 +84,7 @@ class MongoStore:
         self._owns_client = client is None
         self._tasks: Any = None
         self._users: Any = None
+        self._leases: Any = None
         self._lifecycle = asyncio.Lock()
 
     @property
@@ -103,11 +105,12 @@ class MongoStore:
             await tasks.create_indexes(_TASK_INDEXES)
             await users.create_indexes(_USER_INDEXES)
             self._tasks, self._users = tasks, users
+            self._leases = db.get_collection("leases")
 
     async def close(self) -> None:
         """Forget the collections; close the client if this store made it."""
         async with self._lifecycle:
-            self._tasks = self._users = None
+            self._tasks = self._users = self._leases = None
             if self._owns_client and self._client is not None:
                 self._client.close()
                 self._client = None
@@ -332,6 +335,42 @@ class MongoStore:
         if result.matched_count:
             return True
         return await self._user_collection().count_documents({"_id": user_id}, limit=1) > 0
+
+    async def set_user_metadata(self, user_id: str, key: str, value: Any) -> bool:
+        """Set (or, with None, remove) one top-level metadata key; True when the user exists."""
+        field = f"metadata.{validate_metadata_key(key)}"
+        update = {"$unset": {field: ""}} if value is None else {"$set": {field: value}}
+        result = await self._user_collection().update_one({"_id": user_id}, update)
+        return result.matched_count > 0
+
+    # leases
+
+    async def acquire_lease(self, name: str, holder: str, *, ttl_seconds: float) -> bool:
+        """Take or renew the named lease until now + ttl; False while another holder's is live."""
+        if ttl_seconds <= 0:
+            raise ValueError("a lease needs a positive ttl")
+        if self._leases is None:
+            raise RuntimeError("MongoStore is not started")
+        now_us = to_us(self._clock.now())
+        until_us = now_us + round(ttl_seconds * 1_000_000)
+        try:
+            # The filter matches only a lease that is ours or expired; when it matches nothing the
+            # upsert inserts `_id: name`, which fails on the unique _id while another holds it.
+            await self._leases.update_one(
+                {"_id": name, "$or": [{"holder": holder}, {"expires_us": {"$lte": now_us}}]},
+                {"$set": {"holder": holder, "expires_us": until_us, "expires_at": from_us(until_us)}},
+                upsert=True,
+            )
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def release_lease(self, name: str, holder: str) -> bool:
+        """Give the lease up if `holder` has it."""
+        if self._leases is None:
+            raise RuntimeError("MongoStore is not started")
+        result = await self._leases.delete_one({"_id": name, "holder": holder})
+        return result.deleted_count > 0
 
     # helpers
 

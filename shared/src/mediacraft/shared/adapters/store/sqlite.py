@@ -37,6 +37,7 @@ from mediacraft.shared.adapters.store.codec import (
 )
 from mediacraft.shared.clock import Clock, SystemClock
 from mediacraft.shared.errors import Conflict, NotFound
+from mediacraft.shared.ports.stores import validate_metadata_key
 from mediacraft.shared.tasks import Page, Task, TaskStatus, TaskType, User
 
 _SCHEMA = """
@@ -63,6 +64,11 @@ CREATE TABLE IF NOT EXISTS users (
     user_id          TEXT PRIMARY KEY,
     last_accessed_us INTEGER NOT NULL,
     doc              TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS leases (
+    name       TEXT PRIMARY KEY,
+    holder     TEXT NOT NULL,
+    expires_us INTEGER NOT NULL
 );
 """
 
@@ -373,6 +379,37 @@ class SqliteStore:
             (at_us, dump_datetime(at), user_id, at_us),
         )
         return bool(moved) or bool(await self._rows("SELECT 1 FROM users WHERE user_id = ?", (user_id,)))
+
+    async def set_user_metadata(self, user_id: str, key: str, value: Any) -> bool:
+        """Set (or, with None, remove) one top-level metadata key; True when the user exists."""
+        path = f'$.metadata."{validate_metadata_key(key)}"'
+        if value is None:
+            sql, params = "UPDATE users SET doc = json_remove(doc, ?) WHERE user_id = ? RETURNING 1", (path, user_id)
+        else:
+            sql = "UPDATE users SET doc = json_set(doc, ?, json(?)) WHERE user_id = ? RETURNING 1"
+            params = (path, json.dumps(value), user_id)
+        return bool(await self._rows(sql, params))
+
+    # leases
+
+    async def acquire_lease(self, name: str, holder: str, *, ttl_seconds: float) -> bool:
+        """Take or renew the named lease until now + ttl; False while another holder's is live."""
+        if ttl_seconds <= 0:
+            raise ValueError("a lease needs a positive ttl")
+        now_us = to_us(self._clock.now())
+        # One statement: the row is inserted, or taken over only when it is ours or has expired.
+        rows = await self._rows(
+            "INSERT INTO leases (name, holder, expires_us) VALUES (?, ?, ?)"
+            " ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, expires_us = excluded.expires_us"
+            " WHERE leases.holder = excluded.holder OR leases.expires_us <= ? RETURNING 1",
+            (name, holder, now_us + round(ttl_seconds * 1_000_000), now_us),
+        )
+        return bool(rows)
+
+    async def release_lease(self, name: str, holder: str) -> bool:
+        """Give the lease up if `holder` has it."""
+        rows = await self._rows("DELETE FROM leases WHERE name = ? AND holder = ? RETURNING 1", (name, holder))
+        return bool(rows)
 
     # helpers
 

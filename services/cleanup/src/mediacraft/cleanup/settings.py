@@ -1,0 +1,87 @@
+"""Cleanup settings (environment prefix MEDIACRAFT_), built once in main and passed down.
+
+Durations take seconds (`MEDIACRAFT_RETENTION_COMPLETED=604800`) or ISO 8601
+(`MEDIACRAFT_RETENTION_COMPLETED=P7D`, `MEDIACRAFT_CLEANUP_INTERVAL=PT1H`).
+`MEDIACRAFT_USER_STORAGE_QUOTA_BYTES` is meant to be given to the gateway as well: cleanup
+measures and flags, the gateway refuses uploads over it.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import Field, field_validator
+
+from mediacraft.cleanup.expiry import ExpiryPolicy
+from mediacraft.shared.settings import BaseServiceSettings
+from mediacraft.shared.tasks import TaskStatus
+
+
+_DURATIONS = (
+    "cleanup_interval",
+    "retention_completed",
+    "retention_failed",
+    "retention_cancelled",
+    "draft_max_age",
+    "orphan_grace",
+    "multipart_max_age",
+    "cleanup_lease_ttl",
+)
+
+
+class Settings(BaseServiceSettings):
+    """Retention, grace periods, the pass interval and the replica lease of the cleanup service."""
+
+    service_name: str = "cleanup"
+
+    cleanup_interval: timedelta = timedelta(hours=1)
+    retention_completed: timedelta = timedelta(days=7)
+    retention_failed: timedelta = timedelta(days=3)
+    retention_cancelled: timedelta = timedelta(days=3)
+    draft_max_age: timedelta = timedelta(hours=24)
+    # Longer than any upload takes to be attached to its draft: younger objects are never orphans.
+    orphan_grace: timedelta = timedelta(hours=6)
+    multipart_max_age: timedelta = timedelta(days=1)
+    cleanup_dry_run: bool = False
+
+    user_storage_quota_bytes: int | None = Field(default=None, ge=0)
+    storage_top_users: int = Field(default=20, ge=0)  # users exported one by one as a metric label
+
+    # The lease is renewed every third of its ttl while a pass runs; a crashed holder's lapses.
+    cleanup_lease_ttl: timedelta = timedelta(minutes=5)
+    cleanup_lease_name: str = "cleanup"
+    cleanup_page_size: int = Field(default=500, ge=1, le=10_000)
+    # A bound on the work of one pass; what is left is done by the next.
+    cleanup_max_removals: int = Field(default=10_000, ge=1)
+
+    cleanup_metrics_host: str = "0.0.0.0"
+    cleanup_metrics_port: int = Field(default=9464, ge=0, le=65_535)  # 0: no metrics endpoint
+
+    @field_validator(*_DURATIONS, mode="before")
+    @classmethod
+    def _seconds(cls, value: object) -> object:
+        # pydantic reads a number as seconds but not a numeric string, which is what env gives
+        if isinstance(value, str):
+            try:
+                return float(value.strip())
+            except ValueError:
+                return value
+        return value
+
+    @field_validator(*_DURATIONS)
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be a positive duration")
+        return value
+
+    def expiry_policy(self) -> ExpiryPolicy:
+        """The retention rules of these settings."""
+        return ExpiryPolicy(
+            retention={
+                TaskStatus.COMPLETED: self.retention_completed,
+                TaskStatus.FAILED: self.retention_failed,
+                TaskStatus.CANCELLED: self.retention_cancelled,
+            },
+            draft_max_age=self.draft_max_age,
+        )

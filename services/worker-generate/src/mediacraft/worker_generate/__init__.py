@@ -1,0 +1,1 @@
+"""Generation worker: image_generation and video_generation jobs through a provider port."""

@@ -1,0 +1,3 @@
+from mediacraft.worker_generate.main import run
+
+run()

@@ -4,11 +4,11 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-SERVICES := gateway identity scheduler worker-watermark worker-merge worker-generate cleanup
+SERVICES := gateway identity scheduler worker-watermark worker-merge worker-generate cleanup standalone
 STAMP := $(VENV)/.installed
 PYPROJECTS := shared/pyproject.toml $(foreach s,$(SERVICES),services/$(s)/pyproject.toml) requirements-dev.txt
 
-.PHONY: install system-deps test test-unit bench clean
+.PHONY: install system-deps test test-unit bench run clean
 
 install: $(STAMP)
 
@@ -21,6 +21,11 @@ $(STAMP): $(PYPROJECTS)
 # ffmpeg and a running RabbitMQ broker: installed from Debian's packages when missing.
 system-deps:
 	@scripts/ensure-system-deps.sh
+
+# The whole product in one process on http://127.0.0.1:$${MEDIACRAFT_HTTP_PORT:-8000}, data in $${MEDIACRAFT_DATA_DIR:-./var}.
+run: install
+	@scripts/ensure-system-deps.sh --no-broker
+	$(PY) -m mediacraft.standalone
 
 test: install system-deps
 	$(PY) -m pytest $(PYTEST_ARGS)

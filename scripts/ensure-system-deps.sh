@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Installs the system packages MediaCraft needs (ffmpeg, RabbitMQ) when missing, and starts the
 # broker when it is down. Debian/Ubuntu with apt; elsewhere it says what is missing.
+# --no-broker: only ffmpeg (the single-process mode needs no RabbitMQ).
 set -euo pipefail
+
+broker=1
+[ "${1:-}" = "--no-broker" ] && broker=0
 
 missing=()
 command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || missing+=(ffmpeg)
-command -v rabbitmq-server >/dev/null 2>&1 || missing+=(rabbitmq-server)
+[ $broker = 1 ] && { command -v rabbitmq-server >/dev/null 2>&1 || missing+=(rabbitmq-server); }
 
 if [ ${#missing[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
@@ -18,10 +22,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
+[ $broker = 1 ] || exit 0
+
 if ! rabbitmqctl -q status >/dev/null 2>&1; then
   echo "starting RabbitMQ"
   rabbitmq-server -detached >/dev/null 2>&1 || true
-  rabbitmqctl -q wait --timeout 60 --pid "$(cat /var/lib/rabbitmq/mnesia/*.pid 2>/dev/null | head -n1)" >/dev/null 2>&1 \
-    || timeout 60 bash -c 'until rabbitmqctl -q status >/dev/null 2>&1; do sleep 1; done'
+  timeout 120 bash -c 'until rabbitmqctl -q await_startup >/dev/null 2>&1; do sleep 1; done' || true
 fi
 rabbitmqctl -q status >/dev/null 2>&1 || { echo "RabbitMQ is not running" >&2; exit 1; }

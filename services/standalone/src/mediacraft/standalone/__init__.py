@@ -1,0 +1,1 @@
+"""MediaCraft in one process: the composition root of `make run`."""

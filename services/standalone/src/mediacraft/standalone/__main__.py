@@ -1,0 +1,3 @@
+from mediacraft.standalone.main import run
+
+run()

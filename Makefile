@@ -8,7 +8,7 @@ SERVICES := gateway identity scheduler worker-watermark worker-merge worker-gene
 STAMP := $(VENV)/.installed
 PYPROJECTS := shared/pyproject.toml $(foreach s,$(SERVICES),services/$(s)/pyproject.toml) requirements-dev.txt
 
-.PHONY: install system-deps test test-unit bench run clean
+.PHONY: install system-deps test test-unit bench run stack clean
 
 install: $(STAMP)
 
@@ -26,6 +26,11 @@ system-deps:
 run: install
 	@scripts/ensure-system-deps.sh --no-broker
 	$(PY) -m mediacraft.standalone
+
+# Every service as its own process on RabbitMQ + SeaweedFS (WORKERS processes per pool).
+WORKERS ?= 1
+stack: install system-deps
+	$(PY) -m mediacraft.standalone.stack --workers $(WORKERS)
 
 test: install system-deps
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -18,7 +18,8 @@ from mediacraft.shared.clock import utcnow
 from mediacraft.shared.errors import MediaCraftError, RetryableError
 from mediacraft.shared.ports.objects import TooLarge
 from tests.contracts.objects import MiB, ObjectStoreContract, Source, eventually, pattern, read_all, stream
-from tests.fixtures.seaweed import S3Server, free_port_pairs
+from mediacraft.standalone.seaweed import free_port_pairs
+from tests.fixtures.seaweed import S3Server
 
 
 class TestS3ObjectStore(ObjectStoreContract):

@@ -1,0 +1,164 @@
+"""The local stack: every service as its own OS process on real RabbitMQ, a real S3 server and a
+store, with N worker processes per pool, logs prefixed per service, and a clean shutdown.
+
+    python -m mediacraft.standalone.stack [--workers N] [--schedulers N] [--port 8000]
+
+RabbitMQ comes from MEDIACRAFT_BUS_URL (default: the local broker); S3 from
+MEDIACRAFT_OBJECT_STORE_URL, or a SeaweedFS started here with its data under the data dir; the
+store from MEDIACRAFT_STORE_URL when it is a MongoDB URL, else one SQLite file under the data dir
+(WAL, shared by the processes). This is how the distributed shape runs on one machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mediacraft.shared.logging import configure_logging, get_logger
+from mediacraft.standalone.seaweed import S3Server, start_seaweed, stop_seaweed
+
+log = get_logger("mediacraft.stack")
+
+DEFAULT_BUS = "amqp://guest:guest@127.0.0.1:5672/"
+POOLS = ("watermark", "merge", "generate")
+
+
+@dataclass
+class Child:
+    name: str
+    module: str
+    env: dict[str, str]
+    process: asyncio.subprocess.Process | None = None
+    pump: asyncio.Task[None] | None = None
+
+
+@dataclass
+class Stack:
+    """The processes of one local stack and the S3 server it may own."""
+
+    data_dir: Path
+    port: int = 8000
+    identity_port: int = 8001
+    workers: int = 1
+    schedulers: int = 1
+    grace: float = 30.0
+    children: list[Child] = field(default_factory=list)
+    s3: S3Server | None = None
+
+    def environment(self) -> dict[str, str]:
+        """The settings every child shares."""
+        env = dict(os.environ)
+        env.setdefault("MEDIACRAFT_BUS_URL", DEFAULT_BUS)
+        store = env.get("MEDIACRAFT_STORE_URL", "")
+        if not store.startswith("mongodb"):
+            env["MEDIACRAFT_STORE_URL"] = f"sqlite:///{self.data_dir / 'mediacraft.db'}"
+        env["MEDIACRAFT_DATA_DIR"] = str(self.data_dir)
+        env.setdefault("MEDIACRAFT_LOG_JSON", "false")
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    def plan(self, env: dict[str, str]) -> list[Child]:
+        """Which processes to run, in start order (stopped in reverse)."""
+        children = [
+            Child("identity", "mediacraft.identity", {**env, "MEDIACRAFT_HTTP_PORT": str(self.identity_port)}),
+            Child("gateway", "mediacraft.gateway", {
+                **env, "MEDIACRAFT_HTTP_PORT": str(self.port),
+                "MEDIACRAFT_IDENTITY_URL": f"http://127.0.0.1:{self.identity_port}",
+            }),
+        ]
+        children += [Child(f"scheduler-{n}", "mediacraft.scheduler", dict(env)) for n in range(self.schedulers)]
+        for pool in POOLS:
+            for n in range(self.workers):
+                work = self.data_dir / "work" / f"{pool}-{n}"
+                children.append(Child(f"{pool}-{n}", f"mediacraft.worker_{pool}", {
+                    **env, "MEDIACRAFT_WORK_DIR": str(work), "MEDIACRAFT_WORKER_ID": f"stack-{pool}-{n}",
+                }))
+        children.append(Child("cleanup", "mediacraft.cleanup", dict(env)))
+        return children
+
+    async def start(self) -> None:
+        """Start the S3 server if needed, then every service process."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        env = self.environment()
+        if not env.get("MEDIACRAFT_OBJECT_STORE_URL", "").startswith("s3://"):
+            self.s3 = await asyncio.to_thread(start_seaweed, self.data_dir / "seaweed")
+            env["MEDIACRAFT_OBJECT_STORE_URL"] = self.s3.url("mediacraft")
+            log.info("started SeaweedFS", endpoint=self.s3.endpoint)
+        self.children = self.plan(env)
+        width = max(len(c.name) for c in self.children)
+        for child in self.children:
+            child.process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", child.module, env=child.env,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
+            )
+            child.pump = asyncio.create_task(self._pump(child, width))
+        log.info("stack started", gateway=f"http://127.0.0.1:{self.port}", processes=len(self.children))
+
+    async def _pump(self, child: Child, width: int) -> None:
+        """Copy a child's output, each line prefixed with its name; say when it exits."""
+        assert child.process is not None and child.process.stdout is not None
+        prefix = f"{child.name:>{width}} | ".encode()
+        async for line in child.process.stdout:
+            sys.stdout.buffer.write(prefix + line)
+            sys.stdout.buffer.flush()
+        code = await child.process.wait()
+        log.info("process exited", service=child.name, code=code)
+
+    async def stop(self) -> None:
+        """SIGTERM in reverse start order (workers hand back jobs), then SIGKILL after the grace."""
+        for child in reversed(self.children):
+            if child.process is not None and child.process.returncode is None:
+                child.process.send_signal(signal.SIGTERM)
+        waits = [c.process.wait() for c in self.children if c.process is not None]
+        try:
+            await asyncio.wait_for(asyncio.gather(*waits), timeout=self.grace)
+        except asyncio.TimeoutError:
+            for child in self.children:
+                if child.process is not None and child.process.returncode is None:
+                    log.warning("killing", service=child.name)
+                    os.killpg(child.process.pid, signal.SIGKILL)
+            await asyncio.gather(*(c.process.wait() for c in self.children if c.process is not None))
+        await asyncio.gather(*(c.pump for c in self.children if c.pump is not None), return_exceptions=True)
+        if self.s3 is not None:
+            await asyncio.to_thread(stop_seaweed, self.s3, remove_data=False)
+        log.info("stack stopped")
+
+
+async def run_stack(stack: Stack) -> None:
+    """Run until SIGINT/SIGTERM, then stop everything."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stack.start()
+    try:
+        await stop.wait()
+    finally:
+        await stack.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of `make stack` and `python -m mediacraft.standalone.stack`."""
+    parser = argparse.ArgumentParser(prog="mediacraft-stack", description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=1, help="processes per worker pool")
+    parser.add_argument("--schedulers", type=int, default=1, help="scheduler replicas (one active, the rest standby)")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("MEDIACRAFT_HTTP_PORT", "8000")))
+    parser.add_argument("--identity-port", type=int, default=8001)
+    parser.add_argument("--data-dir", default=os.path.join(os.environ.get("MEDIACRAFT_DATA_DIR", "./var"), "stack"))
+    parser.add_argument("--grace", type=float, default=30.0, help="seconds services get to stop")
+    args = parser.parse_args(argv)
+    configure_logging("INFO", json=False, service="stack")
+    stack = Stack(
+        data_dir=Path(args.data_dir).resolve(), port=args.port, identity_port=args.identity_port,
+        workers=args.workers, schedulers=args.schedulers, grace=args.grace,
+    )
+    asyncio.run(run_stack(stack))
+
+
+if __name__ == "__main__":
+    main()

@@ -15,20 +15,20 @@ class BaseServiceSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="MEDIACRAFT_", env_file=None, extra="ignore")
 
-    environment: str = "development"
+    environment: str = "development"  # outside development/test, default secrets refuse to start
     service_name: str = "mediacraft"
     log_level: str = "INFO"
-    log_json: bool | None = None  # None: JSON when stderr is not a terminal
+    log_json: bool | None = None  # unset: JSON when stderr is not a terminal
 
-    data_dir: str = "./var"
-    bus_url: str = "memory://"
-    store_url: str = "sqlite:///./var/mediacraft.db"
-    object_store_url: str = "file:///./var/objects"
+    data_dir: str = "./var"  # where embedded adapters and caches keep their files
+    bus_url: str = "memory://"  # or amqp://user:pass@host:5672/vhost (RabbitMQ)
+    store_url: str = "sqlite:///./var/mediacraft.db"  # or mongodb://host:27017/mediacraft
+    object_store_url: str = "file:///./var/objects"  # or s3://KEY:SECRET@host:9000/bucket?secure=false
 
     # NoDecode: the env value is a plain comma list ("60000,300000"), not JSON
-    retry_delays_ms: Annotated[tuple[int, ...], NoDecode] = (60_000, 300_000, 900_000)
-    delivery_limit: int = 5
-    bus_prefetch: int = 1
+    retry_delays_ms: Annotated[tuple[int, ...], NoDecode] = (60_000, 300_000, 900_000)  # one delay queue per step, comma list
+    delivery_limit: int = 5  # deliveries before a poison message is parked in dead.letters
+    bus_prefetch: int = 1  # unacked deliveries per consumer
 
     @field_validator("retry_delays_ms", mode="before")
     @classmethod

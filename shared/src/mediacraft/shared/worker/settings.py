@@ -10,8 +10,8 @@ class WorkerSettings(BaseServiceSettings):
 
     worker_id: str | None = None  # default: host name and pid
     work_dir: str | None = None  # default: the system temp dir
-    heartbeat_seconds: float = 10.0
+    heartbeat_seconds: float = 10.0  # each heartbeat extends the scheduler's lease
     progress_interval_seconds: float = 0.5  # at most ~2 progress events per second
     job_time_limit_seconds: float = 25 * 60  # stays under RabbitMQ's default consumer_timeout
-    shutdown_grace_seconds: float = 30.0
+    shutdown_grace_seconds: float = 30.0  # on SIGTERM, time to finish the job before handing it back
     cancel_memory: int = 1000  # how many recent cancel signals to remember

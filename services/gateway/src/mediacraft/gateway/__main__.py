@@ -1,0 +1,5 @@
+"""`python -m mediacraft.gateway`."""
+
+from mediacraft.gateway.main import main
+
+main()

@@ -1,0 +1,167 @@
+"""The gateway app factory: takes already-built adapters, so that `main` (own process, adapters
+from URLs) and a single-process composition root (embedded adapters, in-process identity) wire it
+the same way."""
+
+from __future__ import annotations
+
+import inspect
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any, AsyncIterator
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
+from starlette.responses import Response
+
+from mediacraft.gateway import routes_ops, routes_tasks, routes_user
+from mediacraft.gateway.context import GatewayContext, make_limiters
+from mediacraft.gateway.cookies import CookiePolicy, CookieSigner
+from mediacraft.gateway.envelope import ApiError, error_response, from_domain
+from mediacraft.gateway.events import EventHub
+from mediacraft.gateway.identity_client import IdentityClient
+from mediacraft.gateway.media_cache import MediaCache
+from mediacraft.gateway.metrics import GatewayMetrics
+from mediacraft.gateway.middleware import GatewayMiddleware
+from mediacraft.gateway.preview import FrameExtractor
+from mediacraft.gateway.settings import GatewaySettings
+from mediacraft.gateway.uploads import UploadReceiver
+from mediacraft.shared.clock import Clock, SystemClock
+from mediacraft.shared.errors import MediaCraftError
+from mediacraft.shared.logging import get_logger
+from mediacraft.shared.ports.bus import Bus
+from mediacraft.shared.ports.objects import ObjectStore
+from mediacraft.shared.ports.stores import TaskStore
+
+log = get_logger(__name__)
+
+_HTTP_CODES = {400: "invalid_input", 401: "unauthorized", 403: "forbidden_origin", 404: "not_found",
+               405: "method_not_allowed", 413: "payload_too_large", 422: "validation_error"}
+
+
+def build_context(
+    settings: GatewaySettings,
+    *,
+    store: TaskStore,
+    objects: ObjectStore,
+    bus: Bus,
+    identity: IdentityClient,
+    clock: Clock | None = None,
+) -> GatewayContext:
+    """Every component of the gateway over the given adapters."""
+    clock = clock or SystemClock()
+    metrics = GatewayMetrics()
+    max_age = timedelta(days=settings.cookie_max_age_days)
+    cache = MediaCache(settings.cache_path, max_bytes=settings.preview_cache_bytes)
+    return GatewayContext(
+        settings=settings,
+        store=store,
+        objects=objects,
+        bus=bus,
+        identity=identity,
+        clock=clock,
+        metrics=metrics,
+        signer=CookieSigner(settings.cookie_key_list, max_age=max_age),
+        cookie=CookiePolicy(settings.cookie_name, secure=settings.cookie_secure, max_age=max_age),
+        cache=cache,
+        receiver=UploadReceiver(objects=objects, cache=cache, limits=settings.media, metrics=metrics),
+        frames=FrameExtractor(concurrency=settings.preview_concurrency, timeout=settings.preview_timeout_seconds),
+        hub=EventHub(bus, metrics=metrics, queue_size=settings.sse_client_queue),
+        **make_limiters(settings, clock),
+    )
+
+
+def create_app(
+    settings: GatewaySettings,
+    *,
+    store: TaskStore,
+    objects: ObjectStore,
+    bus: Bus,
+    identity: IdentityClient,
+    clock: Clock | None = None,
+    manage_adapters: bool = False,
+) -> FastAPI:
+    """The gateway ASGI app. With `manage_adapters` its lifespan starts and closes the adapters;
+    otherwise the caller (a composition root sharing them between services) does."""
+    ctx = build_context(settings, store=store, objects=objects, bus=bus, identity=identity, clock=clock)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if manage_adapters:
+            await store.start()
+            await objects.start()
+            await bus.start()
+        ctx.cache.start()
+        await ctx.hub.start()
+        try:
+            yield
+        finally:
+            await ctx.hub.close()
+            await ctx.drain_background()
+            if manage_adapters:
+                await identity.close()
+                await bus.close()
+                await objects.close()
+                await store.close()
+
+    app = FastAPI(
+        title="MediaCraft API",
+        version=settings.api_version,
+        description="Remove watermarks, merge videos, generate media: submit, leave, come back.",
+        lifespan=lifespan,
+        **no_native_telemetry(),
+    )
+    app.state.ctx = ctx
+    # routes match in order: the hot ones (list, status, create) come first in their routers
+    app.include_router(routes_user.router)
+    app.include_router(routes_tasks.router)
+    app.include_router(routes_ops.router)
+    _install_error_handlers(app, settings.api_version)
+    app.add_middleware(GatewayMiddleware, ctx=ctx)
+    return app
+
+
+def no_native_telemetry() -> dict[str, Any]:
+    """FastAPI's own OpenTelemetry hooks, switched off where this FastAPI has them.
+
+    They look up the global tracer and meter providers on every request (a measurable share of a
+    status request); the gateway exports Prometheus metrics of its own at /metrics.
+    """
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters:
+        return {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+    return {}
+
+
+def _install_error_handlers(app: FastAPI, version: str) -> None:
+    def answer(request: Request, err: ApiError) -> Response:
+        return error_response(err, request_id=request.scope.get("state", {}).get("request_id", ""), version=version)
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> Response:
+        return answer(request, exc)
+
+    @app.exception_handler(MediaCraftError)
+    async def _domain_error(request: Request, exc: MediaCraftError) -> Response:
+        err = from_domain(exc)
+        if err.status >= 500:
+            log.error("unexpected_domain_error", error=str(exc), code=exc.code)
+        return answer(request, err)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        errors = [{"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", "")} for e in exc.errors()]
+        first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+        message = f"Invalid request: {'.'.join(first['loc'])}: {first['msg']}"
+        return answer(request, ApiError("validation_error", message, data={"errors": errors}))
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> Response:
+        code = _HTTP_CODES.get(exc.status_code, "invalid_input")
+        return answer(request, ApiError(code, str(exc.detail), status=exc.status_code,
+                                        headers=dict(exc.headers or {})))
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, exc: ClientDisconnect) -> Response:
+        # nobody is listening; the upload's clean-up already ran on the way out
+        return Response(status_code=499)

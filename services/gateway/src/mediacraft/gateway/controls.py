@@ -1,0 +1,89 @@
+"""Requests about existing tasks: cancel, retry, hide, clear finished, mark notified.
+
+Cancel and retry of submitted tasks are requests to the scheduler, which decides and writes; the
+gateway writes only drafts (a draft is cancelled here at once) and the user-owned flags.
+"""
+
+from __future__ import annotations
+
+from mediacraft.gateway.context import GatewayContext
+from mediacraft.gateway.drafts import check_waiting_cap, owned, publish_status, upload_prefix
+from mediacraft.gateway.envelope import ApiError
+from mediacraft.shared.errors import Conflict
+from mediacraft.shared.messages import CancelTask, RetryTask
+from mediacraft.shared.tasks import DRAFT_STATUSES, TERMINAL_STATUSES, Task, TaskStatus
+from mediacraft.shared.topology import COMMANDS, SCHEDULER_KEY
+
+MAX_CLEARED = 10_000
+
+
+async def cancel(ctx: GatewayContext, user_id: str, task_id: str) -> Task:
+    """Cancel a draft at once; ask the scheduler to cancel a submitted task."""
+    task = await owned(ctx, task_id, user_id)
+    if task.status in TERMINAL_STATUSES:
+        raise ApiError("not_cancellable", f"The task is already {task.status.value}")
+    if task.status in DRAFT_STATUSES:
+        return await _cancel_draft(ctx, task)
+    if task.status is not TaskStatus.CANCELLING:
+        await ctx.publish(COMMANDS, SCHEDULER_KEY, CancelTask(task_id=task_id, user_id=user_id), correlation_id=task_id)
+    return task
+
+
+async def _cancel_draft(ctx: GatewayContext, task: Task) -> Task:
+    now = ctx.clock.now()
+    try:
+        cancelled = await ctx.store.transition(
+            task.task_id, expected_status=task.status, expected_version=task.version,
+            changes={"status": TaskStatus.CANCELLED, "completed_at": now, "message": "Cancelled"},
+        )
+    except Conflict:
+        raise ApiError("conflict", "The task changed meanwhile; fetch its status and try again") from None
+    for item in task.inputs:
+        ctx.cache.discard(item.key)
+    await ctx.objects.delete_prefix(upload_prefix(task.user_id, task.task_id))
+    await publish_status(ctx, cancelled, task.status)
+    return cancelled
+
+
+async def retry(ctx: GatewayContext, user_id: str, task_id: str) -> Task:
+    """Ask the scheduler to run a failed or cancelled task again with the same parameters."""
+    task = await owned(ctx, task_id, user_id)
+    if task.status not in (TaskStatus.FAILED, TaskStatus.CANCELLED) or task.submitted_at is None:
+        raise ApiError("not_retryable", "Only a submitted task that failed or was cancelled can be retried")
+    await check_waiting_cap(ctx, user_id)
+    await ctx.publish(COMMANDS, SCHEDULER_KEY, RetryTask(task_id=task_id, user_id=user_id), correlation_id=task_id)
+    return task
+
+
+async def set_flags(ctx: GatewayContext, user_id: str, task_id: str, *, hidden: bool | None = None,
+                    notified: bool | None = None) -> Task:
+    """Set the user-owned flags of one task."""
+    task = await ctx.store.set_user_flags(task_id, user_id, hidden=hidden, notified=notified)
+    if task is None:
+        raise ApiError("not_found", "Task not found")
+    return task
+
+
+async def clear_finished(ctx: GatewayContext, user_id: str) -> int:
+    """Hide every finished task of the user; returns how many."""
+    cleared = 0
+    while cleared < MAX_CLEARED:
+        # hidden tasks drop out of the listing, so the first page is always the next batch
+        page = await ctx.store.list_for_user(user_id, statuses=TERMINAL_STATUSES, limit=100)
+        batch = 0
+        for task in page.items:
+            if await ctx.store.set_user_flags(task.task_id, user_id, hidden=True) is not None:
+                batch += 1
+        if batch == 0:
+            break
+        cleared += batch
+    return cleared
+
+
+async def mark_notified(ctx: GatewayContext, user_id: str, task_ids: list[str]) -> int:
+    """Mark the user's listed tasks as announced; ids of other users' tasks are skipped silently."""
+    marked = 0
+    for task_id in task_ids:
+        if await ctx.store.set_user_flags(task_id, user_id, notified=True) is not None:
+            marked += 1
+    return marked

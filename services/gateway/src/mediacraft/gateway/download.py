@@ -1,0 +1,99 @@
+"""Downloads of results: single byte ranges, safe Content-Disposition, or a presigned redirect."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from starlette.responses import RedirectResponse, Response, StreamingResponse
+
+from mediacraft.gateway.context import GatewayContext
+from mediacraft.gateway.disposition import content_disposition, result_filename
+from mediacraft.gateway.envelope import ApiError
+from mediacraft.shared.tasks import Task, TaskStatus
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+@dataclass(frozen=True)
+class ByteRange:
+    start: int
+    end: int  # inclusive
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start + 1
+
+
+def parse_range(header: str | None, size: int) -> ByteRange | None:
+    """The one range a Range header asks for; None to send everything; 416 when unsatisfiable.
+
+    Multiple ranges are answered with the whole file (allowed by RFC 9110), which every download
+    client handles; multipart/byteranges buys nothing for media.
+    """
+    if not header:
+        return None
+    match = _RANGE.match(header.strip())
+    if match is None:
+        if header.strip().startswith("bytes=") and "," in header:
+            return None
+        raise _unsatisfiable(size)
+    first, last = match.groups()
+    if not first and not last:
+        raise _unsatisfiable(size)
+    if not first:  # suffix: the last N bytes
+        n = int(last)
+        if n == 0 or size == 0:
+            raise _unsatisfiable(size)
+        return ByteRange(max(0, size - n), size - 1)
+    start = int(first)
+    end = min(int(last), size - 1) if last else size - 1
+    if start >= size or (last and int(last) < start):
+        raise _unsatisfiable(size)
+    return ByteRange(start, end)
+
+
+def _unsatisfiable(size: int) -> ApiError:
+    return ApiError("range_not_satisfiable", "The requested range is outside the file",
+                    headers={"Content-Range": f"bytes */{size}"})
+
+
+async def download(ctx: GatewayContext, task: Task, range_header: str | None, *, head: bool = False) -> Response:
+    """The result of a completed task as a (possibly partial) stream, or a redirect."""
+    if task.status is TaskStatus.EXPIRED:
+        raise ApiError("expired", "The result has expired and was deleted")
+    if task.status is not TaskStatus.COMPLETED or task.result is None:
+        raise ApiError("not_ready", f"The task is {task.status.value}; there is nothing to download yet")
+    key = task.result.key
+    info = await ctx.objects.stat(key)
+    if info is None:
+        raise ApiError("expired", "The result has expired and was deleted")
+    filename = result_filename(task.original_filename, task.task_type.value, task.result.filename)
+    disposition = content_disposition(filename)
+    if ctx.settings.download_redirect and not head:
+        url = await ctx.objects.presigned_get(key, expires_seconds=ctx.settings.presign_seconds, filename=filename)
+        if url:
+            return RedirectResponse(url, status_code=307, headers={"Cache-Control": "no-store"})
+    headers = {
+        "Accept-Ranges": "bytes",
+        "Content-Disposition": disposition,
+        "Cache-Control": "private, no-cache",
+        "X-Content-Type-Options": "nosniff",
+    }
+    if info.etag:
+        headers["ETag"] = f'"{info.etag.strip(chr(34))}"'
+    wanted = parse_range(range_header, info.size)
+    media_type = task.result.content_type or "application/octet-stream"
+    if wanted is None:
+        headers["Content-Length"] = str(info.size)
+        if head or info.size == 0:
+            return Response(b"", headers=headers, media_type=media_type)
+        return StreamingResponse(ctx.objects.open_read(key), headers=headers, media_type=media_type)
+    headers["Content-Range"] = f"bytes {wanted.start}-{wanted.end}/{info.size}"
+    headers["Content-Length"] = str(wanted.length)
+    if head:
+        return Response(b"", status_code=206, headers=headers, media_type=media_type)
+    return StreamingResponse(
+        ctx.objects.open_read(key, start=wanted.start, end=wanted.end),
+        status_code=206, headers=headers, media_type=media_type,
+    )

@@ -1,0 +1,138 @@
+"""The ASGI layer every request passes: request id, metrics, cross-site refusal, rate limits and
+cookie identity.
+
+Plain ASGI rather than BaseHTTPMiddleware: it costs a few microseconds per request and never
+buffers a streamed upload or an SSE stream. Order matters and is deliberate: a cross-site or
+rate-limited request is refused before it can mint an identity, so refusals create nothing.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mediacraft.gateway.context import GatewayContext
+from mediacraft.gateway.cookies import read_cookie
+from mediacraft.gateway.envelope import ApiError, error_response
+from mediacraft.gateway.origin import cross_site_reason
+from mediacraft.gateway.ratelimit import retry_after
+from mediacraft.shared.errors import RetryableError
+from mediacraft.shared.logging import bound_contextvars, get_logger
+from mediacraft.shared.messages import UserSeen
+from mediacraft.shared.topology import EVENTS
+
+log = get_logger(__name__)
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_WANTED_HEADERS = frozenset({b"x-request-id", b"origin", b"sec-fetch-site", b"host", b"cookie"})
+
+
+class GatewayMiddleware:
+    """Wraps the FastAPI app; sets scope["state"]["user_id"] for every /api request."""
+
+    def __init__(self, app: ASGIApp, ctx: GatewayContext) -> None:
+        self.app = app
+        self.ctx = ctx
+        self._allowed_origins = ctx.settings.allowed_origin_list
+        # request ids: a random prefix per process and a counter (uuid4 per request costs a syscall)
+        self._id_prefix = uuid.uuid4().hex[:12]
+        self._ids = itertools.count(1)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        headers = {k.decode(): v.decode("latin-1") for k, v in scope["headers"] if k in _WANTED_HEADERS}
+        given_id = headers.get("x-request-id")
+        request_id = given_id if given_id and _REQUEST_ID.match(given_id) else f"{self._id_prefix}-{next(self._ids)}"
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        extra: list[tuple[bytes, bytes]] = [(b"x-request-id", request_id.encode())]
+        status = [500]
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+                message["headers"] = [*message.get("headers", ()), *extra]
+            await send(message)
+
+        try:
+            if scope["path"].startswith("/api/"):
+                try:
+                    user_id = await self._identify(scope, headers, extra)
+                except ApiError as err:
+                    response = error_response(err, request_id=request_id, version=self.ctx.settings.api_version)
+                    await response(scope, receive, send_with_headers)
+                    return
+                state["user_id"] = user_id
+                with bound_contextvars(request_id=request_id, user_id=user_id):
+                    await self.app(scope, receive, send_with_headers)
+            else:
+                with bound_contextvars(request_id=request_id):
+                    await self.app(scope, receive, send_with_headers)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            self.ctx.metrics.requests.labels(scope["method"], template, str(status[0])).inc()
+            self.ctx.metrics.latency.labels(template).observe(time.perf_counter() - started)
+
+    async def _identify(self, scope: Scope, headers: dict[str, str], extra: list[tuple[bytes, bytes]]) -> str:
+        ctx = self.ctx
+        reason = cross_site_reason(
+            scope["method"], origin=headers.get("origin"), sec_fetch_site=headers.get("sec-fetch-site"),
+            host=headers.get("host"), allowed=self._allowed_origins,
+        )
+        if reason is not None:
+            ctx.metrics.refused.labels("cross_site").inc()
+            raise ApiError("forbidden_origin", f"Refused: {reason}")
+        ip = client_ip(scope)
+        wait = ctx.ip_limiter.acquire(ip)
+        if wait:
+            ctx.metrics.refused.labels("ip_rate").inc()
+            raise ApiError("rate_limited", "Too many requests; slow down", headers={"Retry-After": retry_after(wait)})
+        now = ctx.clock.now()
+        found = ctx.signer.verify(read_cookie(headers.get("cookie"), ctx.cookie.name), now)
+        if found is None:
+            user_id = await self._mint(ip)
+            self._set_cookie(extra, user_id, now)
+        else:
+            user_id = found.user_id
+            if (now - found.issued_at).total_seconds() >= ctx.settings.cookie_renew_after_seconds:
+                self._set_cookie(extra, user_id, now)  # sliding expiry
+        wait = ctx.user_limiter.acquire(user_id)
+        if wait:
+            ctx.metrics.refused.labels("user_rate").inc()
+            raise ApiError("rate_limited", "Too many requests; slow down", headers={"Retry-After": retry_after(wait)})
+        if found is not None and not ctx.seen_limiter.acquire(user_id):
+            ctx.spawn(ctx.publish(EVENTS, UserSeen.TYPE, UserSeen(user_id=user_id, at=now), mandatory=False))
+        return user_id
+
+    async def _mint(self, ip: str) -> str:
+        ctx = self.ctx
+        wait = ctx.identity_limiter.acquire(ip)
+        if wait:
+            ctx.metrics.refused.labels("new_identities").inc()
+            raise ApiError("too_many_identities", "Too many new visitors from this address; try again later",
+                           headers={"Retry-After": retry_after(wait)})
+        try:
+            user_id = await ctx.identity.mint()
+        except RetryableError as exc:
+            log.warning("identity_unavailable", error=exc.message)
+            raise ApiError("unavailable", "Identity service unavailable; try again", headers={"Retry-After": "5"}) from None
+        ctx.metrics.identities_minted.inc()
+        return user_id
+
+    def _set_cookie(self, extra: list[tuple[bytes, bytes]], user_id: str, now: Any) -> None:
+        value = self.ctx.signer.sign(user_id, now)
+        extra.append((b"set-cookie", self.ctx.cookie.header(value).encode("latin-1")))
+
+
+def client_ip(scope: Scope) -> str:
+    """The client address (uvicorn rewrites it from X-Forwarded-For for trusted proxies only)."""
+    client = scope.get("client")
+    return client[0] if client else "unknown"

@@ -1,0 +1,5 @@
+"""`python -m mediacraft.identity`."""
+
+from mediacraft.identity.main import main
+
+main()

@@ -128,14 +128,18 @@ class Standalone:
         await self.store.close()
         log.info("standalone stopped")
 
+    def _close_streams(self) -> None:
+        """End open live-progress streams so the HTTP server can stop without waiting on them."""
+        self._closing = asyncio.ensure_future(self.app.state.ctx.hub.close())
+
     async def serve(self) -> None:
         """Run until SIGINT/SIGTERM (uvicorn handles the signals), then drain."""
         await self.start()
         config = uvicorn.Config(
             self.app, host=self.settings.http_host, port=self.settings.http_port,
-            log_config=None, access_log=False, lifespan="on",
+            log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=5,
         )
-        server = _Server(config)
+        server = _Server(config, on_exit=self._close_streams)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, server.request_exit)
@@ -149,6 +153,10 @@ class _Server(uvicorn.Server):
     """uvicorn re-raises the signal it caught once it has stopped, which would cut the drain
     short; here the composition root owns the signals and asks the server to exit."""
 
+    def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None]) -> None:
+        super().__init__(config)
+        self.on_exit = on_exit
+
     @contextlib.contextmanager
     def capture_signals(self):  # type: ignore[no-untyped-def]
         yield
@@ -157,6 +165,7 @@ class _Server(uvicorn.Server):
         if self.should_exit:
             self.force_exit = True  # a second Ctrl-C: stop waiting for open connections
         self.should_exit = True
+        self.on_exit()
 
 
 def run() -> None:

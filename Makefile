@@ -6,7 +6,8 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 SERVICES := gateway identity scheduler worker-watermark worker-merge worker-generate cleanup standalone
 STAMP := $(VENV)/.installed
-PYPROJECTS := shared/pyproject.toml $(foreach s,$(SERVICES),services/$(s)/pyproject.toml) requirements-dev.txt
+CLIENTS := cli
+PYPROJECTS := shared/pyproject.toml $(foreach s,$(SERVICES),services/$(s)/pyproject.toml) $(foreach c,$(CLIENTS),clients/$(c)/pyproject.toml) requirements-dev.txt
 
 .PHONY: install system-deps test test-unit bench run stack clean
 
@@ -15,7 +16,7 @@ install: $(STAMP)
 $(STAMP): $(PYPROJECTS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip setuptools wheel
-	$(PIP) install -q -e 'shared[all]' $(foreach s,$(SERVICES),-e services/$(s)) -r requirements-dev.txt
+	$(PIP) install -q -e 'shared[all]' $(foreach s,$(SERVICES),-e services/$(s)) $(foreach c,$(CLIENTS),-e clients/$(c)) -r requirements-dev.txt
 	@touch $(STAMP)
 
 # ffmpeg and a running RabbitMQ broker: installed from Debian's packages when missing.

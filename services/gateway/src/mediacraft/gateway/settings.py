@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Annotated
 
-from pydantic import field_validator, model_validator
-from pydantic_settings import NoDecode, SettingsConfigDict
+from pydantic import model_validator
+from pydantic_settings import SettingsConfigDict
 
 from mediacraft.shared.media import MediaLimits
 from mediacraft.shared.settings import BaseServiceSettings
@@ -28,8 +26,6 @@ class GatewaySettings(BaseServiceSettings):
     model_config = SettingsConfigDict(env_prefix="MEDIACRAFT_", env_nested_delimiter="__", extra="ignore")
 
     service_name: str = "gateway"
-    # NoDecode: accept "60000,300000" as well as JSON for the shared tuple setting.
-    retry_delays_ms: Annotated[tuple[int, ...], NoDecode] = (60_000, 300_000, 900_000)
     media: MediaLimits = MediaLimits()
     http_host: str = "127.0.0.1"
     http_port: int = 8000
@@ -91,16 +87,6 @@ class GatewaySettings(BaseServiceSettings):
     preview_cache_bytes: int = 4 * 1024**3
     preview_timeout_seconds: float = 10.0
     preview_concurrency: int = 2
-
-    @field_validator("retry_delays_ms", mode="before")
-    @classmethod
-    def _parse_delays(cls, v: object) -> object:
-        if isinstance(v, str):
-            text = v.strip()
-            if text.startswith("["):
-                return tuple(json.loads(text))
-            return tuple(int(x) for x in text.replace(" ", "").split(",") if x)
-        return v
 
     @model_validator(mode="after")
     def _check(self) -> "GatewaySettings":

@@ -1,10 +1,11 @@
 """deploy/k8s as a cluster would see it: references resolve, pods are locked down and sized,
 workers cannot reach the task store, autoscalers and budgets point at real Deployments, and the
-environment each Deployment gets is one its service's Settings class accepts.
+environment each Deployment (or CronJob) gets is one its service's Settings class accepts.
 
-The checks run on the base as written and, when `kubectl` or `kustomize` is on PATH, on the
-rendered base and the rendered local overlay too (those cases skip only when neither binary is
-there).
+The checks run on the base as written, on the base with the cleanup-cronjob component applied
+by hand, and, when `kubectl` or `kustomize` is on PATH, on the rendered base, the rendered base
+with that component and the rendered local overlay too (those cases skip only when neither
+binary is there).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -28,25 +31,36 @@ import pytest
 import yaml
 
 from mediacraft.shared.settings import BaseServiceSettings
-from mediacraft.shared.topology import job_queue
+from mediacraft.shared.topology import POOLS, job_queue
 from mediacraft.shared.worker.settings import WorkerSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 BASE = K8S / "base"
 LOCAL = K8S / "overlays" / "local"
+CLEANUP_CRONJOB = K8S / "components" / "cleanup-cronjob"
 
 NAMESPACE = "mediacraft"
 SECRET = "mediacraft-secrets"
 CONFIG = "mediacraft-config"
 STORE_KEY = "MEDIACRAFT_STORE_URL"
-SERVICES = ("gateway", "identity", "scheduler", "worker-watermark", "worker-merge")
+SERVICES = (
+    "gateway", "identity", "scheduler", "worker-watermark", "worker-merge", "worker-generate", "cleanup",
+)
 HTTP_PORTS = {"gateway": 8000, "identity": 8001}
-WORKER_POOLS = {"worker-watermark": "watermark", "worker-merge": "merge"}
+METRICS_PORTS = {"cleanup": 9464}  # a Prometheus endpoint and nothing else
+SERVICE_PORTS = {**HTTP_PORTS, **METRICS_PORTS}
+WORKER_POOLS = {"worker-watermark": "watermark", "worker-merge": "merge", "worker-generate": "generate"}
 MONGODB_PORT = 27017
+HTTPS_PORT = 443
 # Worker shutdown after the grace: up to 60 s for the processing thread to stop, then hand-back.
 HAND_BACK_SECONDS = 60
 KUBERNETES_VERSION = "1.30"  # the oldest minor still commonly run; schemas only grow after it
+# The generation worker's http provider holds a JSON answer about this many times its size at once
+# (body, its bytes copy, the parsed base64 text, the decoded file: providers/http.py).
+JSON_ANSWER_COPIES = 4
+# What a worker process holds before any job (Python, NumPy, OpenCV, the bus and S3 clients).
+WORKER_BASELINE_BYTES = 512 * 2**20
 
 
 # --- loading -----------------------------------------------------------------------------------
@@ -76,6 +90,27 @@ def raw_base() -> tuple[dict[str, Any], ...]:
     return tuple(doc for path in referenced_paths(BASE) for doc in load_docs(path))
 
 
+def deletions(directory: Path) -> set[tuple[str, str]]:
+    """(kind, name) of every resource a kustomization's inline `$patch: delete` patches remove."""
+    removed = set()
+    for patch in kustomization_of(directory).get("patches", []):
+        doc = yaml.safe_load(patch.get("patch", "")) or {}
+        if isinstance(doc, dict) and doc.get("$patch") == "delete":
+            removed.add((doc["kind"], doc["metadata"]["name"]))
+    return removed
+
+
+@functools.cache
+def raw_cleanup_cronjob() -> tuple[dict[str, Any], ...]:
+    """The base with components/cleanup-cronjob applied by hand: its deletions, then its resources."""
+    removed = deletions(CLEANUP_CRONJOB)
+    present = {(d["kind"], d["metadata"]["name"]) for d in raw_base()}
+    assert removed <= present, f"deletes what the base lacks (kustomize would fail): {removed - present}"
+    kept = [d for d in raw_base() if (d["kind"], d["metadata"]["name"]) not in removed]
+    added = [doc for path in referenced_paths(CLEANUP_CRONJOB) for doc in load_docs(path)]
+    return (*kept, *added)
+
+
 def _renderer() -> list[str] | None:
     if kubectl := shutil.which("kubectl"):
         return [kubectl, "kustomize"]
@@ -98,6 +133,23 @@ def rendered(directory: Path) -> tuple[dict[str, Any], ...]:
     if _renderer() is None:
         pytest.skip("neither kubectl nor kustomize is installed: rendered checks need one")
     return _render(directory)
+
+
+@functools.cache
+def rendered_cleanup_cronjob() -> tuple[dict[str, Any], ...]:
+    """The base rendered with components/cleanup-cronjob, through an overlay like an operator's."""
+    if _renderer() is None:
+        pytest.skip("neither kubectl nor kustomize is installed: rendered checks need one")
+    with tempfile.TemporaryDirectory() as tmp:
+        # kustomize refuses absolute paths to a base or a component
+        overlay = {
+            "apiVersion": "kustomize.config.k8s.io/v1beta1",
+            "kind": "Kustomization",
+            "resources": [os.path.relpath(BASE, tmp)],
+            "components": [os.path.relpath(CLEANUP_CRONJOB, tmp)],
+        }
+        Path(tmp, "kustomization.yaml").write_text(yaml.safe_dump(overlay))
+        return _render(Path(tmp))
 
 
 @dataclass
@@ -124,6 +176,14 @@ class Manifests:
     def deployments(self) -> dict[str, dict[str, Any]]:
         return {d["metadata"]["name"]: d for d in self.of_kind("Deployment")}
 
+    @property
+    def workloads(self) -> dict[str, dict[str, Any]]:
+        """Deployments and CronJobs by name: everything that runs pods."""
+        found = self.of_kind("Deployment") + self.of_kind("CronJob")
+        names = [d["metadata"]["name"] for d in found]
+        assert len(names) == len(set(names)), f"a Deployment and a CronJob share a name: {sorted(names)}"
+        return dict(zip(names, found))
+
     def config_data(self, name: str) -> dict[str, str]:
         """A ConfigMap's data."""
         return dict(self.get("ConfigMap", name).get("data", {}))
@@ -140,8 +200,11 @@ BUNDLES: dict[str, Callable[[], tuple[dict[str, Any], ...]]] = {
     "base": raw_base,
     "base-rendered": lambda: rendered(BASE),
     "local-rendered": lambda: rendered(LOCAL),
+    "cleanup-cronjob": raw_cleanup_cronjob,
+    "cleanup-cronjob-rendered": rendered_cleanup_cronjob,
 }
 BASE_BUNDLES = ("base", "base-rendered")
+CRONJOB_BUNDLES = ("cleanup-cronjob", "cleanup-cronjob-rendered")
 
 
 @pytest.fixture(params=list(BUNDLES))
@@ -154,6 +217,11 @@ def base_bundle(request: pytest.FixtureRequest) -> Manifests:
     return Manifests(BUNDLES[request.param]())
 
 
+@pytest.fixture(params=CRONJOB_BUNDLES)
+def cronjob_bundle(request: pytest.FixtureRequest) -> Manifests:
+    return Manifests(BUNDLES[request.param]())
+
+
 @pytest.fixture
 def local() -> Manifests:
     return Manifests(rendered(LOCAL))
@@ -162,12 +230,19 @@ def local() -> Manifests:
 # --- helpers -----------------------------------------------------------------------------------
 
 
-def pod_spec(deployment: dict[str, Any]) -> dict[str, Any]:
-    return deployment["spec"]["template"]["spec"]
+def pod_template(workload: dict[str, Any]) -> dict[str, Any]:
+    """The pod template of a Deployment or a CronJob."""
+    if workload["kind"] == "CronJob":
+        return workload["spec"]["jobTemplate"]["spec"]["template"]
+    return workload["spec"]["template"]
 
 
-def pod_labels(deployment: dict[str, Any]) -> dict[str, str]:
-    return deployment["spec"]["template"]["metadata"]["labels"]
+def pod_spec(workload: dict[str, Any]) -> dict[str, Any]:
+    return pod_template(workload)["spec"]
+
+
+def pod_labels(workload: dict[str, Any]) -> dict[str, str]:
+    return pod_template(workload)["metadata"]["labels"]
 
 
 def containers(deployment: dict[str, Any]) -> list[dict[str, Any]]:
@@ -221,19 +296,28 @@ def resolved_env(m: Manifests, deployment: dict[str, Any]) -> dict[str, str]:
             env[var["name"]] = str(var["value"])
         elif "secretKeyRef" in var.get("valueFrom", {}):
             ref = var["valueFrom"]["secretKeyRef"]
-            env[var["name"]] = m.secret_data(ref["name"])[ref["key"]]
+            _set_from(env, var["name"], m.secret_data(ref["name"]), ref)
         elif "configMapKeyRef" in var.get("valueFrom", {}):
             ref = var["valueFrom"]["configMapKeyRef"]
-            env[var["name"]] = m.config_data(ref["name"])[ref["key"]]
+            _set_from(env, var["name"], m.config_data(ref["name"]), ref)
     return env
+
+
+def _set_from(env: dict[str, str], name: str, data: dict[str, str], ref: dict[str, Any]) -> None:
+    # An optional key that is absent leaves the variable unset, as the kubelet does; any other
+    # missing key fails here as the pod would fail to start.
+    if ref["key"] in data:
+        env[name] = data[ref["key"]]
+    else:
+        assert ref.get("optional") is True, f"{name}: no key {ref['key']} in the Secret or ConfigMap"
 
 
 def settings_class(service: str) -> tuple[type[BaseServiceSettings], bool]:
     """The Settings class a service builds, and whether it is the service's own (not the base)."""
-    if service in WORKER_POOLS:
-        return WorkerSettings, True
     name = f"mediacraft.{service.replace('-', '_')}.settings"
     if importlib.util.find_spec(name) is None:
+        if service in WORKER_POOLS:
+            return WorkerSettings, True  # the shared worker runtime's settings are all it reads
         return BaseServiceSettings, False  # the service has not declared its own settings yet
     module = importlib.import_module(name)
     (cls,) = [
@@ -281,7 +365,7 @@ def test_every_yaml_document_is_a_typed_object(path: Path) -> None:
     assert docs, f"{path} holds no document"
     for doc in docs:
         assert isinstance(doc, dict) and doc.get("apiVersion") and doc.get("kind"), f"{path}: {doc!r:.80}"
-        if doc["kind"] != "Kustomization":
+        if doc["kind"] not in ("Kustomization", "Component"):
             assert doc.get("metadata", {}).get("name"), f"{path}: a {doc['kind']} without a name"
 
 
@@ -299,10 +383,27 @@ def test_kustomization_references_exist(directory: Path) -> None:
             assert (ref / "kustomization.yaml").exists(), f"{ref} is not a kustomization"
 
 
-def test_every_base_file_is_listed_in_the_kustomization() -> None:
-    listed = {p.resolve() for p in referenced_paths(BASE)}
-    on_disk = {p.resolve() for p in BASE.glob("*.yaml") if p.name != "kustomization.yaml"}
-    assert on_disk - listed == set(), "files in base/ that kustomize would silently leave out"
+@pytest.mark.parametrize(
+    "directory",
+    sorted(p.parent for p in K8S.rglob("kustomization.yaml")),
+    ids=lambda p: str(p.relative_to(K8S)),
+)
+def test_every_file_is_listed_in_its_kustomization(directory: Path) -> None:
+    listed = {p.resolve() for p in referenced_paths(directory)}
+    on_disk = {p.resolve() for p in directory.glob("*.yaml") if p.name != "kustomization.yaml"}
+    assert on_disk - listed == set(), f"files in {directory.name}/ that kustomize would silently leave out"
+
+
+def scripts_of(service: str) -> dict[str, str]:
+    """The console scripts a service's distribution installs."""
+    pyproject = tomllib.loads((ROOT / "services" / service / "pyproject.toml").read_text())
+    return pyproject["project"].get("scripts", {})
+
+
+def test_every_image_runs_its_service_command() -> None:
+    # deploy/docker/Dockerfile starts `mediacraft-${SERVICE}`; the CronJob names its command.
+    for name in SERVICES:
+        assert f"mediacraft-{name}" in scripts_of(name), f"the {name} image would not start"
 
 
 def test_base_has_the_namespace_and_one_deployment_per_service() -> None:
@@ -311,8 +412,8 @@ def test_base_has_the_namespace_and_one_deployment_per_service() -> None:
     assert m.find("Namespace", NAMESPACE) is not None
     assert set(m.deployments) == set(SERVICES)
     retaggable = {image["name"] for image in kustomization_of(BASE)["images"]}
-    for name, deployment in m.deployments.items():
-        image = pod_spec(deployment)["containers"][0]["image"]
+    for name, workload in {**m.deployments, **Manifests(raw_cleanup_cronjob()).workloads}.items():
+        image = pod_spec(workload)["containers"][0]["image"]
         assert image == f"mediacraft/{name}:latest"
         assert image.split(":")[0] in retaggable, f"{name}'s image is not in the images transformer list"
 
@@ -335,8 +436,8 @@ def test_resources_validate_against_the_kubernetes_schema(bundle: Manifests) -> 
 
 def test_every_container_has_requests_and_limits(bundle: Manifests) -> None:
     problems = []
-    for name, deployment in bundle.deployments.items():
-        for c in containers(deployment):
+    for name, workload in bundle.workloads.items():
+        for c in containers(workload):
             res = c.get("resources", {})
             for resource in ("cpu", "memory"):
                 request = res.get("requests", {}).get(resource)
@@ -383,8 +484,8 @@ def test_services_without_http_probe_the_broker_connection_by_exec(bundle: Manif
 
 def test_pods_run_non_root_on_a_read_only_root(bundle: Manifests) -> None:
     problems = []
-    for name, deployment in bundle.deployments.items():
-        spec = pod_spec(deployment)
+    for name, workload in bundle.workloads.items():
+        spec = pod_spec(workload)
         pod_sc = spec.get("securityContext", {})
         if not (pod_sc.get("runAsNonRoot") is True and pod_sc.get("runAsUser") == 10001):
             problems.append(f"{name}: not pinned to the image's non-root uid 10001")
@@ -393,7 +494,7 @@ def test_pods_run_non_root_on_a_read_only_root(bundle: Manifests) -> None:
         if spec.get("automountServiceAccountToken") is not False:
             problems.append(f"{name}: mounts a Kubernetes API token it never uses")
         volumes = {v["name"]: v for v in spec.get("volumes", [])}
-        for c in containers(deployment):
+        for c in containers(workload):
             sc = c.get("securityContext", {})
             if sc.get("readOnlyRootFilesystem") is not True:
                 problems.append(f"{name}/{c['name']}: writable root filesystem")
@@ -420,7 +521,7 @@ def test_workers_have_a_sized_work_volume_and_time_to_hand_back_a_job(
         mounts = {m["mountPath"]: m["name"] for m in spec["containers"][0]["volumeMounts"]}
         work = next(v for v in spec["volumes"] if v["name"] == mounts[env["MEDIACRAFT_WORK_DIR"]])
         assert quantity(work["emptyDir"]["sizeLimit"]) >= 2 * 2**30, f"{name}: work volume too small"
-        settings = settings_from_env(WorkerSettings, env, monkeypatch)
+        settings = settings_from_env(settings_class(name)[0], env, monkeypatch)
         needed = settings.shutdown_grace_seconds + HAND_BACK_SECONDS
         assert spec["terminationGracePeriodSeconds"] >= needed, f"{name} is killed before handing back a job"
 
@@ -447,9 +548,9 @@ def test_workers_hold_no_store_credentials(bundle: Manifests) -> None:
 
 
 def test_every_secret_and_configmap_reference_resolves(bundle: Manifests) -> None:
-    for name, deployment in bundle.deployments.items():
-        resolved_env(bundle, deployment)  # raises on a missing Secret, ConfigMap or key
-        for volume in pod_spec(deployment).get("volumes", []):
+    for name, workload in bundle.workloads.items():
+        resolved_env(bundle, workload)  # raises on a missing Secret, ConfigMap or required key
+        for volume in pod_spec(workload).get("volumes", []):
             if "configMap" in volume:
                 bundle.get("ConfigMap", volume["configMap"]["name"])
             if "secret" in volume:
@@ -462,9 +563,9 @@ def test_every_secret_and_configmap_reference_resolves(bundle: Manifests) -> Non
 def test_each_service_accepts_the_environment_its_deployment_gives_it(
     bundle: Manifests, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name, deployment in bundle.deployments.items():
+    for name, workload in bundle.workloads.items():
         cls, own = settings_class(name)
-        env = resolved_env(bundle, deployment)
+        env = resolved_env(bundle, workload)
         settings = settings_from_env(cls, env, monkeypatch)  # raises when a value does not parse
         assert settings.bus_url == env["MEDIACRAFT_BUS_URL"]
         assert settings.retry_delays_ms == (60_000, 300_000, 900_000)
@@ -472,9 +573,9 @@ def test_each_service_accepts_the_environment_its_deployment_gives_it(
             assert (settings.http_host, settings.http_port) == ("0.0.0.0", HTTP_PORTS[name]), (
                 f"{name} would not listen where its probes and Service connect"
             )
-        assert not unwritable_paths(deployment, settings), f"{name} would write to its read-only root"
+        assert not unwritable_paths(workload, settings), f"{name} would write to its read-only root"
         if own:
-            container = pod_spec(deployment)["containers"][0]
+            container = pod_spec(workload)["containers"][0]
             direct = [v["name"] for v in container.get("env", []) if v["name"].startswith("MEDIACRAFT_")]
             unknown = [k for k in direct if env_field(k) not in cls.model_fields]
             assert not unknown, f"{name} sets variables its Settings ignore: {unknown}"
@@ -495,7 +596,7 @@ def test_shared_config_names_only_real_settings(bundle: Manifests, monkeypatch: 
 
 
 def test_every_service_declares_the_same_delay_queues(bundle: Manifests) -> None:
-    values = {resolved_env(bundle, d).get("MEDIACRAFT_RETRY_DELAYS_MS") for d in bundle.deployments.values()}
+    values = {resolved_env(bundle, d).get("MEDIACRAFT_RETRY_DELAYS_MS") for d in bundle.workloads.values()}
     assert len(values) == 1 and None not in values, f"services would declare different delay queues: {values}"
 
 
@@ -504,7 +605,7 @@ def test_broker_consumer_timeout_outlasts_a_job(bundle: Manifests, monkeypatch: 
     timeout_ms = int(re.search(r"^consumer_timeout\s*=\s*(\d+)", conf, re.M).group(1))
     for name in WORKER_POOLS:
         env = resolved_env(bundle, bundle.deployments[name])
-        settings = settings_from_env(WorkerSettings, env, monkeypatch)
+        settings = settings_from_env(settings_class(name)[0], env, monkeypatch)
         held_ms = (settings.job_time_limit_seconds + HAND_BACK_SECONDS) * 1000
         assert timeout_ms > held_ms, f"the broker would reclaim a {name} job still running"
 
@@ -541,7 +642,8 @@ def test_scaled_objects_scale_each_worker_pool_on_its_queue(base_bundle: Manifes
             assert target["key"] in base_bundle.secret_data(target["name"])
         targets[ref["name"]] = trigger["metadata"]["queueName"]
     assert targets == {name: job_queue(pool) for name, pool in WORKER_POOLS.items()}
-    assert set(targets.values()) == {"jobs.watermark", "jobs.merge"}
+    dispatched = {job_queue(pool) for pool in POOLS}
+    assert set(targets.values()) == dispatched, "a pool the scheduler dispatches to has no workers"
 
 
 def test_hpa_scales_the_gateway_on_cpu(base_bundle: Manifests) -> None:
@@ -572,7 +674,7 @@ def test_disruption_budgets_select_real_deployments(bundle: Manifests) -> None:
     assert {"gateway", "scheduler", *WORKER_POOLS} <= covered
 
 
-def test_services_route_to_the_http_port(bundle: Manifests) -> None:
+def test_services_route_to_the_serving_port(bundle: Manifests) -> None:
     for service in bundle.of_kind("Service"):
         name = service["metadata"]["name"]
         selector = {"matchLabels": service["spec"]["selector"]}
@@ -580,7 +682,7 @@ def test_services_route_to_the_http_port(bundle: Manifests) -> None:
         assert [d["metadata"]["name"] for d in matched] == [name]
         ports = {p["name"]: p["containerPort"] for p in pod_spec(matched[0])["containers"][0]["ports"]}
         for port in service["spec"]["ports"]:
-            assert ports.get(port["targetPort"], port["targetPort"]) == HTTP_PORTS[name]
+            assert ports.get(port["targetPort"], port["targetPort"]) == SERVICE_PORTS[name]
 
 
 # --- network policies --------------------------------------------------------------------------
@@ -596,8 +698,15 @@ def policies_for(m: Manifests, deployment: dict[str, Any], policy_type: str) -> 
 
 
 def ingress_rules(m: Manifests, name: str) -> list[dict[str, Any]]:
-    """Every ingress rule that applies to a Deployment's pods."""
-    return [r for p in policies_for(m, m.deployments[name], "Ingress") for r in p["spec"].get("ingress", [])]
+    """Every ingress rule that applies to a workload's pods."""
+    return [r for p in policies_for(m, m.workloads[name], "Ingress") for r in p["spec"].get("ingress", [])]
+
+
+def egress_ports(m: Manifests, name: str) -> set[int] | None:
+    """Ports a workload's pods may connect to; fails when no policy restricts them at all."""
+    policies = policies_for(m, m.workloads[name], "Egress")
+    assert policies, f"{name} egress is not restricted at all"
+    return allowed_ports([r for p in policies for r in p["spec"].get("egress", [])])
 
 
 def allowed_ports(rules: list[dict[str, Any]]) -> set[int] | None:
@@ -642,12 +751,135 @@ def test_identity_accepts_only_the_gateway(bundle: Manifests) -> None:
 
 def test_workers_reach_the_broker_and_object_store_but_not_mongodb(bundle: Manifests) -> None:
     for name in WORKER_POOLS:
-        policies = policies_for(bundle, bundle.deployments[name], "Egress")
-        assert policies, f"{name} egress is not restricted at all"
-        ports = allowed_ports([r for p in policies for r in p["spec"].get("egress", [])])
+        ports = egress_ports(bundle, name)
         assert ports is not None, f"a policy opens every port to {name}"
         assert MONGODB_PORT not in ports
         assert {53, 5672, 9000, 443} <= ports
+
+
+def test_generate_worker_reaches_an_https_backend_through_its_own_rule(bundle: Manifests) -> None:
+    generate = bundle.deployments["worker-generate"]
+    others = [d for n, d in bundle.deployments.items() if n != "worker-generate"]
+    own = [
+        p for p in policies_for(bundle, generate, "Egress")
+        if not any(selects(p["spec"]["podSelector"], pod_labels(d)) for d in others)
+    ]
+    # Its own policy: narrowing the shared workers' 443 to the object store must not cut it off,
+    # and no other worker gets the backend's reach.
+    assert own, "no egress policy of worker-generate's own"
+    ports = allowed_ports([r for p in own for r in p["spec"].get("egress", [])])
+    assert ports is not None and HTTPS_PORT in ports and MONGODB_PORT not in ports
+
+
+# --- the generation worker ---------------------------------------------------------------------
+
+
+def test_generate_worker_answer_cap_fits_its_memory_limit(
+    bundle: Manifests, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deployment = bundle.deployments["worker-generate"]
+    cls, _ = settings_class("worker-generate")
+    settings = settings_from_env(cls, resolved_env(bundle, deployment), monkeypatch)
+    limit = quantity(pod_spec(deployment)["containers"][0]["resources"]["limits"]["memory"])
+    peak = JSON_ANSWER_COPIES * settings.generate_http_max_response_bytes + WORKER_BASELINE_BYTES
+    assert peak <= limit, f"a maximal JSON answer ({peak / 2**30:.2f} GiB) would get the pod OOM-killed"
+
+
+def test_generate_worker_switches_to_an_http_backend_with_an_endpoint_only(
+    base_bundle: Manifests, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cls, _ = settings_class("worker-generate")
+    env = resolved_env(base_bundle, base_bundle.deployments["worker-generate"])
+    assert settings_from_env(cls, env, monkeypatch).generate_provider == "local"
+    assert "MEDIACRAFT_GENERATE_HTTP_API_KEY" not in env, "the optional key should not be in the base Secret"
+    # What README's overlay patch sets: provider http and the endpoint (the key stays optional).
+    http = {
+        **env,
+        "MEDIACRAFT_GENERATE_PROVIDER": "http",
+        "MEDIACRAFT_GENERATE_HTTP_ENDPOINT": "https://gen.example/v1",
+    }
+    assert settings_from_env(cls, http, monkeypatch).generate_http_endpoint == "https://gen.example/v1"
+    with pytest.raises(ValueError, match="ENDPOINT is required"):
+        settings_from_env(cls, {**env, "MEDIACRAFT_GENERATE_PROVIDER": "http"}, monkeypatch)
+
+
+# --- cleanup -----------------------------------------------------------------------------------
+
+
+def test_cleanup_gets_the_store_object_store_and_bus(
+    bundle: Manifests, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    workload = bundle.workloads["cleanup"]
+    env = resolved_env(bundle, workload)
+    secret = bundle.secret_data(SECRET)
+    for key in (STORE_KEY, "MEDIACRAFT_OBJECT_STORE_URL", "MEDIACRAFT_BUS_URL"):
+        assert env.get(key) == secret[key], f"cleanup does not get {key} from {SECRET}"
+    cls, own = settings_class("cleanup")
+    assert own
+    settings = settings_from_env(cls, env, monkeypatch)
+    assert settings.store_url == secret[STORE_KEY]
+    assert settings.object_store_url == secret["MEDIACRAFT_OBJECT_STORE_URL"]
+
+
+def test_cleanup_reaches_mongodb_the_broker_and_the_object_store_only(bundle: Manifests) -> None:
+    ports = egress_ports(bundle, "cleanup")
+    assert ports is not None, "a policy opens every port to cleanup"
+    assert ports == {53, MONGODB_PORT, 5672, 5671, 9000, HTTPS_PORT}
+
+
+def test_cleanup_runs_as_one_deployment_replica_in_the_base(base_bundle: Manifests) -> None:
+    assert base_bundle.find("CronJob", "cleanup") is None, "both modes would run passes"
+    assert base_bundle.deployments["cleanup"]["spec"]["replicas"] == 1
+
+
+def test_cleanup_serves_metrics_where_it_is_probed_scraped_and_let_in(
+    base_bundle: Manifests, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deployment = base_bundle.deployments["cleanup"]
+    container = pod_spec(deployment)["containers"][0]
+    cls, _ = settings_class("cleanup")
+    settings = settings_from_env(cls, resolved_env(base_bundle, deployment), monkeypatch)
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert settings.cleanup_metrics_port == ports["metrics"] == METRICS_PORTS["cleanup"]
+    assert settings.cleanup_metrics_host == "0.0.0.0", "the kubelet and Prometheus could not connect"
+    probe = container["readinessProbe"]["httpGet"]
+    assert ports.get(probe["port"], probe["port"]) == settings.cleanup_metrics_port
+    assert "livenessProbe" not in container, "the metrics thread answers even with the loop wedged"
+    assert base_bundle.find("Service", "cleanup") is not None
+    assert allowed_ports(ingress_rules(base_bundle, "cleanup")) == {METRICS_PORTS["cleanup"]}
+
+
+def test_cleanup_cronjob_replaces_the_deployment(cronjob_bundle: Manifests) -> None:
+    assert "cleanup" not in cronjob_bundle.deployments, "both modes would run passes"
+    assert cronjob_bundle.find("Service", "cleanup") is None
+    assert ingress_rules(cronjob_bundle, "cleanup") == [], "a one-shot pass listens to nothing"
+    # Everything else of the base is still there.
+    assert set(cronjob_bundle.deployments) == set(SERVICES) - {"cleanup"}
+
+
+def test_cleanup_cronjob_runs_one_pass_per_run_and_never_two_at_once(
+    cronjob_bundle: Manifests, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mediacraft.cleanup.main import parse_args
+
+    cronjob = cronjob_bundle.get("CronJob", "cleanup")
+    job = cronjob["spec"]["jobTemplate"]["spec"]
+    container = pod_spec(cronjob)["containers"][0]
+    command = [*container.get("command", []), *container.get("args", [])]
+    entry = scripts_of("cleanup").get(command[0])
+    assert entry == "mediacraft.cleanup.main:main", f"the image has no command {command[0]}"
+    args = parse_args(command[1:])
+    assert args.once and not args.dry_run, "the scheduled run must be one real pass"
+    assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
+    assert pod_spec(cronjob)["restartPolicy"] == "Never"
+    assert "ports" not in container and "readinessProbe" not in container
+    # Hourly, and a run is stopped before the next is due, or Forbid would skip runs behind it.
+    assert re.fullmatch(r"[0-5]?[0-9] \* \* \* \*", cronjob["spec"]["schedule"])
+    assert 0 < job["activeDeadlineSeconds"] < 3600
+    cls, _ = settings_class("cleanup")
+    settings = settings_from_env(cls, resolved_env(cronjob_bundle, cronjob), monkeypatch)
+    assert settings.store_url == cronjob_bundle.secret_data(SECRET)[STORE_KEY]
+    assert not settings.cleanup_dry_run
 
 
 # --- the local overlay -------------------------------------------------------------------------

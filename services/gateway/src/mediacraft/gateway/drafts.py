@@ -26,6 +26,7 @@ from mediacraft.gateway.uploads import ReceivedFile
 from mediacraft.shared.errors import Conflict
 from mediacraft.shared.logging import get_logger
 from mediacraft.shared.messages import SubmitTask, TaskStatusChanged
+from mediacraft.shared.ports.objects import TooLarge
 from mediacraft.shared.tasks import ACTIVE_STATUSES, DRAFT_STATUSES, Task, TaskStatus, TaskType
 from mediacraft.shared.topology import COMMANDS, EVENTS, SCHEDULER_KEY
 
@@ -110,13 +111,16 @@ async def receive_files(
     received: list[ReceivedFile] = []
     ctx.metrics.uploads_in_progress.inc()
     try:
+        storage_left = await storage_room(ctx, task.user_id)
         part = first or await reader.next_part()
         while part is not None:
             if part.is_file and part.name == "file":
                 if len(received) >= room:
                     raise ApiError("too_many_files", f"A {task.task_type.value} task takes at most {rule.max_files} file(s)")
                 key = f"{upload_prefix(task.user_id, task.task_id)}{uuid.uuid4().hex}"
-                received.append(await ctx.receiver.receive(reader, part, key=key, max_bytes=ctx.max_upload_bytes))
+                received.append(await receive_within_quota(ctx, reader, part, key, storage_left))
+                if storage_left is not None:
+                    storage_left -= received[-1].input.size
             else:
                 await reader.read_all(ctx.settings.max_form_field_bytes)
             part = await reader.next_part()
@@ -129,6 +133,36 @@ async def receive_files(
     finally:
         ctx.metrics.uploads_in_progress.dec()
     return received
+
+
+async def storage_room(ctx: GatewayContext, user_id: str) -> int | None:
+    """Bytes the user may still store under the optional quota (None: no quota).
+
+    Usage is what the cleanup service last measured (user metadata `storage.bytes`), so it can lag
+    by one cleanup interval; the quota is a guard against runaway use, not exact accounting.
+    """
+    quota = ctx.settings.user_storage_quota_bytes
+    if quota is None:
+        return None
+    info = await ctx.identity.user_info(user_id)
+    used = int((info.metadata.get("storage") or {}).get("bytes") or 0)
+    if used >= quota:
+        raise ApiError("storage_quota_exceeded", f"Your storage of {quota} bytes is full; remove finished tasks first")
+    return quota - used
+
+
+async def receive_within_quota(
+    ctx: GatewayContext, reader: MultipartReader, part: PartHeaders, key: str, storage_left: int | None
+) -> ReceivedFile:
+    """Receive one file under the per-file limit and, when tighter, what is left of the quota."""
+    if storage_left is None or storage_left >= ctx.max_upload_bytes:
+        return await ctx.receiver.receive(reader, part, key=key, max_bytes=ctx.max_upload_bytes)
+    try:
+        return await ctx.receiver.receive(reader, part, key=key, max_bytes=storage_left)
+    except (ApiError, TooLarge) as exc:
+        if getattr(exc, "code", None) != "file_too_large":
+            raise
+        raise ApiError("storage_quota_exceeded", "This file does not fit in what is left of your storage") from None
 
 
 def count_accepted(ctx: GatewayContext, files: list[ReceivedFile]) -> None:

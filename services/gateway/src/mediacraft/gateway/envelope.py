@@ -55,6 +55,7 @@ STATUS_OF_CODE: dict[str, int] = {
     "forbidden_origin": 403,
     "unauthorized": 401,
     "file_too_large": 413,
+    "storage_quota_exceeded": 413,
     "payload_too_large": 413,
     "range_not_satisfiable": 416,
     "rate_limited": 429,

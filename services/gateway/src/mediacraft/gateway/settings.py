@@ -62,6 +62,7 @@ class GatewaySettings(BaseServiceSettings):
 
     # Uploads and tasks.
     max_upload_bytes: int = 2 * 1024**3
+    user_storage_quota_bytes: int | None = None  # per user, from cleanup's storage usage; 413 at upload
     max_form_field_bytes: int = 64 * 1024
     merge_max_inputs: int = 10  # shared with the merge worker (MEDIACRAFT_MERGE_MAX_INPUTS)
     duplicate_window_seconds: float = 5.0

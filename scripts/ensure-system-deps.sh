@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs the system packages MediaCraft needs (ffmpeg, RabbitMQ) when missing, and starts the
-# broker when it is down. Debian/Ubuntu with apt; elsewhere it says what is missing.
-# --no-broker: only ffmpeg (the single-process mode needs no RabbitMQ).
+# Installs the system packages MediaCraft needs (ffmpeg, RabbitMQ; Chromium and CJK fonts for the
+# browser tests) when missing, and starts the broker when it is down. Debian/Ubuntu with apt;
+# elsewhere it says what is missing.
+# --no-broker: only ffmpeg (the single-process mode needs no RabbitMQ and no browser).
 set -euo pipefail
 
 broker=1
@@ -10,6 +11,7 @@ broker=1
 missing=()
 command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || missing+=(ffmpeg)
 [ $broker = 1 ] && { command -v rabbitmq-server >/dev/null 2>&1 || missing+=(rabbitmq-server); }
+[ $broker = 1 ] && { [ -x /usr/bin/chromium ] || missing+=(chromium fonts-noto-cjk); }
 
 if [ ${#missing[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then

@@ -27,6 +27,7 @@ from mediacraft.gateway.middleware import GatewayMiddleware
 from mediacraft.gateway.preview import FrameExtractor
 from mediacraft.gateway.settings import GatewaySettings
 from mediacraft.gateway.uploads import UploadReceiver
+from mediacraft.gateway.webui import mount_web_ui
 from mediacraft.shared.clock import Clock, SystemClock
 from mediacraft.shared.errors import MediaCraftError
 from mediacraft.shared.logging import get_logger
@@ -117,6 +118,7 @@ def create_app(
     app.include_router(routes_user.router)
     app.include_router(routes_tasks.router)
     app.include_router(routes_ops.router)
+    mount_web_ui(app)  # the web UI at /, after the API so its routes never shadow one
     _install_error_handlers(app, settings.api_version)
     app.add_middleware(GatewayMiddleware, ctx=ctx)
     return app

@@ -1,0 +1,109 @@
+// Start-up: language, tabs, the identity (one request first, so that a new visitor gets exactly one
+// cookie before anything runs in parallel), then the live stream and the task list.
+
+import { api, describeError } from "./api.js";
+import { initGenerate } from "./generate.js";
+import { applyStatic, lang, onLangChange, setLang, t } from "./i18n.js";
+import { connectLive } from "./live.js";
+import { initMerge, setMergeMax } from "./merge.js";
+import { announceFinishedWhileAway, applyProgress, applyStatus, initQueue, reloadList } from "./queue.js";
+import { toast } from "./toast.js";
+import { initWatermark } from "./watermark.js";
+
+const TABS = ["watermark", "merge", "generate", "tasks"];
+const LIST_FALLBACK_MS = 4000; // show the list even when the live stream cannot connect
+const IDENTITY_RETRY_MS = 3000;
+
+function selectTab(name, { focus = false } = {}) {
+  if (!TABS.includes(name)) name = "watermark";
+  document.body.dataset.tab = name;
+  for (const tab of document.querySelectorAll("[role=tab]")) {
+    const selected = tab.dataset.tab === name;
+    tab.setAttribute("aria-selected", String(selected));
+    tab.tabIndex = selected ? 0 : -1;
+    if (selected && focus) tab.focus();
+  }
+  for (const panelName of ["watermark", "merge", "generate"]) {
+    document.getElementById(`panel-${panelName}`).hidden = panelName !== name;
+  }
+  if (window.location.hash.slice(1) !== name) window.history.replaceState(null, "", `#${name}`);
+}
+
+function initTabs() {
+  const tabs = [...document.querySelectorAll("[role=tab]")];
+  for (const tab of tabs) {
+    tab.addEventListener("click", () => selectTab(tab.dataset.tab));
+    tab.addEventListener("keydown", (event) => {
+      const i = tabs.indexOf(tab);
+      const next = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: tabs.length - 1 }[event.key];
+      if (next === undefined) return;
+      event.preventDefault();
+      selectTab(tabs[(next + tabs.length) % tabs.length].dataset.tab, { focus: true });
+    });
+  }
+  window.addEventListener("hashchange", () => selectTab(window.location.hash.slice(1)));
+  selectTab(window.location.hash.slice(1) || "watermark");
+}
+
+function showLiveState(name) {
+  const box = document.getElementById("live-state");
+  box.dataset.state = name;
+  box.querySelector(".live-text").dataset.i18n = `live.${name}`;
+  box.querySelector(".live-text").textContent = t(`live.${name}`);
+}
+
+/** The first request: a new visitor's identity cookie is minted here, once. */
+async function whoAmI() {
+  for (;;) {
+    try {
+      return (await api("GET", "/api/user/info")).data;
+    } catch (err) {
+      const [title, detail] = describeError(err);
+      toast(title, { detail, kind: "error" });
+      if (err.code !== "network" && err.code !== "unavailable" && err.code !== "rate_limited"
+        && err.code !== "too_many_identities") return null;
+      const wait = Number(err.retryAfter) > 0 ? Number(err.retryAfter) * 1000 : IDENTITY_RETRY_MS;
+      await new Promise((resolve) => window.setTimeout(resolve, wait));
+    }
+  }
+}
+
+async function start() {
+  applyStatic();
+  initTabs();
+  initQueue();
+  initWatermark();
+  initMerge();
+  initGenerate();
+  document.getElementById("lang-toggle").addEventListener("click", () => setLang(lang() === "zh" ? "en" : "zh"));
+  onLangChange(() => showLiveState(document.getElementById("live-state").dataset.state));
+
+  const me = await whoAmI();
+  if (me?.limits) setMergeMax(me.limits.merge_max_inputs);
+
+  let listed = false;
+  let announced = false;
+  const fallback = window.setTimeout(() => {
+    if (!listed) reloadList();
+  }, LIST_FALLBACK_MS);
+  connectLive({
+    state: showLiveState,
+    status: applyStatus,
+    progress: applyProgress,
+    ready: async ({ resumed }) => {
+      // subscribed before the list is read, so no change can fall between the two
+      if (!resumed || !listed) {
+        listed = true;
+        window.clearTimeout(fallback);
+        await reloadList();
+      }
+      if (!announced) {
+        announced = true;
+        announceFinishedWhileAway();
+      }
+    },
+  });
+  document.body.dataset.ready = "true";
+}
+
+start();

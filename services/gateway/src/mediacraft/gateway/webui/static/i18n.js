@@ -1,0 +1,416 @@
+// Interface words in Chinese (the default) and English. The words the product brief names are
+// used exactly as it spells them; the server's English sentences are mapped to them here.
+
+const STORAGE_KEY = "mediacraft.lang";
+
+const WORDS = {
+  zh: {
+    "app.skip": "跳到主要内容",
+    "app.tagline": "去水印、合并视频、生成图片和视频：提交后即可离开，回来查看结果",
+    "app.sections": "功能",
+    "lang.toggle": "English",
+    "live.connecting": "正在连接…",
+    "live.live": "实时更新",
+    "live.reconnecting": "正在重新连接…",
+    "live.offline": "连接已断开，正在重试…",
+
+    "tab.watermark": "去水印",
+    "tab.merge": "视频合并",
+    "tab.generate": "生成",
+    "tab.tasks": "任务列表",
+
+    "wm.hint": "上传视频，选一帧画面，用鼠标框出水印（可以框多个），选择质量或速度，然后提交。",
+    "wm.file": "选择视频",
+    "wm.no_file": "未选择文件",
+    "wm.frame_alt": "视频画面预览",
+    "wm.canvas_label": "视频画面：按住鼠标拖动，框出水印",
+    "wm.loading_frame": "正在读取画面…",
+    "wm.frame_failed": "无法读取这一帧画面，请换一个时间点。",
+    "wm.time": "画面时间",
+    "wm.draw_hint": "在画面上按住鼠标拖动，框出水印；可以框多个区域。",
+    "wm.regions": "水印区域",
+    "wm.no_regions": "还没有框选区域。",
+    "wm.region": "区域 {n}：x {x}，y {y}，{w} × {h} 像素",
+    "wm.remove_region": "删除区域 {n}",
+    "wm.remove": "删除",
+    "wm.manual": "用数字添加区域",
+    "wm.w": "宽",
+    "wm.h": "高",
+    "wm.add": "添加",
+    "wm.bad_region": "区域需要在画面之内，宽和高至少 1 像素。",
+    "wm.method": "处理方式",
+    "wm.quality": "质量优先",
+    "wm.quality_hint": "（修复更自然）",
+    "wm.speed": "速度优先",
+    "wm.speed_hint": "（处理更快）",
+    "wm.submit": "开始去水印",
+    "wm.reset": "换一个视频",
+    "wm.media": "{name} · {w} × {h} · {duration}",
+    "wm.no_video": "这个文件里没有视频画面。",
+    "wm.need_region": "请先在画面上框出至少一个水印区域。",
+
+    "merge.hint": "添加几个视频，排好顺序（拖动或用上移、下移按钮），然后合并成一个视频。",
+    "merge.files": "添加视频",
+    "merge.empty": "还没有添加视频。",
+    "merge.order": "合并顺序",
+    "merge.rule": "至少 2 个，最多 {max} 个；按列表顺序从上到下合并。",
+    "merge.up": "上移",
+    "merge.down": "下移",
+    "merge.remove": "移除",
+    "merge.up_label": "上移 {name}",
+    "merge.down_label": "下移 {name}",
+    "merge.remove_label": "移除 {name}",
+    "merge.drag": "拖动 {name} 调整顺序",
+    "merge.submit": "合并视频",
+    "merge.clear": "清空",
+    "merge.too_many": "最多只能合并 {max} 个视频。",
+
+    "gen.hint": "写下提示词，选好设置，点击生成。表单会立即清空，可以马上提交下一个。",
+    "gen.kind": "生成类型",
+    "gen.image": "图片",
+    "gen.video": "视频",
+    "gen.prompt": "提示词",
+    "gen.negative": "不希望出现的内容（可选）",
+    "gen.size": "尺寸",
+    "gen.count": "数量",
+    "gen.duration": "时长（秒）",
+    "gen.fps": "帧率",
+    "gen.seed": "随机种子（可选）",
+    "gen.submit": "生成",
+    "gen.need_prompt": "请先写下提示词。",
+
+    "upload.progress": "正在上传 {percent}%（{done} / {total}）",
+    "upload.checking": "上传完成，正在检查文件…",
+    "upload.submitting": "正在提交…",
+
+    "queue.title": "我的任务列表",
+    "queue.empty": "还没有任务。提交后可以关闭页面，稍后回来查看进度和结果。",
+    "queue.more": "加载更多",
+    "queue.loading": "正在加载…",
+
+    "status.created": "草稿",
+    "status.uploaded": "草稿",
+    "status.queued": "待处理",
+    "status.processing": "处理中",
+    "status.retrying": "重试中",
+    "status.cancelling": "取消中",
+    "status.completed": "已完成",
+    "status.failed": "失败",
+    "status.cancelled": "已取消",
+    "status.expired": "已过期",
+
+    "type.watermark_removal": "去水印",
+    "type.video_merge": "视频合并",
+    "type.image_generation": "生成图片",
+    "type.video_generation": "生成视频",
+
+    "stage.download": "准备文件",
+    "stage.process": "处理",
+    "stage.upload": "保存结果",
+
+    "action.cancel": "取消",
+    "action.retry": "重试",
+    "action.download": "下载",
+    "action.hide": "隐藏",
+    "action.clear_finished": "清除已完成",
+    "action.task_label": "{action}：{name}",
+
+    "task.position": "排在第 {n} 位",
+    "task.eta": "剩余约 {time}",
+    "task.retries": "重试次数 {n} / {max}",
+    "task.next_retry": "下次重试 {time}（{rel}）",
+    "task.next_retry_now": "下次重试：马上",
+    "task.expired_note": "文件已过期并已删除",
+    "task.failed_default": "处理失败",
+    "task.progress_label": "进度 {percent}%",
+    "task.created_at": "创建于 {time}",
+    "task.inputs_more": "等 {n} 个文件",
+    "task.gen_detail": "{w} × {h}",
+    "task.result": "结果：{detail}",
+
+    "msg.user_busy": "请等待当前任务完成",
+    "msg.system_busy": "系统繁忙，请稍后",
+    "msg.queued": "正在排队",
+    "msg.cancelling": "正在取消",
+    "msg.cancelled": "已取消",
+
+    "toast.created": "任务创建成功",
+    "toast.duplicate": "同样的任务刚刚已经提交过，没有重复创建",
+    "toast.cancel_requested": "已请求取消",
+    "toast.retry_requested": "已重新提交",
+    "toast.cleared": "已清除 {n} 个已完成的任务",
+    "toast.away_one": "你离开期间有 1 个任务结束了",
+    "toast.away_many": "你离开期间有 {n} 个任务结束了",
+    "toast.done": "{name}：{status}",
+    "toast.close": "关闭",
+
+    "err.network": "无法连接服务器，请检查网络后重试",
+    "err.bad_response": "服务器的回答无法识别，请稍后重试",
+    "err.rate_limited": "操作太频繁，请稍后再试",
+    "err.too_many_identities": "来自这个网络的新访客太多，请稍后再试",
+    "err.file_too_large": "文件太大",
+    "err.payload_too_large": "文件太大",
+    "err.unsupported_format": "不支持这种文件格式",
+    "err.invalid_media": "无法读取这个文件",
+    "err.media_too_large": "视频尺寸超出限制",
+    "err.media_too_long": "视频太长",
+    "err.empty_file": "文件是空的",
+    "err.invalid_regions": "框选的区域不在画面内",
+    "err.too_many_waiting": "等待中的任务太多",
+    "err.not_found": "任务不存在",
+    "err.expired": "文件已过期",
+    "err.unavailable": "服务暂时不可用，请稍后重试",
+    "err.internal_error": "服务器出错了，请稍后重试",
+    "err.not_cancellable": "这个任务已经结束，无法取消",
+    "err.not_retryable": "只有失败或已取消的任务可以重试",
+    "err.invalid_config": "设置有误",
+
+    "time.seconds": "{s} 秒",
+    "time.minutes": "{m} 分 {s} 秒",
+    "time.hours": "{h} 小时 {m} 分",
+    "time.in": "{time}后",
+  },
+  en: {
+    "app.skip": "Skip to main content",
+    "app.tagline": "Remove watermarks, merge videos, generate images and videos: submit, leave, come back for the results",
+    "app.sections": "Sections",
+    "lang.toggle": "中文",
+    "live.connecting": "Connecting…",
+    "live.live": "Live",
+    "live.reconnecting": "Reconnecting…",
+    "live.offline": "Disconnected, retrying…",
+
+    "tab.watermark": "Remove watermark",
+    "tab.merge": "Merge videos",
+    "tab.generate": "Generate",
+    "tab.tasks": "Tasks",
+
+    "wm.hint": "Upload a video, pick a frame, draw boxes over the watermark with the mouse (as many as you need), choose quality or speed, and submit.",
+    "wm.file": "Choose a video",
+    "wm.no_file": "No file chosen",
+    "wm.frame_alt": "Preview frame of the video",
+    "wm.canvas_label": "Video frame: press and drag to draw a box over the watermark",
+    "wm.loading_frame": "Loading the frame…",
+    "wm.frame_failed": "This frame could not be read; try another time.",
+    "wm.time": "Frame time",
+    "wm.draw_hint": "Press and drag on the frame to draw a box over the watermark; you can draw several.",
+    "wm.regions": "Watermark regions",
+    "wm.no_regions": "No regions yet.",
+    "wm.region": "Region {n}: x {x}, y {y}, {w} × {h} px",
+    "wm.remove_region": "Remove region {n}",
+    "wm.remove": "Remove",
+    "wm.manual": "Add a region by numbers",
+    "wm.w": "width",
+    "wm.h": "height",
+    "wm.add": "Add",
+    "wm.bad_region": "A region must lie inside the frame and be at least 1 pixel wide and high.",
+    "wm.method": "Method",
+    "wm.quality": "Quality",
+    "wm.quality_hint": "(more natural repair)",
+    "wm.speed": "Speed",
+    "wm.speed_hint": "(faster)",
+    "wm.submit": "Remove watermark",
+    "wm.reset": "Choose another video",
+    "wm.media": "{name} · {w} × {h} · {duration}",
+    "wm.no_video": "This file has no video frames.",
+    "wm.need_region": "Draw at least one box over the watermark first.",
+
+    "merge.hint": "Add several videos, put them in order (drag them or use the Up and Down buttons), and merge them into one.",
+    "merge.files": "Add videos",
+    "merge.empty": "No videos added yet.",
+    "merge.order": "Merge order",
+    "merge.rule": "At least 2, at most {max}; merged from top to bottom.",
+    "merge.up": "Up",
+    "merge.down": "Down",
+    "merge.remove": "Remove",
+    "merge.up_label": "Move {name} up",
+    "merge.down_label": "Move {name} down",
+    "merge.remove_label": "Remove {name}",
+    "merge.drag": "Drag {name} to reorder",
+    "merge.submit": "Merge videos",
+    "merge.clear": "Clear",
+    "merge.too_many": "At most {max} videos can be merged.",
+
+    "gen.hint": "Write a prompt, choose the settings and click Generate. The form empties at once, ready for the next one.",
+    "gen.kind": "What to generate",
+    "gen.image": "Image",
+    "gen.video": "Video",
+    "gen.prompt": "Prompt",
+    "gen.negative": "What to leave out (optional)",
+    "gen.size": "Size",
+    "gen.count": "Count",
+    "gen.duration": "Duration (seconds)",
+    "gen.fps": "Frame rate",
+    "gen.seed": "Seed (optional)",
+    "gen.submit": "Generate",
+    "gen.need_prompt": "Write a prompt first.",
+
+    "upload.progress": "Uploading {percent}% ({done} of {total})",
+    "upload.checking": "Uploaded; checking the file…",
+    "upload.submitting": "Submitting…",
+
+    "queue.title": "My tasks",
+    "queue.empty": "No tasks yet. After submitting you can close the page and come back later for progress and results.",
+    "queue.more": "Load more",
+    "queue.loading": "Loading…",
+
+    "status.created": "Draft",
+    "status.uploaded": "Draft",
+    "status.queued": "Waiting",
+    "status.processing": "Processing",
+    "status.retrying": "Retrying",
+    "status.cancelling": "Cancelling",
+    "status.completed": "Completed",
+    "status.failed": "Failed",
+    "status.cancelled": "Cancelled",
+    "status.expired": "Expired",
+
+    "type.watermark_removal": "Remove watermark",
+    "type.video_merge": "Merge videos",
+    "type.image_generation": "Generate image",
+    "type.video_generation": "Generate video",
+
+    "stage.download": "Fetching files",
+    "stage.process": "Processing",
+    "stage.upload": "Saving the result",
+
+    "action.cancel": "Cancel",
+    "action.retry": "Retry",
+    "action.download": "Download",
+    "action.hide": "Hide",
+    "action.clear_finished": "Clear finished",
+    "action.task_label": "{action}: {name}",
+
+    "task.position": "Place in line: {n}",
+    "task.eta": "About {time} left",
+    "task.retries": "Retries {n} / {max}",
+    "task.next_retry": "Next retry {time} ({rel})",
+    "task.next_retry_now": "Next retry: now",
+    "task.expired_note": "The file has expired and was deleted",
+    "task.failed_default": "The task failed",
+    "task.progress_label": "Progress {percent}%",
+    "task.created_at": "Created {time}",
+    "task.inputs_more": "and {n} more",
+    "task.gen_detail": "{w} × {h}",
+    "task.result": "Result: {detail}",
+
+    "msg.user_busy": "Waiting for your current task to finish",
+    "msg.system_busy": "The system is busy; your task is queued",
+    "msg.queued": "Waiting in the queue",
+    "msg.cancelling": "Cancelling",
+    "msg.cancelled": "Cancelled",
+
+    "toast.created": "Task created",
+    "toast.duplicate": "The same task was submitted moments ago; no second one was made",
+    "toast.cancel_requested": "Cancel requested",
+    "toast.retry_requested": "Submitted again",
+    "toast.cleared": "Cleared {n} finished tasks",
+    "toast.away_one": "1 task finished while you were away",
+    "toast.away_many": "{n} tasks finished while you were away",
+    "toast.done": "{name}: {status}",
+    "toast.close": "Close",
+
+    "err.network": "Cannot reach the server; check the connection and try again",
+    "err.bad_response": "The server's answer was not understood; try again later",
+    "err.rate_limited": "Too many requests; try again shortly",
+    "err.too_many_identities": "Too many new visitors from this network; try again later",
+    "err.file_too_large": "The file is too large",
+    "err.payload_too_large": "The file is too large",
+    "err.unsupported_format": "This file format is not supported",
+    "err.invalid_media": "This file could not be read",
+    "err.media_too_large": "The video's size is over the limit",
+    "err.media_too_long": "The video is too long",
+    "err.empty_file": "The file is empty",
+    "err.invalid_regions": "A region is outside the frame",
+    "err.too_many_waiting": "Too many tasks waiting",
+    "err.not_found": "Task not found",
+    "err.expired": "The file has expired",
+    "err.unavailable": "The service is unavailable for a moment; try again",
+    "err.internal_error": "Something went wrong on our side; try again later",
+    "err.not_cancellable": "The task has already finished and cannot be cancelled",
+    "err.not_retryable": "Only a failed or cancelled task can be retried",
+    "err.invalid_config": "The settings are not valid",
+
+    "time.seconds": "{s} s",
+    "time.minutes": "{m} min {s} s",
+    "time.hours": "{h} h {m} min",
+    "time.in": "in {time}",
+  },
+};
+
+// The scheduler's and gateway's sentences for waiting tasks, in the brief's words.
+const SERVER_SENTENCES = {
+  "Waiting for your current task to finish": "msg.user_busy",
+  "The system is busy; your task is queued": "msg.system_busy",
+  "Waiting in the queue": "msg.queued",
+  "Cancelling": "msg.cancelling",
+  "Cancelled": "msg.cancelled",
+};
+
+const listeners = new Set();
+let current = readSaved();
+
+function readSaved() {
+  try {
+    const saved = window.localStorage.getItem(STORAGE_KEY);
+    return saved === "en" || saved === "zh" ? saved : "zh";
+  } catch {
+    return "zh"; // storage blocked (private mode, policy): Chinese, the default
+  }
+}
+
+/** The current language: "zh" or "en". */
+export function lang() {
+  return current;
+}
+
+/** The word for `key` in the current language, with {name} placeholders filled from `params`. */
+export function t(key, params = {}) {
+  const text = WORDS[current][key] ?? WORDS.zh[key] ?? key;
+  return text.replace(/\{(\w+)\}/g, (whole, name) => (name in params ? String(params[name]) : whole));
+}
+
+/** True when `key` has a word (so callers can fall back to the server's own message). */
+export function has(key) {
+  return key in WORDS[current];
+}
+
+/** A server sentence in the current language when it is one of ours, else as the server wrote it. */
+export function serverText(sentence) {
+  if (!sentence) return "";
+  const key = SERVER_SENTENCES[sentence.trim()];
+  return key ? t(key) : sentence;
+}
+
+/** Switch language, remember it, and re-render every listener. */
+export function setLang(next) {
+  if (next !== "zh" && next !== "en") return;
+  current = next;
+  try {
+    window.localStorage.setItem(STORAGE_KEY, next);
+  } catch {
+    // the choice lasts for this page only
+  }
+  applyStatic();
+  for (const fn of listeners) fn(next);
+}
+
+/** Call `fn(lang)` after every language change. */
+export function onLangChange(fn) {
+  listeners.add(fn);
+}
+
+/** Fill the page's fixed words: data-i18n (text), data-i18n-aria-label, data-i18n-alt. */
+export function applyStatic(root = document) {
+  document.documentElement.lang = current === "zh" ? "zh-CN" : "en";
+  for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  for (const el of root.querySelectorAll("[data-i18n-aria-label]")) {
+    el.setAttribute("aria-label", t(el.dataset.i18nAriaLabel));
+  }
+  for (const el of root.querySelectorAll("[data-i18n-alt]")) el.setAttribute("alt", t(el.dataset.i18nAlt));
+  const toggle = document.getElementById("lang-toggle");
+  if (toggle) {
+    toggle.textContent = t("lang.toggle");
+    toggle.lang = current === "zh" ? "en" : "zh-CN";
+  }
+}

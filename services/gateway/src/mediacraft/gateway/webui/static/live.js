@@ -1,0 +1,60 @@
+// The live event stream (/api/events). EventSource reconnects by itself and sends Last-Event-ID,
+// so the gateway replays whatever changed meanwhile; only when the browser gives up (the stream
+// answered with an error status) is a new one opened here, with a growing pause.
+
+const MIN_PAUSE_MS = 1000;
+const MAX_PAUSE_MS = 30000;
+
+/**
+ * Open the stream. handlers: status(data), progress(data), ready({resumed}), state(name) where
+ * name is "connecting", "live", "reconnecting" or "offline". Returns a function that closes it.
+ */
+export function connectLive(handlers) {
+  let source = null;
+  let pause = MIN_PAUSE_MS;
+  let timer = 0;
+  let closed = false;
+
+  const parse = (event) => {
+    try {
+      return JSON.parse(event.data);
+    } catch {
+      return null;
+    }
+  };
+
+  function open() {
+    handlers.state("connecting");
+    source = new EventSource("/api/events");
+    source.addEventListener("ready", (event) => {
+      pause = MIN_PAUSE_MS;
+      handlers.state("live");
+      handlers.ready(parse(event) || { resumed: false });
+    });
+    source.addEventListener("status", (event) => {
+      const data = parse(event);
+      if (data) handlers.status(data);
+    });
+    source.addEventListener("progress", (event) => {
+      const data = parse(event);
+      if (data) handlers.progress(data);
+    });
+    source.addEventListener("error", () => {
+      if (closed) return;
+      if (source.readyState === EventSource.CLOSED) {
+        handlers.state("offline");
+        timer = window.setTimeout(open, pause);
+        pause = Math.min(MAX_PAUSE_MS, pause * 2);
+      } else {
+        handlers.state("reconnecting");
+      }
+    });
+  }
+
+  open();
+  return () => {
+    closed = true;
+    window.clearTimeout(timer);
+    source?.close();
+  };
+}

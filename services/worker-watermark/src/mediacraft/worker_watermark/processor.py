@@ -1,0 +1,207 @@
+"""The watermark removal processor: one video and its regions in, one cleaned MP4 out.
+
+`process(ctx)` follows the worker contract (synchronous, run in a thread by the runtime) with the
+default `WatermarkOptions`; a service that tunes them builds `WatermarkProcessor(options)`.
+
+Job config (the task's `config`):
+
+    {"regions": [[x, y, w, h], ...],       # source frame pixels; required
+     "method": "inpaint" | "delogo",      # default "inpaint"; "quality" and "speed" are aliases
+     "inpaint_radius": 3,                 # optional, 1..options.max_radius
+     "selected_frame": 120}               # optional: the frame the regions were picked on
+
+The input is probed with the shared safe prober (whitelists, limits) before anything is decoded;
+regions are validated against the probed frame size (`invalid_regions`). Progress is frames done
+over the probed frame count. Everything the processor writes lives in one scratch folder inside
+the job directory, removed on any failure or cancel, so that only the inputs remain.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mediacraft.shared.errors import InvalidInput
+from mediacraft.shared.media import MediaLimits, ProbeResult, probe_media
+from mediacraft.shared.worker.contract import JobContext, ProcessorResult
+from mediacraft.worker_watermark.bounds import RunBounds
+from mediacraft.worker_watermark.delogo import delogo_video
+from mediacraft.worker_watermark.encoder import EncoderSettings
+from mediacraft.worker_watermark.inpaint import DEFAULT_RADIUS, inpaint_video
+from mediacraft.worker_watermark.regions import MAX_REGIONS, Region, parse_regions
+
+GIB = 1024**3
+INPAINT, DELOGO = "inpaint", "delogo"
+METHOD_ALIASES = {"inpaint": INPAINT, "quality": INPAINT, "delogo": DELOGO, "speed": DELOGO}
+RESULT_NAME = "cleaned.mp4"
+_PROBE_SHARE = 0.02  # of the processing stage; encoding takes the rest
+_REPORT_EVERY = 0.25  # seconds between progress reports to the runtime
+
+
+class InvalidConfig(InvalidInput):
+    """The job's config is malformed (method, radius, selected frame)."""
+
+    code = "invalid_config"
+
+
+class WatermarkOptions(BaseModel):
+    """What an operator may tune for watermark removal."""
+
+    model_config = ConfigDict(frozen=True)
+
+    limits: MediaLimits = MediaLimits()
+    max_regions: int = Field(MAX_REGIONS, ge=1)
+    default_radius: int = Field(DEFAULT_RADIUS, ge=1)
+    max_radius: int = Field(15, ge=1, description="TELEA cost grows with the square of the radius")
+    grow: int = Field(1, ge=0, description="pixels added around each region for the logo's halo")
+    preset: str = "veryfast"
+    crf: int = Field(20, ge=0, le=51)
+    max_output_bytes: int = Field(8 * GIB, gt=0)
+    memory_limit: int | None = Field(2 * GIB, gt=0, description="heap cap of each ffmpeg process")
+    timeout_seconds: float = Field(3 * 3600.0, gt=0, description="used when the job sets no deadline")
+    grace_seconds: float = Field(1.0, ge=0, description="between terminate and kill on cancel")
+    frame_buffers: int = Field(5, ge=3, description="raw frames in flight in the inpaint pipeline")
+    inpaint_workers: int = Field(2, ge=1, description="threads inpainting frames in parallel")
+
+    @property
+    def encoder(self) -> EncoderSettings:
+        return EncoderSettings(preset=self.preset, crf=self.crf)
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    """The job's config after validation (regions are checked later, against the frame size)."""
+
+    method: str
+    radius: int
+    selected_frame: int | None
+    regions: Any
+
+
+def parse_config(config: dict[str, Any], options: WatermarkOptions) -> JobConfig:
+    """Validate method, radius and selected frame; raise InvalidConfig on anything malformed."""
+    method = config.get("method") or INPAINT
+    if not isinstance(method, str) or method.strip().lower() not in METHOD_ALIASES:
+        raise InvalidConfig(f"method must be one of {', '.join(sorted(METHOD_ALIASES))}")
+    radius = config.get("inpaint_radius")
+    if radius is None:
+        radius = options.default_radius
+    if isinstance(radius, bool) or not isinstance(radius, int) or not 1 <= radius <= options.max_radius:
+        raise InvalidConfig(f"inpaint_radius must be a whole number from 1 to {options.max_radius}")
+    frame = config.get("selected_frame")
+    if frame is not None and (isinstance(frame, bool) or not isinstance(frame, int) or frame < 0):
+        raise InvalidConfig("selected_frame must be a frame number (0 or more)")
+    return JobConfig(METHOD_ALIASES[method.strip().lower()], radius, frame, config.get("regions"))
+
+
+class WatermarkProcessor:
+    """Validate, probe, clean and check; see the module docstring."""
+
+    def __init__(self, options: WatermarkOptions | None = None) -> None:
+        self.options = options or WatermarkOptions()
+
+    def __call__(self, ctx: JobContext) -> ProcessorResult:
+        """Remove the configured regions from `ctx.inputs[0]` into an MP4 inside `ctx.workdir`."""
+        config = parse_config(ctx.config, self.options)
+        if len(ctx.inputs) != 1:
+            raise InvalidInput(f"watermark removal takes one video; got {len(ctx.inputs)}", code="wrong_input_count")
+        ctx.check_cancelled()
+        ctx.report(0.0, "probing")
+        source = probe_media(ctx.inputs[0], self.options.limits, expect="video")
+        regions = parse_regions(
+            config.regions, source.media.width or 0, source.media.height or 0, max_regions=self.options.max_regions,
+        )
+        scratch = Path(tempfile.mkdtemp(prefix="watermark-", dir=ctx.workdir))
+        try:
+            return self._clean(ctx, config, source, regions, scratch / RESULT_NAME)
+        except BaseException:
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise
+
+    def _clean(
+        self, ctx: JobContext, config: JobConfig, source: ProbeResult, regions: tuple[Region, ...], output: Path,
+    ) -> ProcessorResult:
+        opts = self.options
+        bounds = RunBounds(
+            media=opts.limits, timeout=ctx.deadline_seconds or opts.timeout_seconds,
+            max_output_bytes=opts.max_output_bytes, memory_limit=opts.memory_limit, grace=opts.grace_seconds,
+        )
+        on_frames = FrameProgress(ctx.report, _frame_total(source), config.method)
+        ctx.check_cancelled()
+        if config.method == INPAINT:
+            frames = inpaint_video(
+                source, regions, output, bounds=bounds, encoder=opts.encoder, radius=config.radius,
+                grow=opts.grow, cancel_event=ctx.cancel_event, on_frames=on_frames,
+                buffers=opts.frame_buffers, workers=opts.inpaint_workers,
+            )
+        else:
+            frames = delogo_video(
+                source, regions, output, bounds=bounds, encoder=opts.encoder,
+                cancel_event=ctx.cancel_event, on_frames=on_frames,
+            )
+        # ffmpeg may have finished in the instant the cancel arrived; a cancel still wins.
+        ctx.check_cancelled()
+        result = probe_media(output, self._output_limits(), expect="video")
+        ctx.report(1.0, "done")
+        info: dict[str, Any] = {
+            "method": config.method,
+            "regions": [r.as_list() for r in regions],
+            "frames": frames,
+        }
+        if config.method == INPAINT:
+            info["inpaint_radius"] = config.radius
+        if config.selected_frame is not None:
+            info["selected_frame"] = config.selected_frame
+        return ProcessorResult(path=output, filename=RESULT_NAME, media=result.media, info=info)
+
+    def _output_limits(self) -> MediaLimits:
+        # Our own output: only its size differs from what an input may be.
+        return self.options.limits.model_copy(update={"max_file_size": self.options.max_output_bytes})
+
+
+class FrameProgress:
+    """Turns frame counts into throttled, monotonic fractions of the processing stage."""
+
+    def __init__(self, report: Callable[[float, str], None], total: int | None, detail: str,
+                 *, every: float = _REPORT_EVERY, clock: Callable[[], float] = time.monotonic) -> None:
+        self._report, self._total, self._detail = report, total, detail
+        self._every, self._clock = every, clock
+        self._last_time = float("-inf")
+        self._best = 0.0
+        self._lock = threading.Lock()
+
+    def __call__(self, frames: int) -> None:
+        """Record `frames` done; report when enough time has passed since the last report."""
+        if not self._total:
+            return
+        fraction = _PROBE_SHARE + (1 - _PROBE_SHARE) * min(1.0, frames / self._total)
+        now = self._clock()
+        with self._lock:
+            if fraction <= self._best or now - self._last_time < self._every:
+                return
+            self._best, self._last_time = fraction, now
+        self._report(fraction, self._detail)
+
+
+def _frame_total(source: ProbeResult) -> int | None:
+    media = source.media
+    if media.frame_count:
+        return media.frame_count
+    if media.duration and media.frame_rate:
+        return max(1, round(media.duration * media.frame_rate))
+    return None
+
+
+_default = WatermarkProcessor()
+
+
+def process(ctx: JobContext) -> ProcessorResult:
+    """Clean with the default options; the worker contract's entry point."""
+    return _default(ctx)

@@ -1,0 +1,75 @@
+"""Small helpers of the browser suite: finding task cards, API polls with a deadline, a media probe."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+try:
+    from playwright.sync_api import expect
+except ImportError:  # the session fixture reports it (fails in CI, skips elsewhere)
+    expect = None  # type: ignore[assignment]
+
+STATUS_WORDS_ZH = {
+    "queued": "待处理", "processing": "处理中", "retrying": "重试中", "completed": "已完成",
+    "failed": "失败", "cancelled": "已取消", "expired": "已过期",
+}
+
+# Records, in the page, every status each task card shows, in order (a card is updated in place).
+RECORD_STATUSES = """
+() => {
+  window.__statuses = {};
+  const note = (li) => {
+    const id = li.dataset.taskId, s = li.dataset.status;
+    if (!id || !s) return;
+    const seen = (window.__statuses[id] ||= []);
+    if (seen[seen.length - 1] !== s) seen.push(s);
+  };
+  document.querySelectorAll('li.task').forEach(note);
+  new MutationObserver((records) => {
+    for (const r of records) {
+      if (r.type === 'attributes' && r.target.matches('li.task')) note(r.target);
+      for (const n of r.addedNodes || []) if (n.nodeType === 1 && n.matches('li.task')) note(n);
+    }
+  }).observe(document.getElementById('task-list'), {subtree: true, childList: true, attributes: true, attributeFilter: ['data-status']});
+  window.__sameDocument = true;
+}
+"""
+
+
+def task_card(page: Any, text: str) -> Any:
+    """The queue's card whose text contains `text` (a file name or a prompt)."""
+    return page.locator("#task-list li.task", has_text=text)
+
+
+def api_data(response: Any) -> Any:
+    """The `data` of a successful envelope (asserting it succeeded)."""
+    body = response.json()
+    assert response.ok and body["success"], body
+    return body["data"]
+
+
+def poll(check: Callable[[], Any], *, timeout: float, what: str, interval: float = 0.1) -> Any:
+    """Call `check` until it returns something truthy, or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        pause.wait(interval)  # between polls only; the deadline bounds the wait
+
+
+def probe(path: Path) -> dict[str, Any]:
+    """ffprobe's view of a downloaded result."""
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_streams", "-show_format", "-of", "json", str(path)],
+        check=True, capture_output=True,
+    ).stdout
+    return json.loads(out)

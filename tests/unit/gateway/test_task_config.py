@@ -28,6 +28,16 @@ def test_watermark_regions_inside_the_frame_are_kept() -> None:
     assert cfg == {"regions": [[10, 10, 100, 50]], "method": "inpaint", "selected_frame": 5}
 
 
+@pytest.mark.parametrize(("method", "stored"), [("quality", "inpaint"), ("speed", "delogo"), ("delogo", "delogo")])
+def test_watermark_method_words_of_the_product_are_accepted(method: str, stored: str) -> None:
+    cfg = check(TaskType.WATERMARK_REMOVAL, {"regions": [[10, 10, 100, 50]], "method": method, "inpaint_radius": 5})
+    assert (cfg["method"], cfg["inpaint_radius"]) == (stored, 5)
+
+
+def test_watermark_inpaint_radius_is_bounded() -> None:
+    assert code_of(TaskType.WATERMARK_REMOVAL, {"regions": [[10, 10, 100, 50]], "inpaint_radius": 99}) == "invalid_config"
+
+
 def test_watermark_regions_crossing_an_edge_are_clipped_to_the_frame() -> None:
     cfg = check(TaskType.WATERMARK_REMOVAL, {"regions": [[600, -5, 100, 50]], "method": "delogo"})
     assert cfg["regions"] == [[600, 0, 40, 45]]

@@ -44,7 +44,14 @@ class _Config(BaseModel):
 class WatermarkConfig(_Config):
     regions: list[tuple[int, int, int, int]] = Field(min_length=1, max_length=MAX_REGIONS)
     selected_frame: int | None = Field(default=None, ge=0)
-    method: Literal["inpaint", "delogo"] = "inpaint"
+    # quality/speed are the product's words for the two methods
+    method: Literal["inpaint", "delogo", "quality", "speed"] = "inpaint"
+    inpaint_radius: int | None = Field(default=None, ge=1, le=15)
+
+    @field_validator("method")
+    @classmethod
+    def _alias(cls, method: str) -> str:
+        return {"quality": "inpaint", "speed": "delogo"}.get(method, method)
 
     @field_validator("regions")
     @classmethod
@@ -138,6 +145,8 @@ def _watermark(cfg: WatermarkConfig, source: InputFile) -> dict[str, Any]:
     out: dict[str, Any] = {"regions": regions, "method": cfg.method}
     if cfg.selected_frame is not None:
         out["selected_frame"] = cfg.selected_frame
+    if cfg.inpaint_radius is not None:
+        out["inpaint_radius"] = cfg.inpaint_radius
     return out
 
 

@@ -26,7 +26,7 @@ from mediacraft.shared.tasks import TERMINAL_STATUSES, Task, TaskStatus, TaskTyp
 from mediacraft.shared.topology import COMMANDS, EVENTS, SCHEDULER_KEY, build_topology
 from mediacraft.shared.worker.runtime import WorkerRuntime
 from mediacraft.shared.worker.settings import WorkerSettings
-from mediacraft.worker_generate.params import validate_generation_config
+from mediacraft.shared.generation import validate_generation_config
 from mediacraft.worker_generate.processor import GenerateProcessor
 from mediacraft.worker_generate.providers.base import GenerationProvider
 from mediacraft.worker_generate.providers.http import HttpProvider

@@ -13,7 +13,7 @@ import pytest
 
 from mediacraft.shared.errors import InvalidInput, RetryableError
 from mediacraft.shared.worker.contract import JobCancelledError
-from mediacraft.worker_generate.params import parse_params
+from mediacraft.shared.generation import parse_params
 from mediacraft.worker_generate.providers.base import GenerationRequest
 from mediacraft.worker_generate.providers.http import HttpProvider
 from tests.fixtures.media import make_clip

@@ -75,9 +75,11 @@ def test_merge_order_defaults_to_upload_order_and_must_be_a_permutation() -> Non
 
 def test_generation_configs_need_a_prompt_and_get_defaults() -> None:
     cfg = check(TaskType.IMAGE_GENERATION, {"prompt": "a cat"}, [])
-    assert cfg == {"prompt": "a cat", "width": 1024, "height": 1024, "count": 1}
-    assert code_of(TaskType.VIDEO_GENERATION, {"prompt": ""}, []) == "invalid_config"
-    assert code_of(TaskType.VIDEO_GENERATION, {"prompt": "x", "duration_seconds": 600}, []) == "invalid_config"
+    assert (cfg["prompt"], cfg["width"], cfg["height"], cfg["count"]) == ("a cat", 1024, 1024, 1)
+    assert code_of(TaskType.VIDEO_GENERATION, {"prompt": ""}, []) == "invalid_prompt"
+    assert code_of(TaskType.VIDEO_GENERATION, {"prompt": "x", "duration_seconds": 600}, []) == "invalid_duration"
+    assert code_of(TaskType.VIDEO_GENERATION, {"prompt": "x", "width": 641}, []) == "invalid_size"
+    assert code_of(TaskType.IMAGE_GENERATION, {"prompt": "x", "colour": "red"}, []) == "unknown_parameter"
 
 
 def test_input_rules_per_type() -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from mediacraft.shared.errors import InvalidInput
 from mediacraft.shared.tasks import TaskType
-from mediacraft.worker_generate.params import (
+from mediacraft.shared.generation import (
     ImageParams,
     VideoParams,
     parse_params,

@@ -13,6 +13,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from mediacraft.gateway.envelope import ApiError
+from mediacraft.shared.errors import InvalidInput
+from mediacraft.shared.generation import validate_generation_config
 from mediacraft.shared.tasks import InputFile, TaskType
 
 MAX_REGIONS = 32
@@ -67,30 +69,9 @@ class MergeConfig(_Config):
     order: list[int] | None = None
 
 
-class ImageGenerationConfig(_Config):
-    prompt: str = Field(min_length=1, max_length=2000)
-    negative_prompt: str | None = Field(default=None, max_length=2000)
-    width: int = Field(default=1024, ge=64, le=2048)
-    height: int = Field(default=1024, ge=64, le=2048)
-    count: int = Field(default=1, ge=1, le=4)
-    seed: int | None = Field(default=None, ge=0, le=2**32 - 1)
-
-
-class VideoGenerationConfig(_Config):
-    prompt: str = Field(min_length=1, max_length=2000)
-    negative_prompt: str | None = Field(default=None, max_length=2000)
-    duration_seconds: float = Field(default=5.0, gt=0, le=30)
-    width: int = Field(default=1280, ge=64, le=1920)
-    height: int = Field(default=720, ge=64, le=1080)
-    fps: int = Field(default=24, ge=1, le=60)
-    seed: int | None = Field(default=None, ge=0, le=2**32 - 1)
-
-
 CONFIG_MODELS: dict[TaskType, type[_Config]] = {
     TaskType.WATERMARK_REMOVAL: WatermarkConfig,
     TaskType.VIDEO_MERGE: MergeConfig,
-    TaskType.IMAGE_GENERATION: ImageGenerationConfig,
-    TaskType.VIDEO_GENERATION: VideoGenerationConfig,
 }
 
 
@@ -113,6 +94,12 @@ def validate_config(task_type: TaskType, config: Any, inputs: list[InputFile], *
     if len(inputs) < rule.min_files:
         need = "a file" if rule.min_files == 1 else f"at least {rule.min_files} files"
         raise ApiError("upload_required", f"Upload {need} before submitting this task")
+    if task_type in (TaskType.IMAGE_GENERATION, TaskType.VIDEO_GENERATION):
+        # the same rules the generation worker applies (shared contract), stored as normalised
+        try:
+            return validate_generation_config(task_type, config)
+        except InvalidInput as exc:
+            raise ApiError(exc.code, exc.message, status=422) from None
     try:
         model = CONFIG_MODELS[task_type].model_validate(config)
     except ValidationError as exc:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Protocol
 
 from mediacraft.shared.worker.contract import JobCancelledError
-from mediacraft.worker_generate.params import GenerationParams
+from mediacraft.shared.generation import GenerationParams
 
 ReportProgress = Callable[[float, str], None]  # fraction 0..1 of the generation, detail
 

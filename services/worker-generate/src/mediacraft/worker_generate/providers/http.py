@@ -45,7 +45,7 @@ import httpx
 
 from mediacraft.shared.errors import InvalidInput, RetryableError
 from mediacraft.shared.worker.contract import JobCancelledError
-from mediacraft.worker_generate.params import ImageParams, VideoParams
+from mediacraft.shared.generation import ImageParams, VideoParams
 from mediacraft.worker_generate.providers.base import Generation, GeneratedFile, GenerationRequest
 
 PROTOCOL_VERSION = 1

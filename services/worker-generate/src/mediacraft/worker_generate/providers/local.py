@@ -19,7 +19,7 @@ import numpy as np
 
 from mediacraft.shared.media import LocalResourceError, run_ffmpeg
 from mediacraft.shared.media.probe import file_url
-from mediacraft.worker_generate.params import MAX_SEED, ImageParams, VideoParams
+from mediacraft.shared.generation import MAX_SEED, ImageParams, VideoParams
 from mediacraft.worker_generate.providers.base import Generation, GeneratedFile, GenerationRequest
 from mediacraft.worker_generate.render import LABEL, caption_overlay, palette, render_image
 

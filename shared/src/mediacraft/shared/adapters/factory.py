@@ -26,12 +26,15 @@ def make_bus(url: str, *, topology: Topology | None = None, clock: Clock | None 
 
 
 def make_store(url: str, **kwargs: Any) -> Any:
-    """`sqlite:///relative/or/absolute.db` or `mongodb://host:port/dbname`; implements both store ports."""
+    """`sqlite:///relative/or/absolute.db` or `mongodb://host:port/dbname`; implements both store ports.
+
+    SQLite takes `?synchronous=FULL|NORMAL` and `?busy_timeout_ms=N` from the URL (FULL by default).
+    """
     scheme = urlsplit(url).scheme
     if scheme == "sqlite":
         from mediacraft.shared.adapters.store.sqlite import SqliteStore
 
-        return SqliteStore(sqlite_path(url), **kwargs)
+        return SqliteStore(sqlite_path(url), **{**sqlite_options(url), **kwargs})
     if scheme in ("mongodb", "mongodb+srv"):
         from mediacraft.shared.adapters.store.mongo import MongoStore
 
@@ -62,8 +65,23 @@ def make_object_store(url: str, **kwargs: Any) -> Any:
     raise ValueError(f"unsupported object store URL scheme {parts.scheme!r}")
 
 
+def sqlite_options(url: str) -> dict[str, Any]:
+    """SqliteStore options from the URL's query: synchronous (a PRAGMA value), busy_timeout_ms."""
+    query = {k: v[-1] for k, v in parse_qs(urlsplit(url).query).items()}
+    options: dict[str, Any] = {}
+    if "synchronous" in query:
+        value = query["synchronous"].upper()
+        if value not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise ValueError(f"unsupported SQLite synchronous mode {value!r}")
+        options["synchronous"] = value
+    if "busy_timeout_ms" in query:
+        options["busy_timeout_ms"] = int(query["busy_timeout_ms"])
+    return options
+
+
 def sqlite_path(url: str) -> str:
-    """`sqlite:///./var/x.db` -> `./var/x.db`; `sqlite:////abs/x.db` -> `/abs/x.db`."""
+    """`sqlite:///./var/x.db` -> `./var/x.db`; `sqlite:////abs/x.db` -> `/abs/x.db` (query dropped)."""
+    url = url.split("?", 1)[0]
     return url.split("sqlite:///", 1)[1] if url.startswith("sqlite:///") else url.split("sqlite://", 1)[1]
 
 

@@ -32,6 +32,10 @@ class SubmitTask(Message):
     task_id: str
     user_id: str
     task_type: TaskType
+    # the queued task as the submitter wrote it; when given, the scheduler queues it without
+    # reading the store first (its dispatch compare-and-set still checks status and version)
+    version: int | None = None
+    submitted_at: datetime | None = None
 
 
 class CancelTask(Message):

@@ -1,0 +1,5 @@
+"""`python -m mediacraft.scheduler`: see main."""
+
+from mediacraft.scheduler.main import main
+
+main()

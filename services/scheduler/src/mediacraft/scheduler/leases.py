@@ -1,0 +1,63 @@
+"""Lease arithmetic: how long a running attempt stays alive without news from its worker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Mapping
+
+from mediacraft.shared.tasks import TaskType
+
+WORKER_LOST = "worker_lost"
+TIMED_OUT = "timed_out"
+
+
+@dataclass(frozen=True)
+class LeasePolicy:
+    """A lease lasts `lease_seconds` past the latest news, and never past the type's run limit."""
+
+    lease_seconds: float = 60.0
+    max_run_seconds: float = 30 * 60.0
+    max_run_per_type: Mapping[TaskType, float] = field(default_factory=dict)
+
+    def max_run(self, task_type: TaskType) -> float:
+        """The longest an attempt of this type may run, in seconds."""
+        return self.max_run_per_type.get(task_type, self.max_run_seconds)
+
+    def deadline(self, started_at: datetime, task_type: TaskType) -> datetime:
+        """When an attempt started at `started_at` has run too long, heartbeats or not."""
+        return started_at + timedelta(seconds=self.max_run(task_type))
+
+    def extend(self, now: datetime, started_at: datetime, task_type: TaskType) -> datetime:
+        """The lease after news from the worker at `now` (also the first lease, at dispatch)."""
+        return min(now + timedelta(seconds=self.lease_seconds), self.deadline(started_at, task_type))
+
+    def after_takeover(
+        self, stored: datetime | None, now: datetime, started_at: datetime, task_type: TaskType
+    ) -> datetime:
+        """A new active scheduler cannot know what news its predecessor got: one lease of grace."""
+        fresh = self.extend(now, started_at, task_type)
+        return fresh if stored is None else max(stored, fresh)
+
+    @staticmethod
+    def lapsed(lease_expires_at: datetime, now: datetime) -> bool:
+        """True once the lease is over."""
+        return now >= lease_expires_at
+
+    def lapse_code(self, now: datetime, started_at: datetime, task_type: TaskType) -> str:
+        """Why a lapsed attempt is abandoned: it ran too long, or its worker went silent."""
+        return TIMED_OUT if now >= self.deadline(started_at, task_type) else WORKER_LOST
+
+    def store_lags(self, stored: datetime | None, current: datetime) -> bool:
+        """Whether the lease in the store is far enough behind to be worth a write."""
+        if stored is None:
+            return True
+        return (current - stored).total_seconds() >= self.lease_seconds / 2
+
+
+def lapse_message(code: str, task_type: TaskType, policy: LeasePolicy) -> str:
+    """What a person reads about an abandoned attempt."""
+    if code == TIMED_OUT:
+        minutes = policy.max_run(task_type) / 60
+        return f"The task ran longer than the limit of {minutes:g} minutes."
+    return "The worker running the task stopped responding."

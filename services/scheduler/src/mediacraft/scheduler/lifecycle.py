@@ -1,0 +1,457 @@
+"""The lifecycle steps that handlers share: queue, dispatch, progress, finish, retry or fail, cancel.
+
+Every write is a compare-and-set on (status, version). The in-memory state is a cache: when a
+write conflicts, the step re-reads the task and either retries with the fresh version or, when the
+attempt has ended elsewhere, drops it from memory (releasing its slot exactly once).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable
+
+from mediacraft.scheduler.fairness import WaitingTask
+from mediacraft.scheduler.leases import lapse_message
+from mediacraft.scheduler.publisher import Publisher
+from mediacraft.scheduler.retry_policy import GiveUp, RetryLater
+from mediacraft.scheduler.rules import Rules
+from mediacraft.scheduler.state import RetryingTask, RunningTask, SchedulerState
+from mediacraft.shared.clock import Clock
+from mediacraft.shared.errors import Conflict, NotFound
+from mediacraft.shared.logging import get_logger
+from mediacraft.shared.ports.bus import BusUnavailable, Unroutable
+from mediacraft.shared.ports.stores import TaskStore
+from mediacraft.shared.tasks import TERMINAL_STATUSES, ResultFile, Task, TaskError, TaskStatus
+
+log = get_logger("mediacraft.scheduler")
+
+QUEUED, PROCESSING, CANCELLING = TaskStatus.QUEUED, TaskStatus.PROCESSING, TaskStatus.CANCELLING
+RUNNING = frozenset({PROCESSING, CANCELLING})
+CANCELLED_MESSAGE = "Cancelled"
+PUBLISH_ERRORS = (BusUnavailable, Unroutable)
+
+
+@dataclass
+class Context:
+    """What every handler gets: the store, the publisher, the clock, the state and the rules."""
+
+    store: TaskStore
+    publisher: Publisher
+    clock: Clock
+    state: SchedulerState
+    rules: Rules
+    causation_id: str | None = None
+
+
+# --- building memory from store documents ---------------------------------------------------------
+
+def waiting_from(task: Task) -> WaitingTask:
+    """The waiting-line entry of a queued task."""
+    return WaitingTask(
+        task.task_id,
+        task.user_id,
+        task.task_type,
+        task.submitted_at or task.created_at,
+        task.version,
+        task.attempts,
+        position=task.queue_position,
+        message=task.message,
+    )
+
+
+def running_from(task: Task, lease: datetime) -> RunningTask:
+    """The slot of a processing or cancelling task."""
+    return RunningTask(
+        task.task_id,
+        task.user_id,
+        task.task_type,
+        task.attempts,
+        task.version,
+        started_at=task.started_at or task.updated_at or task.created_at,
+        lease_expires_at=lease,
+        retry_count=task.retry_count,
+        max_retries=task.max_retries,
+        stored_lease=task.lease_expires_at,
+        cancelling=task.status == CANCELLING,
+        progress=task.progress,
+        stage=task.stage,
+        subtasks=dict(task.subtasks),
+        eta_seconds=task.eta_seconds,
+    )
+
+
+def retrying_from(task: Task, now: datetime) -> RetryingTask:
+    """The retry watch of a retrying task."""
+    return RetryingTask(task.task_id, task.user_id, task.attempts, task.next_retry_at or now)
+
+
+def enqueue(ctx: Context, task: Task) -> None:
+    """Put a queued task in its user's line (idempotent)."""
+    ctx.state.forget(task.task_id)
+    ctx.state.waiting.push(waiting_from(task))
+
+
+# --- dispatch ---------------------------------------------------------------------------------------
+
+async def dispatch_ready(ctx: Context) -> int:
+    """Start waiting tasks while the quotas allow, in fair order; returns how many started."""
+    started = 0
+    while (entry := ctx.state.next_to_start()) is not None:
+        if await _start(ctx, entry):
+            started += 1
+    return started
+
+
+async def _start(ctx: Context, entry: WaitingTask) -> bool:
+    task = None
+    for _ in range(2):
+        now = ctx.clock.now()
+        lease = ctx.rules.lease.extend(now, now, entry.task_type)
+        try:
+            task = await ctx.store.transition(
+                entry.task_id,
+                expected_status=QUEUED,
+                expected_version=entry.version,
+                changes={
+                    "status": PROCESSING,
+                    "attempts": entry.attempts + 1,
+                    "started_at": now,
+                    "lease_expires_at": lease,
+                    "queue_position": None,
+                    "message": None,
+                    "progress": 0.0,
+                    "stage": None,
+                    "subtasks": {},
+                    "eta_seconds": None,
+                    "next_retry_at": None,
+                },
+            )
+            break
+        except NotFound:
+            return False
+        except Conflict:
+            fresh = await ctx.store.get(entry.task_id)
+            if fresh is None or fresh.status != QUEUED:
+                return False  # cancelled or started elsewhere: it is no longer waiting
+            entry.version, entry.attempts = fresh.version, fresh.attempts
+    if task is None:
+        return False  # still racing after a fresh read; the next reconcile puts it back in line
+    ctx.state.start(running_from(task, task.lease_expires_at or ctx.clock.now()))
+    # if the job never reaches a worker, the lease lapses and the attempt is retried
+    deadline = ctx.rules.lease.max_run(task.task_type)
+    await ctx.publisher.run_job(task, deadline_seconds=deadline, causation_id=ctx.causation_id)
+    ctx.publisher.status_changed(task, QUEUED, causation_id=ctx.causation_id)
+    log.debug("scheduler.dispatched", task_id=task.task_id, user_id=task.user_id, attempt=task.attempts)
+    return True
+
+
+# --- running attempts -------------------------------------------------------------------------------
+
+async def running_attempt(ctx: Context, task_id: str, attempt: int) -> RunningTask | None:
+    """The slot of this very attempt, or None for a stale or unknown attempt (events to ignore).
+
+    When memory lacks a slot that the store says is running, it is adopted (memory was behind).
+    """
+    run = ctx.state.running.get(task_id)
+    if run is not None:
+        return run if run.attempt == attempt else None
+    task = await ctx.store.get(task_id)
+    if task is None or task.status not in RUNNING or task.attempts != attempt:
+        return None
+    now = ctx.clock.now()
+    lease = ctx.rules.lease.after_takeover(task.lease_expires_at, now, task.started_at or now, task.task_type)
+    ctx.state.forget(task_id)
+    run = running_from(task, lease)
+    ctx.state.start(run)
+    log.warning("scheduler.adopted_running_task", task_id=task_id, attempt=attempt)
+    return run
+
+
+def extend_lease(ctx: Context, run: RunningTask) -> None:
+    """News from the worker: the lease runs on from now (never past the run-time limit)."""
+    fresh = ctx.rules.lease.extend(ctx.clock.now(), run.started_at, run.task_type)
+    if fresh > run.lease_expires_at:
+        run.lease_expires_at = fresh
+
+
+async def keep_alive(ctx: Context, run: RunningTask) -> None:
+    """Extend the lease; write it (with any pending progress) when the stored one lags far behind."""
+    extend_lease(ctx, run)
+    if ctx.rules.lease.store_lags(run.stored_lease, run.lease_expires_at):
+        await write_progress(ctx, run)
+
+
+async def record_progress(
+    ctx: Context, run: RunningTask, *, percent: float, stage: str, stage_percent: float, eta_seconds: float | None
+) -> None:
+    """Move progress forward (a late 60% never overwrites 80%), writing at most once per throttle."""
+    extend_lease(ctx, run)
+    if percent < run.progress:
+        await keep_alive(ctx, run)
+        return
+    stage_changed = stage != run.stage
+    if stage_changed and run.stage is not None:
+        run.subtasks[run.stage] = 100.0  # stages run in order: leaving one means it is done
+    run.subtasks[stage] = max(stage_percent, run.subtasks.get(stage, 0.0))
+    run.progress, run.stage, run.eta_seconds = percent, stage, eta_seconds
+    run.progress_dirty = True
+    if stage_changed or percent >= 100 or progress_due(ctx, run):
+        await write_progress(ctx, run)
+    elif ctx.rules.lease.store_lags(run.stored_lease, run.lease_expires_at):
+        await write_progress(ctx, run)
+
+
+def progress_due(ctx: Context, run: RunningTask) -> bool:
+    """Whether the throttle lets a progress write through now."""
+    if run.progress_written_at is None:
+        return True
+    elapsed = (ctx.clock.now() - run.progress_written_at).total_seconds()
+    return elapsed >= ctx.rules.progress_throttle_seconds
+
+
+async def write_progress(ctx: Context, run: RunningTask) -> None:
+    """Write progress and lease of a running attempt and tell live views (no version bump)."""
+    task = await ctx.store.update_progress(
+        run.task_id,
+        attempt=run.attempt,
+        progress=run.progress,
+        stage=run.stage,
+        subtasks=dict(run.subtasks) or None,
+        eta_seconds=run.eta_seconds,
+        lease_expires_at=run.lease_expires_at,
+    )
+    run.progress_written_at = ctx.clock.now()
+    run.progress_dirty = False
+    if task is not None:
+        run.stored_lease = run.lease_expires_at
+        ctx.publisher.progressed(task, causation_id=ctx.causation_id)
+
+
+Changes = Callable[[RunningTask], dict[str, Any]]
+
+
+async def _write_running(ctx: Context, run: RunningTask, changes: Changes) -> Task | None:
+    """Transition a running attempt; None (slot released) when the store says it already ended."""
+    for _ in range(3):
+        try:
+            return await ctx.store.transition(
+                run.task_id,
+                expected_status=CANCELLING if run.cancelling else PROCESSING,
+                expected_version=run.version,
+                changes=changes(run),
+            )
+        except NotFound:
+            break
+        except Conflict:
+            fresh = await ctx.store.get(run.task_id)
+            if fresh is None or fresh.status not in RUNNING or fresh.attempts != run.attempt:
+                break
+            run.version, run.cancelling = fresh.version, fresh.status == CANCELLING
+    ctx.state.release(run.task_id)
+    return None
+
+
+def _cancelled(now: datetime) -> dict[str, Any]:
+    return {
+        "status": TaskStatus.CANCELLED,
+        "completed_at": now,
+        "lease_expires_at": None,
+        "next_retry_at": None,
+        "queue_position": None,
+        "eta_seconds": None,
+        "message": CANCELLED_MESSAGE,
+    }
+
+
+async def succeed(ctx: Context, run: RunningTask, result: ResultFile) -> Task | None:
+    """The attempt finished: completed, or cancelled if a person asked to cancel meanwhile."""
+
+    def changes(r: RunningTask) -> dict[str, Any]:
+        now = ctx.clock.now()
+        if r.cancelling:
+            return _cancelled(now)
+        return {
+            "status": TaskStatus.COMPLETED,
+            "progress": 100.0,
+            "result": result,
+            "completed_at": now,
+            "lease_expires_at": None,
+            "next_retry_at": None,
+            "eta_seconds": 0.0,
+            "message": None,
+            "error": None,
+            "error_message": None,
+        }
+
+    return await _end(ctx, run, changes)
+
+
+async def cancelled(ctx: Context, run: RunningTask) -> Task | None:
+    """The worker confirmed a cancel (or the cancelling attempt's lease lapsed)."""
+    return await _end(ctx, run, lambda r: _cancelled(ctx.clock.now()))
+
+
+async def _end(ctx: Context, run: RunningTask, changes: Changes) -> Task | None:
+    previous = CANCELLING if run.cancelling else PROCESSING
+    task = await _write_running(ctx, run, changes)
+    if task is not None:
+        ctx.state.release(run.task_id)
+        if task.status in TERMINAL_STATUSES:
+            ctx.state.mark_ended(task.task_id)
+        ctx.publisher.status_changed(task, previous, causation_id=ctx.causation_id)
+    return task
+
+
+async def fail(ctx: Context, run: RunningTask, *, code: str, message: str, retryable: bool) -> Task | None:
+    """The attempt failed: retry after the next delay step, or fail for good with a clear message."""
+    decisions: dict[str, RetryLater | GiveUp] = {}
+
+    def changes(r: RunningTask) -> dict[str, Any]:
+        now = ctx.clock.now()
+        if r.cancelling:
+            return _cancelled(now)
+        decision = decisions["last"] = ctx.rules.retry.decide(
+            retry_count=r.retry_count, max_retries=r.max_retries, retryable=retryable, message=message, now=now
+        )
+        if isinstance(decision, RetryLater):
+            return {
+                "status": TaskStatus.RETRYING,
+                "retry_count": decision.retry_count,
+                "next_retry_at": decision.next_retry_at,
+                "lease_expires_at": None,
+                "eta_seconds": None,
+                "error": TaskError(code=code, message=message, retryable=True),
+                "error_message": message,
+                "message": f"Retry {decision.retry_count} of {r.max_retries} is scheduled: {message}",
+            }
+        return {
+            "status": TaskStatus.FAILED,
+            "completed_at": now,
+            "lease_expires_at": None,
+            "next_retry_at": None,
+            "eta_seconds": None,
+            "error": TaskError(code=code, message=decision.message, retryable=retryable),
+            "error_message": decision.message,
+            "message": decision.message,
+        }
+
+    task = await _end(ctx, run, changes)
+    decision = decisions.get("last")
+    if task is not None and task.status == TaskStatus.RETRYING and isinstance(decision, RetryLater):
+        ctx.state.retrying[task.task_id] = retrying_from(task, ctx.clock.now())
+        try:
+            await ctx.publisher.retry_due(task.task_id, task.attempts, decision.delay_ms,
+                                          causation_id=ctx.causation_id)
+        except PUBLISH_ERRORS as exc:
+            # the reconcile requeues a retrying task whose wait is over, message or not
+            log.error("scheduler.retry_not_scheduled", task_id=task.task_id, error=str(exc))
+    return task
+
+
+async def lapse(ctx: Context, run: RunningTask) -> Task | None:
+    """The lease ran out: abandon the attempt (retry it, or end a cancel) and tell its worker to stop."""
+    now = ctx.clock.now()
+    code = ctx.rules.lease.lapse_code(now, run.started_at, run.task_type)
+    log.warning("scheduler.lease_lapsed", task_id=run.task_id, attempt=run.attempt, code=code)
+    if run.cancelling:
+        task = await cancelled(ctx, run)
+    else:
+        message = lapse_message(code, run.task_type, ctx.rules.lease)
+        task = await fail(ctx, run, code=code, message=message, retryable=True)
+    await stop_worker(ctx, run.task_id, run.attempt)
+    return task
+
+
+async def stop_worker(ctx: Context, task_id: str, attempt: int) -> None:
+    """Send a cancel signal for an attempt; a lost signal only costs a worker some useless work."""
+    try:
+        await ctx.publisher.cancel_job(task_id, attempt, causation_id=ctx.causation_id)
+    except PUBLISH_ERRORS as exc:
+        log.error("scheduler.cancel_not_sent", task_id=task_id, attempt=attempt, error=str(exc))
+
+
+async def request_cancel(ctx: Context, run: RunningTask) -> Task | None:
+    """A person cancelled a running task: mark it cancelling and signal its worker."""
+    if run.cancelling:
+        await stop_worker(ctx, run.task_id, run.attempt)  # asked again: repeat the signal
+        return None
+    task = await _write_running(ctx, run, lambda r: {"status": CANCELLING, "message": "Cancelling"})
+    if task is None:
+        return None
+    run.version, run.cancelling = task.version, task.status == CANCELLING
+    ctx.publisher.status_changed(task, PROCESSING, causation_id=ctx.causation_id)
+    await stop_worker(ctx, run.task_id, run.attempt)
+    return task
+
+
+# --- waiting and retrying tasks ---------------------------------------------------------------------
+
+async def cancel_waiting(ctx: Context, task: Task) -> Task | None:
+    """Cancel a queued or retrying task at once; it never starts."""
+    try:
+        done = await ctx.store.transition(
+            task.task_id, expected_status=task.status, expected_version=task.version,
+            changes=_cancelled(ctx.clock.now()),
+        )
+    except (Conflict, NotFound):
+        return None
+    ctx.state.forget(task.task_id)
+    ctx.state.mark_ended(task.task_id)
+    ctx.publisher.status_changed(done, task.status, causation_id=ctx.causation_id)
+    return done
+
+
+async def requeue_retry(ctx: Context, task_id: str, attempt: int) -> Task | None:
+    """A retry wait is over: the task joins its user's line again (where its submission puts it)."""
+    task = await ctx.store.get(task_id)
+    if task is None or task.status != TaskStatus.RETRYING or task.attempts != attempt:
+        watch = ctx.state.retrying.get(task_id)
+        if watch is not None and watch.attempt == attempt:
+            ctx.state.retrying.pop(task_id)
+        return None
+    try:
+        queued = await ctx.store.transition(
+            task_id,
+            expected_status=TaskStatus.RETRYING,
+            expected_version=task.version,
+            changes={"status": QUEUED, "next_retry_at": None, "message": None},
+        )
+    except (Conflict, NotFound):
+        return None
+    enqueue(ctx, queued)
+    ctx.publisher.status_changed(queued, TaskStatus.RETRYING, causation_id=ctx.causation_id)
+    return queued
+
+
+async def restart(ctx: Context, task: Task) -> Task | None:
+    """A person retried a failed or cancelled task: a fresh series of attempts, same parameters."""
+    now = ctx.clock.now()
+    try:
+        queued = await ctx.store.transition(
+            task.task_id,
+            expected_status=task.status,
+            expected_version=task.version,
+            changes={
+                "status": QUEUED,
+                "submitted_at": now,
+                "retry_count": 0,
+                "next_retry_at": None,
+                "progress": 0.0,
+                "stage": None,
+                "subtasks": {},
+                "eta_seconds": None,
+                "result": None,
+                "error": None,
+                "error_message": None,
+                "message": None,
+                "started_at": None,
+                "completed_at": None,
+                "lease_expires_at": None,
+            },
+        )
+    except (Conflict, NotFound):
+        return None
+    enqueue(ctx, queued)
+    ctx.publisher.status_changed(queued, task.status, causation_id=ctx.causation_id)
+    return queued

@@ -1,0 +1,68 @@
+"""Scheduler settings (environment prefix MEDIACRAFT_), built once in main and passed down."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import NoDecode
+
+from mediacraft.shared.settings import BaseServiceSettings
+from mediacraft.shared.tasks import POOL_OF_TYPE, TaskType
+
+
+class Settings(BaseServiceSettings):
+    """Quotas, leases, timers and retry knobs of the scheduler.
+
+    Dict settings come from JSON in the environment, e.g.
+    `MEDIACRAFT_QUOTA_PER_TYPE='{"video_merge": 2}'`. Retry delays and the delay-queue topology
+    both come from the shared `retry_delays_ms`, so a delay the scheduler asks for always exists.
+    """
+
+    service_name: str = "scheduler"
+    # NoDecode: the shared field is a tuple, which pydantic-settings would parse as JSON only,
+    # refusing the documented "300,600,900" form; both forms are accepted here.
+    retry_delays_ms: Annotated[tuple[int, ...], NoDecode] = (60_000, 300_000, 900_000)
+
+    quota_per_user: int = Field(default=1, ge=1)
+    quota_global: int = Field(default=5, ge=1)
+    quota_per_type: dict[TaskType, int] = Field(default_factory=dict)
+    quota_per_pool: dict[str, int] = Field(default_factory=dict)
+    max_waiting_per_user: int | None = Field(default=None, ge=1)
+
+    lease_seconds: float = Field(default=60.0, gt=0)
+    max_run_seconds: float = Field(default=30 * 60.0, gt=0)
+    max_run_seconds_per_type: dict[TaskType, float] = Field(default_factory=dict)
+    max_retries: int | None = Field(default=None, ge=0)  # None: one retry per delay step
+
+    tick_seconds: float = Field(default=1.0, gt=0)
+    reconcile_seconds: float = Field(default=30.0, gt=0)
+    progress_throttle_seconds: float = Field(default=1.0, ge=0)
+    queue_position_refresh_seconds: float = Field(default=2.0, gt=0)
+    queue_position_writes_per_refresh: int = Field(default=50, ge=0)
+    inbox_prefetch: int = Field(default=256, ge=1)
+
+    @field_validator("retry_delays_ms", mode="before")
+    @classmethod
+    def _parse_delays(cls, v: object) -> object:
+        if isinstance(v, str):
+            text = v.strip()
+            if text.startswith("["):
+                return tuple(json.loads(text))
+            return tuple(int(x) for x in text.replace(" ", "").split(",") if x)
+        return v
+
+    @model_validator(mode="after")
+    def _check(self) -> "Settings":
+        if not self.retry_delays_ms:
+            raise ValueError("retry_delays_ms must name at least one delay")
+        unknown = set(self.quota_per_pool) - set(POOL_OF_TYPE.values())
+        if unknown:
+            raise ValueError(f"quota_per_pool names unknown pools: {sorted(unknown)}")
+        return self
+
+    @property
+    def effective_max_retries(self) -> int:
+        """Retries a task gets by default: one per configured delay step unless set."""
+        return len(self.retry_delays_ms) if self.max_retries is None else self.max_retries

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import json
-from typing import Annotated
-
-from pydantic import Field, field_validator, model_validator
-from pydantic_settings import NoDecode
+from pydantic import Field, model_validator
 
 from mediacraft.shared.settings import BaseServiceSettings
 from mediacraft.shared.tasks import POOL_OF_TYPE, TaskType
@@ -21,9 +17,6 @@ class Settings(BaseServiceSettings):
     """
 
     service_name: str = "scheduler"
-    # NoDecode: the shared field is a tuple, which pydantic-settings would parse as JSON only,
-    # refusing the documented "300,600,900" form; both forms are accepted here.
-    retry_delays_ms: Annotated[tuple[int, ...], NoDecode] = (60_000, 300_000, 900_000)
 
     quota_per_user: int = Field(default=1, ge=1)
     quota_global: int = Field(default=5, ge=1)
@@ -42,16 +35,6 @@ class Settings(BaseServiceSettings):
     queue_position_refresh_seconds: float = Field(default=2.0, gt=0)
     queue_position_writes_per_refresh: int = Field(default=50, ge=0)
     inbox_prefetch: int = Field(default=256, ge=1)
-
-    @field_validator("retry_delays_ms", mode="before")
-    @classmethod
-    def _parse_delays(cls, v: object) -> object:
-        if isinstance(v, str):
-            text = v.strip()
-            if text.startswith("["):
-                return tuple(json.loads(text))
-            return tuple(int(x) for x in text.replace(" ", "").split(",") if x)
-        return v
 
     @model_validator(mode="after")
     def _check(self) -> "Settings":

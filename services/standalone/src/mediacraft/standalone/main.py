@@ -66,7 +66,12 @@ class Standalone:
         urls = s.adapter_urls()
         s.data_path.mkdir(parents=True, exist_ok=True)
         overrides: dict[str, Any] = {**urls, "data_dir": str(s.data_path)}
-        self.scheduler_settings = SchedulerSettings(**overrides)
+        counts = {"watermark": s.watermark_workers, "merge": s.merge_workers, "generate": s.generate_workers}
+        # never dispatch more jobs to a pool than it has workers: a dispatched job's lease runs
+        # from dispatch, so a job waiting in the pool's queue would otherwise be taken for lost
+        configured = SchedulerSettings(**overrides).quota_per_pool
+        pool_quota = {pool: min(configured.get(pool, n), n) for pool, n in counts.items() if n > 0}
+        self.scheduler_settings = SchedulerSettings(**overrides, quota_per_pool=pool_quota)
         self.gateway_settings = GatewaySettings(**overrides, http_host=s.http_host, http_port=s.http_port)
         self.worker_settings = WorkerSettings(**overrides, work_dir=str(s.data_path / "work"))
         topology = build_topology(s.retry_delays_ms, s.delivery_limit)
@@ -75,7 +80,6 @@ class Standalone:
         self.objects = make_object_store(urls["object_store_url"])
         self.identity = IdentityService(users=self.store, tasks=self.store, bus=self.bus, clock=self.clock)
         self.scheduler = SchedulerService(settings=self.scheduler_settings, bus=self.bus, store=self.store, clock=self.clock)
-        counts = {"watermark": s.watermark_workers, "merge": s.merge_workers, "generate": s.generate_workers}
         self.workers: list[WorkerRuntime] = []
         for pool, module in PROCESSORS.items():
             process = _processor(module)

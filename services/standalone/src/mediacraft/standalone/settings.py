@@ -13,8 +13,9 @@ class StandaloneSettings(BaseServiceSettings):
     service_name: str = "standalone"
     http_host: str = "127.0.0.1"
     http_port: int = 8000
-    watermark_workers: int = 1
-    merge_workers: int = 1
+    # five jobs at once by default, the product's global quota; each pool's quota is its workers
+    watermark_workers: int = 2
+    merge_workers: int = 2
     generate_workers: int = 1
     drain_seconds: float = 10.0  # on Ctrl-C, how long running jobs may take to finish
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -71,7 +72,10 @@ class Stack:
                 "MEDIACRAFT_IDENTITY_URL": f"http://127.0.0.1:{self.identity_port}",
             }),
         ]
-        children += [Child(f"scheduler-{n}", "mediacraft.scheduler", dict(env)) for n in range(self.schedulers)]
+        # never dispatch more jobs to a pool than it has worker processes (leases run from dispatch)
+        scheduler_env = dict(env)
+        scheduler_env.setdefault("MEDIACRAFT_QUOTA_PER_POOL", json.dumps({pool: self.workers for pool in POOLS}))
+        children += [Child(f"scheduler-{n}", "mediacraft.scheduler", dict(scheduler_env)) for n in range(self.schedulers)]
         for pool in POOLS:
             for n in range(self.workers):
                 work = self.data_dir / "work" / f"{pool}-{n}"

@@ -42,3 +42,15 @@ def test_a_task_cannot_hold_two_slots() -> None:
     with pytest.raises(ValueError):
         state.start(running(task))
     assert state.usage.total == 1
+
+
+
+def test_a_holding_state_starts_nothing_until_released() -> None:
+    """While the process drains before a stop, waiting tasks stay waiting."""
+    state = SchedulerState(Quotas())
+    state.waiting.push(WaitingTask("a0", "alice", MERGE, T0, 1))
+    state.holding = True
+    assert state.next_to_start() is None
+    state.holding = False
+    nxt = state.next_to_start()
+    assert nxt is not None and nxt.task_id == "a0"

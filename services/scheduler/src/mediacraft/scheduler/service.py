@@ -104,6 +104,11 @@ class SchedulerService:
         log.info("scheduler.started", quota_per_user=self.settings.quota_per_user,
                  quota_global=self.settings.quota_global, lease_seconds=self.settings.lease_seconds)
 
+    def hold_dispatch(self) -> None:
+        """Start no more tasks while this process drains before a stop; running ones still finish
+        and are recorded (their events keep arriving). Waiting tasks stay queued in the store."""
+        self.state.holding = True
+
     async def stop(self) -> None:
         """Stop timers and consumers; what is not handled yet goes back to the inbox."""
         for task in self._loops:

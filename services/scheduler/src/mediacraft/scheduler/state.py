@@ -60,6 +60,7 @@ class SchedulerState:
         self.running: dict[str, RunningTask] = {}
         self.retrying: dict[str, RetryingTask] = {}
         self.usage = Usage()
+        self.holding = False  # set while the process drains before a stop: start nothing new
         self._ended: OrderedDict[str, None] = OrderedDict()
 
     def mark_ended(self, task_id: str) -> None:
@@ -93,6 +94,8 @@ class SchedulerState:
 
     def next_to_start(self) -> WaitingTask | None:
         """Take the next waiting task that the quotas let start now, in fair order."""
+        if self.holding:
+            return None
         return self.waiting.pop_next(
             lambda user: user_block(self.quotas, self.usage, user) is None,
             lambda user, kind: blocked_by(self.quotas, self.usage, user, kind) is None,

@@ -121,6 +121,9 @@ class Standalone:
     async def stop(self) -> None:
         """Let running jobs finish within the drain time (else hand them back), then close all."""
         self._cleanup_stop.set()
+        # nothing new starts while the workers drain: a job dispatched now would be lost with
+        # the in-process bus, and its task taken for a lost run after the restart
+        self.scheduler.hold_dispatch()
         await asyncio.gather(*(w.stop(grace=self.settings.drain_seconds) for w in self.workers))
         if self._cleanup_task is not None:
             await self._cleanup_task

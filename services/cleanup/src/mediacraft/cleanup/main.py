@@ -20,27 +20,14 @@ from mediacraft.cleanup.report import Outcome
 from mediacraft.cleanup.service import CleanupService
 from mediacraft.cleanup.settings import Settings
 from mediacraft.shared.adapters.factory import make_bus, make_object_store, make_store
+from mediacraft.shared.adapters.startup import start_with_retries
 from mediacraft.shared.clock import Clock, SystemClock
 from mediacraft.shared.logging import configure_logging, get_logger
 from mediacraft.shared.topology import build_topology
 
 log = get_logger("mediacraft.cleanup.main")
 
-START_ATTEMPTS = 30  # the database or the object store may come up after us (compose, k8s)
 BUS_START_ATTEMPTS = 3  # events only inform live views: cleanup goes on without them
-
-
-async def start_with_retries(component: Any, name: str, attempts: int = START_ATTEMPTS) -> None:
-    """Start an adapter, waiting for its server for a while."""
-    for attempt in range(1, attempts + 1):
-        try:
-            await component.start()
-            return
-        except Exception as exc:
-            if attempt == attempts:
-                raise
-            log.warning("cleanup.waiting_for", component=name, attempt=attempt, error=repr(exc))
-            await asyncio.sleep(min(2.0, 0.2 * attempt))
 
 
 async def open_bus(settings: Settings, clock: Clock) -> Any | None:

@@ -18,13 +18,12 @@ from mediacraft.scheduler.dead_letters import list_parked, replay
 from mediacraft.scheduler.service import SchedulerService
 from mediacraft.scheduler.settings import Settings
 from mediacraft.shared.adapters.factory import make_bus, make_store
+from mediacraft.shared.adapters.startup import start_with_retries
 from mediacraft.shared.clock import SystemClock
 from mediacraft.shared.logging import configure_logging, get_logger
 from mediacraft.shared.topology import build_topology
 
 log = get_logger("mediacraft.scheduler.main")
-
-START_ATTEMPTS = 30  # the broker or the database may come up after us (compose, k8s)
 
 
 def build_bus(settings: Settings) -> Any:
@@ -33,17 +32,6 @@ def build_bus(settings: Settings) -> Any:
     return make_bus(settings.bus_url, topology=topology, clock=SystemClock())
 
 
-async def start_with_retries(component: Any, name: str) -> None:
-    """Start an adapter, waiting for its server for a while."""
-    for attempt in range(1, START_ATTEMPTS + 1):
-        try:
-            await component.start()
-            return
-        except Exception as exc:
-            if attempt == START_ATTEMPTS:
-                raise
-            log.warning("scheduler.waiting_for", component=name, attempt=attempt, error=repr(exc))
-            await asyncio.sleep(min(2.0, 0.2 * attempt))
 
 
 async def serve(settings: Settings) -> None:

@@ -41,6 +41,7 @@ from typing import Any
 
 import psutil
 
+from mediacraft.shared import eventloop
 from mediacraft.shared.adapters.bus.rabbitmq import RabbitBus
 from mediacraft.shared.adapters.store.sqlite import SqliteStore
 from mediacraft.shared.clock import utcnow
@@ -411,7 +412,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--url-base", default="amqp://guest:guest@127.0.0.1:5672")
     parser.add_argument("--user", default="guest", help="broker user to grant the temporary vhost")
     args = parser.parse_args(argv)
-    asyncio.run(_main_async(args))
+    eventloop.run(_main_async(args))
 
 
 if __name__ == "__main__":

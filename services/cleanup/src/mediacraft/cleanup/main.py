@@ -24,6 +24,7 @@ from mediacraft.shared.adapters.startup import start_with_retries
 from mediacraft.shared.clock import Clock, SystemClock
 from mediacraft.shared.logging import configure_logging, get_logger
 from mediacraft.shared.topology import build_topology
+from mediacraft.shared import eventloop
 
 log = get_logger("mediacraft.cleanup.main")
 
@@ -116,4 +117,4 @@ def main(argv: list[str] | None = None) -> None:
     if args.dry_run:
         settings = settings.model_copy(update={"cleanup_dry_run": True})
     configure_logging(settings.log_level, json=settings.log_json, service=settings.service_name)
-    raise SystemExit(asyncio.run(run(settings, once=args.once, dry_run=args.dry_run, as_json=args.json)))
+    raise SystemExit(eventloop.run(run(settings, once=args.once, dry_run=args.dry_run, as_json=args.json)))

@@ -22,6 +22,7 @@ from mediacraft.shared.adapters.startup import start_with_retries
 from mediacraft.shared.clock import SystemClock
 from mediacraft.shared.logging import configure_logging, get_logger
 from mediacraft.shared.topology import build_topology
+from mediacraft.shared import eventloop
 
 log = get_logger("mediacraft.scheduler.main")
 
@@ -106,8 +107,8 @@ def main(argv: list[str] | None = None) -> None:
     settings = Settings()
     configure_logging(settings.log_level, json=settings.log_json, service=settings.service_name)
     if args.command == "dead-letters":
-        raise SystemExit(asyncio.run(dead_letters(settings, args)))
-    asyncio.run(serve(settings))
+        raise SystemExit(eventloop.run(dead_letters(settings, args)))
+    eventloop.run(serve(settings))
 
 
 def dead_letters_main() -> None:

@@ -35,6 +35,7 @@ from mediacraft.shared.logging import configure_logging, get_logger
 from mediacraft.shared.topology import build_topology
 from mediacraft.shared.worker.runtime import WorkerRuntime
 from mediacraft.shared.worker.settings import WorkerSettings
+from mediacraft.shared import eventloop
 from mediacraft.standalone.settings import StandaloneSettings
 
 log = get_logger("mediacraft.standalone")
@@ -179,4 +180,4 @@ def run() -> None:
     """Entry point of `make run`, `python -m mediacraft.standalone` and `mediacraft-standalone`."""
     settings = StandaloneSettings()
     configure_logging(settings.log_level, json=settings.log_json, service=settings.service_name)
-    asyncio.run(Standalone(settings).serve())
+    eventloop.run(Standalone(settings).serve())

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mediacraft.shared.logging import configure_logging, get_logger
+from mediacraft.shared import eventloop
 from mediacraft.standalone.seaweed import S3Server, start_seaweed, stop_seaweed
 
 log = get_logger("mediacraft.stack")
@@ -161,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
         data_dir=Path(args.data_dir).resolve(), port=args.port, identity_port=args.identity_port,
         workers=args.workers, schedulers=args.schedulers, grace=args.grace,
     )
-    asyncio.run(run_stack(stack))
+    eventloop.run(run_stack(stack))
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from mediacraft.shared.topology import build_topology
 from mediacraft.shared.worker.contract import Processor
 from mediacraft.shared.worker.runtime import WorkerRuntime
 from mediacraft.shared.worker.settings import WorkerSettings
+from mediacraft.shared import eventloop
 
 log = get_logger(__name__)
 
@@ -40,4 +41,4 @@ def main(pool: str, processor: Processor) -> None:
     """Console-script body shared by the worker services."""
     settings = WorkerSettings(service_name=f"worker-{pool}")
     configure_logging(settings.log_level, json=settings.log_json, service=settings.service_name)
-    asyncio.run(serve(pool, processor, settings))
+    eventloop.run(serve(pool, processor, settings))

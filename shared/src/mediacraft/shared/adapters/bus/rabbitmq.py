@@ -26,8 +26,8 @@ from urllib.parse import urlsplit, urlunsplit
 from typing import Any, Sequence
 
 import aio_pika
+from aiormq import spec
 from aio_pika.abc import (
-    AbstractExchange,
     AbstractIncomingMessage,
     AbstractRobustChannel,
     AbstractRobustConnection,
@@ -53,6 +53,7 @@ PRIVATE_PREFIX = "private."
 TRANSIENT = (AMQPError, ConnectionError, OSError, RuntimeError)
 # robust channels wait for the connection before every call: bound what shutdown waits for
 CLEANUP_TIMEOUT = 5.0
+PERSISTENT = int(aio_pika.DeliveryMode.PERSISTENT)
 
 
 class RabbitSubscription:
@@ -109,7 +110,6 @@ class RabbitBus:
         self._connection: AbstractRobustConnection | None = None
         self._publisher: AbstractRobustChannel | None = None
         self._admin: AbstractRobustChannel | None = None
-        self._exchanges: dict[str, AbstractExchange] = {}
         self._known_exchanges = {DEFAULT_EXCHANGE, *(e.name for e in topology.exchanges)}
         self._topology_queues: list[AbstractRobustQueue] = []
         self._private: dict[str, AbstractRobustQueue] = {}
@@ -169,7 +169,6 @@ class RabbitBus:
             await _bounded(connection.close(), CLEANUP_TIMEOUT)
         finally:
             self._connection = None
-            self._exchanges.clear()
             self._private.clear()
             self._topology_queues.clear()
             self._publisher = self._admin = None
@@ -197,12 +196,14 @@ class RabbitBus:
                        mandatory: bool, *, type: str | None = None, correlation_id: str | None = None,
                        timestamp: datetime | None = None) -> None:
         channel = self._publisher_channel()
-        message = aio_pika.Message(
-            body,
+        # the AMQP properties go straight to the channel underneath: aio-pika's Message and
+        # Exchange layers would only copy them, and its per-publish socket drain is not needed,
+        # since unconfirmed publishes are bounded by the callers (confirms are awaited)
+        properties = spec.Basic.Properties(
             headers=dict(headers or {}),
             content_type="application/json",
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            type=type,
+            delivery_mode=PERSISTENT,
+            message_type=type,
             correlation_id=correlation_id,
             timestamp=timestamp,
         )
@@ -214,8 +215,9 @@ class RabbitBus:
             try:
                 async with asyncio.timeout(remaining):
                     await channel.ready()  # during a reconnect: until the channel is back
-                    target = await self._exchange(channel, exchange)
-                    await target.publish(message, routing_key, mandatory=mandatory)
+                    underlay = await channel.get_underlay_channel()
+                    await underlay.basic_publish(body, exchange=exchange, routing_key=routing_key,
+                                                 properties=properties, mandatory=mandatory, wait=False)
                 return
             except PublishError:
                 raise Unroutable(f"no queue bound to {exchange!r} for {routing_key!r}") from None
@@ -237,14 +239,6 @@ class RabbitBus:
             attempt += 1
             await asyncio.sleep(min(0.05 * 2**attempt, 1.0, max(0.0, deadline - loop.time())))
         raise BusUnavailable(f"publish to {exchange!r} not confirmed within {self.publish_timeout}s: {failure!r}")
-
-    async def _exchange(self, channel: AbstractRobustChannel, name: str) -> AbstractExchange:
-        if name == DEFAULT_EXCHANGE:
-            return channel.default_exchange
-        exchange = self._exchanges.get(name)
-        if exchange is None:
-            exchange = self._exchanges[name] = await channel.get_exchange(name, ensure=False)
-        return exchange
 
     # --- consuming ------------------------------------------------------------------------------
 

@@ -357,8 +357,9 @@ def report(ours: dict[str, Any], full: dict[str, Any] | None, loaded: dict[str, 
     print(
         f"bound: {args.quota_global} slots cycle through one scheduler, so with no-op jobs a freed slot waits "
         f"about {cycle:.0f} ms (slots / rate) for its next job: the saturated latency is the cycle time. "
-        "The scheduler takes its inbox one message at a time, three per task (submit, started, finished), "
-        "each a trip through aio-pika, two of them with a store commit; the no-op run kept "
+        "Three inbox messages per task (submit, started, finished) reach the scheduler through aio-pika; it "
+        "handles whatever has arrived as a batch, each task's messages in order and different tasks' store "
+        "writes in flight together, then fills the freed slots in one dispatch round; the no-op run kept "
         f"{total:.2f} of the machine's 2 cores busy, shared by the scheduler, the broker (quorum queues write "
         "every job and event to disk before delivering it) and this process's gateway, workers and live view, "
         "so the per-task CPU above is the budget to cut. With synchronous=FULL every commit also waits for "

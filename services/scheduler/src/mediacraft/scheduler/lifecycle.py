@@ -7,7 +7,8 @@ attempt has ended elsewhere, drops it from memory (releasing its slot exactly on
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Callable
 
@@ -94,12 +95,45 @@ def enqueue(ctx: Context, task: Task) -> None:
 
 # --- dispatch ---------------------------------------------------------------------------------------
 
-async def dispatch_ready(ctx: Context) -> int:
-    """Start waiting tasks while the quotas allow, in fair order; returns how many started."""
-    started = 0
+async def dispatch_ready(ctx: Context, causes: list[str] | None = None) -> int:
+    """Start waiting tasks while the quotas allow, in fair order; returns how many started.
+
+    Every task that may start is taken from the line and its slot counted at once, so the store
+    writes of several dispatches are in flight together (a batch that freed five slots costs one
+    round trip to the store, not five) and the quotas hold while they are. A dispatch that does
+    not happen gives its slot back; one whose write failed goes back in line and the error is
+    raised, so the caller tries again. `causes` names the messages that made room, in order: the
+    n-th job started gets the n-th as its causation id (the last one beyond them).
+    """
+    taken: list[WaitingTask] = []
     while (entry := ctx.state.next_to_start()) is not None:
-        if await _start(ctx, entry):
-            started += 1
+        ctx.state.reserve(entry)
+        taken.append(entry)
+    if not taken:
+        return 0
+    contexts = [ctx if not causes else replace(ctx, causation_id=causes[min(n, len(causes) - 1)])
+                for n in range(len(taken))]
+    if len(taken) == 1:
+        outcomes: list[bool | BaseException] = [await _start_reserved(contexts[0], taken[0])]
+    else:
+        outcomes = await asyncio.gather(*(_start_reserved(c, e) for c, e in zip(contexts, taken)),
+                                        return_exceptions=True)
+    errors = [o for o in outcomes if isinstance(o, BaseException)]
+    if errors:
+        raise errors[0]
+    return sum(1 for o in outcomes if o is True)
+
+
+async def _start_reserved(ctx: Context, entry: WaitingTask) -> bool:
+    try:
+        started = await _start(ctx, entry)
+    except BaseException:
+        if entry.task_id not in ctx.state.running:  # the write failed, not what came after it
+            ctx.state.unreserve(entry)
+            ctx.state.waiting.push(entry)  # still queued as far as this scheduler knows: try again
+        raise
+    if not started:
+        ctx.state.unreserve(entry)
     return started
 
 
@@ -137,7 +171,7 @@ async def _start(ctx: Context, entry: WaitingTask) -> bool:
             entry.version, entry.attempts = fresh.version, fresh.attempts
     if task is None:
         return False  # still racing after a fresh read; the next reconcile puts it back in line
-    ctx.state.start(running_from(task, task.lease_expires_at or ctx.clock.now()))
+    ctx.state.start(running_from(task, task.lease_expires_at or ctx.clock.now()), reserved=True)
     # if the job never reaches a worker, the lease lapses and the attempt is retried
     deadline = ctx.rules.lease.max_run(task.task_type)
     await ctx.publisher.run_job(task, deadline_seconds=deadline, causation_id=ctx.causation_id)

@@ -8,11 +8,14 @@ throttled progress, the periodic reconcile). A replica that sees its first deliv
 delivery after a silence longer than a few ticks, cannot know what happened meanwhile and rebuilds
 its memory from the store before handling it.
 
-Handlers run under one lock because decisions depend on the counters; the broker still pushes up
-to `inbox_prefetch` messages ahead so that no round trip separates two messages. Within that
-window, worker events and ticks go before commands: a finished job frees a slot, and a burst of
-submissions queued ahead of it should not keep that slot empty. Reordering is safe because every
-handler decides from the task's state, not from the order messages came in.
+The broker pushes up to `inbox_prefetch` messages ahead, and one loop handles whatever has arrived
+as a batch, under one lock (decisions depend on the counters): worker events and ticks go before
+commands, because a finished job frees a slot and a burst of submissions queued ahead of it should
+not keep that slot empty. Reordering is safe because every handler decides from the task's state,
+not from the order messages came in. Within a batch, the messages of one task are handled in
+order and different tasks side by side, so their store writes are in flight together; ticks,
+which look at every task, go first and alone. The slots the batch freed are then filled in one
+dispatch round. Each message is acked only once its batch, dispatch included, is done.
 """
 
 from __future__ import annotations
@@ -20,12 +23,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter, OrderedDict
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mediacraft.scheduler.handlers import HANDLERS
 from mediacraft.scheduler.lifecycle import Context, dispatch_ready
-from mediacraft.scheduler.priority_lock import PriorityLock
 from mediacraft.scheduler.publisher import Publisher
 from mediacraft.scheduler.queue_positions import standings
 from mediacraft.scheduler.recovery import adopt_missing, load_active, reconcile
@@ -35,7 +37,15 @@ from mediacraft.scheduler.state import SchedulerState
 from mediacraft.shared.clock import Clock, SystemClock
 from mediacraft.shared.errors import Conflict, InvalidInput, NotFound, RetryableError
 from mediacraft.shared.logging import bound_contextvars, get_logger
-from mediacraft.shared.messages import Envelope, JobFailed, ReconcileTasks, RunJob
+from mediacraft.shared.messages import (
+    Envelope,
+    JobCancelled,
+    JobFailed,
+    JobSucceeded,
+    Message,
+    ReconcileTasks,
+    RunJob,
+)
 from mediacraft.shared.ports.bus import Bus, Incoming, Subscription
 from mediacraft.shared.ports.stores import TaskStore
 from mediacraft.shared.tasks import TaskStatus
@@ -46,6 +56,7 @@ log = get_logger("mediacraft.scheduler.service")
 JOB_DEAD_LETTERED = "job_dead_lettered"
 HANDLER_BACKOFF = (0.1, 0.5, 2.0)  # in-place retries of a handler whose store or broker hiccuped
 SEEN_IDS = 50_000
+SLOT_FREEING = frozenset({JobSucceeded.TYPE, JobFailed.TYPE, JobCancelled.TYPE})
 
 
 class RecentIds:
@@ -65,6 +76,18 @@ class RecentIds:
             self._ids.popitem(last=False)
 
 
+@dataclass
+class _Pending:
+    """An inbox message waiting for its batch; `done` settles the delivery that brought it."""
+
+    urgent: bool
+    envelope: Envelope
+    message: Message
+    handler: Any
+    done: asyncio.Future[None]
+    error: BaseException | None = field(default=None)
+
+
 class SchedulerService:
     """Consumes the inbox and runs the timers; bus and store are started and closed by the caller."""
 
@@ -75,7 +98,7 @@ class SchedulerService:
         self.state = SchedulerState(self.rules.quotas)
         self.publisher = Publisher(bus)
         self.ctx = Context(store, self.publisher, clock or SystemClock(), self.state, self.rules)
-        self.lock = PriorityLock()
+        self.lock = asyncio.Lock()  # a batch, or a reconcile's adoption, at a time
         self.seen = RecentIds(SEEN_IDS)
         self.takeover_gap = max(3 * settings.tick_seconds, 2.0)
         self.takeovers = 0
@@ -85,12 +108,17 @@ class SchedulerService:
         self._subscriptions: list[Subscription] = []
         self._loops: list[asyncio.Task[None]] = []
         self._dead_queue: str | None = None
+        self._pending: list[_Pending] = []
+        self._arrived = asyncio.Event()
+        self._processor: asyncio.Task[None] | None = None
+        self.batches = 0  # batches handled (with `handled`, the mean batch size)
 
     # --- lifecycle ----------------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Start consuming the inbox, watching parked jobs, ticking and refreshing queue positions."""
         await self.publisher.start()
+        self._processor = asyncio.get_running_loop().create_task(self._process_loop(), name="scheduler-inbox")
         self._dead_queue = await self.bus.declare_private_queue([(DEAD, "")])
         self._subscriptions.append(
             await self.bus.consume(SCHEDULER_INBOX, self.on_delivery, prefetch=self.settings.inbox_prefetch)
@@ -118,8 +146,16 @@ class SchedulerService:
                 await task
         self._loops = []
         for subscription in self._subscriptions:
-            await subscription.cancel()
+            await subscription.cancel()  # deliveries in hand are still handled meanwhile
         self._subscriptions = []
+        if self._processor is not None:
+            self._processor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._processor
+            self._processor = None
+        for item in self._pending:  # never handled: left unacked, the broker delivers them again
+            item.done.cancel()
+        self._pending = []
         await self.publisher.stop()
 
     @property
@@ -132,11 +168,12 @@ class SchedulerService:
     # --- the inbox ------------------------------------------------------------------------------------
 
     async def on_delivery(self, incoming: Incoming) -> None:
-        """Handle one inbox message: duplicates dropped, memory rebuilt first after a takeover."""
+        """Take one inbox message into the next batch and wait until that batch is handled."""
         envelope = incoming.envelope
         message = envelope.open()  # InvalidInput: the bus parks it in dead letters
         handler = HANDLERS.get(type(message))
-        arrival = asyncio.get_running_loop().time()
+        loop = asyncio.get_running_loop()
+        arrival = loop.time()
         if self._last_arrival is None or arrival - self._last_arrival > self.takeover_gap:
             self._takeover_pending = True
         self._last_arrival = arrival
@@ -144,17 +181,87 @@ class SchedulerService:
             log.warning("scheduler.unhandled_message", type=envelope.type)
             return
         urgent = envelope.type.startswith("job.") or envelope.type == ReconcileTasks.TYPE
-        async with self.lock.hold(0 if urgent else 1):
+        item = _Pending(urgent, envelope, message, handler, loop.create_future())
+        self._pending.append(item)
+        self._arrived.set()
+        await item.done  # the handler's error, if any, decides the bus's outcome for this message
+
+    async def _process_loop(self) -> None:
+        while True:
+            await self._arrived.wait()
+            self._arrived.clear()
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    await self._handle_batch(batch)
+                except Exception as exc:  # a bug, not a message's fault: every message is retried
+                    log.exception("scheduler.batch_failed", size=len(batch))
+                    for item in batch:
+                        item.error = item.error or exc
+                finally:
+                    for item in batch:
+                        if item.done.done():
+                            continue
+                        if item.error is None:
+                            item.done.set_result(None)
+                        else:
+                            item.done.set_exception(item.error)
+
+    async def _handle_batch(self, batch: list[_Pending]) -> None:
+        """Handle a batch (ticks alone first, then each task's messages in order), then dispatch."""
+        batch.sort(key=lambda item: not item.urgent)  # stable: arrival order within each class
+        ticks: list[_Pending] = []
+        by_task: dict[str, list[_Pending]] = {}
+        for item in batch:
+            task_id = getattr(item.message, "task_id", None)
+            if task_id is None:
+                ticks.append(item)
+            else:
+                by_task.setdefault(task_id, []).append(item)
+        async with self.lock:
             if self._takeover_pending:
-                await self._take_over()
-            if envelope.message_id in self.seen:
+                try:
+                    await self._take_over()
+                except Exception as exc:
+                    for item in batch:
+                        item.error = exc
+                    return
+            for item in ticks:
+                await self._handle_one(item)
+            groups = list(by_task.values())
+            if len(groups) == 1:
+                await self._handle_group(groups[0])
+            elif groups:
+                await asyncio.gather(*(self._handle_group(group) for group in groups))
+            self.batches += 1
+            # the jobs started are credited to the messages that made room, ended jobs first
+            handled = [item for item in batch if item.error is None]
+            causes = [item.envelope.message_id for item in handled if item.envelope.type in SLOT_FREEING]
+            causes += [item.envelope.message_id for item in handled if item.envelope.type not in SLOT_FREEING]
+            ctx = replace(self.ctx, causation_id=causes[0] if causes else None)
+            try:
+                await self._guarded(dispatch_ready, ctx, causes)
+            except Exception as exc:
+                for item in batch:
+                    item.error = item.error or exc
+
+    async def _handle_group(self, items: list[_Pending]) -> None:
+        for item in items:
+            await self._handle_one(item)
+
+    async def _handle_one(self, item: _Pending) -> None:
+        envelope = item.envelope
+        if envelope.message_id in self.seen:
+            return
+        ctx = replace(self.ctx, causation_id=envelope.message_id)
+        with bound_contextvars(task_id=envelope.correlation_id, message_type=envelope.type):
+            try:
+                await self._guarded(item.handler, item.message, ctx)
+            except Exception as exc:
+                item.error = exc
                 return
-            ctx = replace(self.ctx, causation_id=envelope.message_id)
-            with bound_contextvars(task_id=envelope.correlation_id, message_type=envelope.type):
-                await self._guarded(handler, message, ctx)
-                self.seen.add(envelope.message_id)
-                self.handled[envelope.type] += 1
-                await self._guarded(dispatch_ready, ctx)
+        self.seen.add(envelope.message_id)
+        self.handled[envelope.type] += 1
 
     async def _take_over(self) -> None:
         await self._guarded(self._rebuild)
@@ -237,7 +344,7 @@ class SchedulerService:
     async def adopt_lost_tasks(self) -> int:
         """Find active tasks in the store that memory lacks (their message was lost) and schedule them."""
         snapshot = await load_active(self.ctx.store)  # outside the lock: a long read stalls nothing
-        async with self.lock.hold(0):
+        async with self.lock:
             adopted = adopt_missing(self.ctx, snapshot)
             if adopted:
                 await self._guarded(dispatch_ready, self.ctx)

@@ -78,12 +78,21 @@ class SchedulerState:
         """Whether the task waits, runs or waits for a retry in memory."""
         return task_id in self.waiting or task_id in self.running or task_id in self.retrying
 
-    def start(self, run: RunningTask) -> None:
-        """Occupy a slot for a dispatched attempt."""
+    def start(self, run: RunningTask, *, reserved: bool = False) -> None:
+        """Occupy a slot for a dispatched attempt (`reserved`: counted already by `reserve`)."""
         if run.task_id in self.running:
             raise ValueError(f"task {run.task_id} already holds a slot")
         self.running[run.task_id] = run
-        self.usage.add(run.user_id, run.task_type)
+        if not reserved:
+            self.usage.add(run.user_id, run.task_type)
+
+    def reserve(self, task: WaitingTask) -> None:
+        """Count a slot for a task being dispatched, before its store write returns."""
+        self.usage.add(task.user_id, task.task_type)
+
+    def unreserve(self, task: WaitingTask) -> None:
+        """Give back a reserved slot whose dispatch did not happen."""
+        self.usage.remove(task.user_id, task.task_type)
 
     def release(self, task_id: str) -> RunningTask | None:
         """Free a task's slot; a second release of the same task is a no-op."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mediacraft.scheduler.dead_letters import list_parked, replay
-from mediacraft.scheduler.leases import WORKER_LOST
+from mediacraft.scheduler.leases import WORKER_LOST, WORKER_NOT_STARTED
 from mediacraft.scheduler.service import JOB_DEAD_LETTERED
 from mediacraft.shared.messages import RunJob, TaskProgressed, TaskStatusChanged
 from mediacraft.shared.ports.bus import Incoming
@@ -97,3 +97,26 @@ async def test_a_job_that_keeps_crashing_workers_is_parked_fails_its_task_and_ca
     done = await harness.wait_status(task_id, TaskStatus.COMPLETED, timeout=10)
     assert (done.attempts, done.retry_count) == (2, 0)
     assert await list_parked(harness.client) == []  # type: ignore[arg-type]
+
+
+async def test_jobs_waiting_for_a_busy_worker_are_not_taken_for_lost(harness_factory: HarnessFactory) -> None:
+    # three slots but one worker: the third job waits in the pool's queue longer than a lease
+    harness = await harness_factory(lease_seconds=1.0, quota_global=3, quota_per_user=3)
+    await harness.start_scheduler()
+    pool = await harness.start_workers(concurrency=1)
+    task_ids = [await harness.add_task("alice", behaviour("sleep", seconds=0.7)) for _ in range(3)]
+    done = await harness.wait_terminal(task_ids, timeout=15)
+    assert [(t.status, t.attempts, t.retry_count) for t in done] == [(TaskStatus.COMPLETED, 1, 0)] * 3
+    assert sorted(r.task_id for r in pool.started()) == sorted(task_ids)  # each ran once
+
+
+async def test_a_job_no_worker_takes_is_retried_after_the_start_timeout(harness_factory: HarnessFactory) -> None:
+    harness = await harness_factory(lease_seconds=0.5, start_timeout_seconds=1.0)
+    await harness.start_scheduler()
+    task_id = await harness.add_task("alice")  # no worker of its pool is running
+    retrying = await harness.wait_status(task_id, TaskStatus.RETRYING, timeout=5)
+    assert retrying.error is not None and retrying.error.code == WORKER_NOT_STARTED
+    assert retrying.error_message == "No worker took the task within 1 second."
+    await harness.start_workers()
+    done = await harness.wait_status(task_id, TaskStatus.COMPLETED, timeout=10)
+    assert (done.attempts, done.retry_count) == (2, 1)

@@ -141,7 +141,7 @@ async def _start(ctx: Context, entry: WaitingTask) -> bool:
     task = None
     for _ in range(2):
         now = ctx.clock.now()
-        lease = ctx.rules.lease.extend(now, now, entry.task_type)
+        lease = ctx.rules.lease.at_dispatch(now)
         try:
             task = await ctx.store.transition(
                 entry.task_id,
@@ -171,7 +171,9 @@ async def _start(ctx: Context, entry: WaitingTask) -> bool:
             entry.version, entry.attempts = fresh.version, fresh.attempts
     if task is None:
         return False  # still racing after a fresh read; the next reconcile puts it back in line
-    ctx.state.start(running_from(task, task.lease_expires_at or ctx.clock.now()), reserved=True)
+    run = running_from(task, task.lease_expires_at or ctx.clock.now())
+    run.worker_started = False  # the job may wait in its pool's queue: the start timeout applies
+    ctx.state.start(run, reserved=True)
     # if the job never reaches a worker, the lease lapses and the attempt is retried
     deadline = ctx.rules.lease.max_run(task.task_type)
     await ctx.publisher.run_job(task, deadline_seconds=deadline, causation_id=ctx.causation_id)
@@ -203,8 +205,17 @@ async def running_attempt(ctx: Context, task_id: str, attempt: int) -> RunningTa
 
 
 def extend_lease(ctx: Context, run: RunningTask) -> None:
-    """News from the worker: the lease runs on from now (never past the run-time limit)."""
-    fresh = ctx.rules.lease.extend(ctx.clock.now(), run.started_at, run.task_type)
+    """News from the worker: the lease runs on from now (never past the run-time limit).
+
+    The first news ends the wait for a worker: the run-time limit counts from it, and the lease
+    becomes an ordinary one (shorter than the start timeout it replaces).
+    """
+    now = ctx.clock.now()
+    if not run.worker_started:
+        run.worker_started, run.started_at = True, now
+        run.lease_expires_at = ctx.rules.lease.extend(now, now, run.task_type)
+        return
+    fresh = ctx.rules.lease.extend(now, run.started_at, run.task_type)
     if fresh > run.lease_expires_at:
         run.lease_expires_at = fresh
 
@@ -386,7 +397,7 @@ async def fail(ctx: Context, run: RunningTask, *, code: str, message: str, retry
 async def lapse(ctx: Context, run: RunningTask) -> Task | None:
     """The lease ran out: abandon the attempt (retry it, or end a cancel) and tell its worker to stop."""
     now = ctx.clock.now()
-    code = ctx.rules.lease.lapse_code(now, run.started_at, run.task_type)
+    code = ctx.rules.lease.lapse_code(now, run.started_at, run.task_type, worker_started=run.worker_started)
     log.warning("scheduler.lease_lapsed", task_id=run.task_id, attempt=run.attempt, code=code)
     if run.cancelling:
         task = await cancelled(ctx, run)

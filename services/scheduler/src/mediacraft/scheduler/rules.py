@@ -35,6 +35,7 @@ class Rules:
                 lease_seconds=settings.lease_seconds,
                 max_run_seconds=settings.max_run_seconds,
                 max_run_per_type=dict(settings.max_run_seconds_per_type),
+                start_timeout_seconds=settings.start_timeout_seconds,
             ),
             progress_throttle_seconds=settings.progress_throttle_seconds,
             # the delayed message normally arrives on time; the reconcile steps in only after this

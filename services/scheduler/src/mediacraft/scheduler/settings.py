@@ -27,6 +27,8 @@ class Settings(BaseServiceSettings):
     lease_seconds: float = Field(default=60.0, gt=0)
     max_run_seconds: float = Field(default=30 * 60.0, gt=0)
     max_run_seconds_per_type: dict[TaskType, float] = Field(default_factory=dict)
+    # a dispatched job may wait in its pool's queue for a free worker this long before it is retried
+    start_timeout_seconds: float = Field(default=10 * 60.0, gt=0)
     max_retries: int | None = Field(default=None, ge=0)  # None: one retry per delay step
 
     tick_seconds: float = Field(default=1.0, gt=0)

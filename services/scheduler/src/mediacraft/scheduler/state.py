@@ -39,6 +39,7 @@ class RunningTask:
     eta_seconds: float | None = None
     progress_written_at: datetime | None = None
     progress_dirty: bool = False
+    worker_started: bool = True  # False from dispatch until the first news from a worker
 
 
 @dataclass

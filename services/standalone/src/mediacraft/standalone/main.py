@@ -68,8 +68,8 @@ class Standalone:
         s.data_path.mkdir(parents=True, exist_ok=True)
         overrides: dict[str, Any] = {**urls, "data_dir": str(s.data_path)}
         counts = {"watermark": s.watermark_workers, "merge": s.merge_workers, "generate": s.generate_workers}
-        # never dispatch more jobs to a pool than it has workers: a dispatched job's lease runs
-        # from dispatch, so a job waiting in the pool's queue would otherwise be taken for lost
+        # never dispatch more jobs to a pool than it has workers: a task dispatched to a busy pool
+        # would show as processing while it only waits in the pool's queue for a worker
         configured = SchedulerSettings(**overrides).quota_per_pool
         pool_quota = {pool: min(configured.get(pool, n), n) for pool, n in counts.items() if n > 0}
         self.scheduler_settings = SchedulerSettings(**overrides, quota_per_pool=pool_quota)

@@ -13,7 +13,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.e2e.cli.server import ServedProduct
+from tests.fixtures.served_product import ServedProduct
 from tests.fixtures.media import make_clip
 
 WM_BOX = (20, 20, 120, 50)
@@ -22,7 +22,7 @@ CLI_TIMEOUT = 60.0  # the deadline of one command; none of them should come clos
 
 @pytest.fixture(scope="session")
 def product(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedProduct]:
-    served = ServedProduct(tmp_path_factory.mktemp("cli-product"))
+    served = ServedProduct(tmp_path_factory.mktemp("cli-product"), name="cli-standalone")
     served.start()
     try:
         yield served

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from tests.e2e.cli.conftest import CLI_TIMEOUT, WM_BOX, CliUser, Clips, FinishedWork, new_user
-from tests.e2e.cli.server import ServedProduct
+from tests.fixtures.served_product import ServedProduct
 from tests.fixtures.media import probe
 
 # Long enough (1800 full-HD frames) that it is still running when the test cancels it.

@@ -12,7 +12,7 @@ from typing import Any, Iterator
 import pytest
 
 from tests.e2e.ui.helpers import expect
-from tests.e2e.ui.server import ServedProduct
+from tests.fixtures.served_product import ServedProduct
 from tests.fixtures.availability import unavailable
 from tests.fixtures.media import make_clip
 
@@ -53,7 +53,7 @@ def browser(playwright_api: Any) -> Iterator[Any]:
 @pytest.fixture(scope="package")
 def product(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedProduct]:
     """The whole product in one process (embedded adapters, default quotas: 1 per user, 5 in all)."""
-    served = ServedProduct(tmp_path_factory.mktemp("ui-standalone"))
+    served = ServedProduct(tmp_path_factory.mktemp("ui-standalone"), web_ui=True, name="ui-standalone")
     served.start()
     yield served
     served.stop()

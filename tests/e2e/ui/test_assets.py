@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from mediacraft.gateway.webui.assets import STATIC_DIR
-from tests.e2e.ui.server import ServedProduct
+from tests.fixtures.served_product import ServedProduct
 
 REPO = Path(__file__).resolve().parents[3]
 IMPORT = re.compile(r"""["']\./([\w.-]+\.js)["']""")  # the modules' relative imports

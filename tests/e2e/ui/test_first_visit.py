@@ -9,7 +9,7 @@ from typing import Any
 
 from tests.e2e.ui.conftest import PHONE, watch_for_page_errors
 from tests.e2e.ui.helpers import expect
-from tests.e2e.ui.server import ServedProduct
+from tests.fixtures.served_product import ServedProduct
 
 
 def test_new_visitor_sees_an_empty_queue_in_chinese_and_can_switch_to_english(

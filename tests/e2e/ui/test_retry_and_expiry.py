@@ -19,7 +19,7 @@ import pytest
 
 from tests.e2e.ui.conftest import DESKTOP, watch_for_page_errors
 from tests.e2e.ui.helpers import expect, poll, task_card
-from tests.e2e.ui.server import free_port
+from tests.fixtures.served_product import free_port
 
 REPO = Path(__file__).resolve().parents[3]
 RETRY_DELAY_MS = 4000  # one retry step: long enough to watch the wait, short enough for a test

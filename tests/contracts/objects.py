@@ -191,6 +191,36 @@ class ObjectStoreContract:
         assert await read_all(store.open_read("c/1")) == first
         assert await read_all(store.open_read("c/2")) == second
 
+    # local paths
+
+    async def test_local_path_reads_the_committed_bytes_or_is_none(self, store: Any) -> None:
+        data = pattern(300 * KiB, seed=9)
+        await store.put_stream("lp/clip.mp4", stream(data))
+        path = await store.local_path("lp/clip.mp4")
+        if store.has_local_paths:
+            assert path is not None and path.read_bytes() == data
+        else:
+            assert path is None
+        assert await store.local_path("lp/missing.mp4") is None
+        assert await store.local_path("lp") is None  # a folder of objects is not an object
+        await store.delete("lp/clip.mp4")
+        assert await store.local_path("lp/clip.mp4") is None
+
+    async def test_an_upload_in_progress_has_no_local_path(self, store: Any) -> None:
+        source = Source(12 * MiB, pause_after=9 * MiB)
+        upload = asyncio.create_task(store.put_stream("lp/pending.bin", source))
+        await asyncio.wait_for(source.paused.wait(), 30)
+        try:
+            assert await store.local_path("lp/pending.bin") is None
+        finally:
+            source.resume.set()
+        await upload
+        path = await store.local_path("lp/pending.bin")
+        if store.has_local_paths:
+            assert path is not None and path.stat().st_size == 12 * MiB
+        else:
+            assert path is None
+
     # ranges
 
     @pytest.mark.parametrize(
@@ -274,6 +304,7 @@ class ObjectStoreContract:
             lambda: store.delete(key),
             lambda: read_all(store.open_read(key)),
             lambda: store.presigned_get(key),
+            lambda: store.local_path(key),
         ]
         for call in calls:
             with pytest.raises(InvalidInput):

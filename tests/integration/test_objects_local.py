@@ -85,6 +85,9 @@ async def test_symlinks_cannot_lead_out_of_the_root(store: Any, tmp_path: Path) 
         await store.delete("escape/secret")
     with pytest.raises(InvalidInput):
         [info async for info in store.list("escape/")]
+    for key in ("escape/secret", "leak"):
+        with pytest.raises(InvalidInput):
+            await store.local_path(key)  # the path of a file outside the root is never handed out
     assert [info.key async for info in store.list()] == []  # symlinks are not objects
     assert outside_root(tmp_path) == before
 
@@ -93,6 +96,16 @@ async def test_a_symlink_that_stays_inside_is_followed(store: Any) -> None:
     await store.put_stream("real/clip", stream(b"bytes"))
     (store.root / "objects" / "alias").symlink_to(store.root / "objects" / "real", target_is_directory=True)
     assert await read_all(store.open_read("alias/clip")) == b"bytes"
+
+
+async def test_local_path_is_the_object_file_itself(store: Any) -> None:
+    assert store.has_local_paths is True
+    info = await store.put_stream("users/u1/clip.mp4", stream(b"the only copy"))
+    path = await store.local_path("users/u1/clip.mp4")
+    assert path == (store.root / "objects" / "users" / "u1" / "clip.mp4").resolve()
+    assert path.read_bytes() == b"the only copy" and path.stat().st_size == info.size
+    (store.root / "objects" / "alias").symlink_to(store.root / "objects" / "users", target_is_directory=True)
+    assert await store.local_path("alias/u1/clip.mp4") == path  # resolved, so it names the real file
 
 
 async def test_readers_never_see_a_partial_write(store: Any) -> None:

@@ -166,6 +166,13 @@ def test_content_disposition_cannot_be_broken_out_of() -> None:
     assert content_disposition("") == "attachment; filename=\"download\"; filename*=UTF-8''download"
 
 
+async def test_objects_on_the_server_have_no_local_path(store: Any) -> None:
+    assert store.has_local_paths is False
+    await store.put_stream("inbox/u1/clip.mp4", stream(b"on the server only"))
+    assert await store.local_path("inbox/u1/clip.mp4") is None
+    assert await read_all(store.open_read("inbox/u1/clip.mp4")) == b"on the server only"
+
+
 async def test_stream_under_one_part_is_a_single_put(store: Any) -> None:
     info = await store.put_stream("one", stream(pattern(7 * MiB, seed=13), chunk=MiB))
     assert info.etag is not None and "-" not in info.etag  # a multipart ETag ends in -<parts>

@@ -12,6 +12,7 @@ import pytest_asyncio
 from mediacraft.shared.adapters.bus.memory import MemoryBus
 from mediacraft.shared.adapters.objects.local import LocalObjectStore
 from mediacraft.shared.adapters.store.sqlite import SqliteStore
+from mediacraft.shared.ports.objects import validate_key
 from mediacraft.shared.topology import build_topology
 from tests.fixtures.media import make_clip
 from tests.integration.gateway.harness import Gateway, ShiftClock, serve_gateway, gateway_settings
@@ -39,14 +40,25 @@ def clip_mkv(media_dir: Path) -> Path:
     return make_clip(media_dir / "clip.mkv", width=320, height=240, duration=1.0, vcodec="libx264")
 
 
+class DirectoryWithoutLocalPaths(LocalObjectStore):
+    """A local directory that hands out no paths, as a remote store (S3) does: uploads take the tee."""
+
+    has_local_paths = False
+
+    async def local_path(self, key: str) -> Path | None:
+        validate_key(key)
+        return None
+
+
 @asynccontextmanager
-async def embedded_gateway(tmp_path: Path, **settings: Any) -> AsyncIterator[Gateway]:
-    """The gateway on MemoryBus, SqliteStore and LocalObjectStore."""
+async def embedded_gateway(tmp_path: Path, *, local_paths: bool = True, **settings: Any) -> AsyncIterator[Gateway]:
+    """The gateway on MemoryBus, SqliteStore and LocalObjectStore (without its local paths if asked)."""
     clock = ShiftClock()
+    objects_class = LocalObjectStore if local_paths else DirectoryWithoutLocalPaths
     async with serve_gateway(
         gateway_settings(tmp_path, **settings),
         store=SqliteStore(tmp_path / "db" / "mediacraft.db", clock=clock, synchronous="NORMAL"),
-        objects=LocalObjectStore(tmp_path / "objects", fsync=False),
+        objects=objects_class(tmp_path / "objects", fsync=False),
         bus=MemoryBus(topology=build_topology((1000,)), clock=clock),
         clock=clock,
     ) as gw:
@@ -57,6 +69,13 @@ async def embedded_gateway(tmp_path: Path, **settings: Any) -> AsyncIterator[Gat
 async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
     """A fresh embedded gateway for one test (tests needing other settings use `embedded_gateway`)."""
     async with embedded_gateway(tmp_path) as gw:
+        yield gw
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def tee_gateway(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Gateway]:
+    """One embedded gateway for a module whose store gives no local paths (the tee path of S3)."""
+    async with embedded_gateway(tmp_path_factory.mktemp("tee-gateway"), local_paths=False) as gw:
         yield gw
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import AsyncIterator
@@ -11,6 +12,7 @@ import pytest_asyncio
 
 from mediacraft.identity.handlers import subscribe
 from mediacraft.shared.tasks import TaskStatus
+from tests.fixtures.media import make_clip
 from tests.integration.gateway.client import create, data, fail, finish, upload, user_id_of
 from tests.integration.gateway.conftest import embedded_gateway
 from tests.integration.gateway.flows import wait_inbox
@@ -194,16 +196,73 @@ async def test_preview_refusals(gw: Gateway, clip: Path) -> None:
         assert (await c.get(f"/api/tasks/{task['task_id']}/preview", params={"input": 1})).status_code == 404
 
 
-async def test_a_preview_after_the_local_copy_was_evicted_fetches_it_again(gw: Gateway, clip: Path) -> None:
+async def test_an_upload_is_written_once_and_previewed_from_the_object_itself(gw: Gateway, clip: Path) -> None:
     async with gw.client() as c:
         task = await create(c, "watermark_removal")
-        uploaded = data(await upload(c, task["task_id"], clip))
+        assert (await upload(c, task["task_id"], clip)).status_code == 200
         stored = await gw.store.get(task["task_id"])
-        assert stored is not None and uploaded["status"] == "uploaded"
-        gw.ctx.cache.discard(stored.inputs[0].key)  # another replica, or evicted
+        assert stored is not None
+        item = stored.inputs[0]
+        path = await gw.objects.local_path(item.key)
+        assert path is not None and path.read_bytes() == clip.read_bytes()
+        assert item.content_hash == hashlib.sha256(clip.read_bytes()).hexdigest()
+        assert gw.ctx.cache.lookup(item.key) is None  # no second copy in the media cache
         r = await c.get(f"/api/tasks/{task['task_id']}/preview", params={"t": 0.5})
         assert r.status_code == 200 and r.content[:2] == b"\xff\xd8"
-        assert gw.ctx.cache.lookup(stored.inputs[0].key) is not None
+        assert gw.ctx.cache.lookup(item.key) is None  # nor after a preview
+        cancelled = await c.post(f"/api/tasks/{task['task_id']}/cancel")
+        assert cancelled.status_code == 202
+        assert await gw.objects.local_path(item.key) is None
+        gone = await c.get(f"/api/tasks/{task['task_id']}/preview", params={"t": 0.5})
+        assert gone.status_code == 410 and gone.json()["code"] == "expired"
+
+
+async def test_with_a_remote_store_the_upload_is_teed_and_an_evicted_copy_fetched_again(
+    tmp_path: Path, clip: Path
+) -> None:
+    async with embedded_gateway(tmp_path, local_paths=False) as tee_gw, tee_gw.client() as c:
+        task = await create(c, "watermark_removal")
+        uploaded = data(await upload(c, task["task_id"], clip))
+        stored = await tee_gw.store.get(task["task_id"])
+        assert stored is not None and uploaded["status"] == "uploaded"
+        key = stored.inputs[0].key
+        copy = tee_gw.ctx.cache.lookup(key)
+        assert copy is not None and copy.read_bytes() == clip.read_bytes()  # the tee, adopted
+        assert stored.inputs[0].content_hash == hashlib.sha256(clip.read_bytes()).hexdigest()
+        tee_gw.ctx.cache.discard(key)  # another replica, or evicted
+        r = await c.get(f"/api/tasks/{task['task_id']}/preview", params={"t": 0.5})
+        assert r.status_code == 200 and r.content[:2] == b"\xff\xd8"
+        assert tee_gw.ctx.cache.lookup(key) is not None
+
+
+@pytest.fixture(scope="module")
+def big_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """About 14 MB of uncompressed video: an upload that fills several receive buffers."""
+    return make_clip(tmp_path_factory.mktemp("big") / "big.mkv", width=320, height=240, duration=4.0,
+                     vcodec="rawvideo", audio=False)
+
+
+@pytest.mark.parametrize("local_paths", [True, False], ids=["single_write", "tee"])
+async def test_an_upload_of_many_buffers_arrives_whole_with_its_hash(
+    tmp_path: Path, big_clip: Path, local_paths: bool
+) -> None:
+    content = big_clip.read_bytes()
+    assert len(content) > 3 * 4 * 1024 * 1024
+    async with embedded_gateway(tmp_path, local_paths=local_paths, max_upload_bytes=32 * 1024 * 1024) as g, \
+            g.client() as c:
+        task = await create(c, "watermark_removal")
+        r = await upload(c, task["task_id"], big_clip)
+        assert r.status_code == 200, r.text
+        stored = await g.store.get(task["task_id"])
+        assert stored is not None
+        item = stored.inputs[0]
+        assert item.size == len(content) and item.content_hash == hashlib.sha256(content).hexdigest()
+        assert b"".join([chunk async for chunk in g.objects.open_read(item.key)]) == content
+        local_copy = g.ctx.cache.lookup(item.key)
+        assert (local_copy is None) == local_paths
+        assert local_copy is None or local_copy.read_bytes() == content
+        preview = await c.get(f"/api/tasks/{task['task_id']}/preview", params={"t": 3.0})
+        assert preview.status_code == 200 and preview.content[:2] == b"\xff\xd8"
 
 
 async def test_too_many_files(tmp_path: Path, clip: Path) -> None:

@@ -39,6 +39,13 @@ def gateway(module_gateway: Gateway) -> Gateway:
     return module_gateway
 
 
+@pytest.fixture(params=["single_write", "tee"])
+def uploads_to(request: pytest.FixtureRequest, module_gateway: Gateway) -> Gateway:
+    """Each broken upload runs twice: into a store on this machine (written once) and into one
+    without local paths (written to the store and teed to a local copy, as with S3)."""
+    return module_gateway if request.param == "single_write" else request.getfixturevalue("tee_gateway")
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def victim(module_gateway: Gateway, clip: Path) -> Victim:
     gateway = module_gateway
@@ -220,11 +227,11 @@ async def test_a_declared_body_over_the_limit_is_refused_unread(
     await unchanged(gateway, before)
 
 
-async def test_an_undeclared_chunked_body_over_the_limit_is_cut_off(gateway: Gateway, clip: Path) -> None:
-    limit = gateway.ctx.settings.max_upload_bytes
-    async with gateway.client() as c:
+async def test_an_undeclared_chunked_body_over_the_limit_is_cut_off(uploads_to: Gateway, clip: Path) -> None:
+    limit = uploads_to.ctx.settings.max_upload_bytes
+    async with uploads_to.client() as c:
         task = await create(c, "watermark_removal")
-        before = await snapshot(gateway)
+        before = await snapshot(uploads_to)
 
         async def chunked() -> AsyncIterator[bytes]:
             yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="big.mp4"\r\n\r\n'
@@ -236,20 +243,20 @@ async def test_an_undeclared_chunked_body_over_the_limit_is_cut_off(gateway: Gat
         r = await c.post(f"/api/tasks/{task['task_id']}/upload", content=chunked(),
                          headers={"content-type": "multipart/form-data; boundary=b"})
         assert r.status_code == 413 and error_code(r) == "file_too_large"
-    await unchanged(gateway, before)
+    await unchanged(uploads_to, before)
 
 
-async def test_a_client_that_disconnects_mid_upload_leaves_nothing(gateway: Gateway, clip: Path) -> None:
-    async with gateway.client() as c:
+async def test_a_client_that_disconnects_mid_upload_leaves_nothing(uploads_to: Gateway, clip: Path) -> None:
+    async with uploads_to.client() as c:
         task = await create(c, "watermark_removal")
-        cookie = c.cookies[gateway.ctx.cookie.name]
-    before = await snapshot(gateway)
+        cookie = c.cookies[uploads_to.ctx.cookie.name]
+    before = await snapshot(uploads_to)
     part = b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.mp4"\r\n\r\n'
     sent = part + clip.read_bytes() + b"\0" * (2 * 1024 * 1024)
     path = f"/api/tasks/{task['task_id']}/upload"
-    await raw_http(gateway.base_url, request_head(path, cookie, len(sent) + 3 * 1024 * 1024), sent, read=False)
-    await unchanged(gateway, before)
-    stored = await gateway.store.get(task["task_id"])
+    await raw_http(uploads_to.base_url, request_head(path, cookie, len(sent) + 3 * 1024 * 1024), sent, read=False)
+    await unchanged(uploads_to, before)
+    stored = await uploads_to.store.get(task["task_id"])
     assert stored is not None and stored.status.value == "created" and stored.inputs == []
 
 
@@ -264,23 +271,23 @@ DISGUISED = {
 
 
 @pytest.mark.parametrize("kind", sorted(DISGUISED))
-async def test_files_that_are_not_videos_are_refused(gateway: Gateway, kind: str) -> None:
+async def test_files_that_are_not_videos_are_refused(uploads_to: Gateway, kind: str) -> None:
     content, status, code = DISGUISED[kind]
-    async with gateway.client() as c:
+    async with uploads_to.client() as c:
         task = await create(c, "watermark_removal")
-        before = await snapshot(gateway)
+        before = await snapshot(uploads_to)
         r = await upload(c, task["task_id"], ("holiday.mp4", content))
         assert (r.status_code, error_code(r)) == (status, code)
-    await unchanged(gateway, before)
+    await unchanged(uploads_to, before)
 
 
-async def test_a_truncated_video_is_refused(gateway: Gateway, clip: Path) -> None:
-    async with gateway.client() as c:
+async def test_a_truncated_video_is_refused(uploads_to: Gateway, clip: Path) -> None:
+    async with uploads_to.client() as c:
         task = await create(c, "watermark_removal")
-        before = await snapshot(gateway)
+        before = await snapshot(uploads_to)
         r = await upload(c, task["task_id"], ("cut.mp4", clip.read_bytes()[:5000]))
         assert r.status_code == 422 and error_code(r) == "invalid_media"
-    await unchanged(gateway, before)
+    await unchanged(uploads_to, before)
 
 
 async def test_a_missing_file_field_is_refused(gateway: Gateway) -> None:

@@ -173,7 +173,8 @@ def count_accepted(ctx: GatewayContext, files: list[ReceivedFile]) -> None:
 async def discard_files(ctx: GatewayContext, files: list[ReceivedFile]) -> None:
     """Remove stored objects and local copies of files that will not be attached."""
     for item in files:
-        item.local.unlink(missing_ok=True)
+        if item.local is not None:
+            item.local.unlink(missing_ok=True)
         try:
             await ctx.objects.delete(item.input.key)
         except Exception as exc:  # the error being handled matters more; cleanup removes orphans later
@@ -213,7 +214,8 @@ async def attach_files(ctx: GatewayContext, task: Task, files: list[ReceivedFile
             task = await owned(ctx, task.task_id, task.user_id)
             continue
         for f in files:
-            ctx.cache.adopt(f.input.key, f.local)
+            if f.local is not None:  # None: the object store's own file serves previews
+                ctx.cache.adopt(f.input.key, f.local)
         if announce:
             count_accepted(ctx, files)
             await publish_status(ctx, updated, task.status)

@@ -1,9 +1,14 @@
-"""Local copies of uploaded media, so that a frame preview of a large upload answers at once.
+"""Local files of uploaded media for ffmpeg, so that a frame preview of a large upload answers at once.
 
-The upload is teed to a local file while it streams into the object store (ffprobe needs a local
-file anyway); once accepted, that file is adopted here under a name derived from its object key.
-A preview on another replica, or after eviction, fetches the object once. The directory is
-bounded in bytes and evicts the least recently used copies first.
+With an object store on this machine (`has_local_paths`, the local directory of the single-process
+mode) the object's own file is that local file: `fetch` returns it and nothing is copied here, so
+this directory then holds only temp files (preview frames).
+
+With a remote store (S3) this is a bounded directory of copies. The upload is teed to a local
+file while it streams into the object store (ffprobe needs a local file anyway); once accepted,
+that file is adopted here under a name derived from its object key. A preview on another replica,
+or after eviction, fetches the object once. The directory is bounded in bytes and evicts the least
+recently used copies first.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import shutil
 import uuid
 from pathlib import Path
 
+from mediacraft.shared.errors import NotFound
 from mediacraft.shared.ports.objects import ObjectStore
 
 
@@ -62,7 +68,12 @@ class MediaCache:
         return path
 
     async def fetch(self, key: str, objects: ObjectStore) -> Path:
-        """The local copy of `key`, downloading it once when missing (NotFound propagates)."""
+        """A local file of `key`: the store's own, else a copy downloaded once (NotFound propagates)."""
+        if getattr(objects, "has_local_paths", False):
+            path = await objects.local_path(key)
+            if path is None:
+                raise NotFound(f"no object {key!r}")
+            return path
         found = self.lookup(key)
         if found is not None:
             return found

@@ -1,10 +1,21 @@
-"""Receive one uploaded file: sniff, stream into the object store, tee, hash, probe.
+"""Receive one uploaded file: sniff, stream into the object store, hash, probe.
 
 Constant memory: the part flows from the socket through 4 MiB buffers into `put_stream`, which
 stores it as it comes (a multipart upload on S3). The first bytes are sniffed before anything is
-stored, so HTML or a playlist named .mp4 is refused having written nothing. The same bytes go to a
-local file (ffprobe reads files, and previews need random access), hashed on the way for duplicate
-suppression; hashing and writing run in a worker thread, overlapped with receiving the next buffer.
+stored, so HTML or a playlist named .mp4 is refused having written nothing. Each buffer is hashed
+(sha256, for duplicate suppression) in a worker thread, overlapped with receiving the next one.
+
+ffprobe needs a file on this machine, and so do frame previews. Two paths, chosen once from the
+object store's `has_local_paths`:
+
+- a store on this machine (the local directory of the single-process mode): the upload is written
+  once, into the store; once committed, the object's own file (`local_path`) is probed, and
+  previews read it in place. There is no local copy (`ReceivedFile.local` is None).
+- a remote store (S3): the same bytes are also written to a local file in the media cache (the
+  "tee", written by the hashing thread), probed while the store commits the object, and adopted
+  into the cache for previews once the upload is attached to its task.
+
+Either way, a refusal or failure removes the object and the local file, if any.
 """
 
 from __future__ import annotations
@@ -20,8 +31,8 @@ from mediacraft.gateway.filenames import display_name
 from mediacraft.gateway.media_cache import MediaCache
 from mediacraft.gateway.metrics import GatewayMetrics
 from mediacraft.gateway.multipart import MultipartReader, PartHeaders
-from mediacraft.shared.errors import InvalidInput
-from mediacraft.shared.media import MediaLimits, probe_media, sniff_bytes
+from mediacraft.shared.errors import Conflict, InvalidInput
+from mediacraft.shared.media import MediaLimits, ProbeResult, probe_media, sniff_bytes
 from mediacraft.shared.media.sniff import SNIFF_BYTES
 from mediacraft.shared.ports.objects import ObjectInfo, ObjectStore, TooLarge
 from mediacraft.shared.tasks import InputFile
@@ -32,23 +43,24 @@ _CONTENT_TYPES = {"mp4": "video/mp4", "matroska": "video/x-matroska"}
 
 @dataclass
 class ReceivedFile:
-    """An accepted upload: the task's input record, and its local copy for the media cache."""
+    """An accepted upload: the task's input record, and its local copy for the media cache if one was made."""
 
     input: InputFile
-    local: Path
+    local: Path | None
 
 
 class _Tee:
-    """Hashes and writes buffers in a worker thread, one buffer behind the receiver."""
+    """Hashes buffers (and writes them to `path`, if given) in a worker thread, one buffer behind the receiver."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | None) -> None:
         self.path = path
         self.sha = hashlib.sha256()
         self._file: IO[bytes] | None = None
         self._pending: asyncio.Future[None] | None = None
 
     async def open(self) -> None:
-        self._file = await asyncio.to_thread(open, self.path, "wb")
+        if self.path is not None:
+            self._file = await asyncio.to_thread(open, self.path, "wb")
 
     def _write(self, data: bytes | bytearray) -> None:
         self.sha.update(data)
@@ -56,7 +68,7 @@ class _Tee:
             self._file.write(data)
 
     async def feed(self, data: bytes | bytearray) -> None:
-        """Queue `data`; waits only for the previous buffer, so receiving overlaps writing."""
+        """Queue `data`; waits only for the previous buffer, so receiving overlaps hashing and writing."""
         if self._pending is not None:
             await self._pending
         self._pending = asyncio.ensure_future(asyncio.to_thread(self._write, data))
@@ -70,7 +82,7 @@ class _Tee:
             self._file = None
 
     async def abandon(self) -> None:
-        """Close and remove the local copy (after a failure)."""
+        """Close and remove the local copy, if any (after a failure)."""
         try:
             if self._pending is not None:
                 await asyncio.gather(self._pending, return_exceptions=True)
@@ -78,7 +90,8 @@ class _Tee:
                 self._file.close()
         finally:
             self._pending = self._file = None
-            self.path.unlink(missing_ok=True)
+            if self.path is not None:
+                self.path.unlink(missing_ok=True)
 
 
 class UploadReceiver:
@@ -89,6 +102,8 @@ class UploadReceiver:
         self.cache = cache
         self.limits = limits
         self.metrics = metrics
+        # a store without the capability is treated as remote: it gets the tee
+        self.single_write = bool(getattr(objects, "has_local_paths", False))
 
     async def receive(self, reader: MultipartReader, part: PartHeaders, *, key: str, max_bytes: int) -> ReceivedFile:
         """Store the current part under `key`; every failure leaves no object and no local file."""
@@ -101,51 +116,51 @@ class UploadReceiver:
             raise ApiError("unsupported_format", exc.message) from None
         if container.kind != "video":
             raise ApiError("unsupported_format", f"A video is needed here, not a {container.name} image")
-        tee = _Tee(self.cache.temp_path())
+        local = None if self.single_write else self.cache.temp_path()
+        tee = _Tee(local)
         await tee.open()
         received = 0
         streamed = asyncio.Event()
 
-        async def chunks() -> AsyncIterator[bytes]:
+        async def handed_over(data: bytearray) -> bytearray:
             nonlocal received
-            buf = bytearray(head)
-            while True:
-                chunk = await reader.read_chunk()
-                if chunk is not None:
-                    buf += chunk
-                if len(buf) >= BUFFER or (chunk is None and buf):
-                    received += len(buf)
-                    if received > max_bytes:
-                        raise TooLarge(f"The file is larger than the limit of {max_bytes} bytes")
-                    # hand the buffer over whole (no copy) and start a new one
-                    data, buf = buf, bytearray()
-                    await tee.feed(data)
-                    yield data  # type: ignore[misc]
-                if chunk is None:
-                    streamed.set()
-                    return
+            received += len(data)
+            if received > max_bytes:
+                raise TooLarge(f"The file is larger than the limit of {max_bytes} bytes")
+            await tee.feed(data)
+            return data
+
+        async def chunks() -> AsyncIterator[bytes]:
+            # each byte is copied once, into a buffer allocated at its full size (growing one piece
+            # by piece would copy it again at each reallocation); a full buffer is handed over whole
+            # and never touched again
+            buf, filled = bytearray(BUFFER), 0
+            piece: bytes | memoryview | None = head
+            while piece is not None:
+                view = memoryview(piece)
+                while view:
+                    take = min(len(view), BUFFER - filled)
+                    buf[filled : filled + take] = view[:take]
+                    filled += take
+                    view = view[take:]
+                    if filled == BUFFER:
+                        yield await handed_over(buf)  # type: ignore[misc]
+                        buf, filled = bytearray(BUFFER), 0
+                piece = await reader.read_chunk()
+            if filled:
+                del buf[filled:]
+                yield await handed_over(buf)  # type: ignore[misc]
+            streamed.set()
 
         store = asyncio.ensure_future(self.objects.put_stream(
             key, chunks(), content_type=_CONTENT_TYPES.get(container.name, "application/octet-stream"),
             max_size=max_bytes,
         ))
         try:
-            # probe the local copy while the store commits the object (an S3 multipart completion,
-            # or a local fsync): neither waits for the other
-            waiter = asyncio.ensure_future(streamed.wait())
-            try:
-                await asyncio.wait({store, waiter}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                waiter.cancel()
-            if store.done() and not streamed.is_set():
-                await store  # the stream failed: raise its error
-            await tee.finish()
-            probing = asyncio.ensure_future(asyncio.to_thread(probe_media, tee.path, self.limits, expect="video"))
-            results = await asyncio.gather(store, probing, return_exceptions=True)
-            for result in results:
-                if isinstance(result, BaseException):
-                    raise result
-            info, probed = results
+            if local is None:
+                info, probed = await self._probe_committed(key, store, tee)
+            else:
+                info, probed = await self._probe_tee(store, streamed, tee, local)
         except InvalidInput as exc:
             await self._abandon(key, tee, store)
             raise ApiError(exc.code, exc.message, status=413 if exc.code == "file_too_large" else None) from None
@@ -159,7 +174,37 @@ class UploadReceiver:
             content_hash=tee.sha.hexdigest(),
             media=probed.media,
         )
-        return ReceivedFile(item, tee.path)
+        return ReceivedFile(item, local)
+
+    async def _probe_committed(
+        self, key: str, store: asyncio.Future[ObjectInfo], tee: _Tee
+    ) -> tuple[ObjectInfo, ProbeResult]:
+        """Single write: wait for the commit and the last hash, then probe the object's own file."""
+        info, _ = await asyncio.gather(store, tee.finish())
+        path = await self.objects.local_path(key)
+        if path is None:
+            raise Conflict("the upload was removed before it could be checked")
+        return info, await asyncio.to_thread(probe_media, path, self.limits, expect="video")
+
+    async def _probe_tee(
+        self, store: asyncio.Future[ObjectInfo], streamed: asyncio.Event, tee: _Tee, local: Path
+    ) -> tuple[ObjectInfo, ProbeResult]:
+        """Tee: probe the local copy while the store commits the object (an S3 multipart completion)."""
+        waiter = asyncio.ensure_future(streamed.wait())
+        try:
+            await asyncio.wait({store, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+        if store.done() and not streamed.is_set():
+            await store  # the stream failed: raise its error
+        await tee.finish()
+        probing = asyncio.ensure_future(asyncio.to_thread(probe_media, local, self.limits, expect="video"))
+        results = await asyncio.gather(store, probing, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        info, probed = results
+        return info, probed  # type: ignore[return-value]
 
     async def _abandon(self, key: str, tee: _Tee, store: asyncio.Future[ObjectInfo]) -> None:
         if not store.done():

@@ -55,6 +55,10 @@ def validate_key(key: str) -> str:
 
 
 class ObjectStore(Protocol):
+    #: True when committed objects are files on this machine that `local_path` returns, so that
+    #: a caller can decide before an upload whether it needs a local copy of its own.
+    has_local_paths: bool
+
     async def start(self) -> None:
         """Create the bucket or root directory if missing (idempotent)."""
 
@@ -70,6 +74,7 @@ class ObjectStore(Protocol):
     ) -> ObjectInfo:
         """Store a stream of unknown length in constant memory.
 
+        A chunk may still be read after the next one was asked for: never change one once yielded.
         Over `max_size` bytes: raise TooLarge and leave no object and no incomplete upload behind.
         If the stream raises, the same clean-up happens and the error propagates.
         """
@@ -83,6 +88,12 @@ class ObjectStore(Protocol):
         """Stream bytes [start, end] (end inclusive, like HTTP Range); NotFound if missing."""
 
     async def stat(self, key: str) -> ObjectInfo | None: ...
+
+    async def local_path(self, key: str) -> Path | None:
+        """A path on this machine the committed object can be read from, or None (missing, or a remote store).
+
+        Read only: the file belongs to the store, and a delete or replacement of `key` changes it.
+        """
 
     async def delete(self, key: str) -> bool:
         """True when an object was removed."""

@@ -15,8 +15,14 @@ A key becomes a path only after `validate_key` and a check that the resolved pat
 followed) stays inside its tree; objects are opened with O_NOFOLLOW besides. Unlike S3, a key
 cannot be both an object and the folder of others ("a" and "a/b"): such a put raises Conflict.
 
+`local_path` hands out the file of a committed object, so that a caller on this machine (ffprobe
+on an upload, a frame preview) reads it in place instead of keeping a second copy; the file is the
+store's, to read only.
+
 Every file operation runs in the store's own small thread pool, one chunk at a time, so the event
-loop never waits on the disk and a cancelled upload stops between two chunks.
+loop never waits on the disk and a cancelled upload stops between two chunks. An upload keeps one
+chunk's write in flight while the next chunk arrives, and writes a large chunk as it is, uncopied
+(the port's callers never change a chunk once yielded).
 """
 
 from __future__ import annotations
@@ -28,7 +34,8 @@ import os
 import shutil
 import stat as stat_mod
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -61,6 +68,8 @@ class _Upload:
 
 class LocalObjectStore:
     """ObjectStore over a directory tree."""
+
+    has_local_paths = True
 
     def __init__(self, root: str | os.PathLike[str], *, fsync: bool = True, max_threads: int = 8) -> None:
         self._root = Path(root).absolute()
@@ -99,6 +108,8 @@ class LocalObjectStore:
         """Store a stream of unknown length; over `max_size` raise TooLarge and keep nothing."""
         validate_key(key)
         upload = await self._run(self._begin, key)
+        loop = asyncio.get_running_loop()
+        in_flight: Future[int] | None = None
         try:
             size = 0
             buffer = bytearray()
@@ -106,15 +117,25 @@ class LocalObjectStore:
                 size += len(chunk)
                 if max_size is not None and size > max_size:
                     raise TooLarge(f"upload is larger than the limit of {max_size} bytes")
-                buffer += chunk
-                if len(buffer) >= CHUNK:
+                if not buffer and len(chunk) >= CHUNK:
+                    data: bytes | bytearray = chunk  # large enough as it is: written without a copy
+                else:
+                    buffer += chunk
+                    if len(buffer) < CHUNK:
+                        continue
                     data, buffer = buffer, bytearray()
-                    await self._run(upload.file.write, data)
+                # one write in flight while the next chunk arrives; writes stay in order
+                if in_flight is not None:
+                    await asyncio.wrap_future(in_flight, loop=loop)
+                in_flight = self._executor.submit(upload.file.write, data)
+            if in_flight is not None:
+                await asyncio.wrap_future(in_flight, loop=loop)
+                in_flight = None
             if buffer:
                 await self._run(upload.file.write, buffer)
             return await self._run(self._commit, upload, key, content_type)
         except BaseException:
-            await finish_despite_cancel(self._run(self._discard, upload))
+            await finish_despite_cancel(self._run(self._discard, upload, in_flight))
             raise
 
     async def put_file(self, key: str, path: Path, *, content_type: str = "application/octet-stream") -> ObjectInfo:
@@ -160,6 +181,11 @@ class LocalObjectStore:
     async def stat(self, key: str) -> ObjectInfo | None:
         validate_key(key)
         return await self._run(self._stat_sync, key)
+
+    async def local_path(self, key: str) -> Path | None:
+        """The file of the committed object `key` (symlinks resolved, inside the root), or None if missing."""
+        validate_key(key)
+        return await self._run(self._local_path_sync, key)
 
     def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:
         """Objects whose key starts with `prefix`, in key order."""
@@ -276,7 +302,9 @@ class LocalObjectStore:
         if self._fsync:
             fsync_dir(target.parent)
 
-    def _discard(self, upload: _Upload) -> None:
+    def _discard(self, upload: _Upload, in_flight: Future[int] | None = None) -> None:
+        if in_flight is not None:
+            wait_futures([in_flight])  # a write not started yet would otherwise run after the close
         upload.file.close()  # waits for a write still running in another thread
         shutil.rmtree(upload.folder, ignore_errors=True)
 
@@ -303,6 +331,14 @@ class LocalObjectStore:
         if not stat_mod.S_ISREG(st.st_mode):
             return None
         return self._info(key, st, self._content_type(key))
+
+    def _local_path_sync(self, key: str) -> Path | None:
+        path = self._inside("objects", key)
+        try:
+            st = os.lstat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return path if stat_mod.S_ISREG(st.st_mode) else None
 
     def _content_type(self, key: str) -> str | None:
         try:

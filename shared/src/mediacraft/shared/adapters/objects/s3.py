@@ -85,6 +85,8 @@ _MISSING_CODES = {"NoSuchKey", "NoSuchBucket", "ResourceNotFound", "NoSuchObject
 class S3ObjectStore:
     """ObjectStore over one S3 bucket."""
 
+    has_local_paths = False
+
     def __init__(
         self,
         *,
@@ -310,6 +312,11 @@ class S3ObjectStore:
             content_type=obj.content_type,
             etag=obj.etag,
         )
+
+    async def local_path(self, key: str) -> Path | None:
+        """None: objects live on the server; callers that need a file download one with get_file."""
+        validate_key(key)
+        return None
 
     def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:
         """Objects whose key starts with `prefix`, a page at a time, in the server's order

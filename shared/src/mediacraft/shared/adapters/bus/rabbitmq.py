@@ -197,8 +197,9 @@ class RabbitBus:
                        timestamp: datetime | None = None) -> None:
         channel = self._publisher_channel()
         # the AMQP properties go straight to the channel underneath: aio-pika's Message and
-        # Exchange layers would only copy them, and its per-publish socket drain is not needed,
-        # since unconfirmed publishes are bounded by the callers (confirms are awaited)
+        # Exchange layers would only copy them. The publish still waits for its frame to be
+        # written (wait=True): without that, a frame queued on a connection that is going down
+        # can wait for a confirm that never comes, until the publish timeout
         properties = spec.Basic.Properties(
             headers=dict(headers or {}),
             content_type="application/json",
@@ -217,7 +218,7 @@ class RabbitBus:
                     await channel.ready()  # during a reconnect: until the channel is back
                     underlay = await channel.get_underlay_channel()
                     await underlay.basic_publish(body, exchange=exchange, routing_key=routing_key,
-                                                 properties=properties, mandatory=mandatory, wait=False)
+                                                 properties=properties, mandatory=mandatory)
                 return
             except PublishError:
                 raise Unroutable(f"no queue bound to {exchange!r} for {routing_key!r}") from None

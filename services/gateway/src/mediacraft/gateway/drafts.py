@@ -7,6 +7,8 @@ is a compare-and-set on (status, version), so concurrent requests cannot both wi
 
 from __future__ import annotations
 
+import asyncio
+
 import json
 import uuid
 from datetime import timedelta
@@ -215,7 +217,8 @@ async def attach_files(ctx: GatewayContext, task: Task, files: list[ReceivedFile
             continue
         for f in files:
             if f.local is not None:  # None: the object store's own file serves previews
-                ctx.cache.adopt(f.input.key, f.local)
+                # a rename and a scan of the cache folder for eviction: off the event loop
+                await asyncio.to_thread(ctx.cache.adopt, f.input.key, f.local)
         if announce:
             count_accepted(ctx, files)
             await publish_status(ctx, updated, task.status)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -17,6 +16,8 @@ from pathlib import Path
 
 import psutil
 from celery import Celery
+
+from bench._procs import stop
 
 app = Celery(
     "mediacraft_bench",
@@ -68,11 +69,7 @@ def timed_round(url: str, tasks: int, timeout: float, log_path: Path) -> dict[st
             cpu = sum(_cpu(p) for p in workers) - cpu0
             return {"rate": tasks / elapsed, "elapsed": elapsed, "cpu": cpu}
         finally:
-            worker.send_signal(signal.SIGTERM)
-            try:
-                worker.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+            stop(worker, timeout=30)
             app.close()
 
 

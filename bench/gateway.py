@@ -35,6 +35,8 @@ from pathlib import Path
 from statistics import median
 from typing import Any, Awaitable, Callable
 
+from bench._procs import stop
+
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".bench" / "gateway"
 MB = 1024 * 1024
@@ -338,8 +340,7 @@ async def bare_receive(path: Path) -> float:
         _, seconds = await upload_file(port, "", "", path, target="/sink")
         return seconds
     finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=15)
+        stop(proc, timeout=15, sig=signal.SIGINT)
 
 
 async def direct_copy(path: Path, root: Path) -> float:
@@ -486,11 +487,7 @@ async def run(args: argparse.Namespace) -> None:
         for label, ok, value in checks:
             print(f"  [{'ok' if ok else 'MISS'}] {label}: {value}")
     finally:
-        proc.send_signal(signal.SIGINT)  # uvicorn re-raises it after a graceful shutdown
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc, timeout=15, sig=signal.SIGINT)  # uvicorn re-raises it after a graceful shutdown
         shutil.rmtree(WORK / "server", ignore_errors=True)
         shutil.rmtree(WORK / "baseline", ignore_errors=True)
 

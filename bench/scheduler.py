@@ -32,7 +32,6 @@ import asyncio
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -44,6 +43,7 @@ from typing import Any
 
 import psutil
 
+from bench._procs import stop
 from mediacraft.shared import eventloop
 from mediacraft.shared.adapters.bus.rabbitmq import RabbitBus
 from mediacraft.shared.adapters.store.sqlite import SqliteStore
@@ -258,11 +258,7 @@ async def run_mediacraft(url: str, args: argparse.Namespace, workdir: Path, *, t
             "synchronous": synchronous,
         }
     finally:
-        scheduler.send_signal(signal.SIGTERM)
-        try:
-            scheduler.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            scheduler.kill()
+        stop(scheduler, timeout=20)
         log.close()
         await client.close()
         await workers_bus.close()

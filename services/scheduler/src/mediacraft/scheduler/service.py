@@ -194,18 +194,21 @@ class SchedulerService:
                 batch, self._pending = self._pending, []
                 try:
                     await self._handle_batch(batch)
+                except asyncio.CancelledError:
+                    for item in batch:  # stopping: what was not settled stays unacked, for redelivery
+                        item.done.cancel()
+                    raise
                 except Exception as exc:  # a bug, not a message's fault: every message is retried
                     log.exception("scheduler.batch_failed", size=len(batch))
                     for item in batch:
                         item.error = item.error or exc
-                finally:
-                    for item in batch:
-                        if item.done.done():
-                            continue
-                        if item.error is None:
-                            item.done.set_result(None)
-                        else:
-                            item.done.set_exception(item.error)
+                for item in batch:
+                    if item.done.done():
+                        continue
+                    if item.error is None:
+                        item.done.set_result(None)
+                    else:
+                        item.done.set_exception(item.error)
 
     async def _handle_batch(self, batch: list[_Pending]) -> None:
         """Handle a batch (ticks alone first, then each task's messages in order), then dispatch."""

@@ -35,6 +35,7 @@ from mediacraft.shared.topology import (
     build_topology,
     job_queue,
 )
+from tests.fixtures.waiting import eventually
 
 DELAYS_MS = (200, 500)
 DELIVERY_LIMIT = 2
@@ -94,19 +95,6 @@ def number_of(raw: Any) -> int:
     message = raw.envelope().open()
     assert isinstance(message, ProbeMessage)
     return message.n
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = WAIT, every: float = 0.02) -> Any:
-    """Poll `check` until it returns something truthy, failing after `timeout` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if loop.time() > deadline:
-            raise AssertionError(f"nothing after {timeout}s")
-        await asyncio.sleep(every)
 
 
 class BusContract:
@@ -322,7 +310,7 @@ class BusContract:
 
         await bus.publish_raw(COMMANDS, SCHEDULER_KEY, body)
 
-        parked = await eventually(lambda: bus.get(DEAD_LETTERS))
+        parked = await eventually(lambda: bus.get(DEAD_LETTERS), timeout=WAIT, what="a parked message")
         assert parked.body == body
         assert parked.headers[REASON_HEADER].startswith("invalid_envelope")
         await bus.publish(COMMANDS, SCHEDULER_KEY, probe(12))  # the consumer is alive, and saw only this

@@ -27,6 +27,7 @@ from mediacraft.shared.adapters.factory import make_object_store
 from mediacraft.shared.clock import utcnow
 from mediacraft.shared.errors import Conflict, InvalidInput, NotFound
 from mediacraft.shared.ports.objects import TooLarge
+from tests.fixtures.waiting import eventually
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -74,19 +75,6 @@ class Source:
             piece = block[: min(self.chunk, self.total - self.sent)]
             self.sent += len(piece)
             yield piece
-
-
-async def eventually(check: Any, *, timeout: float = 15.0, what: str = "condition") -> Any:
-    """Poll an async `check` until it returns something truthy, with a deadline."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def max_loop_lag(work: Awaitable[Any]) -> float:
@@ -366,7 +354,8 @@ class ObjectStoreContract:
         upload = asyncio.create_task(store.put_stream("inbox/u1/stale.mp4", source))
         await asyncio.wait_for(source.paused.wait(), 30)
 
-        pending = await eventually(store.list_incomplete_uploads, what="the incomplete upload to be listed")
+        pending = await eventually(store.list_incomplete_uploads, timeout=15, interval=0.05,
+                                   what="the incomplete upload to be listed")
         assert [u.key for u in pending] == ["inbox/u1/stale.mp4"]
         assert pending[0].upload_id and pending[0].initiated is not None
         assert [u.key for u in await store.list_incomplete_uploads("inbox/")] == ["inbox/u1/stale.mp4"]

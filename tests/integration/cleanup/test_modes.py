@@ -9,7 +9,7 @@ import os
 import socket
 import sys
 from pathlib import Path
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import Any, AsyncIterator
 
 import httpx
 import pytest
@@ -22,6 +22,7 @@ from mediacraft.shared.adapters.factory import make_object_store, make_store
 from mediacraft.shared.clock import FakeClock, SystemClock, utcnow
 from mediacraft.shared.tasks import TaskStatus
 from tests.integration.cleanup.conftest import cleanup_settings
+from tests.fixtures.waiting import eventually
 from tests.integration.cleanup.world import DAY, HOUR, World, files_of, keys
 
 REPO = Path(__file__).resolve().parents[3]
@@ -81,17 +82,6 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def until(check: Callable[[], Awaitable[bool] | bool], what: str, timeout: float = 20.0) -> None:
-    """Poll `check` until it holds, failing after `timeout` seconds."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = check()
-        if await result if asyncio.iscoroutine(result) else result:
-            return
-        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
-
-
 async def test_loop_mode_runs_a_pass_every_interval_and_serves_metrics(tmp_path: Path, objects: Any) -> None:
     clock = FakeClock(utcnow())
     store = make_store(f"sqlite:///{tmp_path / 'mediacraft.db'}", clock=clock)
@@ -105,7 +95,7 @@ async def test_loop_mode_runs_a_pass_every_interval_and_serves_metrics(tmp_path:
     stop = asyncio.Event()
     loop = asyncio.create_task(serve(service, settings, metrics, stop))
     try:
-        await until(lambda: clock.pending_sleepers == 1, "the first pass to end")
+        await eventually(lambda: clock.pending_sleepers == 1, timeout=20, what="the first pass to end")
         assert [r.task_id for r in service.last_report.of_kind(Kind.TASK_FILES)] == [first.task_id]
         async with httpx.AsyncClient() as http:
             scraped = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
@@ -114,8 +104,8 @@ async def test_loop_mode_runs_a_pass_every_interval_and_serves_metrics(tmp_path:
 
         second = await world.finished(TaskStatus.FAILED, age=3 * DAY - HOUR / 2)  # due in half an hour
         await clock.advance(settings.cleanup_interval.total_seconds())
-        await until(lambda: metrics.registry.get_sample_value(
-            "mediacraft_cleanup_passes_total", {"outcome": "completed"}) == 2, "the second pass")
+        await eventually(lambda: metrics.registry.get_sample_value(
+            "mediacraft_cleanup_passes_total", {"outcome": "completed"}) == 2, timeout=20, what="the second pass")
         assert [r.task_id for r in service.last_report.of_kind(Kind.TASK_FILES)] == [second.task_id]
     finally:
         stop.set()

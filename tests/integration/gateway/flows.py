@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
 from mediacraft.shared.messages import Envelope, TaskProgressed
 from mediacraft.shared.topology import EVENTS
 from tests.integration.gateway.client import SseReader, create, data, finish, upload, user_id_of
+from tests.fixtures.waiting import eventually
 from tests.integration.gateway.harness import Gateway, settled, snapshot
 
 
@@ -209,16 +209,12 @@ async def refused_uploads_leave_nothing(gw: Gateway, clip: Path) -> None:
 
 async def wait_inbox(gw: Gateway, type_: str, task_id: str, timeout: float = 5.0) -> None:
     """Wait until the scheduler inbox got `type_` about `task_id`."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not any(m.type == type_ and m.payload.get("task_id") == task_id for m in gw.inbox.messages):
-        assert loop.time() < deadline, f"{type_} for {task_id} never reached scheduler.inbox: {gw.inbox.types()}"
-        await asyncio.sleep(0.01)
+    await eventually(
+        lambda: any(m.type == type_ and m.payload.get("task_id") == task_id for m in gw.inbox.messages),
+        timeout=timeout, interval=0.01, what=f"{type_} for {task_id} in scheduler.inbox",
+    )
 
 
 async def wait_for_no_subscribers(gw: Gateway, user_id: str, timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while gw.ctx.hub.subscriber_count(user_id):
-        assert loop.time() < deadline, "a closed stream kept its subscriber"
-        await asyncio.sleep(0.01)
+    await eventually(lambda: not gw.ctx.hub.subscriber_count(user_id), timeout=timeout, interval=0.01,
+                     what="a closed stream to drop its subscriber")

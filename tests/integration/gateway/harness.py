@@ -24,6 +24,7 @@ from mediacraft.shared.messages import Envelope
 from mediacraft.shared.ports.bus import Incoming
 from mediacraft.shared.tasks import Task
 from mediacraft.shared.topology import SCHEDULER_INBOX
+from tests.fixtures.waiting import eventually
 
 TEST_COOKIE_KEY = "test-cookie-key-0123456789abcdef"
 
@@ -146,21 +147,6 @@ async def serve_gateway(
         await store.close()
 
 
-async def wait_for(predicate: Any, *, timeout: float = 5.0, interval: float = 0.01) -> None:
-    """Poll an (async or plain) predicate until true, failing after `timeout` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        value = predicate()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return
-        if loop.time() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        await asyncio.sleep(interval)
-
-
 @dataclass(frozen=True)
 class Snapshot:
     """What a refused request must not change: tasks, objects, open uploads, local files, counters."""
@@ -204,5 +190,6 @@ async def snapshot(gw: Gateway) -> Snapshot:
 
 async def settled(gw: Gateway) -> None:
     """Wait until no upload is being received and background publishes are done."""
-    await wait_for(lambda: gw.metric("mediacraft_gateway_uploads_in_progress") == 0)
+    await eventually(lambda: gw.metric("mediacraft_gateway_uploads_in_progress") == 0, timeout=5, interval=0.01,
+                     what="no upload in progress")
     await gw.ctx.drain_background()

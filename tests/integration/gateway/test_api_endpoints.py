@@ -16,7 +16,8 @@ from tests.fixtures.media import make_clip
 from tests.integration.gateway.client import create, data, fail, finish, upload, user_id_of
 from tests.integration.gateway.conftest import embedded_gateway
 from tests.integration.gateway.flows import wait_inbox
-from tests.integration.gateway.harness import Gateway, settled, snapshot, wait_for
+from tests.fixtures.waiting import eventually
+from tests.integration.gateway.harness import Gateway, settled, snapshot
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -388,7 +389,7 @@ async def test_last_seen_reaches_identity_at_most_once_a_minute(fresh: Gateway) 
                 user = await fresh.store.get_user(me)
                 return user is not None and user.last_accessed > created.last_accessed
 
-            await wait_for(seen)
+            await eventually(seen, timeout=5, interval=0.01, what="the event seen")
             assert fresh.identity.seen_writes == 1
     finally:
         await sub.cancel()

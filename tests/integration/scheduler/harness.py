@@ -8,7 +8,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterable
+from typing import Any, Iterable
 
 from mediacraft.scheduler.service import SchedulerService
 from mediacraft.scheduler.settings import Settings
@@ -21,6 +21,7 @@ from mediacraft.shared.ports.bus import Bus
 from mediacraft.shared.tasks import TERMINAL_STATUSES, InputFile, Task, TaskStatus, TaskType
 from mediacraft.shared.topology import COMMANDS, SCHEDULER_KEY, Topology, build_topology
 from tests.fixtures.fake_workers import FakeWorkerPool, behaviour
+from tests.fixtures.waiting import eventually
 
 # short waits so that the retry schedule and leases show within a test's time
 FAST = dict(
@@ -36,20 +37,6 @@ FAST = dict(
 def fast_settings(**overrides: Any) -> Settings:
     """Scheduler settings for tests: short delays and leases, quick ticks."""
     return Settings(**{**FAST, **overrides})
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], *, timeout: float = 10.0, interval: float = 0.02,
-                     what: str = "condition") -> Any:
-    """Poll `check` until it returns something truthy, or fail after `timeout` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        value = await check()
-        if value:
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"{what} not reached within {timeout}s (last: {value!r})")
-        await asyncio.sleep(interval)
 
 
 @dataclass

@@ -2,58 +2,32 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from pathlib import Path
 from typing import Any
 
 import cv2
 
-from mediacraft.shared.adapters.factory import make_bus, make_object_store
 from mediacraft.shared.messages import Envelope, JobFailed, JobSucceeded, Message, RunJob
-from mediacraft.shared.ports.bus import Incoming
 from mediacraft.shared.tasks import TaskType
-from mediacraft.shared.topology import EVENTS, JOBS, build_topology
-from mediacraft.shared.worker.runtime import WorkerRuntime
-from mediacraft.shared.worker.settings import WorkerSettings
+from mediacraft.shared.topology import JOBS
 from mediacraft.worker_generate.processor import GenerateProcessor
 from mediacraft.worker_generate.providers.base import GenerationProvider
 from mediacraft.worker_generate.providers.http import HttpProvider
 from mediacraft.worker_generate.providers.local import LocalProvider
+from tests.fixtures.worker_rig import WorkerRig
 from tests.integration.generate.backend import Reply, in_order, json_error, png_bytes
 from tests.integration.generate.conftest import BackendFactory
 
 
-class Rig:
+class Rig(WorkerRig):
     """One generate worker runtime and a listener on its job events."""
 
     def __init__(self, tmp: Path, provider: GenerationProvider) -> None:
-        self.tmp = tmp
+        super().__init__(tmp, "generate", GenerateProcessor(provider))
         self.provider = provider
-        self.bus = make_bus("memory://", topology=build_topology((100,)))
-        self.objects = make_object_store(f"file://{tmp / 'objects'}")
-        self.workdir = tmp / "work"
-        settings = WorkerSettings(work_dir=str(self.workdir), progress_interval_seconds=0.05)
-        self.runtime = WorkerRuntime(pool="generate", processor=GenerateProcessor(provider), bus=self.bus,
-                                     objects=self.objects, settings=settings)
-        self.events: asyncio.Queue[Message] = asyncio.Queue()
-
-    async def __aenter__(self) -> "Rig":
-        await self.bus.start()
-        await self.objects.start()
-        queue = await self.bus.declare_private_queue([(EVENTS, "job.#")])
-
-        async def collect(incoming: Incoming) -> None:
-            await self.events.put(incoming.envelope.open())
-
-        await self.bus.consume(queue, collect, prefetch=100)
-        await self.runtime.start()
-        return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.runtime.stop(grace=5)
-        await self.bus.close()
-        await self.objects.close()
+        await super().__aexit__(*exc)
         self.provider.close()
 
     async def submit(self, task_type: TaskType, config: dict[str, Any], task_id: str = "t1") -> RunJob:
@@ -64,16 +38,7 @@ class Rig:
 
     async def outcome(self, timeout: float = 20) -> tuple[Message, list[Message]]:
         """Events until the job's succeeded or failed event."""
-        seen: list[Message] = []
-        deadline = time.monotonic() + timeout
-        while True:
-            msg = await asyncio.wait_for(self.events.get(), max(0.01, deadline - time.monotonic()))
-            seen.append(msg)
-            if isinstance(msg, (JobSucceeded, JobFailed)):
-                return msg, seen
-
-    def leftovers(self) -> list[Path]:
-        return list(self.workdir.iterdir()) if self.workdir.exists() else []
+        return await self.until(JobSucceeded.TYPE, JobFailed.TYPE, timeout=timeout)
 
 
 async def test_a_local_image_job_succeeds_with_the_result_in_the_store(tmp_path: Path) -> None:

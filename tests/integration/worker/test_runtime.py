@@ -11,15 +11,13 @@ from typing import Any, Callable
 
 import pytest
 
-from mediacraft.shared.adapters.factory import make_bus, make_object_store
 from mediacraft.shared.errors import InvalidInput, RetryableError
-from mediacraft.shared.messages import CancelJob, Envelope, Message, RunJob
+from mediacraft.shared.messages import CancelJob, Envelope, RunJob
 from mediacraft.shared.ports.bus import Incoming
 from mediacraft.shared.tasks import InputFile, TaskType
-from mediacraft.shared.topology import CONTROL, EVENTS, JOBS, build_topology
+from mediacraft.shared.topology import CONTROL, JOBS
 from mediacraft.shared.worker.contract import JobCancelledError, JobContext, ProcessorResult
-from mediacraft.shared.worker.runtime import WorkerRuntime
-from mediacraft.shared.worker.settings import WorkerSettings
+from tests.fixtures.worker_rig import WorkerRig
 
 
 def copy_processor(ctx: JobContext) -> ProcessorResult:
@@ -50,32 +48,11 @@ def raising_processor(exc: Exception) -> Callable[[JobContext], ProcessorResult]
     return process
 
 
-class Harness:
+class Harness(WorkerRig):
+    """A watermark-pool runtime with small processors; jobs carry one uploaded input."""
+
     def __init__(self, tmp: Path, processor: Callable[[JobContext], ProcessorResult], **settings: Any) -> None:
-        self.tmp = tmp
-        self.bus = make_bus("memory://", topology=build_topology((100,)))
-        self.objects = make_object_store(f"file://{tmp / 'objects'}")
-        self.workdir = tmp / "work"
-        self.settings = WorkerSettings(work_dir=str(self.workdir), progress_interval_seconds=0.05, **settings)
-        self.runtime = WorkerRuntime(pool="watermark", processor=processor, bus=self.bus, objects=self.objects, settings=self.settings)
-        self.events: asyncio.Queue[Message] = asyncio.Queue()
-
-    async def __aenter__(self) -> "Harness":
-        await self.bus.start()
-        await self.objects.start()
-        queue = await self.bus.declare_private_queue([(EVENTS, "job.#")])
-
-        async def collect(incoming: Incoming) -> None:
-            await self.events.put(incoming.envelope.open())
-
-        await self.bus.consume(queue, collect, prefetch=100)
-        await self.runtime.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.runtime.stop(grace=5)
-        await self.bus.close()
-        await self.objects.close()
+        super().__init__(tmp, "watermark", processor, **settings)
 
     async def submit(self, task_id: str = "t1", attempt: int = 1, size: int = 4096, **job: Any) -> RunJob:
         data = bytes(range(256)) * (size // 256)
@@ -93,21 +70,6 @@ class Harness:
 
     async def cancel(self, task_id: str, attempt: int = 1) -> None:
         await self.bus.publish(CONTROL, "", Envelope.wrap(CancelJob(task_id=task_id, attempt=attempt)))
-
-    async def next_event(self, timeout: float = 10) -> Message:
-        return await asyncio.wait_for(self.events.get(), timeout)
-
-    async def until(self, type_name: str, timeout: float = 10) -> tuple[Message, list[Message]]:
-        seen: list[Message] = []
-        deadline = time.monotonic() + timeout
-        while True:
-            msg = await self.next_event(max(0.01, deadline - time.monotonic()))
-            seen.append(msg)
-            if msg.TYPE == type_name:
-                return msg, seen
-
-    def leftovers(self) -> list[Path]:
-        return list(self.workdir.iterdir()) if self.workdir.exists() else []
 
 
 async def test_job_runs_uploads_result_and_cleans_up(tmp_path: Path) -> None:

@@ -69,7 +69,7 @@ class MediaCache:
 
     async def fetch(self, key: str, objects: ObjectStore) -> Path:
         """A local file of `key`: the store's own, else a copy downloaded once (NotFound propagates)."""
-        if getattr(objects, "has_local_paths", False):
+        if objects.has_local_paths:
             path = await objects.local_path(key)
             if path is None:
                 raise NotFound(f"no object {key!r}")

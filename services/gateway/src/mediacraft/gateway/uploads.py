@@ -102,8 +102,7 @@ class UploadReceiver:
         self.cache = cache
         self.limits = limits
         self.metrics = metrics
-        # a store without the capability is treated as remote: it gets the tee
-        self.single_write = bool(getattr(objects, "has_local_paths", False))
+        self.single_write = objects.has_local_paths
 
     async def receive(self, reader: MultipartReader, part: PartHeaders, *, key: str, max_bytes: int) -> ReceivedFile:
         """Store the current part under `key`; every failure leaves no object and no local file."""

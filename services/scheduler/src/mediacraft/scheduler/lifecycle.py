@@ -113,11 +113,8 @@ async def dispatch_ready(ctx: Context, causes: list[str] | None = None) -> int:
         return 0
     contexts = [ctx if not causes else replace(ctx, causation_id=causes[min(n, len(causes) - 1)])
                 for n in range(len(taken))]
-    if len(taken) == 1:
-        outcomes: list[bool | BaseException] = [await _start_reserved(contexts[0], taken[0])]
-    else:
-        outcomes = await asyncio.gather(*(_start_reserved(c, e) for c, e in zip(contexts, taken)),
-                                        return_exceptions=True)
+    outcomes = await asyncio.gather(*(_start_reserved(c, e) for c, e in zip(contexts, taken)),
+                                    return_exceptions=True)
     errors = [o for o in outcomes if isinstance(o, BaseException)]
     if errors:
         raise errors[0]

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter, OrderedDict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from mediacraft.scheduler.handlers import HANDLERS
@@ -85,7 +85,7 @@ class _Pending:
     message: Message
     handler: Any
     done: asyncio.Future[None]
-    error: BaseException | None = field(default=None)
+    error: BaseException | None = None
 
 
 class SchedulerService:
@@ -111,7 +111,6 @@ class SchedulerService:
         self._pending: list[_Pending] = []
         self._arrived = asyncio.Event()
         self._processor: asyncio.Task[None] | None = None
-        self.batches = 0  # batches handled (with `handled`, the mean batch size)
 
     # --- lifecycle ----------------------------------------------------------------------------------
 
@@ -231,12 +230,7 @@ class SchedulerService:
                     return
             for item in ticks:
                 await self._handle_one(item)
-            groups = list(by_task.values())
-            if len(groups) == 1:
-                await self._handle_group(groups[0])
-            elif groups:
-                await asyncio.gather(*(self._handle_group(group) for group in groups))
-            self.batches += 1
+            await asyncio.gather(*(self._handle_group(group) for group in by_task.values()))
             # the jobs started are credited to the messages that made room, ended jobs first
             handled = [item for item in batch if item.error is None]
             causes = [item.envelope.message_id for item in handled if item.envelope.type in SLOT_FREEING]

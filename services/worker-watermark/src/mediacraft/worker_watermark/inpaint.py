@@ -198,7 +198,7 @@ class FramePump:
         # allocates nothing.
         self._jobs = [_window_views(b, width, height, windows) for b in self._buffers]
         self._free: queue.SimpleQueue[int | None] = queue.SimpleQueue()
-        self._todo: list[queue.SimpleQueue[int | None]] = [queue.SimpleQueue() for _ in range(self._workers)]
+        self._queued: list[queue.SimpleQueue[int | None]] = [queue.SimpleQueue() for _ in range(self._workers)]
         self._done: list[queue.SimpleQueue[int | None]] = [queue.SimpleQueue() for _ in range(self._workers)]
         for index in range(len(self._buffers)):
             self._free.put(index)
@@ -233,21 +233,21 @@ class FramePump:
                 index = self._free.get()
                 if index is None or not self._read_frame(self._views[index]):
                     break
-                self._todo[sequence % self._workers].put(index)
+                self._queued[sequence % self._workers].put(index)
                 sequence += 1
         except BaseException as exc:
             self._fail(exc)
         finally:
-            for todo in self._todo:
-                todo.put(None)
+            for queued in self._queued:
+                queued.put(None)
             if self._stopping.is_set():
                 self._drain()
 
     def _work(self, number: int) -> None:
-        todo, done, jobs = self._todo[number], self._done[number], self._jobs
+        queued, done, jobs = self._queued[number], self._done[number], self._jobs
         flags = cv2.INPAINT_TELEA
         try:
-            while (index := todo.get()) is not None:
+            while (index := queued.get()) is not None:
                 if self._cancel.is_set():
                     raise JobCancelledError("the job was cancelled")
                 for view, mask, radius in jobs[index]:
@@ -319,7 +319,7 @@ class FramePump:
         self._decoder.stop(reason="aborted")
         self._encoder.stop(reason="aborted")
         self._free.put(None)
-        for q in (*self._todo, *self._done):
+        for q in (*self._queued, *self._done):
             q.put(None)
 
 

@@ -15,10 +15,10 @@ import pytest
 
 from mediacraft.shared.adapters.factory import make_bus, make_object_store
 from mediacraft.shared.messages import CancelJob, Envelope, Message, RunJob
-from mediacraft.shared.ports.bus import Incoming
 from mediacraft.shared.tasks import InputFile, TaskType
-from mediacraft.shared.topology import CONTROL, EVENTS, JOBS, build_topology
+from mediacraft.shared.topology import CONTROL, JOBS, build_topology
 from tests.fixtures.media import make_clip, probe
+from tests.fixtures.worker_rig import collect_job_events
 
 pytestmark = pytest.mark.slow
 
@@ -43,12 +43,7 @@ class Rig:
     async def start(self) -> None:
         await self.bus.start()
         await self.objects.start()
-        queue = await self.bus.declare_private_queue([(EVENTS, "job.#")])
-
-        async def collect(incoming: Incoming) -> None:
-            await self.events.put(incoming.envelope.open())
-
-        await self.bus.consume(queue, collect, prefetch=100)
+        await collect_job_events(self.bus, self.events)
 
     def worker(self, name: str) -> tuple[subprocess.Popen[bytes], Path]:
         workdir = self.tmp / f"work-{name}"

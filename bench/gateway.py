@@ -35,6 +35,7 @@ from pathlib import Path
 from statistics import median
 from typing import Any, Awaitable, Callable
 
+from bench._machine import reference_ms
 from bench._procs import stop
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -383,6 +384,9 @@ async def run(args: argparse.Namespace) -> None:
         rss0, _ = peak_rss_mb(proc.pid)
         print(f"gateway pid {proc.pid}: single-process wiring (memory bus, SQLite, local objects, identity "
               f"in-process); rate limits raised for a one-address load; RSS at start {rss0:.0f} MB")
+        reference = await asyncio.to_thread(reference_ms)
+        print(f"machine speed: {reference:.0f} ms for bench/_machine.py's fixed Python workload (lower is faster; "
+              "this machine's speed drifts, compare figures of runs with like references)")
         conns = [Conn(port) for _ in range(args.clients)]
         for conn in conns:
             await conn.open()

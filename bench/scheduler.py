@@ -43,6 +43,7 @@ from typing import Any
 
 import psutil
 
+from bench._machine import reference_ms
 from bench._procs import stop
 from mediacraft.shared import eventloop
 from mediacraft.shared.adapters.bus.rabbitmq import RabbitBus
@@ -314,6 +315,9 @@ def report(rounds: list[tuple[dict[str, Any], dict[str, Any] | None]], full: dic
         line = ", ".join(f"{o['rate']:.0f}" + (f" vs celery {c['rate']:.0f} ({o['rate'] / c['rate']:.2f})" if c else "")
                          for o, c in rounds)
         print(f"{len(rounds)} rounds, in order, tasks/s: {line}; the median round follows")
+    print("machine speed before/after each round (bench/_machine.py's fixed Python workload, lower is faster; "
+          "compare runs with like figures): "
+          + ", ".join(f"{o['reference_ms'][0]:.0f}/{o['reference_ms'][1]:.0f} ms" for o, _ in rounds))
     for run in (r for r in (ours, full) if r is not None):
         verdict = "met" if run["rate"] >= TARGET_RATE else "MISSED"
         print(f"mediacraft lifecycle, no-op jobs, SQLite synchronous={run['synchronous']}: {run['rate']:.0f} tasks/s "
@@ -370,7 +374,9 @@ async def _main_async(args: argparse.Namespace) -> None:
     # minute to the next, and a ratio is only fair between runs made under the same conditions
     rounds: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
     for _ in range(max(1, args.rounds)):
+        before = await asyncio.to_thread(reference_ms)
         ours = await _in_vhost(args, lambda url, wd: run_mediacraft(url, args, wd, tasks=args.tasks, job_seconds=0.0))
+        ours["reference_ms"] = (before, await asyncio.to_thread(reference_ms))
         celery = None
         if not args.no_celery:
             celery = await _in_vhost(args, lambda url, wd: asyncio.to_thread(run_celery, url, args.tasks, wd,

@@ -343,15 +343,20 @@ def report(rounds: list[tuple[dict[str, Any], dict[str, Any] | None]], full: dic
               f"{ratios[len(ratios) // 2]:.2f}")
     cycle = args.quota_global / ours["rate"] * 1000
     total = sum(ours["cpu"].values()) / ours["elapsed"]
+    per_task = sum(ours["cpu"].values()) / ours["tasks"] * 1000
+    sched_ms = ours["cpu"]["scheduler"] / ours["tasks"] * 1000
+    cores = psutil.cpu_count() or 1
     print(
         f"bound: {args.quota_global} slots cycle through one scheduler, so with no-op jobs a freed slot waits "
         f"about {cycle:.0f} ms (slots / rate) for its next job: the saturated latency is the cycle time. "
         "Three inbox messages per task (submit, started, finished) reach the scheduler through aio-pika; it "
         "handles whatever has arrived as a batch, each task's messages in order and different tasks' store "
         "writes in flight together, then fills the freed slots in one dispatch round; the no-op run kept "
-        f"{total:.2f} of the machine's 2 cores busy, shared by the scheduler, the broker (quorum queues write "
+        f"{total:.2f} of the machine's {cores} cores busy, shared by the scheduler, the broker (quorum queues write "
         "every job and event to disk before delivering it) and this process's gateway, workers and live view, "
-        "so the per-task CPU above is the budget to cut. With synchronous=FULL every commit also waits for "
+        f"so the per-task CPU above is the budget to cut: {per_task:.1f} ms of CPU per task in all, so the "
+        f"machine's {cores} cores cap the whole lifecycle at about {cores * 1000 / per_task:.0f} tasks/s, and the "
+        f"scheduler alone, given a whole core, at about {1000 / sched_ms:.0f}. With synchronous=FULL every commit also waits for "
         "an fsync on the disk the broker syncs to. NORMAL is the main figure: like MongoDB's default journal "
         "(group commit), a crash of the process loses nothing, a power cut may lose the last commits."
     )

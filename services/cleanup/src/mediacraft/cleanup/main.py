@@ -19,12 +19,12 @@ from mediacraft.cleanup.metrics import CleanupMetrics
 from mediacraft.cleanup.report import Outcome
 from mediacraft.cleanup.service import CleanupService
 from mediacraft.cleanup.settings import Settings
+from mediacraft.shared import eventloop
 from mediacraft.shared.adapters.factory import make_bus, make_object_store, make_store
 from mediacraft.shared.adapters.startup import start_with_retries
 from mediacraft.shared.clock import Clock, SystemClock
 from mediacraft.shared.logging import configure_logging, get_logger
 from mediacraft.shared.topology import build_topology
-from mediacraft.shared import eventloop
 
 log = get_logger("mediacraft.cleanup.main")
 

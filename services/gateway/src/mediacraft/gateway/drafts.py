@@ -8,7 +8,6 @@ is a compare-and-set on (status, version), so concurrent requests cannot both wi
 from __future__ import annotations
 
 import asyncio
-
 import json
 import uuid
 from datetime import timedelta
@@ -329,7 +328,6 @@ async def discard_draft(ctx: GatewayContext, task: Task) -> None:
             await ctx.store.delete(task.task_id)
     except Exception as exc:  # left for the cleanup service's draft expiry
         log.warning("draft_cleanup_failed", task_id=task.task_id, error=str(exc))
-
 
 
 async def submit_in_one_call(

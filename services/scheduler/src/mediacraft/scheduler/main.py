@@ -17,12 +17,12 @@ from typing import Any
 from mediacraft.scheduler.dead_letters import list_parked, replay
 from mediacraft.scheduler.service import SchedulerService
 from mediacraft.scheduler.settings import Settings
+from mediacraft.shared import eventloop
 from mediacraft.shared.adapters.factory import make_bus, make_store
 from mediacraft.shared.adapters.startup import start_with_retries
 from mediacraft.shared.clock import SystemClock
 from mediacraft.shared.logging import configure_logging, get_logger
 from mediacraft.shared.topology import build_topology
-from mediacraft.shared import eventloop
 
 log = get_logger("mediacraft.scheduler.main")
 
@@ -31,8 +31,6 @@ def build_bus(settings: Settings) -> Any:
     """The bus of the configured URL with the topology of the configured delays."""
     topology = build_topology(tuple(settings.retry_delays_ms), settings.delivery_limit)
     return make_bus(settings.bus_url, topology=topology, clock=SystemClock())
-
-
 
 
 async def serve(settings: Settings) -> None:

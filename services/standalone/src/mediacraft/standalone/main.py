@@ -29,13 +29,13 @@ from mediacraft.identity.handlers import subscribe as subscribe_identity
 from mediacraft.identity.service import IdentityService
 from mediacraft.scheduler.service import SchedulerService
 from mediacraft.scheduler.settings import Settings as SchedulerSettings
+from mediacraft.shared import eventloop
 from mediacraft.shared.adapters.factory import make_bus, make_object_store, make_store
 from mediacraft.shared.clock import SystemClock
 from mediacraft.shared.logging import configure_logging, get_logger
 from mediacraft.shared.topology import build_topology
 from mediacraft.shared.worker.runtime import WorkerRuntime
 from mediacraft.shared.worker.settings import WorkerSettings
-from mediacraft.shared import eventloop
 from mediacraft.standalone.settings import StandaloneSettings
 
 log = get_logger("mediacraft.standalone")

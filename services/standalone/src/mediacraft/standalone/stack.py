@@ -20,8 +20,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mediacraft.shared.logging import configure_logging, get_logger
 from mediacraft.shared import eventloop
+from mediacraft.shared.logging import configure_logging, get_logger
 from mediacraft.standalone.seaweed import S3Server, start_seaweed, stop_seaweed
 
 log = get_logger("mediacraft.stack")

@@ -21,5 +21,5 @@ async def start_with_retries(component: Any, name: str, attempts: int = START_AT
         except Exception as exc:
             if attempt == attempts:
                 raise
-            log.warning("waiting for a backing service", component=name, attempt=attempt, error=repr(exc))
+            log.warning("startup.waiting_for", component=name, attempt=attempt, error=repr(exc))
             await asyncio.sleep(min(2.0, 0.2 * attempt))

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import signal
 
+from mediacraft.shared import eventloop
 from mediacraft.shared.adapters.factory import make_bus, make_object_store
 from mediacraft.shared.logging import configure_logging, get_logger
 from mediacraft.shared.topology import build_topology
 from mediacraft.shared.worker.contract import Processor
 from mediacraft.shared.worker.runtime import WorkerRuntime
 from mediacraft.shared.worker.settings import WorkerSettings
-from mediacraft.shared import eventloop
 
 log = get_logger(__name__)
 

@@ -26,7 +26,6 @@ from urllib.parse import urlsplit, urlunsplit
 from typing import Any, Sequence
 
 import aio_pika
-from aiormq import spec
 from aio_pika.abc import (
     AbstractIncomingMessage,
     AbstractRobustChannel,
@@ -34,6 +33,7 @@ from aio_pika.abc import (
     AbstractRobustQueue,
 )
 from aio_pika.exceptions import AMQPError, ChannelNotFoundEntity, ChannelPreconditionFailed, PublishError
+from aiormq import spec
 
 from mediacraft.shared.adapters.bus import outcomes
 from mediacraft.shared.adapters.bus.outcomes import Action, Outcome

@@ -17,7 +17,7 @@ from pathlib import Path
 import psutil
 from celery import Celery
 
-from bench._procs import stop
+from bench._procs import cpu_seconds, stop
 
 app = Celery(
     "mediacraft_bench",
@@ -38,11 +38,6 @@ def noop(n: int) -> int:
     return n
 
 
-def _cpu(proc: psutil.Process) -> float:
-    times = proc.cpu_times()
-    return times.user + times.system
-
-
 def timed_round(url: str, tasks: int, timeout: float, log_path: Path) -> dict[str, float]:
     """Start a worker (prefork, its default concurrency), run `tasks` no-ops through it, stop it."""
     root = Path(__file__).resolve().parents[1]
@@ -60,13 +55,13 @@ def timed_round(url: str, tasks: int, timeout: float, log_path: Path) -> dict[st
             noop.delay(-1).get(timeout=30)  # warm: connections and pools exist before timing
             proc = psutil.Process(worker.pid)
             workers = [proc, *proc.children(recursive=True)]
-            cpu0 = sum(_cpu(p) for p in workers)
+            cpu0 = sum(cpu_seconds(p) for p in workers)
             began = time.perf_counter()
             results = [noop.delay(n) for n in range(tasks)]
             for r in results:
                 r.get(timeout=timeout)
             elapsed = time.perf_counter() - began
-            cpu = sum(_cpu(p) for p in workers) - cpu0
+            cpu = sum(cpu_seconds(p) for p in workers) - cpu0
             return {"rate": tasks / elapsed, "elapsed": elapsed, "cpu": cpu}
         finally:
             stop(worker, timeout=30)

@@ -1,9 +1,12 @@
-"""Stopping the processes a benchmark started (the underscore keeps `python -m bench` off it)."""
+"""The processes a benchmark started: their CPU time, and stopping them (the underscore keeps
+`python -m bench` off this module)."""
 
 from __future__ import annotations
 
 import signal
 import subprocess
+
+import psutil
 
 
 def stop(proc: subprocess.Popen, *, timeout: float, sig: int = signal.SIGTERM) -> None:
@@ -14,3 +17,9 @@ def stop(proc: subprocess.Popen, *, timeout: float, sig: int = signal.SIGTERM) -
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def cpu_seconds(proc: psutil.Process) -> float:
+    """CPU time (user + system) `proc` has used so far."""
+    times = proc.cpu_times()
+    return times.user + times.system

@@ -44,7 +44,7 @@ from typing import Any
 import psutil
 
 from bench._machine import reference_ms
-from bench._procs import stop
+from bench._procs import cpu_seconds, stop
 from mediacraft.shared import eventloop
 from mediacraft.shared.adapters.bus.rabbitmq import RabbitBus
 from mediacraft.shared.adapters.store.sqlite import SqliteStore
@@ -171,16 +171,11 @@ class CpuWatch:
         self.before: dict[str, float] = {}
         self.used: dict[str, float] = {}
 
-    @staticmethod
-    def _cpu(p: psutil.Process) -> float:
-        t = p.cpu_times()
-        return t.user + t.system
-
     def start(self) -> None:
-        self.before = {name: self._cpu(p) for name, p in self.procs.items()}
+        self.before = {name: cpu_seconds(p) for name, p in self.procs.items()}
 
     def stop(self) -> None:
-        self.used = {name: self._cpu(p) - self.before[name] for name, p in self.procs.items()}
+        self.used = {name: cpu_seconds(p) - self.before[name] for name, p in self.procs.items()}
 
 
 def _broker_process() -> psutil.Process | None:

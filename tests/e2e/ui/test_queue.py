@@ -113,3 +113,21 @@ def test_tasks_that_finished_while_away_are_announced_once(context: Any) -> None
     expect(page.locator("#queue")).to_have_attribute("data-announced", "true")
     expect(task_card(page, "made while away")).to_be_visible()
     expect(page.locator("#toasts .toast", has_text="你离开期间")).to_have_count(0)
+
+
+def test_more_than_three_tasks_finished_while_away_are_named_three_and_counted(context: Any) -> None:
+    request = context.request
+    prompts = [f"away batch {n}" for n in range(4)]
+    ids = [api_data(request.post("/api/tasks/submit", data={
+        "task_type": "image_generation", "config": {"prompt": prompt, "width": 256, "height": 256},
+    }))["task_id"] for prompt in prompts]
+    poll(lambda: all(api_data(request.get(f"/api/tasks/{i}/status"))["status"] == "completed" for i in ids),
+         timeout=60, what="the four tasks to complete")
+
+    page = context.new_page()
+    page.goto("/")
+    toast = page.locator("#toasts .toast", has_text="你离开期间有 4 个任务结束了")
+    expect(toast).to_be_visible()
+    detail = toast.inner_text()
+    assert sum(prompt in detail for prompt in prompts) == 3, detail
+    assert "另有 1 个" in detail, detail

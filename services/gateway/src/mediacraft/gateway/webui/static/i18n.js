@@ -142,6 +142,8 @@ const WORDS = {
     "toast.away_one": "你离开期间有 1 个任务结束了",
     "toast.away_many": "你离开期间有 {n} 个任务结束了",
     "toast.done": "{name}：{status}",
+    "toast.list_sep": "；",
+    "toast.and_more": "另有 {n} 个",
     "toast.close": "关闭",
 
     "err.network": "无法连接服务器，请检查网络后重试",
@@ -308,6 +310,8 @@ const WORDS = {
     "toast.away_one": "1 task finished while you were away",
     "toast.away_many": "{n} tasks finished while you were away",
     "toast.done": "{name}: {status}",
+    "toast.list_sep": "; ",
+    "toast.and_more": "and {n} more",
     "toast.close": "Close",
 
     "err.network": "Cannot reach the server; check the connection and try again",

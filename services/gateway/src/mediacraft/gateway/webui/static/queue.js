@@ -13,6 +13,7 @@ const TERMINAL = new Set(["completed", "failed", "cancelled", "expired"]);
 const CANCELLABLE = new Set(["queued", "processing", "retrying"]);
 const RETRYABLE = new Set(["failed", "cancelled"]);
 const NOTIFY_DELAY_MS = 800;
+const ANNOUNCE_BY_NAME = 3; // tasks named in the "while you were away" toast; the rest are counted
 
 const tasks = new Map(); // task_id -> the latest public view
 const cards = new Map(); // task_id -> TaskCard
@@ -441,10 +442,11 @@ export async function announceFinishedWhileAway() {
     const finished = env.data.tasks.filter((v) => v.submitted_at && !v.hidden && !finishedHere.has(v.task_id));
     if (finished.length) {
       const title = finished.length === 1 ? t("toast.away_one") : t("toast.away_many", { n: finished.length });
-      const detail = finished
-        .slice(0, 3)
-        .map((v) => t("toast.done", { name: taskName(v), status: t(`status.${v.status}`) }))
-        .join("；");
+      const named = finished
+        .slice(0, ANNOUNCE_BY_NAME)
+        .map((v) => t("toast.done", { name: taskName(v), status: t(`status.${v.status}`) }));
+      if (finished.length > named.length) named.push(t("toast.and_more", { n: finished.length - named.length }));
+      const detail = named.join(t("toast.list_sep"));
       toast(title, { detail, kind: "success", timeout: 15000 });
       for (const view of finished) upsert(view);
     }

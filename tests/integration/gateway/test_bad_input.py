@@ -301,6 +301,24 @@ async def test_a_missing_file_field_is_refused(gateway: Gateway) -> None:
     await unchanged(gateway, before)
 
 
+@pytest.mark.parametrize("endpoint", ["upload", "submit"])
+async def test_a_video_sent_under_another_field_name_is_named_as_such(
+    gateway: Gateway, clip: Path, endpoint: str
+) -> None:
+    # larger than a form field may be: it must not read as "a form field is too large"
+    video = clip.read_bytes() + b"\0" * (gateway.ctx.settings.max_form_field_bytes + 1)
+    async with gateway.client() as c:
+        path = "/api/tasks/submit"
+        if endpoint == "upload":
+            path = f"/api/tasks/{(await create(c, 'video_merge'))['task_id']}/upload"
+        before = await snapshot(gateway)
+        r = await c.post(path, data={"task_type": "video_merge"},
+                         files=[("files", ("a.mp4", video, "video/mp4")), ("files", ("b.mp4", video, "video/mp4"))])
+        assert (r.status_code, error_code(r)) == (422, "missing_file"), r.text
+        assert "named file, not 'files'" in r.json()["message"]
+    await unchanged(gateway, before)
+
+
 HOSTILE_NAME = "../../" + "\x01\x1b[31m" + "\u202egnp" + "x" * 300 + ".mp4"
 
 

@@ -122,6 +122,9 @@ async def receive_files(
                 received.append(await receive_within_quota(ctx, reader, part, key, storage_left))
                 if storage_left is not None:
                     storage_left -= received[-1].input.size
+            elif part.is_file:
+                # refused at once: read as a form field, a video would only be "too large a field"
+                raise ApiError("missing_file", f"Files go in the multipart field named file, not {part.name!r}")
             else:
                 await reader.read_all(ctx.settings.max_form_field_bytes)
             part = await reader.next_part()

@@ -278,6 +278,7 @@ async def test_files_that_are_not_videos_are_refused(uploads_to: Gateway, kind: 
         before = await snapshot(uploads_to)
         r = await upload(c, task["task_id"], ("holiday.mp4", content))
         assert (r.status_code, error_code(r)) == (status, code)
+        assert r.json()["message"][:1].isupper(), "a sentence for a person"
     await unchanged(uploads_to, before)
 
 

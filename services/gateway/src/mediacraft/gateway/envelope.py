@@ -86,6 +86,11 @@ class ApiError(Exception):
         self.headers = dict(headers or {})
 
 
+def sentence(reason: str) -> str:
+    """A reason worded as a clause below the routes ("the file is empty") as an answer's sentence."""
+    return reason[:1].upper() + reason[1:]
+
+
 def from_domain(exc: MediaCraftError) -> ApiError:
     """The API answer for a typed error raised below the routes."""
     if isinstance(exc, TooLarge):
@@ -97,7 +102,7 @@ def from_domain(exc: MediaCraftError) -> ApiError:
         return ApiError(code, exc.message, status=409)
     if isinstance(exc, InvalidInput):
         code = exc.code if exc.code in STATUS_OF_CODE else "invalid_input"
-        return ApiError(code, exc.message, status=STATUS_OF_CODE.get(code, 422))
+        return ApiError(code, sentence(exc.message), status=STATUS_OF_CODE.get(code, 422))
     return ApiError("internal_error", "Something went wrong on our side", status=500)
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from mediacraft.gateway.context import GatewayContext
 from mediacraft.gateway.drafts import owned
-from mediacraft.gateway.envelope import ApiError
+from mediacraft.gateway.envelope import ApiError, sentence
 from mediacraft.gateway.views import status_group, task_view
 from mediacraft.shared.errors import InvalidInput
 from mediacraft.shared.tasks import ACTIVE_STATUSES, DRAFT_STATUSES, TERMINAL_STATUSES, TaskStatus, TaskType
@@ -72,7 +72,7 @@ async def list_tasks(
             notified=notified, cursor=cursor, limit=limit,
         )
     except InvalidInput as exc:
-        raise ApiError("invalid_cursor", exc.message) from None
+        raise ApiError("invalid_cursor", sentence(exc.message)) from None
     counts = await ctx.store.count_by_status(user_id, include_hidden=include_hidden)
     return {"tasks": [task_view(t) for t in page.items], "next_cursor": page.next_cursor, "counts": counts}
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, AsyncIterator
 
-from mediacraft.gateway.envelope import ApiError
+from mediacraft.gateway.envelope import ApiError, sentence
 from mediacraft.gateway.filenames import display_name
 from mediacraft.gateway.media_cache import MediaCache
 from mediacraft.gateway.metrics import GatewayMetrics
@@ -112,7 +112,7 @@ class UploadReceiver:
         try:
             container = sniff_bytes(head[:SNIFF_BYTES])
         except InvalidInput as exc:
-            raise ApiError("unsupported_format", exc.message) from None
+            raise ApiError("unsupported_format", sentence(exc.message)) from None
         if container.kind != "video":
             raise ApiError("unsupported_format", f"A video is needed here, not a {container.name} image")
         local = None if self.single_write else self.cache.temp_path()
@@ -162,7 +162,7 @@ class UploadReceiver:
                 info, probed = await self._probe_tee(store, streamed, tee, local)
         except InvalidInput as exc:
             await self._abandon(key, tee, store)
-            raise ApiError(exc.code, exc.message, status=413 if exc.code == "file_too_large" else None) from None
+            raise ApiError(exc.code, sentence(exc.message), status=413 if exc.code == "file_too_large" else None) from None
         except BaseException:
             await self._abandon(key, tee, store)
             raise

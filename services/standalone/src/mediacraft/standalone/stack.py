@@ -7,6 +7,11 @@ RabbitMQ comes from MEDIACRAFT_BUS_URL (default: the local broker); S3 from
 MEDIACRAFT_OBJECT_STORE_URL, or a SeaweedFS started here with its data under the data dir; the
 store from MEDIACRAFT_STORE_URL when it is a MongoDB URL, else one SQLite file under the data dir
 (WAL, shared by the processes). This is how the distributed shape runs on one machine.
+
+Like an orchestrator, the stack starts a service again when its process ends on its own (a crash,
+an out-of-memory kill, a `kill -9` to try recovery): at once when it had run for
+RESTART_RESET_SECONDS, otherwise after a delay that starts at RESTART_FIRST_DELAY and doubles with
+each quick end, up to RESTART_MAX_DELAY. Only a stop of the whole stack ends them for good.
 """
 
 from __future__ import annotations
@@ -28,6 +33,10 @@ log = get_logger("mediacraft.stack")
 
 DEFAULT_BUS = "amqp://guest:guest@127.0.0.1:5672/"
 POOLS = ("watermark", "merge", "generate")
+RESTART_FIRST_DELAY = 0.5  # seconds before the second of a run of quick restarts
+RESTART_MAX_DELAY = 30.0
+RESTART_RESET_SECONDS = 30.0  # a process that ran this long before it ended restarts at once
+OUTPUT_DRAIN_SECONDS = 2.0
 
 
 @dataclass
@@ -36,7 +45,8 @@ class Child:
     module: str
     env: dict[str, str]
     process: asyncio.subprocess.Process | None = None
-    pump: asyncio.Task[None] | None = None
+    supervisor: asyncio.Task[None] | None = None
+    restarts: int = 0
 
 
 @dataclass
@@ -51,6 +61,7 @@ class Stack:
     grace: float = 30.0
     children: list[Child] = field(default_factory=list)
     s3: S3Server | None = None
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     def environment(self) -> dict[str, str]:
         """The settings every child shares."""
@@ -97,41 +108,79 @@ class Stack:
         self.children = self.plan(env)
         width = max(len(c.name) for c in self.children)
         for child in self.children:
-            child.process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", child.module, env=child.env,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
-            )
-            child.pump = asyncio.create_task(self._pump(child, width))
+            await self._spawn(child)
+            child.supervisor = asyncio.create_task(self._supervise(child, width))
         log.info("stack started", gateway=f"http://127.0.0.1:{self.port}", processes=len(self.children))
 
-    async def _pump(self, child: Child, width: int) -> None:
-        """Copy a child's output, each line prefixed with its name; say when it exits."""
-        assert child.process is not None and child.process.stdout is not None
+    async def _spawn(self, child: Child) -> None:
+        child.process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", child.module, env=child.env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
+        )
+        if self.stopping.is_set():  # the stack began to stop while this one started
+            child.process.send_signal(signal.SIGTERM)
+
+    async def _supervise(self, child: Child, width: int) -> None:
+        """Copy a child's output, each line prefixed with its name; start it again when it ends
+        on its own, until the stack stops."""
         prefix = f"{child.name:>{width}} | ".encode()
-        async for line in child.process.stdout:
-            sys.stdout.buffer.write(prefix + line)
-            sys.stdout.buffer.flush()
-        code = await child.process.wait()
-        log.info("process exited", service=child.name, code=code)
+        delay = 0.0
+        loop = asyncio.get_running_loop()
+        while True:
+            process = child.process
+            assert process is not None and process.stdout is not None
+            started = loop.time()
+            copying = asyncio.create_task(_copy_lines(process.stdout, prefix))
+            code = await process.wait()
+            try:  # the rest of its output; a process it left behind may hold the pipe open
+                await asyncio.wait_for(copying, OUTPUT_DRAIN_SECONDS)
+            except asyncio.TimeoutError:
+                pass
+            if self.stopping.is_set():
+                log.info("process exited", service=child.name, code=code)
+                return
+            delay = 0.0 if loop.time() - started >= RESTART_RESET_SECONDS else next_restart_delay(delay)
+            log.warning("process exited on its own; starting it again", service=child.name, code=code,
+                        in_seconds=delay, restarts=child.restarts + 1)
+            if delay:
+                try:
+                    await asyncio.wait_for(self.stopping.wait(), timeout=delay)
+                except asyncio.TimeoutError:
+                    pass
+            if self.stopping.is_set():
+                return
+            child.restarts += 1
+            await self._spawn(child)
 
     async def stop(self) -> None:
         """SIGTERM in reverse start order (workers hand back jobs), then SIGKILL after the grace."""
+        self.stopping.set()
         for child in reversed(self.children):
             if child.process is not None and child.process.returncode is None:
                 child.process.send_signal(signal.SIGTERM)
-        waits = [c.process.wait() for c in self.children if c.process is not None]
+        supervisors = [c.supervisor for c in self.children if c.supervisor is not None]
         try:
-            await asyncio.wait_for(asyncio.gather(*waits), timeout=self.grace)
+            await asyncio.wait_for(asyncio.gather(*supervisors, return_exceptions=True), timeout=self.grace)
         except asyncio.TimeoutError:
             for child in self.children:
                 if child.process is not None and child.process.returncode is None:
                     log.warning("killing", service=child.name)
                     os.killpg(child.process.pid, signal.SIGKILL)
             await asyncio.gather(*(c.process.wait() for c in self.children if c.process is not None))
-        await asyncio.gather(*(c.pump for c in self.children if c.pump is not None), return_exceptions=True)
         if self.s3 is not None:
             await asyncio.to_thread(stop_seaweed, self.s3, remove_data=False)
         log.info("stack stopped")
+
+
+async def _copy_lines(stream: asyncio.StreamReader, prefix: bytes) -> None:
+    async for line in stream:
+        sys.stdout.buffer.write(prefix + line)
+        sys.stdout.buffer.flush()
+
+
+def next_restart_delay(previous: float) -> float:
+    """The wait before restarting a process that ended soon after its start, given the last wait."""
+    return min(RESTART_MAX_DELAY, max(RESTART_FIRST_DELAY, previous * 2))
 
 
 async def run_stack(stack: Stack) -> None:

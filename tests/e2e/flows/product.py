@@ -91,6 +91,8 @@ class ProductProcess:
     timers: dict[str, str] = field(default_factory=lambda: dict(FAST_TIMERS))  # {}: production defaults
     port: int = field(default_factory=free_port)
     identity_port: int = field(default_factory=free_port)
+    workers: int = 1  # stack: processes per worker pool
+    schedulers: int = 1  # stack: scheduler replicas
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
     ready_seconds: float = 0.0
@@ -107,8 +109,8 @@ class ProductProcess:
             return [sys.executable, "-m", "mediacraft.standalone"]
         return [
             sys.executable, "-m", "mediacraft.standalone.stack", "--data-dir", str(self.data_dir),
-            "--port", str(self.port), "--identity-port", str(self.identity_port), "--workers", "1",
-            "--grace", "30",
+            "--port", str(self.port), "--identity-port", str(self.identity_port), "--workers", str(self.workers),
+            "--schedulers", str(self.schedulers), "--grace", "30",
         ]
 
     def environment(self) -> dict[str, str]:

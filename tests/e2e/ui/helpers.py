@@ -1,13 +1,11 @@
-"""Small helpers of the browser suite: finding task cards, API polls with a deadline, a media probe."""
+"""Small helpers of the browser suite: finding task cards, reading API envelopes, a media probe."""
 
 from __future__ import annotations
 
 import json
 import subprocess
-import threading
-import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 try:
     from playwright.sync_api import expect
@@ -51,19 +49,6 @@ def api_data(response: Any) -> Any:
     body = response.json()
     assert response.ok and body["success"], body
     return body["data"]
-
-
-def poll(check: Callable[[], Any], *, timeout: float, what: str, interval: float = 0.1) -> Any:
-    """Call `check` until it returns something truthy, or fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        pause.wait(interval)  # between polls only; the deadline bounds the wait
 
 
 def probe(path: Path) -> dict[str, Any]:

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.ui.helpers import api_data, expect, poll, task_card
+from tests.e2e.ui.helpers import api_data, expect, task_card
+from tests.fixtures.waiting import poll
 
 BLOCKER = "a long sunrise timelapse"
 WAITING = "a patient picture"

@@ -18,7 +18,8 @@ import httpx
 import pytest
 
 from tests.e2e.ui.conftest import DESKTOP, watch_for_page_errors
-from tests.e2e.ui.helpers import expect, poll, task_card
+from tests.e2e.ui.helpers import expect, task_card
+from tests.fixtures.waiting import poll
 from tests.fixtures.served_product import free_port
 
 REPO = Path(__file__).resolve().parents[3]

@@ -67,20 +67,13 @@ class Load:
 
 
 def processes(product: Any) -> dict[str, psutil.Process]:
-    """The product's service processes by name (the stack's children by module, or the one process)."""
-    root = psutil.Process(product.process.pid)
-    found = {"standalone": root} if product.mode == "standalone" else {}
-    counts: Counter[str] = Counter()
-    for child in root.children():
-        try:
-            cmdline = child.cmdline()
-        except psutil.NoSuchProcess:
-            continue
-        if "-m" not in cmdline:
-            continue  # ffprobe, ffmpeg, weed: children of the work, not services
-        name = cmdline[cmdline.index("-m") + 1].removeprefix("mediacraft.")
-        counts[name] += 1
-        found[f"{name}-{counts[name]}" if name.startswith("worker") or name == "scheduler" else name] = child
+    """The product's service processes by name: the one process, or the stack's services."""
+    if product.mode == "standalone":
+        return {"standalone": psutil.Process(product.process.pid)}
+    found: dict[str, psutil.Process] = {}
+    for module, procs in product.services().items():
+        for n, proc in enumerate(procs, start=1):
+            found[f"{module}-{n}" if len(procs) > 1 or module.startswith("worker") else module] = proc
     return found
 
 

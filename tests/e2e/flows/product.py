@@ -91,6 +91,7 @@ class ProductProcess:
     timers: dict[str, str] = field(default_factory=lambda: dict(FAST_TIMERS))  # {}: production defaults
     port: int = field(default_factory=free_port)
     identity_port: int = field(default_factory=free_port)
+    cleanup_metrics_port: int = field(default_factory=free_port)  # stack: two stacks on one machine
     workers: int = 1  # stack: processes per worker pool
     schedulers: int = 1  # stack: scheduler replicas
     process: subprocess.Popen[bytes] | None = None
@@ -118,6 +119,7 @@ class ProductProcess:
             **self.timers,
             "MEDIACRAFT_DATA_DIR": str(self.data_dir),
             "MEDIACRAFT_HTTP_PORT": str(self.port),
+            "MEDIACRAFT_CLEANUP_METRICS_PORT": str(self.cleanup_metrics_port),
             "MEDIACRAFT_LOG_JSON": "false",
             **self.settings,
         })
@@ -177,6 +179,22 @@ class ProductProcess:
             self.process.wait(30)
             psutil.wait_procs(family, timeout=30)
         self._close_log()
+
+    def services(self) -> dict[str, list[psutil.Process]]:
+        """The stack's service processes by module (`scheduler`, `worker_merge`, ...), in start order;
+        ffprobe, ffmpeg or weed children of the work are not services."""
+        started: list[tuple[float, str, psutil.Process]] = []
+        for child in self._children():
+            try:
+                cmdline, at = child.cmdline(), child.create_time()
+            except psutil.NoSuchProcess:
+                continue
+            if "-m" in cmdline and (module := cmdline[cmdline.index("-m") + 1]).startswith("mediacraft."):
+                started.append((at, module.removeprefix("mediacraft."), child))
+        found: dict[str, list[psutil.Process]] = {}
+        for _, module, child in sorted(started, key=lambda entry: entry[0]):
+            found.setdefault(module, []).append(child)
+        return found
 
     def run_log(self) -> str:
         """What the product printed since its last start."""

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import httpx
-import psutil
 import pytest
 
 from tests.e2e.flows.client import Visitor
@@ -50,22 +49,6 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     finally:
         if served.process is not None and served.process.poll() is None:
             served.kill()
-
-
-def services(stack: ProductProcess) -> dict[str, list[psutil.Process]]:
-    """The stack's service processes by module (`scheduler`, `worker_merge`, ...)."""
-    assert stack.process is not None
-    found: dict[str, list[psutil.Process]] = {}
-    for child in psutil.Process(stack.process.pid).children():
-        try:
-            cmdline = child.cmdline()
-        except psutil.NoSuchProcess:
-            continue
-        if "-m" in cmdline:
-            module = cmdline[cmdline.index("-m") + 1]
-            if module.startswith("mediacraft."):
-                found.setdefault(module.removeprefix("mediacraft."), []).append(child)
-    return found
 
 
 def statuses(visitors: list[Visitor]) -> dict[str, str] | None:
@@ -115,7 +98,7 @@ def run(stack: ProductProcess, clips: Clips, visitors: list[Visitor], tmp_path: 
 
     for visitor in visitors:
         submit(visitor)
-    before = services(stack)
+    before = stack.services()
     assert {k: len(v) for k, v in before.items()} == {
         "identity": 1, "gateway": 1, "scheduler": 2, "worker_watermark": 2, "worker_merge": 2,
         "worker_generate": 2, "cleanup": 1,
@@ -132,17 +115,17 @@ def run(stack: ProductProcess, clips: Clips, visitors: list[Visitor], tmp_path: 
                 return now if running or set(now.values()) <= TERMINAL else None
 
             seen = poll(busy, timeout=STEP_TIMEOUT, what=f"a task of {victim} processing")
-            targets = services(stack)[victim]
+            targets = stack.services()[victim]
         else:
             seen = poll(lambda: statuses(visitors), timeout=STEP_TIMEOUT, what="the task list")
-            targets = services(stack)[victim][:1]
+            targets = stack.services()[victim][:1]
         for target in targets:
             target.kill()
         progress.append(seen)
 
         def back_and_moving(victim: str = victim, pids: set[int] = {t.pid for t in targets},
                             seen: dict[str, str] = seen) -> bool:
-            now = services(stack).get(victim, [])
+            now = stack.services().get(victim, [])
             if len(now) != len(before[victim]) or pids & {p.pid for p in now}:
                 return False  # not started again yet
             current = statuses(visitors)
@@ -164,7 +147,7 @@ def run(stack: ProductProcess, clips: Clips, visitors: list[Visitor], tmp_path: 
     restarted = stack.run_log().count("starting it again")
     killed = sum(len(before[v]) if v in POOL_TYPES else 1 for v in VICTIMS)
     assert restarted == killed, stack.log_tail()
-    assert {k: len(v) for k, v in services(stack).items()} == {k: len(v) for k, v in before.items()}
+    assert {k: len(v) for k, v in stack.services().items()} == {k: len(v) for k, v in before.items()}
 
     check_results(views, owners, clips, tmp_path)
     assert stack.stop(signal.SIGINT) == 0, stack.log_tail()

@@ -4,13 +4,23 @@ while it keeps ending quickly, and a stop of the stack ends it for good, backoff
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import os
 import sys
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
 from mediacraft.standalone import stack as stack_module
-from mediacraft.standalone.stack import RESTART_FIRST_DELAY, RESTART_MAX_DELAY, Child, Stack, next_restart_delay
+from mediacraft.standalone.stack import (
+    PR_SET_CHILD_SUBREAPER,
+    RESTART_FIRST_DELAY,
+    RESTART_MAX_DELAY,
+    Child,
+    Stack,
+    next_restart_delay,
+)
 from tests.fixtures.waiting import eventually
 
 
@@ -20,6 +30,13 @@ def test_quick_ends_double_the_delay_up_to_the_cap() -> None:
         delays.append(next_restart_delay(delays[-1]))
     assert delays[:4] == [0.0, RESTART_FIRST_DELAY, 2 * RESTART_FIRST_DELAY, 4 * RESTART_FIRST_DELAY]
     assert delays[-1] == RESTART_MAX_DELAY and all(b >= a for a, b in zip(delays, delays[1:]))
+
+
+@pytest.fixture(autouse=True)
+def not_a_subreaper_afterwards() -> Iterator[None]:
+    """The stack makes its process a child subreaper; the test process must not stay one."""
+    yield
+    ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
 
 
 class OneServiceStack(Stack):
@@ -58,3 +75,40 @@ async def test_a_service_that_ends_is_started_again_until_the_stack_stops(
     sys.stdout.flush()
     out = capfdbinary.readouterr().out
     assert out.count(b"zen | Beautiful is better than ugly.") == restarts + 1, out[-2000:]
+
+
+class LeavesASleeper(Stack):
+    """A stack of one service that starts a process in a session of its own and dies by SIGKILL."""
+
+    def plan(self, env: dict[str, str]) -> list[Child]:
+        return [Child("leaver", "tests.fixtures.leaves_a_sleeper", env)]
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="child subreapers and /proc are Linux's")
+async def test_what_a_dead_service_left_running_is_ended(
+    tmp_path: Path, three_quick_restarts: None, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MEDIACRAFT_OBJECT_STORE_URL", "s3://key:secret@127.0.0.1:9/bucket")
+    pid_file = tmp_path / "leftover.pid"
+    monkeypatch.setenv("LEFTOVER_PID_FILE", str(pid_file))
+    stack = LeavesASleeper(data_dir=tmp_path, grace=10.0)
+    await stack.start()
+    try:
+        first = await eventually(lambda: pid_file.exists() and int(pid_file.read_text()), timeout=30,
+                                 what="the first run's leftover")
+        # the service is started again after it died; by then its leftover is gone
+        await eventually(lambda: stack.children[0].restarts >= 1, timeout=30, what="a restart")
+        assert not _running(first), "the leftover of the first run still runs"
+        await eventually(lambda: int(pid_file.read_text()) != first, timeout=30, what="the second run's leftover")
+        second = int(pid_file.read_text())
+    finally:
+        await stack.stop()
+    await eventually(lambda: not _running(second), timeout=10, what="the last leftover ended at the stop")

@@ -12,12 +12,17 @@ Like an orchestrator, the stack starts a service again when its process ends on 
 an out-of-memory kill, a `kill -9` to try recovery): at once when it had run for
 RESTART_RESET_SECONDS, otherwise after a delay that starts at RESTART_FIRST_DELAY and doubles with
 each quick end, up to RESTART_MAX_DELAY. Only a stop of the whole stack ends them for good.
+What a dead service leaves running (ffmpeg runs in a session of its own, so a worker's death does
+not end it) is ended too, as a pod's processes end with it: on Linux the stack is a child
+subreaper, so such leftovers become its children, and each exit of a service kills and reaps them.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import ctypes
 import json
 import os
 import signal
@@ -37,6 +42,8 @@ RESTART_FIRST_DELAY = 0.5  # seconds before the second of a run of quick restart
 RESTART_MAX_DELAY = 30.0
 RESTART_RESET_SECONDS = 30.0  # a process that ran this long before it ended restarts at once
 OUTPUT_DRAIN_SECONDS = 2.0
+EXIT_POLL_SECONDS = 0.2
+PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
 
 
 @dataclass
@@ -105,6 +112,8 @@ class Stack:
             self.s3 = await asyncio.to_thread(start_seaweed, self.data_dir / "seaweed")
             env["MEDIACRAFT_OBJECT_STORE_URL"] = self.s3.url("mediacraft")
             log.info("started SeaweedFS", endpoint=self.s3.endpoint)
+        if not become_subreaper():
+            log.info("not a child subreaper here: what a dead service leaves running is not ended")
         self.children = self.plan(env)
         width = max(len(c.name) for c in self.children)
         for child in self.children:
@@ -131,9 +140,10 @@ class Stack:
             assert process is not None and process.stdout is not None
             started = loop.time()
             copying = asyncio.create_task(_copy_lines(process.stdout, prefix))
-            code = await process.wait()
-            try:  # the rest of its output; a process it left behind may hold the pipe open
-                await asyncio.wait_for(copying, OUTPUT_DRAIN_SECONDS)
+            code = await _exited(process)
+            await self._end_leftovers(child.name)
+            try:  # the rest of its output
+                await asyncio.wait_for(asyncio.gather(copying, process.wait()), OUTPUT_DRAIN_SECONDS)
             except asyncio.TimeoutError:
                 pass
             if self.stopping.is_set():
@@ -149,8 +159,17 @@ class Stack:
                     pass
             if self.stopping.is_set():
                 return
-            child.restarts += 1
             await self._spawn(child)
+            child.restarts += 1
+
+    async def _end_leftovers(self, service: str) -> None:
+        """Kill and reap the processes a service left behind (reparented to this subreaper)."""
+        ours = {c.process.pid for c in self.children if c.process is not None}
+        if self.s3 is not None and self.s3.process is not None:
+            ours.add(self.s3.process.pid)
+        leftovers = await asyncio.to_thread(end_leftovers, ours)
+        if leftovers:
+            log.warning("ended what a dead service left running", service=service, pids=leftovers)
 
     async def stop(self) -> None:
         """SIGTERM in reverse start order (workers hand back jobs), then SIGKILL after the grace."""
@@ -172,10 +191,65 @@ class Stack:
         log.info("stack stopped")
 
 
+async def _exited(process: asyncio.subprocess.Process) -> int:
+    """The exit code, as soon as the process has ended: `wait()` also waits for its pipes to close,
+    which a process it left behind may hold open."""
+    waiting = asyncio.ensure_future(process.wait())
+    while process.returncode is None:
+        await asyncio.wait({waiting}, timeout=EXIT_POLL_SECONDS)
+    return process.returncode
+
+
 async def _copy_lines(stream: asyncio.StreamReader, prefix: bytes) -> None:
     async for line in stream:
         sys.stdout.buffer.write(prefix + line)
         sys.stdout.buffer.flush()
+
+
+def become_subreaper() -> bool:
+    """Become the parent of orphans among this process's descendants (Linux), rather than init."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def children_of(parent: int) -> list[tuple[int, bytes]]:
+    """(pid, command line) of every process whose parent is `parent`, from /proc."""
+    found: list[tuple[int, bytes]] = []
+    if not os.path.isdir("/proc"):
+        return found
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as fh:
+                stat = fh.read()
+            ppid = int(stat[stat.rindex(b")") + 2:].split()[1])
+            if ppid == parent:
+                with open(f"/proc/{entry.name}/cmdline", "rb") as fh:
+                    found.append((int(entry.name), fh.read()))
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile
+    return found
+
+
+def end_leftovers(ours: set[int]) -> list[int]:
+    """Kill and reap this process's children other than `ours` and services being started: what
+    dead services left behind. Returns their pids."""
+    leftovers = [pid for pid, cmdline in children_of(os.getpid())
+                 if pid not in ours and b"mediacraft." not in cmdline]
+    for pid in leftovers:
+        with contextlib.suppress(ProcessLookupError):
+            if os.getpgid(pid) == pid:  # a group leader (ffmpeg is): its group goes with it
+                os.killpg(pid, signal.SIGKILL)
+            else:
+                os.kill(pid, signal.SIGKILL)
+    for pid in leftovers:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+    return leftovers
 
 
 def next_restart_delay(previous: float) -> float:

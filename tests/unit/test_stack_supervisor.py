@@ -112,3 +112,24 @@ async def test_what_a_dead_service_left_running_is_ended(
     finally:
         await stack.stop()
     await eventually(lambda: not _running(second), timeout=10, what="the last leftover ended at the stop")
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="child subreapers and /proc are Linux's")
+async def test_a_service_that_ignores_the_stop_is_killed_after_the_grace_with_what_it_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MEDIACRAFT_OBJECT_STORE_URL", "s3://key:secret@127.0.0.1:9/bucket")
+    pid_file = tmp_path / "leftover.pid"
+    monkeypatch.setenv("LEFTOVER_PID_FILE", str(pid_file))
+    monkeypatch.setenv("LEFTOVER_THEN", "hang")
+    stack = LeavesASleeper(data_dir=tmp_path, grace=0.5)
+    await stack.start()
+    try:
+        sleeper = await eventually(lambda: pid_file.exists() and int(pid_file.read_text()), timeout=30,
+                                   what="the service's sleeper")
+    finally:
+        await asyncio.wait_for(stack.stop(), timeout=20)
+    [child] = stack.children
+    assert child.process is not None and child.process.returncode == -9, "killed after the grace"
+    assert child.restarts == 0
+    assert not _running(sleeper), "what it started goes with it"

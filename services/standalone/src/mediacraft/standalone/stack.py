@@ -185,7 +185,9 @@ class Stack:
                 if child.process is not None and child.process.returncode is None:
                     log.warning("killing", service=child.name)
                     os.killpg(child.process.pid, signal.SIGKILL)
-            await asyncio.gather(*(c.process.wait() for c in self.children if c.process is not None))
+            await asyncio.gather(*(_exited(c.process) for c in self.children if c.process is not None))
+            # their supervisors were cancelled with the wait: end what the killed services left
+            await self._end_leftovers("stack")
         if self.s3 is not None:
             await asyncio.to_thread(stop_seaweed, self.s3, remove_data=False)
         log.info("stack stopped")
@@ -197,6 +199,7 @@ async def _exited(process: asyncio.subprocess.Process) -> int:
     waiting = asyncio.ensure_future(process.wait())
     while process.returncode is None:
         await asyncio.wait({waiting}, timeout=EXIT_POLL_SECONDS)
+    waiting.cancel()  # done already, or held up by such a pipe
     return process.returncode
 
 

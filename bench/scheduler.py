@@ -45,6 +45,7 @@ import psutil
 
 from bench._machine import reference_ms
 from bench._procs import cpu_seconds, stop
+from bench._stats import percentile
 from mediacraft.shared import eventloop
 from mediacraft.shared.adapters.bus.rabbitmq import RabbitBus
 from mediacraft.shared.adapters.store.sqlite import SqliteStore
@@ -278,17 +279,10 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f} ms"
 
 
-def _percentile(sorted_values: list[float], q: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    index = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
-    return sorted_values[index]
-
-
 def _latency_line(lat: list[float]) -> str:
     if not lat:
         return "no samples"
-    p50, p99 = _percentile(lat, 0.50), _percentile(lat, 0.99)
+    p50, p99 = percentile(lat, 0.50), percentile(lat, 0.99)
     verdict = "met" if p99 * 1000 < TARGET_P99_MS else "MISSED"
     return (f"{len(lat)} samples: p50 {_ms(p50)}, p99 {_ms(p99)}, max {_ms(lat[-1])}  "
             f"(target p99 < {TARGET_P99_MS:.0f} ms: {verdict})")
@@ -327,7 +321,7 @@ def report(rounds: list[tuple[dict[str, Any], dict[str, Any] | None]], full: dic
         hops = loaded["hops"]
         if hops:
             print(f"  one broker hop meanwhile (a worker's publish to the quorum inbox until confirmed): "
-                  f"p50 {_ms(_percentile(hops, 0.5))}, p99 {_ms(_percentile(hops, 0.99))}; a dispatch takes two "
+                  f"p50 {_ms(percentile(hops, 0.5))}, p99 {_ms(percentile(hops, 0.99))}; a dispatch takes two "
                   "such hops (the finished event in, the job out) besides the scheduler's own work")
     if celery is not None:
         print(f"celery 5, no-op (prefork, default concurrency, acks_late, rpc results), same round: "

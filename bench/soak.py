@@ -35,10 +35,13 @@ from typing import Any
 import httpx
 import psutil
 
+from bench._stats import percentile
+from mediacraft.gateway.settings import GatewaySettings
+
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".bench" / "soak"
 TERMINAL = {"completed", "failed", "cancelled", "expired"}
-CREATE_RATE_PER_VISITOR = 0.2  # the gateway's default rate_create_per_second
+CREATE_RATE_PER_VISITOR = GatewaySettings.model_fields["rate_create_per_second"].default
 LOGO = (200, 20, 80, 40)
 
 
@@ -157,13 +160,6 @@ def timed(call: Any) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
-
-
 def statuses(visitors: list[Any]) -> dict[str, str]:
     """Every task of every visitor, by id (following each listing's cursor)."""
     found: dict[str, str] = {}
@@ -205,7 +201,7 @@ def run(args: argparse.Namespace, settings: dict[str, str]) -> int:
                 s = samples[-1]
                 print(f"  {s.at:6.0f} s: {s.submitted} submitted, {s.completed} completed; RSS "
                       + ", ".join(f"{k} {v:.0f}" for k, v in s.rss_mb.items())
-                      + f" MB; status p99 {percentile(s.status_ms, 0.99):.1f} ms", flush=True)
+                      + f" MB; status p99 {percentile(sorted(s.status_ms), 0.99):.1f} ms", flush=True)
                 next_sample = now + args.sample_seconds
             # paced: the n-th submit is due n / rate seconds after the start
             pause.wait(max(0.0, started + submitter.n / rate - time.monotonic()))
@@ -282,8 +278,8 @@ def report(args: argparse.Namespace, load: Load, samples: list[Sample], final: d
     windows = [s for s in samples[:-1] if s.status_ms and s.at >= warm.at]  # the last one is after the drain
     if len(windows) >= 2:
         first, end = windows[0], windows[-1]
-        p99 = lambda s: percentile(s.status_ms, 0.99)  # noqa: E731
-        lst = lambda s: percentile(s.list_ms, 0.99)  # noqa: E731
+        p99 = lambda s: percentile(sorted(s.status_ms), 0.99)  # noqa: E731
+        lst = lambda s: percentile(sorted(s.list_ms), 0.99)  # noqa: E731
         print(f"status p99 (20 queries a window): after the warm-up {p99(first):.1f} ms, last window {p99(end):.1f} ms "
               f"(ratio {p99(end) / p99(first):.2f}); listing p99 {lst(first):.1f} -> {lst(end):.1f} ms")
         rates = [(b.completed - a.completed) / (b.at - a.at) for a, b in zip(windows, windows[1:]) if b.at > a.at]

@@ -45,8 +45,9 @@ from mediacraft.shared.topology import COMMANDS, EVENTS, SCHEDULER_INBOX, SCHEDU
 
 M = TypeVar("M", bound=Message)
 
-# delays, leases and limits a test can step through with the clock; the timers never fire on
-# their own within a test (an hour of real time), so every tick is one the test delivers
+# delays, leases and limits a test can step through with the clock. The scheduler's timers run on
+# real time and are set far beyond a test's length, so every tick is one the test delivers, and
+# no silence within a test is long enough (three ticks) to make the scheduler rebuild its memory.
 SETTINGS = dict(
     quota_per_user=1,
     quota_global=5,
@@ -55,7 +56,7 @@ SETTINGS = dict(
     start_timeout_seconds=600.0,
     max_run_seconds=1_800.0,
     progress_throttle_seconds=1.0,
-    tick_seconds=1.0,  # retries are repaired 2 s past their due time (twice the tick)
+    tick_seconds=60.0,  # a retry whose RetryDue was lost is requeued two ticks after it was due
     reconcile_seconds=3_600.0,
     queue_position_refresh_seconds=3_600.0,
 )

@@ -52,7 +52,7 @@ async def test_a_retrying_task_is_cancelled_at_once_and_its_retry_never_runs(rig
     assert rig.changes(task_id)[-1] == (RETRYING, CANCELLED)
 
     await rig.retry_comes_due(task_id)
-    await rig.clock.advance(60)
+    await rig.clock.advance(3 * rig.settings.tick_seconds)  # long past the point a lost RetryDue is repaired
     await rig.tick()
 
     assert await rig.status(task_id) == CANCELLED

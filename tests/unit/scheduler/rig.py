@@ -12,9 +12,10 @@ beyond a test's length, so the test delivers the ticks itself.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence, TypeVar
+from typing import Any, TypeVar
 
 from mediacraft.scheduler.service import SchedulerService
 from mediacraft.scheduler.settings import Settings
@@ -41,25 +42,25 @@ from mediacraft.shared.messages import (
 )
 from mediacraft.shared.ports.bus import Handler, Incoming
 from mediacraft.shared.tasks import InputFile, ResultFile, Task, TaskStatus, TaskType
-from mediacraft.shared.topology import COMMANDS, EVENTS, SCHEDULER_INBOX, SCHEDULER_KEY, Topology, build_topology
+from mediacraft.shared.topology import COMMANDS, EVENTS, SCHEDULER_INBOX, Topology, build_topology
 
 M = TypeVar("M", bound=Message)
 
 # delays, leases and limits a test can step through with the clock. The scheduler's timers run on
 # real time and are set far beyond a test's length, so every tick is one the test delivers, and
 # no silence within a test is long enough (three ticks) to make the scheduler rebuild its memory.
-SETTINGS = dict(
-    quota_per_user=1,
-    quota_global=5,
-    retry_delays_ms=(1_000, 5_000, 30_000),
-    lease_seconds=60.0,
-    start_timeout_seconds=600.0,
-    max_run_seconds=1_800.0,
-    progress_throttle_seconds=1.0,
-    tick_seconds=60.0,  # a retry whose RetryDue was lost is requeued two ticks after it was due
-    reconcile_seconds=3_600.0,
-    queue_position_refresh_seconds=3_600.0,
-)
+SETTINGS: dict[str, Any] = {
+    "quota_per_user": 1,
+    "quota_global": 5,
+    "retry_delays_ms": (1_000, 5_000, 30_000),
+    "lease_seconds": 60.0,
+    "start_timeout_seconds": 600.0,
+    "max_run_seconds": 1_800.0,
+    "progress_throttle_seconds": 1.0,
+    "tick_seconds": 60.0,  # a retry whose RetryDue was lost is requeued two ticks after it was due
+    "reconcile_seconds": 3_600.0,
+    "queue_position_refresh_seconds": 3_600.0,
+}
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ class Published:
 
 
 class _Subscription:
-    def __init__(self, bus: "RecordingBus", queue: str) -> None:
+    def __init__(self, bus: RecordingBus, queue: str) -> None:
         self.bus, self.queue = bus, queue
 
     async def cancel(self) -> None:
@@ -126,7 +127,7 @@ class SchedulerRig:
         self.service: SchedulerService | None = None
         self._ids = itertools.count(1)
 
-    async def start(self) -> "SchedulerRig":
+    async def start(self) -> SchedulerRig:
         await self.store.start()
         await self.start_scheduler()
         return self
@@ -253,7 +254,7 @@ class SchedulerRig:
 
     def sent(self, kind: type[M]) -> list[M]:
         """Every message of this type the scheduler published, in order."""
-        return [p.message for p in self.bus.published if isinstance(p.message, kind)]  # type: ignore[misc]
+        return [m for m in (p.message for p in self.bus.published) if isinstance(m, kind)]
 
     def jobs(self) -> list[tuple[str, int]]:
         """(task, attempt) of every RunJob published, in order."""

@@ -24,9 +24,10 @@ async def test_a_submitted_task_starts_at_once_and_its_job_goes_to_its_pool(rig:
     # until a worker takes it, the job may wait in its pool's queue for the start timeout
     assert task.lease_expires_at == rig.clock.now() + timedelta(seconds=rig.settings.start_timeout_seconds)
     assert rig.jobs() == [(task_id, 1)]
-    [job] = [p for p in rig.bus.published if isinstance(p.message, RunJob)]
-    assert job.routing_key == "merge"
-    assert job.message.deadline_seconds == rig.settings.max_run_seconds  # type: ignore[attr-defined]
+    [job] = rig.sent(RunJob)
+    assert job.deadline_seconds == rig.settings.max_run_seconds
+    [to_pool] = [p.routing_key for p in rig.bus.published if p.envelope.type == RunJob.TYPE]
+    assert to_pool == "merge"
     assert rig.changes(task_id) == [(QUEUED, PROCESSING)]
 
 

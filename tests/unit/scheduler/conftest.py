@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.unit.scheduler.rig import SchedulerRig
-
-RigFactory = Callable[..., Awaitable[SchedulerRig]]
+from tests.unit.scheduler.rig import RigFactory, SchedulerRig
 
 
 @pytest.fixture

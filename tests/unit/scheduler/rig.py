@@ -12,7 +12,7 @@ beyond a test's length, so the test delivers the ticks itself.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -270,3 +270,6 @@ class SchedulerRig:
 
     def progress_events(self, task_id: str) -> list[float]:
         return [e.progress for e in self.sent(TaskProgressed) if e.task_id == task_id]
+
+
+RigFactory = Callable[..., Awaitable[SchedulerRig]]

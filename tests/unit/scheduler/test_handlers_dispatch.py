@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from mediacraft.scheduler.queue_positions import SYSTEM_BUSY_MESSAGE, USER_BUSY_MESSAGE
 from mediacraft.shared.messages import RunJob, SubmitTask
 from mediacraft.shared.tasks import TaskStatus, TaskType
-from tests.unit.scheduler.conftest import RigFactory
-from tests.unit.scheduler.rig import SchedulerRig
+from tests.unit.scheduler.rig import RigFactory, SchedulerRig
 
 QUEUED, PROCESSING, COMPLETED = TaskStatus.QUEUED, TaskStatus.PROCESSING, TaskStatus.COMPLETED
+# the sentences a person reads on a waiting task
+USER_BUSY_MESSAGE = "Waiting for your current task to finish"
+SYSTEM_BUSY_MESSAGE = "The system is busy; your task is queued"
 
 
 async def test_a_submitted_task_starts_at_once_and_its_job_goes_to_its_pool(rig: SchedulerRig) -> None:

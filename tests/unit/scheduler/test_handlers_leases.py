@@ -4,8 +4,7 @@ takes, or a run past the limit abandons it, tells its worker to stop, and retrie
 from __future__ import annotations
 
 from mediacraft.shared.tasks import TaskStatus
-from tests.unit.scheduler.conftest import RigFactory
-from tests.unit.scheduler.rig import SchedulerRig
+from tests.unit.scheduler.rig import RigFactory, SchedulerRig
 
 QUEUED, PROCESSING, RETRYING = TaskStatus.QUEUED, TaskStatus.PROCESSING, TaskStatus.RETRYING
 

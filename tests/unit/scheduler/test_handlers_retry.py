@@ -8,8 +8,7 @@ from datetime import timedelta
 from mediacraft.shared.messages import RetryDue
 from mediacraft.shared.tasks import TaskStatus
 from mediacraft.shared.topology import RETRY, SCHEDULER_INBOX, TARGET_HEADER
-from tests.unit.scheduler.conftest import RigFactory
-from tests.unit.scheduler.rig import SchedulerRig
+from tests.unit.scheduler.rig import RigFactory, SchedulerRig
 
 QUEUED, PROCESSING, RETRYING = TaskStatus.QUEUED, TaskStatus.PROCESSING, TaskStatus.RETRYING
 COMPLETED, FAILED = TaskStatus.COMPLETED, TaskStatus.FAILED

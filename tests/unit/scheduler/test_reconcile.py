@@ -7,8 +7,7 @@ from datetime import timedelta
 
 from mediacraft.shared.messages import ReconcileTasks
 from mediacraft.shared.tasks import TaskStatus
-from tests.unit.scheduler.conftest import RigFactory
-from tests.unit.scheduler.rig import SchedulerRig
+from tests.unit.scheduler.rig import RigFactory, SchedulerRig
 
 QUEUED, PROCESSING, RETRYING = TaskStatus.QUEUED, TaskStatus.PROCESSING, TaskStatus.RETRYING
 COMPLETED = TaskStatus.COMPLETED

@@ -1,12 +1,17 @@
 """A scheduler driven message by message on a fake clock: the rig of the handler unit tests.
 
-The scheduler is the real one (its inbox, the handler table, dispatch, the store's compare-and-set
-on a SQLite file); only what lies outside it is replaced. The bus is a `RecordingBus`, which keeps
-what the scheduler publishes instead of routing it (as cosmicpython's FakeMessageBus does) and
-hands the test the inbox consumer, so the test plays the broker: it delivers each command or
-worker event, and a delayed RetryDue once the test has moved the clock past its delay. Time is a
-`FakeClock` that moves only when a test advances it; the scheduler's own timers are set far
-beyond a test's length, so the test delivers the ticks itself.
+The scheduler is the real one (its inbox, the handler table, dispatch, its Publisher, the store's
+compare-and-set on a SQLite file); only what lies outside it is replaced. The bus is a
+`RecordingBus`, which keeps what the scheduler publishes instead of routing it (as cosmicpython's
+FakeMessageBus does) and hands the test the inbox consumer, so the test plays the broker: it
+delivers each command or worker event, and a delayed RetryDue once the test has moved the clock
+past its delay. Time is a `FakeClock` that moves only when a test advances it; the scheduler's own
+timers are set far beyond a test's length, so the test delivers the ticks itself.
+
+Messages go in through the inbox, which looks the handler up in `HANDLERS`, rather than by
+calling the table here: what the inbox adds (dropping a message id already handled, reading the
+store on the first delivery, dispatching what a batch freed) is the scheduler's behaviour too,
+and a rig that repeated it could pass while the scheduler did otherwise.
 """
 
 from __future__ import annotations

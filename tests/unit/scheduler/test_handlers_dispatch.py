@@ -130,3 +130,14 @@ async def test_waiting_tasks_show_their_place_in_line_and_why_they_wait(make_rig
     assert await rig.scheduler.refresh_positions() == 2
     shown = {t: ((task := await rig.task(t)).queue_position, task.message) for t in (a2, a3)}
     assert shown == {a2: (1, SYSTEM_BUSY_MESSAGE), a3: (2, SYSTEM_BUSY_MESSAGE)}
+
+
+async def test_a_scheduler_draining_for_a_stop_starts_nothing_new_but_records_what_ends(rig: SchedulerRig) -> None:
+    running = await rig.submit("alice")
+    rig.scheduler.hold_dispatch()
+
+    waiting = await rig.submit("bob")
+    await rig.succeed(running)
+
+    assert [await rig.status(t) for t in (running, waiting)] == [COMPLETED, QUEUED]
+    assert rig.jobs() == [(running, 1)]

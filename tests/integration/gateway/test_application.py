@@ -17,9 +17,13 @@ from mediacraft.gateway.body_stream import BodyStream
 from mediacraft.gateway.context import GatewayContext
 from mediacraft.gateway.create import create_draft
 from mediacraft.gateway.envelope import ApiError
+from mediacraft.gateway.frame_preview import preview_frame
 from mediacraft.gateway.identity_client import InProcessIdentityClient
 from mediacraft.gateway.one_call import submit_in_one_call
 from mediacraft.gateway.ownership import owned_task
+from mediacraft.gateway.preview import FrameRequest
+from mediacraft.gateway.readiness import readiness_checks
+from mediacraft.gateway.results import stored_result
 from mediacraft.gateway.submission import submit
 from mediacraft.gateway.upload_flow import upload_files
 from mediacraft.identity.service import IdentityService
@@ -171,3 +175,18 @@ async def test_cancelling_a_draft_removes_its_uploads(app: App, clip: Path) -> N
     await upload_files(app.ctx, app.user_id, task.task_id, multipart({}, [("clip.mp4", clip.read_bytes())]))
     cancelled = await controls.cancel(app.ctx, app.user_id, task.task_id)
     assert cancelled.status is TaskStatus.CANCELLED and await app.objects_under() == []
+
+
+async def test_a_frame_of_an_upload_is_previewed_and_a_result_is_sent_only_once_completed(app: App, clip: Path) -> None:
+    task, _ = await create_draft(app.ctx, app.user_id, TaskType.WATERMARK_REMOVAL)
+    await upload_files(app.ctx, app.user_id, task.task_id, multipart({}, [("clip.mp4", clip.read_bytes())]))
+    shot = await preview_frame(app.ctx, app.user_id, task.task_id, input_index=0, want=FrameRequest(frame=30))
+    assert shot.jpeg[:3] == b"\xff\xd8\xff" and (shot.seconds, shot.width, shot.height) == (1.0, 640, 360)
+    missing = preview_frame(app.ctx, app.user_id, task.task_id, input_index=1, want=FrameRequest())
+    assert await api_error(missing) == "not_found"
+    assert await api_error(stored_result(app.ctx, app.user_id, task.task_id)) == "not_ready"
+
+
+async def test_readiness_names_every_dependency(app: App) -> None:
+    checks = await readiness_checks(app.ctx)  # the live feed starts with the app's lifespan, not run here
+    assert checks == {"store": True, "objects": True, "bus": True, "identity": True, "events": False}

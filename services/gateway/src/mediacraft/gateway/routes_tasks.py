@@ -15,16 +15,16 @@ from mediacraft.gateway.body_stream import BodyStream
 from mediacraft.gateway.create import create_draft
 from mediacraft.gateway.download import download
 from mediacraft.gateway.envelope import ApiError
+from mediacraft.gateway.frame_preview import preview_frame
 from mediacraft.gateway.http import checked_task_id, ctx_of, reply, user_of
 from mediacraft.gateway.idempotency import check_key, request_hash
 from mediacraft.gateway.one_call import submit_in_one_call
-from mediacraft.gateway.ownership import owned_task
-from mediacraft.gateway.preview import FrameRequest, frame_time
+from mediacraft.gateway.preview import FrameRequest
+from mediacraft.gateway.results import stored_result
 from mediacraft.gateway.submission import submit
 from mediacraft.gateway.task_config import parse_task_type
 from mediacraft.gateway.upload_flow import upload_files
 from mediacraft.gateway.views import task_view
-from mediacraft.shared.errors import NotFound
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
 
@@ -152,21 +152,19 @@ async def config(request: Request, task_id: str) -> Response:
                  status=202)
 
 
-
-
 @router.get("/{task_id}/download", summary="Download the result (supports Range, or redirects to a short-lived URL)",
             response_class=Response, responses={200: {"content": {"application/octet-stream": {}}}, 206: {}, 307: {}})
 async def get_result(request: Request, task_id: str) -> Response:
     ctx = ctx_of(request)
-    task = await owned_task(ctx, checked_task_id(task_id), user_of(request))
-    return await download(ctx, task, request.headers.get("range"))
+    result = await stored_result(ctx, user_of(request), checked_task_id(task_id))
+    return await download(ctx, result, request.headers.get("range"))
 
 
 @router.head("/{task_id}/download", include_in_schema=False)
 async def head_result(request: Request, task_id: str) -> Response:
     ctx = ctx_of(request)
-    task = await owned_task(ctx, checked_task_id(task_id), user_of(request))
-    return await download(ctx, task, request.headers.get("range"), head=True)
+    result = await stored_result(ctx, user_of(request), checked_task_id(task_id))
+    return await download(ctx, result, request.headers.get("range"), head=True)
 
 
 @router.get("/{task_id}/preview", summary="One frame of an uploaded video as JPEG (?t=seconds or ?frame=n)",
@@ -178,30 +176,13 @@ async def preview(
     frame: int | None = Query(default=None, ge=0, le=10_000_000),
     input: int = Query(default=0, ge=0, le=100),
 ) -> Response:
-    ctx = ctx_of(request)
-    task = await owned_task(ctx, checked_task_id(task_id), user_of(request))
-    if input >= len(task.inputs):
-        raise ApiError("not_found", "This task has no such uploaded file")
-    item = task.inputs[input]
-    if item.media is None:
-        raise ApiError("unsupported_format", "This file has no frames to preview")
-    seconds = frame_time(FrameRequest(seconds=t, frame=frame), item.media)
-    try:
-        local = await ctx.cache.fetch(item.key, ctx.objects)
-    except (FileNotFoundError, NotFound):
-        raise ApiError("expired", "The uploaded file is no longer available") from None
-    with ctx.cache.hold(item.key):
-        try:
-            data = await ctx.frames.jpeg(local, item.media, seconds, ctx.cache.temp_path())
-        except ApiError:
-            ctx.metrics.previews.labels("failed").inc()
-            raise
-    ctx.metrics.previews.labels("ok").inc()
-    return Response(data, media_type="image/jpeg", headers={
+    frame_at = FrameRequest(seconds=t, frame=frame)
+    shot = await preview_frame(ctx_of(request), user_of(request), checked_task_id(task_id), input_index=input, want=frame_at)
+    return Response(shot.jpeg, media_type="image/jpeg", headers={
         "Cache-Control": "private, max-age=300",
-        "X-Frame-Time": f"{seconds:.3f}",
-        "X-Frame-Width": str(item.media.width or ""),
-        "X-Frame-Height": str(item.media.height or ""),
+        "X-Frame-Time": f"{shot.seconds:.3f}",
+        "X-Frame-Width": str(shot.width or ""),
+        "X-Frame-Height": str(shot.height or ""),
     })
 
 

@@ -58,12 +58,15 @@ def _unsatisfiable(size: int) -> ApiError:
                     headers={"Content-Range": f"bytes */{size}"})
 
 
-async def download(ctx: GatewayContext, result: StoredResult, range_header: str | None, *, head: bool = False) -> Response:
+async def download(
+    ctx: GatewayContext, result: StoredResult, range_header: str | None, *, head: bool = False
+) -> Response:
     """A stored result as a (possibly partial) stream, or a redirect."""
     key = result.key
     disposition = content_disposition(result.filename)
     if ctx.settings.download_redirect and not head:
-        url = await ctx.objects.presigned_get(key, expires_seconds=ctx.settings.presign_seconds, filename=result.filename)
+        expires = ctx.settings.presign_seconds
+        url = await ctx.objects.presigned_get(key, expires_seconds=expires, filename=result.filename)
         if url:
             return RedirectResponse(url, status_code=307, headers={"Cache-Control": "no-store"})
     headers = {

@@ -176,8 +176,8 @@ async def preview(
     frame: int | None = Query(default=None, ge=0, le=10_000_000),
     input: int = Query(default=0, ge=0, le=100),
 ) -> Response:
-    frame_at = FrameRequest(seconds=t, frame=frame)
-    shot = await preview_frame(ctx_of(request), user_of(request), checked_task_id(task_id), input_index=input, want=frame_at)
+    ctx, user_id, wanted = ctx_of(request), user_of(request), FrameRequest(seconds=t, frame=frame)
+    shot = await preview_frame(ctx, user_id, checked_task_id(task_id), input_index=input, want=wanted)
     return Response(shot.jpeg, media_type="image/jpeg", headers={
         "Cache-Control": "private, max-age=300",
         "X-Frame-Time": f"{shot.seconds:.3f}",

@@ -7,8 +7,11 @@ gateway writes only drafts (a draft is cancelled here at once) and the user-owne
 from __future__ import annotations
 
 from mediacraft.gateway.context import GatewayContext
-from mediacraft.gateway.drafts import check_waiting_cap, owned, publish_status, upload_prefix
 from mediacraft.gateway.envelope import ApiError
+from mediacraft.gateway.ownership import owned_task
+from mediacraft.gateway.status_events import publish_status
+from mediacraft.gateway.upload_keys import upload_prefix
+from mediacraft.gateway.waiting_cap import check_waiting_cap
 from mediacraft.shared.errors import Conflict
 from mediacraft.shared.messages import CancelTask, RetryTask
 from mediacraft.shared.tasks import DRAFT_STATUSES, TERMINAL_STATUSES, Task, TaskStatus
@@ -19,7 +22,7 @@ MAX_CLEARED = 10_000
 
 async def cancel(ctx: GatewayContext, user_id: str, task_id: str) -> Task:
     """Cancel a draft at once; ask the scheduler to cancel a submitted task."""
-    task = await owned(ctx, task_id, user_id)
+    task = await owned_task(ctx, task_id, user_id)
     if task.status in TERMINAL_STATUSES:
         raise ApiError("not_cancellable", f"The task is already {task.status.value}")
     if task.status in DRAFT_STATUSES:
@@ -47,7 +50,7 @@ async def _cancel_draft(ctx: GatewayContext, task: Task) -> Task:
 
 async def retry(ctx: GatewayContext, user_id: str, task_id: str) -> Task:
     """Ask the scheduler to run a failed or cancelled task again with the same parameters."""
-    task = await owned(ctx, task_id, user_id)
+    task = await owned_task(ctx, task_id, user_id)
     if task.status not in (TaskStatus.FAILED, TaskStatus.CANCELLED) or task.submitted_at is None:
         raise ApiError("not_retryable", "Only a submitted task that failed or was cancelled can be retried")
     await check_waiting_cap(ctx, user_id)

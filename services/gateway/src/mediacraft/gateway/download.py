@@ -1,4 +1,4 @@
-"""Downloads of results: single byte ranges, safe Content-Disposition, or a presigned redirect."""
+"""Sending a stored result over HTTP: single byte ranges, safe Content-Disposition, or a presigned redirect."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from mediacraft.gateway.context import GatewayContext
-from mediacraft.gateway.disposition import content_disposition, result_filename
+from mediacraft.gateway.disposition import content_disposition
 from mediacraft.gateway.envelope import ApiError
-from mediacraft.shared.tasks import Task, TaskStatus
+from mediacraft.gateway.results import StoredResult
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
@@ -58,20 +58,15 @@ def _unsatisfiable(size: int) -> ApiError:
                     headers={"Content-Range": f"bytes */{size}"})
 
 
-async def download(ctx: GatewayContext, task: Task, range_header: str | None, *, head: bool = False) -> Response:
-    """The result of a completed task as a (possibly partial) stream, or a redirect."""
-    if task.status is TaskStatus.EXPIRED:
-        raise ApiError("expired", "The result has expired and was deleted")
-    if task.status is not TaskStatus.COMPLETED or task.result is None:
-        raise ApiError("not_ready", f"The task is {task.status.value}; there is nothing to download yet")
-    key = task.result.key
-    info = await ctx.objects.stat(key)
-    if info is None:
-        raise ApiError("expired", "The result has expired and was deleted")
-    filename = result_filename(task.original_filename, task.task_type.value, task.result.filename)
-    disposition = content_disposition(filename)
+async def download(
+    ctx: GatewayContext, result: StoredResult, range_header: str | None, *, head: bool = False
+) -> Response:
+    """A stored result as a (possibly partial) stream, or a redirect."""
+    key = result.key
+    disposition = content_disposition(result.filename)
     if ctx.settings.download_redirect and not head:
-        url = await ctx.objects.presigned_get(key, expires_seconds=ctx.settings.presign_seconds, filename=filename)
+        expires = ctx.settings.presign_seconds
+        url = await ctx.objects.presigned_get(key, expires_seconds=expires, filename=result.filename)
         if url:
             return RedirectResponse(url, status_code=307, headers={"Cache-Control": "no-store"})
     headers = {
@@ -80,16 +75,16 @@ async def download(ctx: GatewayContext, task: Task, range_header: str | None, *,
         "Cache-Control": "private, no-cache",
         "X-Content-Type-Options": "nosniff",
     }
-    if info.etag:
-        headers["ETag"] = f'"{info.etag.strip(chr(34))}"'
-    wanted = parse_range(range_header, info.size)
-    media_type = task.result.content_type or "application/octet-stream"
+    if result.etag:
+        headers["ETag"] = f'"{result.etag.strip(chr(34))}"'
+    wanted = parse_range(range_header, result.size)
+    media_type = result.media_type
     if wanted is None:
-        headers["Content-Length"] = str(info.size)
-        if head or info.size == 0:
+        headers["Content-Length"] = str(result.size)
+        if head or result.size == 0:
             return Response(b"", headers=headers, media_type=media_type)
         return StreamingResponse(ctx.objects.open_read(key), headers=headers, media_type=media_type)
-    headers["Content-Range"] = f"bytes {wanted.start}-{wanted.end}/{info.size}"
+    headers["Content-Range"] = f"bytes {wanted.start}-{wanted.end}/{result.size}"
     headers["Content-Length"] = str(wanted.length)
     if head:
         return Response(b"", status_code=206, headers=headers, media_type=media_type)

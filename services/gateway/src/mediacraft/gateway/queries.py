@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from mediacraft.gateway.context import GatewayContext
-from mediacraft.gateway.drafts import owned
 from mediacraft.gateway.envelope import ApiError, sentence
+from mediacraft.gateway.ownership import owned_task
 from mediacraft.gateway.views import status_group, task_view
 from mediacraft.shared.errors import InvalidInput
 from mediacraft.shared.tasks import ACTIVE_STATUSES, DRAFT_STATUSES, TERMINAL_STATUSES, TaskStatus, TaskType
@@ -43,7 +43,7 @@ def parse_type(value: str | None) -> TaskType | None:
 
 async def status(ctx: GatewayContext, user_id: str, task_id: str) -> dict[str, Any]:
     """One task's public view."""
-    return task_view(await owned(ctx, task_id, user_id))
+    return task_view(await owned_task(ctx, task_id, user_id))
 
 
 async def list_tasks(

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-from typing import Awaitable
-
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from mediacraft.gateway.http import ctx_of, reply
-from mediacraft.shared.logging import get_logger
+from mediacraft.gateway.readiness import readiness_checks
 
 router = APIRouter(tags=["operations"])
-log = get_logger(__name__)
-CHECK_TIMEOUT = 2.0
 
 
 @router.get("/healthz", summary="The process is alive")
@@ -23,13 +18,7 @@ async def healthz(request: Request) -> Response:
 
 @router.get("/readyz", summary="Every adapter answers")
 async def readyz(request: Request) -> Response:
-    ctx = ctx_of(request)
-    names = ["store", "objects", "bus", "identity"]
-    results = await asyncio.gather(
-        _check(ctx.store.ping()), _check(ctx.objects.ping()), _check(ctx.bus.ping()), _check(ctx.identity.ping())
-    )
-    checks = dict(zip(names, results))
-    checks["events"] = ctx.hub.running
+    checks = await readiness_checks(ctx_of(request))
     ready = all(checks.values())
     return reply(request, {"ready": ready, "checks": checks}, code="ok" if ready else "unavailable",
                  message="ready" if ready else "not ready", status=200 if ready else 503)
@@ -40,10 +29,3 @@ async def metrics(request: Request) -> Response:
     ctx = ctx_of(request)
     return Response(ctx.metrics.render(), media_type=ctx.metrics.content_type)
 
-
-async def _check(probe: Awaitable[bool]) -> bool:
-    try:
-        return bool(await asyncio.wait_for(probe, CHECK_TIMEOUT))
-    except Exception as exc:
-        log.warning("readiness_check_failed", error=str(exc))
-        return False

@@ -10,15 +10,21 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
-from mediacraft.gateway import controls, drafts, queries
+from mediacraft.gateway import controls, queries
+from mediacraft.gateway.body_stream import BodyStream
+from mediacraft.gateway.create import create_draft
 from mediacraft.gateway.download import download
 from mediacraft.gateway.envelope import ApiError
+from mediacraft.gateway.frame_preview import preview_frame
 from mediacraft.gateway.http import checked_task_id, ctx_of, reply, user_of
 from mediacraft.gateway.idempotency import check_key, request_hash
-from mediacraft.gateway.preview import FrameRequest, frame_time
+from mediacraft.gateway.one_call import submit_in_one_call
+from mediacraft.gateway.preview import FrameRequest
+from mediacraft.gateway.results import stored_result
+from mediacraft.gateway.submission import submit
 from mediacraft.gateway.task_config import parse_task_type
+from mediacraft.gateway.upload_flow import upload_files
 from mediacraft.gateway.views import task_view
-from mediacraft.shared.errors import NotFound
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
 
@@ -69,6 +75,15 @@ async def _json_body(request: Request) -> Any:
         raise ApiError("invalid_input", "The body must be JSON") from None
 
 
+def _body_stream(request: Request) -> BodyStream:
+    """The request body as a stream still to be read, with its Content-Type and declared length."""
+    declared = request.headers.get("content-length")
+    if declared is not None and not declared.isdigit():
+        raise ApiError("invalid_input", "Invalid Content-Length")
+    return BodyStream(request.stream(), request.headers.get("content-type"),
+                      int(declared) if declared is not None else None)
+
+
 @router.get("/{task_id}/status", summary="A task's status, progress, stage, ETA, queue position, retries, error")
 async def status(request: Request, task_id: str) -> Response:
     return reply(request, await queries.status(ctx_of(request), user_of(request), checked_task_id(task_id)))
@@ -79,9 +94,8 @@ async def create(request: Request, body: CreateBody) -> Response:
     ctx, user_id = ctx_of(request), user_of(request)
     task_type = parse_task_type(body.task_type)
     key = check_key(request.headers.get("idempotency-key"))
-    drafts.check_create_rate(ctx, user_id)
     idem = (key, request_hash("create", body.model_dump())) if key else None
-    task, replayed = await drafts.create_task(ctx, user_id, task_type, idempotency=idem)
+    task, replayed = await create_draft(ctx, user_id, task_type, idempotency=idem)
     headers = {"Idempotent-Replayed": "true"} if replayed else None
     return reply(request, task_view(task), code="created", message="Task created", status=201, headers=headers)
 
@@ -91,7 +105,8 @@ async def create(request: Request, body: CreateBody) -> Response:
 async def submit_all(request: Request) -> Response:
     ctx, user_id = ctx_of(request), user_of(request)
     key = check_key(request.headers.get("idempotency-key"))
-    task, outcome = await drafts.submit_in_one_call(ctx, request, user_id, key)
+    task, outcome = await submit_in_one_call(ctx, user_id, _body_stream(request),
+                                             task_type_param=request.query_params.get("task_type"), idempotency_key=key)
     if outcome == "duplicate":
         return reply(request, {**task_view(task), "duplicate": True}, code="duplicate",
                      message="The same task was submitted moments ago", status=200)
@@ -120,7 +135,7 @@ async def notified_many(request: Request, body: NotifiedBody) -> Response:
 
 @router.post("/{task_id}/upload", summary="Upload the task's file(s)", openapi_extra=_MULTIPART_DOC)
 async def upload(request: Request, task_id: str) -> Response:
-    task = await drafts.upload(ctx_of(request), request, user_of(request), checked_task_id(task_id))
+    task = await upload_files(ctx_of(request), user_of(request), checked_task_id(task_id), _body_stream(request))
     return reply(request, task_view(task), message="File uploaded")
 
 
@@ -129,7 +144,7 @@ async def config(request: Request, task_id: str) -> Response:
     task_id = checked_task_id(task_id)
     body = await _json_body(request)
     cfg = body.get("config", body) if isinstance(body, dict) else body
-    task, duplicate = await drafts.submit(ctx_of(request), user_of(request), task_id, cfg)
+    task, duplicate = await submit(ctx_of(request), user_of(request), task_id, cfg)
     if duplicate:
         return reply(request, {**task_view(task), "duplicate": True}, code="duplicate",
                      message="The same task was submitted moments ago", status=200)
@@ -137,21 +152,19 @@ async def config(request: Request, task_id: str) -> Response:
                  status=202)
 
 
-
-
 @router.get("/{task_id}/download", summary="Download the result (supports Range, or redirects to a short-lived URL)",
             response_class=Response, responses={200: {"content": {"application/octet-stream": {}}}, 206: {}, 307: {}})
 async def get_result(request: Request, task_id: str) -> Response:
     ctx = ctx_of(request)
-    task = await drafts.owned(ctx, checked_task_id(task_id), user_of(request))
-    return await download(ctx, task, request.headers.get("range"))
+    result = await stored_result(ctx, user_of(request), checked_task_id(task_id))
+    return await download(ctx, result, request.headers.get("range"))
 
 
 @router.head("/{task_id}/download", include_in_schema=False)
 async def head_result(request: Request, task_id: str) -> Response:
     ctx = ctx_of(request)
-    task = await drafts.owned(ctx, checked_task_id(task_id), user_of(request))
-    return await download(ctx, task, request.headers.get("range"), head=True)
+    result = await stored_result(ctx, user_of(request), checked_task_id(task_id))
+    return await download(ctx, result, request.headers.get("range"), head=True)
 
 
 @router.get("/{task_id}/preview", summary="One frame of an uploaded video as JPEG (?t=seconds or ?frame=n)",
@@ -163,30 +176,13 @@ async def preview(
     frame: int | None = Query(default=None, ge=0, le=10_000_000),
     input: int = Query(default=0, ge=0, le=100),
 ) -> Response:
-    ctx = ctx_of(request)
-    task = await drafts.owned(ctx, checked_task_id(task_id), user_of(request))
-    if input >= len(task.inputs):
-        raise ApiError("not_found", "This task has no such uploaded file")
-    item = task.inputs[input]
-    if item.media is None:
-        raise ApiError("unsupported_format", "This file has no frames to preview")
-    seconds = frame_time(FrameRequest(seconds=t, frame=frame), item.media)
-    try:
-        local = await ctx.cache.fetch(item.key, ctx.objects)
-    except (FileNotFoundError, NotFound):
-        raise ApiError("expired", "The uploaded file is no longer available") from None
-    with ctx.cache.hold(item.key):
-        try:
-            data = await ctx.frames.jpeg(local, item.media, seconds, ctx.cache.temp_path())
-        except ApiError:
-            ctx.metrics.previews.labels("failed").inc()
-            raise
-    ctx.metrics.previews.labels("ok").inc()
-    return Response(data, media_type="image/jpeg", headers={
+    ctx, user_id, wanted = ctx_of(request), user_of(request), FrameRequest(seconds=t, frame=frame)
+    shot = await preview_frame(ctx, user_id, checked_task_id(task_id), input_index=input, want=wanted)
+    return Response(shot.jpeg, media_type="image/jpeg", headers={
         "Cache-Control": "private, max-age=300",
-        "X-Frame-Time": f"{seconds:.3f}",
-        "X-Frame-Width": str(item.media.width or ""),
-        "X-Frame-Height": str(item.media.height or ""),
+        "X-Frame-Time": f"{shot.seconds:.3f}",
+        "X-Frame-Width": str(shot.width or ""),
+        "X-Frame-Height": str(shot.height or ""),
     })
 
 

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from mediacraft.gateway import queries
-from mediacraft.gateway.events import SseResponse, changed_since, event_stream, parse_last_event_id
+from mediacraft.gateway.events import SseResponse, parse_last_event_id
 from mediacraft.gateway.http import ctx_of, reply, user_of
-from mediacraft.shared.tasks import Task
+from mediacraft.gateway.live import live_events
 
 router = APIRouter(prefix="/api", tags=["user"])
 
@@ -42,14 +40,5 @@ async def tasks(
 @router.get("/events", summary="Server-Sent Events of the caller's task changes (Last-Event-ID resumes)",
             response_class=Response, responses={200: {"content": {"text/event-stream": {}}}})
 async def events(request: Request, last_event_id: str | None = Query(default=None, max_length=20)) -> Response:
-    ctx, user_id = ctx_of(request), user_of(request)
     since = parse_last_event_id(request.headers.get("last-event-id") or last_event_id)
-
-    async def replay(since: datetime = since) -> list[Task]:  # type: ignore[assignment]
-        return await changed_since(ctx.store, user_id, since, limit=ctx.settings.sse_replay_limit)
-
-    body = event_stream(
-        ctx.hub, user_id, now=ctx.clock.now, replay=replay if since is not None else None,
-        heartbeat=ctx.settings.sse_heartbeat_seconds, retry_ms=ctx.settings.sse_retry_ms, metrics=ctx.metrics,
-    )
-    return SseResponse(body)
+    return SseResponse(live_events(ctx_of(request), user_of(request), since))

@@ -1,0 +1,62 @@
+"""Creating a draft: the first write of a task, honouring the create rate and Idempotency-Key."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from mediacraft.gateway.context import GatewayContext
+from mediacraft.gateway.envelope import ApiError
+from mediacraft.gateway.idempotency import META_FIELD, task_id_for
+from mediacraft.gateway.ratelimit import retry_after
+from mediacraft.gateway.status_events import publish_status
+from mediacraft.shared.errors import Conflict
+from mediacraft.shared.tasks import Task, TaskStatus, TaskType
+
+DRAFT_TTL = timedelta(hours=24)
+
+
+async def create_draft(
+    ctx: GatewayContext, user_id: str, task_type: TaskType, *, idempotency: tuple[str, str] | None = None,
+) -> tuple[Task, bool]:
+    """POST /api/tasks/create: a new draft within the create rate. (task, replayed)."""
+    check_create_rate(ctx, user_id)
+    return await create_task(ctx, user_id, task_type, idempotency=idempotency)
+
+
+def check_create_rate(ctx: GatewayContext, user_id: str) -> None:
+    """429 when this identity creates tasks faster than allowed."""
+    wait = ctx.create_limiter.acquire(user_id)
+    if wait:
+        ctx.metrics.refused.labels("create_rate").inc()
+        raise ApiError("rate_limited", "Too many new tasks; try again shortly",
+                       headers={"Retry-After": retry_after(wait)})
+
+
+async def create_task(
+    ctx: GatewayContext, user_id: str, task_type: TaskType, *, idempotency: tuple[str, str] | None = None,
+    announce: bool = True,
+) -> tuple[Task, bool]:
+    """Insert a new draft; with (key, request hash) a repeat returns the first task. (task, replayed)."""
+    now = ctx.clock.now()
+    task_id = task_id_for(user_id, idempotency[0]) if idempotency else str(uuid.uuid4())
+    metadata = {META_FIELD: idempotency[1]} if idempotency else {}
+    task = Task(
+        task_id=task_id, user_id=user_id, task_type=task_type, status=TaskStatus.CREATED,
+        created_at=now, updated_at=now, expires_at=now + DRAFT_TTL, max_retries=ctx.max_retries,
+        metadata=metadata,
+    )
+    try:
+        task = await ctx.store.insert(task)
+    except Conflict:
+        existing = await ctx.store.get_for_user(task_id, user_id)
+        if existing is None or idempotency is None:
+            raise
+        if existing.metadata.get(META_FIELD) != idempotency[1]:
+            raise ApiError("idempotency_key_reused", "This Idempotency-Key was used for a different request") from None
+        ctx.metrics.idempotent_replays.inc()
+        return existing, True
+    if announce:
+        ctx.metrics.tasks_created.labels(task_type.value).inc()
+        await publish_status(ctx, task, None)
+    return task, False

@@ -1,0 +1,21 @@
+"""The caller's live stream of task changes (GET /api/events), resumed from a Last-Event-ID."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import partial
+from typing import AsyncIterator
+
+from mediacraft.gateway.context import GatewayContext
+from mediacraft.gateway.events import changed_since, event_stream
+
+
+def live_events(ctx: GatewayContext, user_id: str, since: datetime | None) -> AsyncIterator[bytes]:
+    """The SSE body for the user; with `since`, what changed since then (and every unfinished task) comes first."""
+    replay = None
+    if since is not None:
+        replay = partial(changed_since, ctx.store, user_id, since, limit=ctx.settings.sse_replay_limit)
+    return event_stream(
+        ctx.hub, user_id, now=ctx.clock.now, replay=replay,
+        heartbeat=ctx.settings.sse_heartbeat_seconds, retry_ms=ctx.settings.sse_retry_ms, metrics=ctx.metrics,
+    )

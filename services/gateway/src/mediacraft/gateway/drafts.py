@@ -24,6 +24,7 @@ from mediacraft.gateway.multipart import MultipartReader, PartHeaders, boundary_
 from mediacraft.gateway.ratelimit import retry_after
 from mediacraft.gateway.task_config import estimate_seconds, input_rule, parse_task_type, validate_config
 from mediacraft.gateway.uploads import ReceivedFile
+from mediacraft.shared import transitions
 from mediacraft.shared.errors import Conflict
 from mediacraft.shared.logging import get_logger
 from mediacraft.shared.messages import SubmitTask, TaskStatusChanged
@@ -50,10 +51,7 @@ def upload_prefix(user_id: str, task_id: str) -> str:
 
 async def publish_status(ctx: GatewayContext, task: Task, previous: TaskStatus | None) -> None:
     """Announce a draft write to live clients (the scheduler announces everything after queued)."""
-    message = TaskStatusChanged(
-        task_id=task.task_id, user_id=task.user_id, status=task.status,
-        previous_status=previous, version=task.version, task=task.to_doc(),
-    )
+    message = TaskStatusChanged.of(task, previous)
     await ctx.publish(EVENTS, TaskStatusChanged.TYPE, message, correlation_id=task.task_id, mandatory=False)
 
 
@@ -207,12 +205,12 @@ async def attach_files(ctx: GatewayContext, task: Task, files: list[ReceivedFile
         if len(inputs) > rule.max_files:
             raise ApiError("too_many_files", f"A {task.task_type.value} task takes at most {rule.max_files} file(s)")
         changes = {
-            "status": TaskStatus.UPLOADED, "inputs": inputs,
+            "inputs": inputs,
             "original_filename": inputs[0].original_name, "file_size": sum(i.size for i in inputs),
         }
         try:
             updated = await ctx.store.transition(
-                task.task_id, expected_status=DRAFT_STATUSES, expected_version=task.version, changes=changes
+                task.task_id, transitions.UPLOAD, expected_version=task.version, changes=changes
             )
         except Conflict:
             task = await owned(ctx, task.task_id, task.user_id)
@@ -289,7 +287,7 @@ async def submit(ctx: GatewayContext, user_id: str, task_id: str, config: Any) -
             await discard_draft(ctx, task)
             return earlier, True
         changes = {
-            "status": TaskStatus.QUEUED, "config": normalized, "fingerprint": fingerprint,
+            "config": normalized, "fingerprint": fingerprint,
             "submitted_at": now, "max_retries": ctx.max_retries, "message": QUEUED_MESSAGE,
             "eta_seconds": estimate_seconds(task.task_type, task.inputs, normalized,
                                             ctx.settings.eta_seconds_per_media_second),
@@ -297,7 +295,7 @@ async def submit(ctx: GatewayContext, user_id: str, task_id: str, config: Any) -
         }
         try:
             queued = await ctx.store.transition(
-                task.task_id, expected_status=task.status, expected_version=task.version, changes=changes
+                task.task_id, transitions.SUBMIT, expected_version=task.version, changes=changes
             )
         except Conflict:
             raise ApiError("conflict", "The task changed meanwhile; fetch its status and try again") from None

@@ -5,7 +5,7 @@ only way a stored task changes status (or its queue standing). The store takes t
 compare against and the status to write from the named transition, and refuses with
 `InvalidTransition` a transition that is not in `TRANSITIONS`, a `status` in `changes` other
 than the target, or a field the transition may not set. Which component makes each transition is
-recorded here and checked by a test over the services' source (tests/unit/test_transitions.py);
+recorded here and checked by a test over the services' source (tests/unit/test_transition_writers.py);
 docs/interop.md shows the table and a diagram generated from it (scripts/lifecycle_reference.py).
 
 Pure: no I/O. A task is born `created` by the gateway's insert, not by a transition; progress

@@ -46,7 +46,7 @@ import psutil
 from bench._machine import reference_ms
 from bench._procs import cpu_seconds, stop
 from bench._stats import percentile
-from mediacraft.shared import eventloop
+from mediacraft.shared import eventloop, transitions
 from mediacraft.shared.adapters.bus.rabbitmq import RabbitBus
 from mediacraft.shared.adapters.store.sqlite import SqliteStore
 from mediacraft.shared.clock import utcnow
@@ -156,9 +156,8 @@ async def _insert_draft(store: SqliteStore, user: str, n: int) -> Task:
 
 async def _submit(store: SqliteStore, bus: RabbitBus, task: Task) -> None:
     """What the gateway's submit does: compare-and-set to queued, then the nudge."""
-    queued = await store.transition(task.task_id, expected_status=TaskStatus.UPLOADED,
-                                    expected_version=task.version,
-                                    changes={"status": TaskStatus.QUEUED, "submitted_at": utcnow()})
+    queued = await store.transition(task.task_id, transitions.SUBMIT, expected_version=task.version,
+                                    changes={"submitted_at": utcnow()})
     cmd = SubmitTask(task_id=queued.task_id, user_id=queued.user_id, task_type=queued.task_type,
                      version=queued.version, submitted_at=queued.submitted_at)
     await bus.publish(COMMANDS, SCHEDULER_KEY, Envelope.wrap(cmd, correlation_id=queued.task_id))

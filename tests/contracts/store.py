@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
+from mediacraft.shared import transitions
 from mediacraft.shared.clock import FakeClock
-from mediacraft.shared.errors import Conflict, InvalidInput, NotFound
+from mediacraft.shared.errors import Conflict, InvalidInput, InvalidTransition, NotFound
 from mediacraft.shared.tasks import (
     InputFile,
     MediaInfo,
@@ -26,6 +28,7 @@ from mediacraft.shared.tasks import (
     TaskType,
     User,
 )
+from mediacraft.shared.transitions import Component, Transition
 
 # Microseconds in the start time: the stores must keep them (BSON dates alone would not).
 T0 = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
@@ -122,28 +125,46 @@ class StoreContract:
         assert await store.get_for_user(task.task_id, "bob") is None
         assert await store.get_for_user("nope", "alice") is None
 
-    # compare-and-set
+    # compare-and-set of named transitions (mediacraft.shared.transitions)
 
     async def test_a_transition_applies_changes_and_bumps_the_version(self, store: Any, clock: FakeClock) -> None:
         task = await store.insert(make_task(status=TaskStatus.UPLOADED))
         await clock.advance(5)
         submitted = clock.now()
         moved = await store.transition(
-            task.task_id,
-            expected_status=TaskStatus.UPLOADED,
-            expected_version=0,
-            changes={"status": TaskStatus.QUEUED, "submitted_at": submitted, "queue_position": 3},
+            task.task_id, transitions.SUBMIT, expected_version=0,
+            changes={"submitted_at": submitted, "message": "Waiting in the queue"},
         )
-        assert (moved.status, moved.version, moved.queue_position) == (TaskStatus.QUEUED, 1, 3)
+        assert (moved.status, moved.version, moved.message) == (TaskStatus.QUEUED, 1, "Waiting in the queue")
         assert moved.submitted_at == submitted and moved.updated_at == clock.now()
         assert await store.get(task.task_id) == moved
 
-    async def test_a_transition_accepts_a_set_of_statuses_and_model_values(self, store: Any) -> None:
+    @pytest.mark.parametrize(
+        ("transition", "source"),
+        [(t, source) for t in transitions.TRANSITIONS.values() for source in t.sources],
+        ids=lambda value: getattr(value, "name", None) or str(value),
+    )
+    async def test_every_transition_of_the_table_leaves_each_of_its_statuses(
+        self, store: Any, transition: Transition, source: TaskStatus
+    ) -> None:
+        task = await store.insert(make_task(status=source))
+        moved = await store.transition(task.task_id, transition, expected_version=0)
+        assert (moved.status, moved.version) == (transition.target, 1)
+        assert await store.get(task.task_id) == moved
+
+    async def test_a_same_status_transition_bumps_the_version(self, store: Any) -> None:
+        task = await store.insert(make_task(status=TaskStatus.QUEUED))
+        moved = await store.transition(
+            task.task_id, transitions.REPOSITION, expected_version=0,
+            changes={"queue_position": 2, "message": "Waiting for your current task to finish"},
+        )
+        assert (moved.status, moved.version, moved.queue_position) == (TaskStatus.QUEUED, 1, 2)
+        assert await store.get(task.task_id) == moved
+
+    async def test_a_transition_accepts_its_own_target_status_and_model_values(self, store: Any) -> None:
         task = await store.insert(running_task())
         done = await store.transition(
-            task.task_id,
-            expected_status={TaskStatus.PROCESSING, TaskStatus.CANCELLING},
-            expected_version=0,
+            task.task_id, transitions.COMPLETE, expected_version=0,
             changes={"status": "completed", "progress": 100, "result": ResultFile(key="k", size=1)},
         )
         assert done.status == TaskStatus.COMPLETED and done.result == ResultFile(key="k", size=1)
@@ -151,53 +172,91 @@ class StoreContract:
 
     async def test_a_transition_can_clear_fields(self, store: Any) -> None:
         task = await store.insert(
-            make_task(status=TaskStatus.RETRYING, next_retry_at=T0, error=TaskError(code="x", message="m"))
+            make_task(status=TaskStatus.FAILED, next_retry_at=T0, error=TaskError(code="x", message="m"))
         )
         queued = await store.transition(
-            task.task_id,
-            expected_status=TaskStatus.RETRYING,
-            expected_version=0,
-            changes={"status": "queued", "next_retry_at": None, "error": None},
+            task.task_id, transitions.RESTART, expected_version=0, changes={"next_retry_at": None, "error": None}
         )
-        assert queued.next_retry_at is None and queued.error is None
+        assert queued.status == TaskStatus.QUEUED and queued.next_retry_at is None and queued.error is None
         assert await store.get(task.task_id) == queued
 
     async def test_a_stale_version_conflicts_and_changes_nothing(self, store: Any) -> None:
         task = await store.insert(make_task(status=TaskStatus.QUEUED))
         first = await store.transition(
-            task.task_id, expected_status=TaskStatus.QUEUED, expected_version=0, changes={"queue_position": 1}
+            task.task_id, transitions.REPOSITION, expected_version=0, changes={"queue_position": 1}
         )
         with pytest.raises(Conflict):
-            await store.transition(
-                task.task_id,
-                expected_status=TaskStatus.QUEUED,
-                expected_version=0,
-                changes={"status": "processing", "attempts": 1},
-            )
+            await store.transition(task.task_id, transitions.DISPATCH, expected_version=0, changes={"attempts": 1})
         assert await store.get(task.task_id) == first
 
-    async def test_a_wrong_status_conflicts_and_changes_nothing(self, store: Any) -> None:
+    async def test_a_status_the_transition_does_not_leave_conflicts_and_changes_nothing(self, store: Any) -> None:
         task = await store.insert(make_task(status=TaskStatus.COMPLETED))
-        with pytest.raises(Conflict):
-            await store.transition(
-                task.task_id,
-                expected_status=[TaskStatus.QUEUED, TaskStatus.PROCESSING],
-                expected_version=0,
-                changes={"status": "cancelled"},
-            )
+        with pytest.raises(Conflict) as raised:
+            await store.transition(task.task_id, transitions.CANCEL_WAITING, expected_version=0)
+        assert "cancel_waiting" in raised.value.message and "completed" in raised.value.message
         assert await store.get(task.task_id) == task
 
     async def test_a_transition_of_a_missing_task_is_not_found(self, store: Any) -> None:
         with pytest.raises(NotFound):
-            await store.transition("nope", expected_status=TaskStatus.QUEUED, expected_version=0, changes={})
+            await store.transition("nope", transitions.REPOSITION, expected_version=0, changes={})
+
+    # refusals: what the state machine does not allow never reaches the data
+
+    @pytest.mark.parametrize(
+        "transition",
+        [
+            "dispatch",
+            Transition("teleport", (TaskStatus.CREATED,), TaskStatus.COMPLETED, Component.GATEWAY,
+                       frozenset({"result"}), "not in the table"),
+            replace(transitions.DISPATCH, target=TaskStatus.COMPLETED),
+            replace(transitions.DISPATCH, fields=transitions.DISPATCH.fields | {"result"}),
+        ],
+        ids=["a name", "a made-up transition", "a changed target", "more fields"],
+    )
+    async def test_a_transition_not_in_the_table_is_refused(self, store: Any, transition: Any) -> None:
+        task = await store.insert(make_task(status=TaskStatus.QUEUED))
+        with pytest.raises(InvalidTransition):
+            await store.transition(task.task_id, transition, expected_version=0, changes={})
+        assert await store.get(task.task_id) == task
+
+    @pytest.mark.parametrize("status", ["completed", TaskStatus.CANCELLED, TaskStatus.QUEUED, "no such status"])
+    async def test_a_status_other_than_the_target_is_refused(self, store: Any, status: Any) -> None:
+        task = await store.insert(make_task(status=TaskStatus.QUEUED))
+        with pytest.raises(InvalidTransition):
+            await store.transition(task.task_id, transitions.DISPATCH, expected_version=0, changes={"status": status})
+        assert await store.get(task.task_id) == task
+
+    @pytest.mark.parametrize(
+        ("transition", "changes"),
+        [
+            (transitions.REPOSITION, {"progress": 50.0}),
+            (transitions.DISPATCH, {"attempts": 1, "result": ResultFile(key="k", size=1)}),
+            (transitions.UPLOAD, {"config": {"regions": []}}),
+            (transitions.EXPIRE_FILES, {"hidden": True}),
+        ],
+        ids=["reposition sets progress", "dispatch sets a result", "upload sets config", "expiry hides"],
+    )
+    async def test_a_field_the_transition_may_not_set_is_refused(
+        self, store: Any, transition: Transition, changes: dict[str, Any]
+    ) -> None:
+        source = transition.sources[0]
+        task = await store.insert(make_task(status=source))
+        with pytest.raises(InvalidTransition) as raised:
+            await store.transition(task.task_id, transition, expected_version=0, changes=changes)
+        assert transition.name in raised.value.message
+        assert await store.get(task.task_id) == task
+
+    async def test_a_refusal_comes_before_the_task_is_looked_up(self, store: Any) -> None:
+        with pytest.raises(InvalidTransition):
+            await store.transition("nope", transitions.REPOSITION, expected_version=0, changes={"progress": 1.0})
 
     @pytest.mark.parametrize(
         "changes", [{"user_id": "bob"}, {"version": 9}, {"created_at": T0}, {"no_such_field": 1}, {"progress": "x"}]
     )
     async def test_a_transition_refuses_bad_changes(self, store: Any, changes: dict[str, Any]) -> None:
-        task = await store.insert(make_task())
+        task = await store.insert(make_task(status=TaskStatus.QUEUED))
         with pytest.raises(ValueError):
-            await store.transition(task.task_id, expected_status="created", expected_version=0, changes=changes)
+            await store.transition(task.task_id, transitions.DISPATCH, expected_version=0, changes=changes)
         assert await store.get(task.task_id) == task
 
     async def test_concurrent_transitions_on_one_version_have_exactly_one_winner(self, store: Any) -> None:
@@ -205,10 +264,8 @@ class StoreContract:
         outcomes = await asyncio.gather(
             *(
                 store.transition(
-                    task.task_id,
-                    expected_status=TaskStatus.QUEUED,
-                    expected_version=0,
-                    changes={"status": "processing", "attempts": 1, "message": f"claimed by {n}"},
+                    task.task_id, transitions.DISPATCH, expected_version=0,
+                    changes={"attempts": 1, "message": f"claimed by {n}"},
                 )
                 for n in range(20)
             ),
@@ -518,7 +575,7 @@ class StoreContract:
         await first.start()
         task = await first.insert(make_task())
         moved = await first.transition(
-            task.task_id, expected_status="created", expected_version=0, changes={"status": "uploaded"}
+            task.task_id, transitions.UPLOAD, expected_version=0, changes={"original_filename": "clip.mp4"}
         )
         await first.create_user(User(user_id="u1", created_at=T0, last_accessed=T0))
         await first.close()

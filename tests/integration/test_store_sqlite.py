@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from mediacraft.shared import transitions
 from mediacraft.shared.adapters.factory import make_store
 from mediacraft.shared.adapters.store.sqlite import SqliteStore
 from mediacraft.shared.clock import Clock, FakeClock
@@ -49,9 +50,7 @@ async def test_the_file_is_in_wal_mode(store: SqliteStore) -> None:
 
 async def test_a_returned_write_is_already_in_the_file(store: SqliteStore) -> None:
     task = await store.insert(make_task(status=TaskStatus.QUEUED))
-    moved = await store.transition(
-        task.task_id, expected_status=TaskStatus.QUEUED, expected_version=0, changes={"status": "processing"}
-    )
+    moved = await store.transition(task.task_id, transitions.DISPATCH, expected_version=0, changes={"attempts": 1})
     # read through a separate connection without closing the store: nothing waits in a buffer
     assert read_row(store.path, task.task_id) == moved
 
@@ -65,8 +64,8 @@ async def test_two_stores_on_one_file_share_the_compare_and_set(tmp_path: Path) 
         task = await stores[0].insert(make_task(status=TaskStatus.QUEUED))
         outcomes = await asyncio.gather(
             *(
-                store.transition(task.task_id, expected_status="queued", expected_version=0, changes={"status": s})
-                for store, s in ((stores[0], "processing"), (stores[1], "cancelled"))
+                store.transition(task.task_id, transition, expected_version=0)
+                for store, transition in ((stores[0], transitions.DISPATCH), (stores[1], transitions.CANCEL_WAITING))
                 for _ in range(5)
             ),
             return_exceptions=True,

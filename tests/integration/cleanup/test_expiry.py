@@ -8,8 +8,10 @@ from typing import Any, Callable
 from mediacraft.cleanup.reasons import Reason
 from mediacraft.cleanup.report import Kind, Outcome
 from mediacraft.cleanup.service import CleanupService
+from mediacraft.shared import transitions
 from mediacraft.shared.clock import FakeClock
 from mediacraft.shared.tasks import TaskStatus
+from mediacraft.shared.transitions import Transition
 from tests.integration.cleanup.conftest import LiveView
 from tests.integration.cleanup.world import DAY, HOUR, World, files_of, keys
 
@@ -128,12 +130,11 @@ async def test_a_task_retried_while_the_pass_runs_keeps_its_files(
         def __getattr__(self, name: str) -> Any:
             return getattr(self.inner, name)
 
-        async def transition(self, task_id: str, **kwargs: Any) -> Any:
-            if task_id == failed.task_id and kwargs["changes"].get("status") is TaskStatus.EXPIRED:
+        async def transition(self, task_id: str, transition: Transition, **kwargs: Any) -> Any:
+            if task_id == failed.task_id and transition is transitions.EXPIRE_FILES:
                 current = await self.inner.get(task_id)
-                await self.inner.transition(task_id, expected_status=current.status,
-                                            expected_version=current.version, changes={"status": "queued"})
-            return await self.inner.transition(task_id, **kwargs)
+                await self.inner.transition(task_id, transitions.RESTART, expected_version=current.version)
+            return await self.inner.transition(task_id, transition, **kwargs)
 
     report = await make_service(store=RetryDuringPass(store)).run_once()
 
@@ -148,8 +149,7 @@ async def test_a_draft_claimed_by_a_pass_that_died_is_finished_by_the_next(
 ) -> None:
     draft = await world.draft(TaskStatus.UPLOADED, age=2 * DAY)
     # what a pass leaves when it dies after its compare-and-set: an expired draft and its file
-    await store.transition(draft.task_id, expected_status="uploaded", expected_version=draft.version,
-                           changes={"status": "expired"})
+    await store.transition(draft.task_id, transitions.EXPIRE_DRAFT, expected_version=draft.version)
 
     report = await make_service().run_once()
 

@@ -10,6 +10,7 @@ from typing import Any, Callable
 from mediacraft.cleanup.reasons import Reason
 from mediacraft.cleanup.report import Kind
 from mediacraft.cleanup.service import CleanupService
+from mediacraft.shared import transitions
 from mediacraft.shared.clock import FakeClock
 from mediacraft.shared.errors import MediaCraftError
 from mediacraft.shared.tasks import InputFile, Task, TaskStatus, TaskType
@@ -29,8 +30,8 @@ async def test_orphans_are_removed_after_the_grace_period(
 ) -> None:
     done = await world.finished(TaskStatus.COMPLETED, age=DAY)
     expired = await world.finished(TaskStatus.FAILED, age=DAY)
-    await store.transition(expired.task_id, expected_status="failed", expected_version=expired.version,
-                           changes={"status": "expired"})  # a pass that marked it, then crashed
+    # a pass that marked it, then crashed
+    await store.transition(expired.task_id, transitions.EXPIRE_FILES, expected_version=expired.version)
     draft = await world.draft(TaskStatus.UPLOADED, age=HOUR)
     no_task = await put(objects, f"uploads/alice/{uuid.uuid4().hex}/lost-upload")
     no_task_result = await put(objects, f"results/{uuid.uuid4().hex}/1/out.mp4")

@@ -9,6 +9,7 @@ from typing import Any, AsyncIterator
 
 import httpx
 
+from mediacraft.shared import transitions
 from mediacraft.shared.tasks import ResultFile, TaskStatus
 from tests.integration.gateway.harness import Gateway
 
@@ -50,8 +51,10 @@ async def finish(gw: Gateway, task_id: str, payload: bytes = b"RESULT" * 1000) -
         yield payload
 
     info = await gw.objects.put_stream(key, body(), content_type="video/mp4")
-    await gw.store.transition(task_id, expected_status=TaskStatus.QUEUED, expected_version=task.version, changes={
-        "status": TaskStatus.COMPLETED, "progress": 100.0, "attempts": 1, "completed_at": gw.clock.now(),
+    running = await gw.store.transition(task_id, transitions.DISPATCH, expected_version=task.version,
+                                        changes={"attempts": 1, "started_at": gw.clock.now()})
+    await gw.store.transition(task_id, transitions.COMPLETE, expected_version=running.version, changes={
+        "progress": 100.0, "completed_at": gw.clock.now(),
         "result": ResultFile(key=key, size=info.size, content_type="video/mp4", filename="result.mp4"),
     })
 
@@ -60,8 +63,11 @@ async def fail(gw: Gateway, task_id: str) -> None:
     """Play the scheduler: the queued task failed for good."""
     task = await gw.store.get(task_id)
     assert task is not None
-    await gw.store.transition(task_id, expected_status=task.status, expected_version=task.version, changes={
-        "status": TaskStatus.FAILED, "error": {"code": "invalid_media", "message": "bad", "retryable": False},
+    if task.status is TaskStatus.QUEUED:
+        task = await gw.store.transition(task_id, transitions.DISPATCH, expected_version=task.version,
+                                         changes={"attempts": 1, "started_at": gw.clock.now()})
+    await gw.store.transition(task_id, transitions.FAIL, expected_version=task.version, changes={
+        "error": {"code": "invalid_media", "message": "bad", "retryable": False},
         "error_message": "bad", "completed_at": gw.clock.now(),
     })
 

@@ -11,6 +11,7 @@ import pytest
 import pytest_asyncio
 
 from mediacraft.identity.handlers import subscribe
+from mediacraft.shared import transitions
 from mediacraft.shared.tasks import TaskStatus
 from tests.fixtures.media import make_clip
 from tests.integration.gateway.client import create, data, fail, finish, upload, user_id_of
@@ -413,8 +414,8 @@ async def test_the_waiting_cap_answers_429_with_the_reason(fresh: Gateway) -> No
         assert (await fresh.store.get(third["task_id"])).status is TaskStatus.CREATED  # type: ignore[union-attr]
         running = await fresh.store.list_for_user(await user_id_of(c), statuses=[TaskStatus.QUEUED])
         first = running.items[-1]
-        await fresh.store.transition(first.task_id, expected_status=TaskStatus.QUEUED, expected_version=first.version,
-                                     changes={"status": TaskStatus.PROCESSING, "attempts": 1})
+        await fresh.store.transition(first.task_id, transitions.DISPATCH, expected_version=first.version,
+                                     changes={"attempts": 1})
         r = await c.post(f"/api/tasks/{third['task_id']}/config", json={"prompt": "p2"})
         assert r.status_code == 202  # one left waiting: room for one more
         fourth = await create(c, "image_generation")

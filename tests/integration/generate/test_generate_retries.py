@@ -16,6 +16,7 @@ import cv2
 
 from mediacraft.scheduler.service import SchedulerService
 from mediacraft.scheduler.settings import Settings
+from mediacraft.shared import transitions
 from mediacraft.shared.adapters.bus.memory import MemoryBroker, MemoryBus
 from mediacraft.shared.adapters.objects.local import LocalObjectStore
 from mediacraft.shared.adapters.store.sqlite import SqliteStore
@@ -93,8 +94,8 @@ class Flow:
         task_id = uuid.uuid4().hex
         draft = await self.store.insert(Task(task_id=task_id, user_id="alice", task_type=task_type, created_at=utcnow()))
         await self.store.transition(
-            task_id, expected_status=TaskStatus.CREATED, expected_version=draft.version,
-            changes={"status": TaskStatus.QUEUED, "config": validate_generation_config(task_type, config),
+            task_id, transitions.SUBMIT, expected_version=draft.version,
+            changes={"config": validate_generation_config(task_type, config),
                      "submitted_at": utcnow(), "max_retries": self.settings.effective_max_retries},
         )
         submit = SubmitTask(task_id=task_id, user_id="alice", task_type=task_type)

@@ -41,3 +41,12 @@ class Conflict(MediaCraftError):
     """A compare-and-set lost, or a state transition that is not allowed now."""
 
     code = "conflict"
+
+
+class InvalidTransition(MediaCraftError, ValueError):
+    """A store write the task state machine does not allow (shared/transitions.py): a bug, not a race.
+
+    Not a Conflict, so that callers retrying lost compare-and-sets never swallow it.
+    """
+
+    code = "invalid_transition"

@@ -29,6 +29,7 @@ from mediacraft.cleanup.reasons import Reason
 from mediacraft.cleanup.report import Kind, PassReport, Removal, Skip
 from mediacraft.cleanup.settings import Settings
 from mediacraft.cleanup.usage import STORAGE_METADATA_KEY, StorageUsage, storage_record
+from mediacraft.shared import transitions
 from mediacraft.shared.clock import Clock
 from mediacraft.shared.errors import Conflict, MediaCraftError, NotFound
 from mediacraft.shared.logging import get_logger
@@ -36,6 +37,7 @@ from mediacraft.shared.messages import Envelope, TaskStatusChanged
 from mediacraft.shared.ports.objects import ObjectInfo
 from mediacraft.shared.tasks import DRAFT_STATUSES, Task, TaskStatus
 from mediacraft.shared.topology import EVENTS
+from mediacraft.shared.transitions import Transition
 
 log = get_logger("mediacraft.cleanup")
 
@@ -137,13 +139,12 @@ class Sweep:
         files = await self._task_files(task)
         if not self.dry_run:
             changes = {
-                "status": TaskStatus.EXPIRED,
                 "message": expired_message(task, reason, self.policy),
                 "expires_at": self.clock.now(),
                 "eta_seconds": None,
                 "queue_position": None,
             }
-            expired = await self._claim(task, changes)
+            expired = await self._claim(task, transitions.EXPIRE_FILES, changes)
             if expired is None:
                 return
             await self._announce(expired, task.status)
@@ -157,11 +158,10 @@ class Sweep:
             # a draft already expired was claimed by an earlier pass that did not finish
             if task.status in DRAFT_STATUSES:
                 changes = {
-                    "status": TaskStatus.EXPIRED,
                     "message": expired_message(task, reason, self.policy),
                     "expires_at": self.clock.now(),
                 }
-                claimed = await self._claim(task, changes)
+                claimed = await self._claim(task, transitions.EXPIRE_DRAFT, changes)
                 if claimed is None:
                     return
                 await self._announce(claimed, task.status)
@@ -171,11 +171,11 @@ class Sweep:
             await self.store.delete(task.task_id)
         self._removed(Kind.DRAFT, reason, files, task=task)
 
-    async def _claim(self, task: Task, changes: dict[str, Any]) -> Task | None:
-        """Compare-and-set from the status and version the scan read; None when the task moved on."""
+    async def _claim(self, task: Task, transition: Transition, changes: dict[str, Any]) -> Task | None:
+        """Compare-and-set on the version the scan read; None when the task moved on."""
         try:
             return await self.store.transition(
-                task.task_id, expected_status=task.status, expected_version=task.version, changes=changes
+                task.task_id, transition, expected_version=task.version, changes=changes
             )
         except (Conflict, NotFound) as exc:
             why = f"changed since the scan ({exc.message})"
@@ -202,14 +202,7 @@ class Sweep:
         """Tell live clients; the record is the truth, so a lost event is only logged."""
         if self.bus is None:
             return
-        event = TaskStatusChanged(
-            task_id=task.task_id,
-            user_id=task.user_id,
-            status=task.status,
-            previous_status=previous,
-            version=task.version,
-            task=task.to_doc(),
-        )
+        event = TaskStatusChanged.of(task, previous)
         try:
             envelope = Envelope.wrap(event, correlation_id=task.task_id)
             # not mandatory: with no live view connected, no queue is bound to task.#

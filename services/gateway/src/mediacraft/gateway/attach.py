@@ -10,8 +10,9 @@ from mediacraft.gateway.ownership import owned_task
 from mediacraft.gateway.status_events import publish_status
 from mediacraft.gateway.task_config import input_rule
 from mediacraft.gateway.uploads import ReceivedFile
+from mediacraft.shared import transitions
 from mediacraft.shared.errors import Conflict
-from mediacraft.shared.tasks import DRAFT_STATUSES, Task, TaskStatus
+from mediacraft.shared.tasks import DRAFT_STATUSES, Task
 
 _CAS_ATTEMPTS = 5
 
@@ -32,12 +33,12 @@ async def attach_files(ctx: GatewayContext, task: Task, files: list[ReceivedFile
         if len(inputs) > rule.max_files:
             raise ApiError("too_many_files", f"A {task.task_type.value} task takes at most {rule.max_files} file(s)")
         changes = {
-            "status": TaskStatus.UPLOADED, "inputs": inputs,
+            "inputs": inputs,
             "original_filename": inputs[0].original_name, "file_size": sum(i.size for i in inputs),
         }
         try:
             updated = await ctx.store.transition(
-                task.task_id, expected_status=DRAFT_STATUSES, expected_version=task.version, changes=changes
+                task.task_id, transitions.UPLOAD, expected_version=task.version, changes=changes
             )
         except Conflict:
             task = await owned_task(ctx, task.task_id, task.user_id)

@@ -12,6 +12,7 @@ from mediacraft.gateway.ownership import owned_task
 from mediacraft.gateway.status_events import publish_status
 from mediacraft.gateway.upload_keys import upload_prefix
 from mediacraft.gateway.waiting_cap import check_waiting_cap
+from mediacraft.shared import transitions
 from mediacraft.shared.errors import Conflict
 from mediacraft.shared.messages import CancelTask, RetryTask
 from mediacraft.shared.tasks import DRAFT_STATUSES, TERMINAL_STATUSES, Task, TaskStatus
@@ -36,8 +37,8 @@ async def _cancel_draft(ctx: GatewayContext, task: Task) -> Task:
     now = ctx.clock.now()
     try:
         cancelled = await ctx.store.transition(
-            task.task_id, expected_status=task.status, expected_version=task.version,
-            changes={"status": TaskStatus.CANCELLED, "completed_at": now, "message": "Cancelled"},
+            task.task_id, transitions.CANCEL_DRAFT, expected_version=task.version,
+            changes={"completed_at": now, "message": "Cancelled"},
         )
     except Conflict:
         raise ApiError("conflict", "The task changed meanwhile; fetch its status and try again") from None

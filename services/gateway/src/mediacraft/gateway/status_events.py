@@ -10,8 +10,5 @@ from mediacraft.shared.topology import EVENTS
 
 async def publish_status(ctx: GatewayContext, task: Task, previous: TaskStatus | None) -> None:
     """Announce a draft write to live clients (the scheduler announces everything after queued)."""
-    message = TaskStatusChanged(
-        task_id=task.task_id, user_id=task.user_id, status=task.status,
-        previous_status=previous, version=task.version, task=task.to_doc(),
-    )
+    message = TaskStatusChanged.of(task, previous)
     await ctx.publish(EVENTS, TaskStatusChanged.TYPE, message, correlation_id=task.task_id, mandatory=False)

@@ -17,6 +17,7 @@ from mediacraft.gateway.ownership import owned_task
 from mediacraft.gateway.status_events import publish_status
 from mediacraft.gateway.task_config import estimate_seconds, input_rule, validate_config
 from mediacraft.gateway.waiting_cap import check_waiting_cap
+from mediacraft.shared import transitions
 from mediacraft.shared.errors import Conflict
 from mediacraft.shared.messages import SubmitTask
 from mediacraft.shared.tasks import ACTIVE_STATUSES, DRAFT_STATUSES, Task, TaskStatus
@@ -46,7 +47,7 @@ async def submit(ctx: GatewayContext, user_id: str, task_id: str, config: Any) -
             await discard_draft(ctx, task)
             return earlier, True
         changes = {
-            "status": TaskStatus.QUEUED, "config": normalized, "fingerprint": fingerprint,
+            "config": normalized, "fingerprint": fingerprint,
             "submitted_at": now, "max_retries": ctx.max_retries, "message": QUEUED_MESSAGE,
             "eta_seconds": estimate_seconds(task.task_type, task.inputs, normalized,
                                             ctx.settings.eta_seconds_per_media_second),
@@ -54,7 +55,7 @@ async def submit(ctx: GatewayContext, user_id: str, task_id: str, config: Any) -
         }
         try:
             queued = await ctx.store.transition(
-                task.task_id, expected_status=task.status, expected_version=task.version, changes=changes
+                task.task_id, transitions.SUBMIT, expected_version=task.version, changes=changes
             )
         except Conflict:
             raise ApiError("conflict", "The task changed meanwhile; fetch its status and try again") from None

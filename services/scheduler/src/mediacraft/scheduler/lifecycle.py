@@ -18,12 +18,14 @@ from mediacraft.scheduler.publisher import Publisher
 from mediacraft.scheduler.retry_policy import GiveUp, RetryLater
 from mediacraft.scheduler.rules import Rules
 from mediacraft.scheduler.state import RetryingTask, RunningTask, SchedulerState
+from mediacraft.shared import transitions
 from mediacraft.shared.clock import Clock
 from mediacraft.shared.errors import Conflict, NotFound
 from mediacraft.shared.logging import get_logger
 from mediacraft.shared.ports.bus import BusUnavailable, Unroutable
 from mediacraft.shared.ports.stores import TaskStore
 from mediacraft.shared.tasks import TERMINAL_STATUSES, ResultFile, Task, TaskError, TaskStatus
+from mediacraft.shared.transitions import Transition
 
 log = get_logger("mediacraft.scheduler")
 
@@ -142,10 +144,9 @@ async def _start(ctx: Context, entry: WaitingTask) -> bool:
         try:
             task = await ctx.store.transition(
                 entry.task_id,
-                expected_status=QUEUED,
+                transitions.DISPATCH,
                 expected_version=entry.version,
                 changes={
-                    "status": PROCESSING,
                     "attempts": entry.attempts + 1,
                     "started_at": now,
                     "lease_expires_at": lease,
@@ -270,18 +271,17 @@ async def write_progress(ctx: Context, run: RunningTask) -> None:
         ctx.publisher.progressed(task, causation_id=ctx.causation_id)
 
 
-Changes = Callable[[RunningTask], dict[str, Any]]
+# The transition a running attempt takes, with its changes, chosen from the attempt as last read.
+Step = Callable[[RunningTask], tuple[Transition, dict[str, Any]]]
 
 
-async def _write_running(ctx: Context, run: RunningTask, changes: Changes) -> Task | None:
+async def _write_running(ctx: Context, run: RunningTask, step: Step) -> Task | None:
     """Transition a running attempt; None (slot released) when the store says it already ended."""
     for _ in range(3):
+        transition, changes = step(run)
         try:
             return await ctx.store.transition(
-                run.task_id,
-                expected_status=CANCELLING if run.cancelling else PROCESSING,
-                expected_version=run.version,
-                changes=changes(run),
+                run.task_id, transition, expected_version=run.version, changes=changes
             )
         except NotFound:
             break
@@ -296,7 +296,6 @@ async def _write_running(ctx: Context, run: RunningTask, changes: Changes) -> Ta
 
 def _cancelled(now: datetime) -> dict[str, Any]:
     return {
-        "status": TaskStatus.CANCELLED,
         "completed_at": now,
         "lease_expires_at": None,
         "next_retry_at": None,
@@ -309,12 +308,11 @@ def _cancelled(now: datetime) -> dict[str, Any]:
 async def succeed(ctx: Context, run: RunningTask, result: ResultFile) -> Task | None:
     """The attempt finished: completed, or cancelled if a person asked to cancel meanwhile."""
 
-    def changes(r: RunningTask) -> dict[str, Any]:
+    def step(r: RunningTask) -> tuple[Transition, dict[str, Any]]:
         now = ctx.clock.now()
         if r.cancelling:
-            return _cancelled(now)
-        return {
-            "status": TaskStatus.COMPLETED,
+            return transitions.CONFIRM_CANCEL, _cancelled(now)
+        return transitions.COMPLETE, {
             "progress": 100.0,
             "result": result,
             "completed_at": now,
@@ -326,17 +324,17 @@ async def succeed(ctx: Context, run: RunningTask, result: ResultFile) -> Task | 
             "error_message": None,
         }
 
-    return await _end(ctx, run, changes)
+    return await _end(ctx, run, step)
 
 
 async def cancelled(ctx: Context, run: RunningTask) -> Task | None:
     """The worker confirmed a cancel (or the cancelling attempt's lease lapsed)."""
-    return await _end(ctx, run, lambda r: _cancelled(ctx.clock.now()))
+    return await _end(ctx, run, lambda r: (transitions.CONFIRM_CANCEL, _cancelled(ctx.clock.now())))
 
 
-async def _end(ctx: Context, run: RunningTask, changes: Changes) -> Task | None:
+async def _end(ctx: Context, run: RunningTask, step: Step) -> Task | None:
     previous = CANCELLING if run.cancelling else PROCESSING
-    task = await _write_running(ctx, run, changes)
+    task = await _write_running(ctx, run, step)
     if task is not None:
         ctx.state.release(run.task_id)
         if task.status in TERMINAL_STATUSES:
@@ -349,16 +347,15 @@ async def fail(ctx: Context, run: RunningTask, *, code: str, message: str, retry
     """The attempt failed: retry after the next delay step, or fail for good with a clear message."""
     decisions: dict[str, RetryLater | GiveUp] = {}
 
-    def changes(r: RunningTask) -> dict[str, Any]:
+    def step(r: RunningTask) -> tuple[Transition, dict[str, Any]]:
         now = ctx.clock.now()
         if r.cancelling:
-            return _cancelled(now)
+            return transitions.CONFIRM_CANCEL, _cancelled(now)
         decision = decisions["last"] = ctx.rules.retry.decide(
             retry_count=r.retry_count, max_retries=r.max_retries, retryable=retryable, message=message, now=now
         )
         if isinstance(decision, RetryLater):
-            return {
-                "status": TaskStatus.RETRYING,
+            return transitions.SCHEDULE_RETRY, {
                 "retry_count": decision.retry_count,
                 "next_retry_at": decision.next_retry_at,
                 "lease_expires_at": None,
@@ -367,8 +364,7 @@ async def fail(ctx: Context, run: RunningTask, *, code: str, message: str, retry
                 "error_message": message,
                 "message": f"Retry {decision.retry_count} of {r.max_retries} is scheduled: {message}",
             }
-        return {
-            "status": TaskStatus.FAILED,
+        return transitions.FAIL, {
             "completed_at": now,
             "lease_expires_at": None,
             "next_retry_at": None,
@@ -378,7 +374,7 @@ async def fail(ctx: Context, run: RunningTask, *, code: str, message: str, retry
             "message": decision.message,
         }
 
-    task = await _end(ctx, run, changes)
+    task = await _end(ctx, run, step)
     decision = decisions.get("last")
     if task is not None and task.status == TaskStatus.RETRYING and isinstance(decision, RetryLater):
         ctx.state.retrying[task.task_id] = retrying_from(task, ctx.clock.now())
@@ -418,7 +414,7 @@ async def request_cancel(ctx: Context, run: RunningTask) -> Task | None:
     if run.cancelling:
         await stop_worker(ctx, run.task_id, run.attempt)  # asked again: repeat the signal
         return None
-    task = await _write_running(ctx, run, lambda r: {"status": CANCELLING, "message": "Cancelling"})
+    task = await _write_running(ctx, run, lambda r: (transitions.REQUEST_CANCEL, {"message": "Cancelling"}))
     if task is None:
         return None
     run.version, run.cancelling = task.version, task.status == CANCELLING
@@ -433,7 +429,7 @@ async def cancel_waiting(ctx: Context, task: Task) -> Task | None:
     """Cancel a queued or retrying task at once; it never starts."""
     try:
         done = await ctx.store.transition(
-            task.task_id, expected_status=task.status, expected_version=task.version,
+            task.task_id, transitions.CANCEL_WAITING, expected_version=task.version,
             changes=_cancelled(ctx.clock.now()),
         )
     except (Conflict, NotFound):
@@ -455,9 +451,9 @@ async def requeue_retry(ctx: Context, task_id: str, attempt: int) -> Task | None
     try:
         queued = await ctx.store.transition(
             task_id,
-            expected_status=TaskStatus.RETRYING,
+            transitions.REQUEUE,
             expected_version=task.version,
-            changes={"status": QUEUED, "next_retry_at": None, "message": None},
+            changes={"next_retry_at": None, "message": None},
         )
     except (Conflict, NotFound):
         return None
@@ -472,10 +468,9 @@ async def restart(ctx: Context, task: Task) -> Task | None:
     try:
         queued = await ctx.store.transition(
             task.task_id,
-            expected_status=task.status,
+            transitions.RESTART,
             expected_version=task.version,
             changes={
-                "status": QUEUED,
                 "submitted_at": now,
                 "retry_count": 0,
                 "next_retry_at": None,

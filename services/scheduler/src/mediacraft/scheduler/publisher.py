@@ -119,28 +119,11 @@ class Publisher:
 
     def status_changed(self, task: Task, previous: TaskStatus | None, *, causation_id: str | None) -> None:
         """Queue a task.status_changed event with the task as it now is."""
-        event = TaskStatusChanged(
-            task_id=task.task_id,
-            user_id=task.user_id,
-            status=task.status,
-            previous_status=previous,
-            version=task.version,
-            task=task.to_doc(),
-        )
-        self._queue_event(event, task.task_id, causation_id)
+        self._queue_event(TaskStatusChanged.of(task, previous), task.task_id, causation_id)
 
     def progressed(self, task: Task, *, causation_id: str | None) -> None:
         """Queue a task.progressed event."""
-        event = TaskProgressed(
-            task_id=task.task_id,
-            user_id=task.user_id,
-            progress=task.progress,
-            stage=task.stage,
-            subtasks=task.subtasks,
-            eta_seconds=task.eta_seconds,
-            version=task.version,
-        )
-        self._queue_event(event, task.task_id, causation_id)
+        self._queue_event(TaskProgressed.of(task), task.task_id, causation_id)
 
     def _queue_event(self, event: Message, task_id: str, causation_id: str | None) -> None:
         envelope = Envelope.wrap(event, correlation_id=task_id, causation_id=causation_id)

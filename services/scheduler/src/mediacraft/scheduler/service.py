@@ -34,6 +34,7 @@ from mediacraft.scheduler.recovery import adopt_missing, load_active, reconcile
 from mediacraft.scheduler.rules import Rules
 from mediacraft.scheduler.settings import Settings
 from mediacraft.scheduler.state import SchedulerState
+from mediacraft.shared import transitions
 from mediacraft.shared.clock import Clock, SystemClock
 from mediacraft.shared.errors import Conflict, InvalidInput, NotFound, RetryableError
 from mediacraft.shared.logging import bound_contextvars, get_logger
@@ -384,7 +385,7 @@ class SchedulerService:
             try:
                 task = await self.ctx.store.transition(
                     entry.task_id,
-                    expected_status=TaskStatus.QUEUED,
+                    transitions.REPOSITION,
                     expected_version=entry.version,
                     changes={"queue_position": standing.position, "message": standing.message},
                 )

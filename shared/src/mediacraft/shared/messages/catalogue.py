@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import Field
 
 from mediacraft.shared.messages.envelope import Message
-from mediacraft.shared.tasks import InputFile, MediaInfo, ResultFile, TaskStatus, TaskType
+from mediacraft.shared.tasks import InputFile, MediaInfo, ResultFile, Task, TaskStatus, TaskType
 
 __all__ = [
     "SubmitTask", "CancelTask", "RetryTask", "RetryDue", "ReconcileTasks",
@@ -147,6 +147,12 @@ class TaskStatusChanged(Message):
     version: int
     task: dict[str, Any] = Field(default_factory=dict)
 
+    @classmethod
+    def of(cls, task: Task, previous: TaskStatus | None) -> TaskStatusChanged:
+        """The event of a write that left `task` as it now is, coming from status `previous`."""
+        return cls(task_id=task.task_id, user_id=task.user_id, status=task.status, previous_status=previous,
+                   version=task.version, task=task.to_doc())
+
 
 class TaskProgressed(Message):
     TYPE = "task.progressed"
@@ -157,6 +163,12 @@ class TaskProgressed(Message):
     subtasks: dict[str, float] = Field(default_factory=dict)
     eta_seconds: float | None = None
     version: int
+
+    @classmethod
+    def of(cls, task: Task) -> TaskProgressed:
+        """The event of a progress write that left `task` as it now is."""
+        return cls(task_id=task.task_id, user_id=task.user_id, progress=task.progress, stage=task.stage,
+                   subtasks=task.subtasks, eta_seconds=task.eta_seconds, version=task.version)
 
 
 # --- user events (mediacraft.events, routing key user.<what>) ------------------------------------

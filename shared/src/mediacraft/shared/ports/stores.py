@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any, Collection, Protocol
+from typing import Any, Collection, Mapping, Protocol
 
 from mediacraft.shared.errors import InvalidInput
 from mediacraft.shared.tasks import Page, Task, TaskStatus, TaskType, User
+from mediacraft.shared.transitions import Transition
 
 _METADATA_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
@@ -40,15 +41,19 @@ class TaskStore(Protocol):
     async def transition(
         self,
         task_id: str,
+        transition: Transition,
         *,
-        expected_status: TaskStatus | Collection[TaskStatus],
         expected_version: int,
-        changes: dict[str, Any],
+        changes: Mapping[str, Any] | None = None,
     ) -> Task:
-        """Compare-and-set: apply `changes` and bump version only if status and version match.
+        """Compare-and-set: take the named `transition` (mediacraft.shared.transitions) or change nothing.
 
-        Raises Conflict when they do not (nothing changes), NotFound when there is no such task.
-        `changes` holds Task field names with JSON-able or model values.
+        Applies only while the task's status is one the transition leaves from and its version is
+        `expected_version`: writes `changes`, the transition's target status and updated_at, and
+        bumps version. InvalidTransition, before anything is read, when the table does not allow the
+        write (a transition not in the table, a `status` in `changes` other than its target, a
+        field it may not set); Conflict when status or version do not match; NotFound when there
+        is no such task. `changes` holds Task field names with JSON-able or model values.
         """
 
     async def update_progress(

@@ -17,6 +17,7 @@ from pydantic import TypeAdapter
 
 from mediacraft.shared.errors import InvalidInput
 from mediacraft.shared.tasks import Task, TaskStatus, User
+from mediacraft.shared.transitions import Transition, checked_changes
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
@@ -104,6 +105,27 @@ def validate_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
             value = as_utc(value)
         validated[name] = value
     return validated
+
+
+def transition_write(
+    transition: Transition, changes: Mapping[str, Any] | None
+) -> tuple[list[str], dict[str, Any]]:
+    """The statuses a transition leaves from and its validated changes, target status included.
+
+    Raises InvalidTransition for a write the state machine does not allow, ValueError for a value
+    that does not fit its field.
+    """
+    validated = validate_changes(checked_changes(transition, changes))
+    return [status.value for status in transition.sources], validated
+
+
+def conflict_message(task_id: str, transition: Transition, current: Task, expected_version: int) -> str:
+    """Why a compare-and-set did not apply, for logs and skipped-task reports."""
+    statuses = "/".join(status.value for status in transition.sources)
+    return (
+        f"cannot {transition.name} task {task_id}: it is {current.status.value} v{current.version},"
+        f" expected {statuses} v{expected_version}"
+    )
 
 
 def dump_field(name: str, value: Any) -> Any:

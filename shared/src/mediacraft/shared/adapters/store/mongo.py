@@ -26,6 +26,7 @@ from mediacraft.shared.adapters.store.codec import (
     as_utc,
     check_limit,
     check_subtasks,
+    conflict_message,
     decode_cursor,
     dump_field,
     encode_cursor,
@@ -34,6 +35,7 @@ from mediacraft.shared.adapters.store.codec import (
     queue_order_us,
     status_values,
     to_us,
+    transition_write,
     utc_task,
     utc_user,
     validate_changes,
@@ -42,6 +44,7 @@ from mediacraft.shared.clock import Clock, SystemClock
 from mediacraft.shared.errors import Conflict, NotFound
 from mediacraft.shared.ports.stores import validate_metadata_key
 from mediacraft.shared.tasks import Page, Task, TaskStatus, TaskType, User
+from mediacraft.shared.transitions import Transition
 
 DEFAULT_DATABASE = "mediacraft"
 _CREATED = "_us.created_at"
@@ -147,14 +150,13 @@ class MongoStore:
     async def transition(
         self,
         task_id: str,
+        transition: Transition,
         *,
-        expected_status: TaskStatus | Collection[TaskStatus],
         expected_version: int,
-        changes: dict[str, Any],
+        changes: Mapping[str, Any] | None = None,
     ) -> Task:
-        """Compare-and-set on (status, version): apply `changes`, bump version, or raise Conflict."""
-        statuses = status_values(expected_status)
-        validated = validate_changes(changes)
+        """Compare-and-set of a named transition on (status, version): apply it, or raise."""
+        statuses, validated = transition_write(transition, changes)
         validated["updated_at"] = self._clock.now()
         update = _update(validated)
         if "submitted_at" in validated:
@@ -170,10 +172,7 @@ class MongoStore:
         current = await self.get(task_id)
         if current is None:
             raise NotFound(f"task {task_id} not found")
-        raise Conflict(
-            f"task {task_id} is {current.status.value} v{current.version},"
-            f" expected {'/'.join(statuses)} v{expected_version}"
-        )
+        raise Conflict(conflict_message(task_id, transition, current, expected_version))
 
     async def update_progress(
         self,

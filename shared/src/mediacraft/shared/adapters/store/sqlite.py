@@ -14,7 +14,7 @@ import os
 import sqlite3
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Collection, Sequence
+from typing import Any, Collection, Mapping, Sequence
 
 import aiosqlite
 
@@ -22,6 +22,7 @@ from mediacraft.shared.adapters.store.codec import (
     RUNNING_STATUSES,
     check_limit,
     check_subtasks,
+    conflict_message,
     decode_cursor,
     dump_datetime,
     dump_field,
@@ -30,6 +31,7 @@ from mediacraft.shared.adapters.store.codec import (
     queue_order_us,
     status_values,
     to_us,
+    transition_write,
     utc_decoded,
     utc_task,
     utc_user,
@@ -39,6 +41,7 @@ from mediacraft.shared.clock import Clock, SystemClock
 from mediacraft.shared.errors import Conflict, NotFound
 from mediacraft.shared.ports.stores import validate_metadata_key
 from mediacraft.shared.tasks import Page, Task, TaskStatus, TaskType, User
+from mediacraft.shared.transitions import Transition
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -180,14 +183,13 @@ class SqliteStore:
     async def transition(
         self,
         task_id: str,
+        transition: Transition,
         *,
-        expected_status: TaskStatus | Collection[TaskStatus],
         expected_version: int,
-        changes: dict[str, Any],
+        changes: Mapping[str, Any] | None = None,
     ) -> Task:
-        """Compare-and-set on (status, version): apply `changes`, bump version, or raise Conflict."""
-        statuses = status_values(expected_status)
-        validated = validate_changes(changes)
+        """Compare-and-set of a named transition on (status, version): apply it, or raise."""
+        statuses, validated = transition_write(transition, changes)
         validated["updated_at"] = self._clock.now()
         sets = ["version = version + 1"]
         params: list[Any] = []
@@ -212,10 +214,7 @@ class SqliteStore:
         current = await self.get(task_id)
         if current is None:
             raise NotFound(f"task {task_id} not found")
-        raise Conflict(
-            f"task {task_id} is {current.status.value} v{current.version},"
-            f" expected {'/'.join(statuses)} v{expected_version}"
-        )
+        raise Conflict(conflict_message(task_id, transition, current, expected_version))
 
     async def update_progress(
         self,

@@ -30,10 +30,11 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import median
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from bench._machine import reference_ms
 from bench._procs import stop

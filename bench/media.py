@@ -34,9 +34,9 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import cv2
 import numpy as np
@@ -51,7 +51,6 @@ from mediacraft.worker_watermark.processor import WatermarkOptions
 from mediacraft.worker_watermark.processor import process as watermark_process
 from mediacraft.worker_watermark.regions import parse_regions
 from mediacraft.worker_watermark.windows import frame_bytes, plan_windows, plane_shapes
-
 from tests.fixtures.media import make_clip
 
 MB = 1024 * 1024

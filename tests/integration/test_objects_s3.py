@@ -17,10 +17,10 @@ from mediacraft.shared.adapters.objects.s3 import S3ObjectStore, content_disposi
 from mediacraft.shared.clock import utcnow
 from mediacraft.shared.errors import MediaCraftError, RetryableError
 from mediacraft.shared.ports.objects import TooLarge
-from tests.contracts.objects import MiB, ObjectStoreContract, Source, pattern, read_all, stream
-from tests.fixtures.waiting import eventually
 from mediacraft.standalone.seaweed import free_port_pairs
+from tests.contracts.objects import MiB, ObjectStoreContract, Source, pattern, read_all, stream
 from tests.fixtures.seaweed import S3Server
+from tests.fixtures.waiting import eventually
 
 
 class TestS3ObjectStore(ObjectStoreContract):

@@ -7,8 +7,8 @@ import asyncio
 import ctypes
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 

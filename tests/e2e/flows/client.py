@@ -13,9 +13,10 @@ import queue
 import socket
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import httpx
 
@@ -150,7 +151,7 @@ class Visitor:
     def retry(self, task_id: str) -> dict[str, Any]:
         return self.data("POST", f"/api/tasks/{task_id}/retry", expect=202)
 
-    def events(self, **kwargs: Any) -> "EventStream":
+    def events(self, **kwargs: Any) -> EventStream:
         """Open this visitor's live event stream (returns once the server said it is subscribed)."""
         if self.cookie is None:
             self.info()  # a stream opened without the cookie would belong to a brand-new identity
@@ -327,7 +328,7 @@ class EventStream:
         self._thread.join(10)
         self._http.close()
 
-    def __enter__(self) -> "EventStream":
+    def __enter__(self) -> EventStream:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -14,8 +14,9 @@ a task may take a few attempts, never more than its retries allow, and none fail
 from __future__ import annotations
 
 import signal
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest

@@ -8,8 +8,9 @@ import json
 import os
 import socket
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -21,8 +22,8 @@ from mediacraft.cleanup.service import CleanupService
 from mediacraft.shared.adapters.factory import make_object_store, make_store
 from mediacraft.shared.clock import FakeClock, SystemClock, utcnow
 from mediacraft.shared.tasks import TaskStatus
-from tests.integration.cleanup.conftest import cleanup_settings
 from tests.fixtures.waiting import eventually
+from tests.integration.cleanup.conftest import cleanup_settings
 from tests.integration.cleanup.world import DAY, HOUR, World, files_of, keys
 
 REPO = Path(__file__).resolve().parents[3]

@@ -4,9 +4,10 @@ has at that point of its life, under the keys of docs/interop.md, and inserts it
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, AsyncIterator
+from typing import Any
 
 from mediacraft.cleanup.report import PassReport
 from mediacraft.shared.clock import FakeClock

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
 
 import pytest
 import pytest_asyncio
@@ -13,10 +13,10 @@ import pytest_asyncio
 from mediacraft.identity.handlers import subscribe
 from mediacraft.shared.tasks import TaskStatus
 from tests.fixtures.media import make_clip
+from tests.fixtures.waiting import eventually
 from tests.integration.gateway.client import create, data, fail, finish, upload, user_id_of
 from tests.integration.gateway.conftest import embedded_gateway
 from tests.integration.gateway.flows import wait_inbox
-from tests.fixtures.waiting import eventually
 from tests.integration.gateway.harness import Gateway, settled, snapshot
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import AsyncIterator
 from urllib.parse import quote, urlsplit
 
 import pytest

@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 
 from mediacraft.shared.worker.contract import JobContext
-
 from tests.fixtures.availability import unavailable
 from tests.fixtures.media import make_clip
 

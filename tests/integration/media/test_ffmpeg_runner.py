@@ -24,7 +24,6 @@ from mediacraft.shared.media import (
     run_ffmpeg,
 )
 from mediacraft.shared.worker.contract import JobCancelledError
-
 from tests.integration.media.conftest import ClipLibrary
 
 # A source that never ends, read at its native rate so the run lasts until we stop it.

@@ -14,7 +14,6 @@ import pytest
 from mediacraft.shared.errors import InvalidInput
 from mediacraft.shared.worker.contract import JobCancelledError
 from mediacraft.worker_merge.processor import MergeOptions, MergeProcessor, process
-
 from tests.integration.media.conftest import ClipLibrary, Job, Listener, Tripwire
 
 

@@ -20,7 +20,6 @@ from mediacraft.shared.media import (
     read_ffprobe,
 )
 from mediacraft.shared.media.sniff import MATROSKA
-
 from tests.integration.media.conftest import ClipLibrary, Listener, Tripwire
 
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from mediacraft.scheduler.service import SchedulerService
 from mediacraft.scheduler.settings import Settings
@@ -189,7 +190,7 @@ class StoreSampler:
         self.peak_per_user = 0
         self._task: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> "StoreSampler":
+    async def __aenter__(self) -> StoreSampler:
         self._task = asyncio.get_running_loop().create_task(self._run())
         return self
 

@@ -13,6 +13,7 @@ from tests.fixtures.fake_workers import behaviour
 from tests.integration.scheduler.conftest import HarnessFactory
 from tests.integration.scheduler.harness import StoreSampler, eventually
 
+
 @pytest.mark.slow
 async def test_ten_users_two_hundred_tasks_never_exceed_their_quotas(harness_factory: HarnessFactory) -> None:
     harness = await harness_factory(quota_per_user=1, quota_global=5)

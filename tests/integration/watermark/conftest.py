@@ -7,16 +7,16 @@ import shutil
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pytest
 
 from mediacraft.shared.worker.contract import JobContext, ProcessorResult
 from mediacraft.worker_watermark.processor import WatermarkOptions
-
 from tests.fixtures.availability import unavailable
 from tests.fixtures.media import make_clip
 

@@ -8,8 +8,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
 
 import pytest
 
@@ -93,7 +93,7 @@ class Rig:
                     pytest.fail(f"worker {name} exited with {proc.returncode}:\n{tail}")
             try:
                 msg = await asyncio.wait_for(self.events.get(), min(0.5, max(0.01, deadline - time.monotonic())))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 if time.monotonic() >= deadline:
                     raise
                 continue

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from mediacraft.gateway.events import LiveEvent, Subscriber, parse_last_event_id, to_live_event
 from mediacraft.shared.messages import Envelope, ProbeMessage, TaskProgressed, TaskStatusChanged
 from mediacraft.shared.ports.bus import Incoming
 from mediacraft.shared.tasks import Task, TaskStatus, TaskType
 
-AT = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+AT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 def incoming(message: object) -> Incoming:

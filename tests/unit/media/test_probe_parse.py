@@ -9,7 +9,6 @@ import pytest
 from mediacraft.shared.media import MediaLimits, check_limits
 from mediacraft.shared.media.probe import last_error_line
 from mediacraft.shared.media.sniff import MATROSKA
-
 from tests.unit.media.probe_samples import audio_json, clip, probe_of, video_json
 
 

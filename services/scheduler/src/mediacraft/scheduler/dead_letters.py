@@ -11,8 +11,9 @@ attempt numbering and quotas stay the scheduler's.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Iterable, Protocol
+from typing import Any, Protocol
 
 from mediacraft.shared.adapters.bus.outcomes import (
     ORIGIN_EXCHANGE_HEADER,

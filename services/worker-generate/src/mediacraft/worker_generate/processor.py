@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from mediacraft.shared.errors import InvalidInput, RetryableError
+from mediacraft.shared.generation import GenerationParams, ImageParams, VideoParams, parse_params
 from mediacraft.shared.logging import get_logger
 from mediacraft.shared.media import MediaLimits, ProbeResult, probe_media
 from mediacraft.shared.worker.contract import JobContext, ProcessorResult
-from mediacraft.shared.generation import GenerationParams, ImageParams, VideoParams, parse_params
 from mediacraft.worker_generate.providers.base import GeneratedFile, GenerationProvider, GenerationRequest
 from mediacraft.worker_generate.providers.factory import make_provider
 from mediacraft.worker_generate.settings import GenerateSettings

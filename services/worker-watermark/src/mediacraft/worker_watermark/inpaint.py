@@ -27,9 +27,10 @@ import os
 import queue
 import subprocess
 import threading
+from collections.abc import Callable, Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import IO, Callable, Sequence
+from typing import IO
 
 import cv2
 import numpy as np

@@ -16,8 +16,8 @@ region's fill never reads another region's logo pixels as known context.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import numpy as np
 

@@ -56,9 +56,10 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Callable, Iterable, Sequence
+from typing import IO
 
 from mediacraft.shared.media.errors import (
     InvalidMedia,

@@ -40,9 +40,9 @@ from mediacraft.shared.media.errors import (
     FileTooLarge,
     FrameRateTooHigh,
     InvalidMedia,
-    MediaToolUnavailable,
     MediaTooLarge,
     MediaTooLong,
+    MediaToolUnavailable,
     TooManyStreams,
     UnsupportedFormat,
 )

@@ -39,14 +39,15 @@ import json
 import re
 import threading
 import time
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import httpx
 
 from mediacraft.shared.errors import InvalidInput, RetryableError
-from mediacraft.shared.worker.contract import JobCancelledError
 from mediacraft.shared.generation import ImageParams, VideoParams
-from mediacraft.worker_generate.providers.base import Generation, GeneratedFile, GenerationRequest
+from mediacraft.shared.worker.contract import JobCancelledError
+from mediacraft.worker_generate.providers.base import GeneratedFile, Generation, GenerationRequest
 
 PROTOCOL_VERSION = 1
 MEDIA_TYPES: dict[str, dict[str, str]] = {

@@ -17,10 +17,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from mediacraft.shared.generation import MAX_SEED, ImageParams, VideoParams
 from mediacraft.shared.media import LocalResourceError, run_ffmpeg
 from mediacraft.shared.media.probe import file_url
-from mediacraft.shared.generation import MAX_SEED, ImageParams, VideoParams
-from mediacraft.worker_generate.providers.base import Generation, GeneratedFile, GenerationRequest
+from mediacraft.worker_generate.providers.base import GeneratedFile, Generation, GenerationRequest
 from mediacraft.worker_generate.render import LABEL, caption_overlay, palette, render_image
 
 RENDERER = "MediaCraft local renderer (offline, no generation model)"

@@ -34,12 +34,13 @@ import os
 import shutil
 import stat as stat_mod
 import uuid
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import AsyncIterator, BinaryIO, Callable, TypeVar
+from typing import BinaryIO, TypeVar
 
 from mediacraft.shared.adapters.objects import (
     file_chunks,
@@ -224,7 +225,7 @@ class LocalObjectStore:
         """Remove upload folders started before `older_than` (naive means UTC); returns how many."""
         validate_prefix(prefix)
         if older_than.tzinfo is None:
-            older_than = older_than.replace(tzinfo=timezone.utc)
+            older_than = older_than.replace(tzinfo=UTC)
 
         def abort() -> int:
             count = 0
@@ -351,7 +352,7 @@ class LocalObjectStore:
         return ObjectInfo(
             key=key,
             size=st.st_size,
-            modified=datetime.fromtimestamp(st.st_mtime, timezone.utc),
+            modified=datetime.fromtimestamp(st.st_mtime, UTC),
             content_type=content_type,
             etag=f"{st.st_mtime_ns:x}-{st.st_size:x}",
         )
@@ -421,6 +422,6 @@ class LocalObjectStore:
                 except OSError:
                     continue
             if key.startswith(prefix):
-                uploads.append(MultipartInfo(key, entry.name, datetime.fromtimestamp(started, timezone.utc)))
-        uploads.sort(key=lambda upload: (upload.key, upload.initiated or datetime.min.replace(tzinfo=timezone.utc)))
+                uploads.append(MultipartInfo(key, entry.name, datetime.fromtimestamp(started, UTC)))
+        uploads.sort(key=lambda upload: (upload.key, upload.initiated or datetime.min.replace(tzinfo=UTC)))
         return uploads

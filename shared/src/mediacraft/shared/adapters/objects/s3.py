@@ -23,14 +23,15 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections import deque
 import os
+from collections import deque
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from itertools import islice
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote
 from xml.etree import ElementTree
 
@@ -385,7 +386,7 @@ class S3ObjectStore:
         """Abort multipart uploads started before `older_than` (naive means UTC); returns how many."""
         validate_prefix(prefix)
         if older_than.tzinfo is None:
-            older_than = older_than.replace(tzinfo=timezone.utc)
+            older_than = older_than.replace(tzinfo=UTC)
 
         def abort() -> int:
             stale = [u for u in self._uploads_sync(prefix) if u.initiated is not None and u.initiated < older_than]

@@ -143,8 +143,8 @@ async def test_listing_matches_the_server_and_aborts_keys_with_plus_and_percent(
     keys = ["in+box/a b%41.mp4", "inbox/plain.mp4"]
     ids = [await asyncio.to_thread(client._create_multipart_upload, store.bucket, key, {}) for key in keys]
     listed = await store.list_incomplete_uploads()
-    assert sorted((u.key, u.upload_id) for u in listed) == sorted(zip(keys, ids))
-    assert sorted(raw_uploads(seaweed, store.bucket)) == sorted(zip(keys, ids))
+    assert sorted((u.key, u.upload_id) for u in listed) == sorted(zip(keys, ids, strict=True))
+    assert sorted(raw_uploads(seaweed, store.bucket)) == sorted(zip(keys, ids, strict=True))
     assert [u.key for u in await store.list_incomplete_uploads("in+box/")] == ["in+box/a b%41.mp4"]
 
     assert await store.abort_incomplete_uploads(utcnow() + timedelta(minutes=1)) == 2

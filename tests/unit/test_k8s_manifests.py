@@ -183,7 +183,7 @@ class Manifests:
         found = self.of_kind("Deployment") + self.of_kind("CronJob")
         names = [d["metadata"]["name"] for d in found]
         assert len(names) == len(set(names)), f"a Deployment and a CronJob share a name: {sorted(names)}"
-        return dict(zip(names, found))
+        return dict(zip(names, found, strict=True))
 
     def config_data(self, name: str) -> dict[str, str]:
         """A ConfigMap's data."""
@@ -549,7 +549,7 @@ def test_workers_hold_no_store_credentials(bundle: Manifests) -> None:
 
 
 def test_every_secret_and_configmap_reference_resolves(bundle: Manifests) -> None:
-    for name, workload in bundle.workloads.items():
+    for workload in bundle.workloads.values():
         resolved_env(bundle, workload)  # raises on a missing Secret, ConfigMap or required key
         for volume in pod_spec(workload).get("volumes", []):
             if "configMap" in volume:

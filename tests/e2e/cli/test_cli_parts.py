@@ -193,7 +193,8 @@ async def test_a_dropped_event_stream_resumes_with_last_event_id() -> None:
     streams = iter([
         b"retry: 10\n\nid: 100\nevent: ready\ndata: {}\n\n",  # then the connection ends
         b"id: 200\nevent: ready\ndata: {}\n\n"
-        b'id: 201\nevent: status\ndata: {"task_id": "t", "version": 3, "task": {"status": "completed", "version": 3}}\n\n',
+        b'id: 201\nevent: status\ndata: {"task_id": "t", "version": 3, '
+        b'"task": {"status": "completed", "version": 3}}\n\n',
     ])
     resumed_from: list[str | None] = []
 

@@ -85,13 +85,9 @@ class Visitor:
 
     def upload(self, task_id: str, *paths: Path) -> dict[str, Any]:
         """Upload files in one multipart request (field `file`, repeated, in order)."""
-        handles = [open(p, "rb") for p in paths]
-        try:
-            files = [("file", (p.name, h, "video/mp4")) for p, h in zip(paths, handles)]
+        with contextlib.ExitStack() as opened:
+            files = [("file", (p.name, opened.enter_context(p.open("rb")), "video/mp4")) for p in paths]
             return self.data("POST", f"/api/tasks/{task_id}/upload", files=files)
-        finally:
-            for h in handles:
-                h.close()
 
     def submit(self, task_id: str, config: dict[str, Any]) -> dict[str, Any]:
         """Send the config of a draft, which submits it."""

@@ -33,7 +33,8 @@ RECORD_STATUSES = """
       if (r.type === 'attributes' && r.target.matches('li.task')) note(r.target);
       for (const n of r.addedNodes || []) if (n.nodeType === 1 && n.matches('li.task')) note(n);
     }
-  }).observe(document.getElementById('task-list'), {subtree: true, childList: true, attributes: true, attributeFilter: ['data-status']});
+  }).observe(document.getElementById('task-list'),
+             {subtree: true, childList: true, attributes: true, attributeFilter: ['data-status']});
   window.__sameDocument = true;
 }
 """

@@ -87,7 +87,7 @@ async def test_listing_filters_pagination_and_counts(gw: Gateway, clip: Path) ->
         rest = data(await c.get("/api/user/tasks", params={"limit": 3, "cursor": listing["next_cursor"]}))
         last = data(await c.get("/api/user/tasks", params={"limit": 3, "cursor": rest["next_cursor"]}))
         paged = [t["task_id"] for t in listing["tasks"] + rest["tasks"] + last["tasks"]]
-        assert paged == merges[::-1] + [failed, done] and last["next_cursor"] is None and added not in paged
+        assert paged == [*merges[::-1], failed, done] and last["next_cursor"] is None and added not in paged
 
         by_status = data(await c.get("/api/user/tasks", params={"status": "completed,failed"}))
         assert {t["task_id"] for t in by_status["tasks"]} == {done, failed}

@@ -49,7 +49,7 @@ def mismatched(clips: ClipLibrary) -> list[Path]:
 def test_matching_clips_are_stream_copied_losslessly(clips: ClipLibrary, job: Job) -> None:
     sources = matching(clips)
     # Awkward names prove the list file's quoting against ffmpeg's own parser.
-    for source, name in zip(sources, ["it's one.mp4", "two #2 $HOME.mp4", "three\\back'slash.mp4"]):
+    for source, name in zip(sources, ["it's one.mp4", "two #2 $HOME.mp4", "three\\back'slash.mp4"], strict=True):
         job.add(source, name)
     reports: list[float] = []
     result = process(job.ctx(report=lambda fraction, detail="": reports.append(fraction)))

@@ -25,14 +25,14 @@ from tests.fixtures.fake_workers import FakeWorkerPool, behaviour
 from tests.fixtures.waiting import eventually
 
 # short waits so that the retry schedule and leases show within a test's time
-FAST = dict(
-    retry_delays_ms=(300, 600, 900),
-    lease_seconds=2.0,
-    tick_seconds=0.1,
-    reconcile_seconds=1.0,
-    progress_throttle_seconds=0.2,
-    queue_position_refresh_seconds=0.2,
-)
+FAST: dict[str, Any] = {
+    "retry_delays_ms": (300, 600, 900),
+    "lease_seconds": 2.0,
+    "tick_seconds": 0.1,
+    "reconcile_seconds": 1.0,
+    "progress_throttle_seconds": 0.2,
+    "queue_position_refresh_seconds": 0.2,
+}
 
 
 def fast_settings(**overrides: Any) -> Settings:

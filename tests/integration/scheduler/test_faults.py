@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import AsyncIterator
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from tests.integration.scheduler.processes import (
 
 pytestmark = pytest.mark.slow
 
-QUOTAS = dict(quota_per_user=1, quota_global=3)
+QUOTAS = {"quota_per_user": 1, "quota_global": 3}
 
 
 @pytest.fixture
@@ -77,7 +78,7 @@ def assert_each_ran_to_one_success(runs: list[JobRun], task_ids: list[str]) -> N
     for task_id in task_ids:
         mine = sorted(by_task[task_id], key=lambda r: r.started)
         assert [r.outcome for r in mine].count("job.succeeded") == 1, (task_id, mine)
-        for earlier, later in zip(mine, mine[1:]):
+        for earlier, later in pairwise(mine):
             assert earlier.ended is not None and earlier.ended <= later.started, (task_id, mine)
 
 

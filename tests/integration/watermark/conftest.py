@@ -23,7 +23,7 @@ from tests.fixtures.media import make_clip
 WIDTH, HEIGHT = 1280, 720
 # A 180x60 logo over a flat bar, where the white box sits ~13 dB below the clean frame.
 BOX = (440, 40, 180, 60)
-CLIP: dict[str, Any] = dict(width=WIDTH, height=HEIGHT, fps=30, duration=2.0)
+CLIP: dict[str, Any] = {"width": WIDTH, "height": HEIGHT, "fps": 30, "duration": 2.0}
 OPTIONS = WatermarkOptions()
 
 

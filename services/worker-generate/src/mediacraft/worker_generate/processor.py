@@ -97,10 +97,11 @@ class GenerateProcessor:
         """Probe each file as untrusted media of the requested kind; wrong count or media is retryable."""
         if len(files) != request.expected_files:
             raise BadGeneratedOutput(
-                f"The {self.provider.name} provider produced {len(files)} files; {request.expected_files} were asked for"
+                f"The {self.provider.name} provider produced {len(files)} files; "
+                f"{request.expected_files} were asked for"
             )
         probes = []
-        for number, item in enumerate(files, start=1):
+        for item in files:
             request.check_cancelled()
             try:
                 probes.append(probe_media(item.path, self.limits, expect=request.kind))  # type: ignore[arg-type]

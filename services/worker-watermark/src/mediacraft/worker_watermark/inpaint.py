@@ -80,7 +80,7 @@ def inpaint_video(
     windows = plan_windows(regions, width, height, radius=radius, grow=grow)
     rate = video.avg_frame_rate or video.frame_rate or _FALLBACK_RATE
     video_only = output.with_name(f"{output.stem}.video.mp4")
-    common = dict(cancel_event=cancel, timeout=bounds.timeout, grace=bounds.grace, memory_limit=bounds.memory_limit)
+    common = {"cancel_event": cancel, "timeout": bounds.timeout, "grace": bounds.grace, "memory_limit": bounds.memory_limit}
     decoder = FfmpegProcess(decoder_args(source, bounds.media, width, height, rate), stdout=subprocess.PIPE, **common)
     encoder_process = FfmpegProcess(
         encoder_args(source, width, height, rate, video_only, encoder), stdin=subprocess.PIPE,

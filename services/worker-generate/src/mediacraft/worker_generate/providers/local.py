@@ -42,10 +42,7 @@ class LocalProvider:
         """Write the requested images or video under `request.outdir`."""
         request.outdir.mkdir(parents=True, exist_ok=True)
         params = request.params
-        if isinstance(params, ImageParams):
-            files = self._images(request, params)
-        else:
-            files = [self._video(request, params)]
+        files = self._images(request, params) if isinstance(params, ImageParams) else [self._video(request, params)]
         return Generation(files=files, info={"provider": self.name, "renderer": RENDERER})
 
     def close(self) -> None:

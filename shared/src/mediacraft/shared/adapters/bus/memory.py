@@ -392,9 +392,9 @@ class MemoryBus:
 
     def __init__(self, *, topology: Topology, clock: Clock | None = None, broker: MemoryBroker | None = None,
                  close_grace: float = 10.0) -> None:
-        if broker is not None and clock is not None and clock is not broker.clock:
-            if not (isinstance(clock, SystemClock) and isinstance(broker.clock, SystemClock)):
-                raise ValueError("a shared MemoryBroker runs on its own clock: pass the same clock or none")
+        if (broker is not None and clock is not None and clock is not broker.clock
+                and not (isinstance(clock, SystemClock) and isinstance(broker.clock, SystemClock))):
+            raise ValueError("a shared MemoryBroker runs on its own clock: pass the same clock or none")
         self.topology = topology
         self.close_grace = close_grace
         self._owns_broker = broker is None

@@ -87,6 +87,9 @@ def describe(raw: RawMessage) -> Parked:
     first = deaths[0] if deaths and isinstance(deaths[0], dict) else {}
     reason = str(headers.get(REASON_HEADER) or first.get("reason") or headers.get("x-first-death-reason") or "")
     queue = headers.get(TARGET_HEADER) or first.get("queue") or headers.get("x-first-death-queue")
+    message_id: str | None
+    type_: str | None
+    task_id: str | None
     try:
         envelope = raw.envelope()
         message_id, type_, task_id = envelope.message_id, envelope.type, envelope.correlation_id

@@ -75,7 +75,7 @@ class GenerateProcessor:
         seed = params.effective_seed(ctx.task_id)
         request = GenerationRequest(
             params=params, seed=seed, outdir=scratch / "out", task_id=ctx.task_id, attempt=ctx.attempt,
-            cancel_event=ctx.cancel_event, report=lambda f, d="": report(_GENERATE_SHARE * f, d),
+            cancel_event=ctx.cancel_event, report=lambda f, d: report(_GENERATE_SHARE * f, d),
             timeout=ctx.deadline_seconds,
         )
         generation = self.provider.generate(request)

@@ -38,7 +38,7 @@ class JobContext:
     inputs: list[Path]
     input_names: list[str]
     config: dict[str, Any]
-    report: ProgressReport = lambda fraction, detail="": None
+    report: ProgressReport = lambda fraction, detail: None
     cancel_event: threading.Event = field(default_factory=threading.Event)
     deadline_seconds: float | None = None
     task_type: str | None = None  # the RunJob's task type, for pools that serve several

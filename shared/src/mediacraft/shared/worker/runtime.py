@@ -147,7 +147,8 @@ class WorkerRuntime:
                 await self._emit(JobCancelled(task_id=msg.task_id, attempt=msg.attempt), msg, cause)
                 return
             running = _RunningJob(msg)
-            self._current, _ = running, self._idle.clear()
+            self._current = running
+            self._idle.clear()
             try:
                 await self._run(running, cause, redelivered=incoming.redelivered)
             finally:

@@ -38,7 +38,7 @@ class GenerationRequest:
     task_id: str = ""
     attempt: int = 1
     cancel_event: threading.Event = field(default_factory=threading.Event)
-    report: ReportProgress = lambda fraction, detail="": None
+    report: ReportProgress = lambda fraction, detail: None
     timeout: float | None = None  # seconds left of the job's wall-clock budget, when known
 
     def check_cancelled(self) -> None:

@@ -28,6 +28,7 @@ chunk's write in flight while the next chunk arrives, and writes a large chunk a
 from __future__ import annotations
 
 import asyncio
+import builtins
 import errno
 import json
 import os
@@ -217,7 +218,7 @@ class LocalObjectStore:
 
     # incomplete uploads
 
-    async def list_incomplete_uploads(self, prefix: str = "") -> list[MultipartInfo]:
+    async def list_incomplete_uploads(self, prefix: str = "") -> builtins.list[MultipartInfo]:
         validate_prefix(prefix)
         return await self._run(self._uploads_sync, prefix)
 
@@ -343,9 +344,11 @@ class LocalObjectStore:
 
     def _content_type(self, key: str) -> str | None:
         try:
-            return json.loads(self._inside("meta", key).read_text(encoding="utf-8")).get("content_type")
+            meta = json.loads(self._inside("meta", key).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
+        content_type = meta.get("content_type") if isinstance(meta, dict) else None
+        return content_type if isinstance(content_type, str) else None
 
     @staticmethod
     def _info(key: str, st: os.stat_result, content_type: str | None) -> ObjectInfo:
@@ -357,7 +360,7 @@ class LocalObjectStore:
             etag=f"{st.st_mtime_ns:x}-{st.st_size:x}",
         )
 
-    def _list_sync(self, prefix: str) -> list[ObjectInfo]:
+    def _list_sync(self, prefix: str) -> builtins.list[ObjectInfo]:
         base = (self._root / "objects").resolve()
         folder = prefix.rpartition("/")[0]
         top = self._inside("objects", folder) if folder else base
@@ -401,7 +404,7 @@ class LocalObjectStore:
                 return
             folder = folder.parent
 
-    def _uploads_sync(self, prefix: str) -> list[MultipartInfo]:
+    def _uploads_sync(self, prefix: str) -> builtins.list[MultipartInfo]:
         uploads = []
         try:
             entries = list(os.scandir(self._root / "uploads"))

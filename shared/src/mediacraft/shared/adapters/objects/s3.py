@@ -22,6 +22,7 @@ apply it, and it drops the next-upload-id marker of truncated pages.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import io
 import os
 from collections import deque
@@ -357,7 +358,7 @@ class S3ObjectStore:
             count += await self._run(self._remove_batch, batch)
         return count
 
-    def _remove_batch(self, keys: list[str]) -> int:
+    def _remove_batch(self, keys: builtins.list[str]) -> int:
         errors = list(self._client.remove_objects(self._bucket, [DeleteObject(key) for key in keys]))
         if errors:
             raise MediaCraftError(f"could not delete {len(errors)} objects: {errors[0].message}", code="storage_error")
@@ -378,7 +379,7 @@ class S3ObjectStore:
 
     # incomplete uploads
 
-    async def list_incomplete_uploads(self, prefix: str = "") -> list[MultipartInfo]:
+    async def list_incomplete_uploads(self, prefix: str = "") -> builtins.list[MultipartInfo]:
         validate_prefix(prefix)
         return await self._run(self._uploads_sync, prefix)
 
@@ -394,11 +395,11 @@ class S3ObjectStore:
 
         return await self._run(abort)
 
-    def _uploads_sync(self, prefix: str) -> list[MultipartInfo]:
+    def _uploads_sync(self, prefix: str) -> builtins.list[MultipartInfo]:
         uploads: list[MultipartInfo] = []
         key_marker = upload_id_marker = ""
         while True:
-            query = {"uploads": "", "prefix": prefix, "max-uploads": "1000"}
+            query: dict[str, str | list[str] | tuple[str]] = {"uploads": "", "prefix": prefix, "max-uploads": "1000"}
             if key_marker:
                 query.update({"key-marker": key_marker, "upload-id-marker": upload_id_marker})
             response = self._client._execute("GET", self._bucket, query_params=query)

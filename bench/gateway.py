@@ -95,7 +95,7 @@ def serve(port: int, data_dir: Path) -> None:
         try:
             await server.serve()
         finally:
-            if profiler is not None:
+            if profiler is not None and profile_to:
                 profiler.disable()
                 profiler.dump_stats(profile_to)
             await inbox.cancel()

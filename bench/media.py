@@ -203,7 +203,9 @@ def _serial_inpaint(clip: Path, root: Path, box: tuple[int, ...], options: Water
     width, height = source.media.width or 0, source.media.height or 0
     regions = parse_regions([list(box)], width, height)
     windows = plan_windows(regions, width, height, radius=options.default_radius, grow=options.grow)
-    rate = source.main_video.avg_frame_rate  # type: ignore[union-attr]
+    rate = source.main_video.avg_frame_rate if source.main_video is not None else None
+    if rate is None:
+        raise SystemExit(f"{clip}: ffprobe gives no average frame rate")
     size = frame_bytes(width, height)
     video, out = root / "serial.video.mp4", root / "serial.mp4"
     with Stopwatch() as watch:

@@ -223,7 +223,8 @@ class EventStream:
                     reply.read()
                     self._queue.put(ApiFailure(f"/api/events -> {reply.status_code} {kind}: {reply.text[:300]}"))
                     return
-                name, event_id, data = "message", None, []
+                name, event_id = "message", None
+                data: list[str] = []
                 for line in reply.iter_lines():
                     if self._closing.is_set():
                         return

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 try:
-    from playwright.sync_api import expect
+    from playwright.sync_api import expect as expect  # re-exported: the UI tests import it from here
 except ImportError:  # the session fixture reports it (fails in CI, skips elsewhere)
     expect = None  # type: ignore[assignment]
 

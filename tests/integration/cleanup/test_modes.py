@@ -97,7 +97,8 @@ async def test_loop_mode_runs_a_pass_every_interval_and_serves_metrics(tmp_path:
     loop = asyncio.create_task(serve(service, settings, metrics, stop))
     try:
         await eventually(lambda: clock.pending_sleepers == 1, timeout=20, what="the first pass to end")
-        assert [r.task_id for r in service.last_report.of_kind(Kind.TASK_FILES)] == [first.task_id]
+        report = service.last_report
+        assert report is not None and [r.task_id for r in report.of_kind(Kind.TASK_FILES)] == [first.task_id]
         async with httpx.AsyncClient() as http:
             scraped = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
         assert 'mediacraft_cleanup_passes_total{outcome="completed"} 1.0' in scraped
@@ -107,7 +108,8 @@ async def test_loop_mode_runs_a_pass_every_interval_and_serves_metrics(tmp_path:
         await clock.advance(settings.cleanup_interval.total_seconds())
         await eventually(lambda: metrics.registry.get_sample_value(
             "mediacraft_cleanup_passes_total", {"outcome": "completed"}) == 2, timeout=20, what="the second pass")
-        assert [r.task_id for r in service.last_report.of_kind(Kind.TASK_FILES)] == [second.task_id]
+        report = service.last_report
+        assert report is not None and [r.task_id for r in report.of_kind(Kind.TASK_FILES)] == [second.task_id]
     finally:
         stop.set()
         await asyncio.wait_for(loop, 10)

@@ -99,6 +99,7 @@ class FakeBackend:
         self.server.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.server.server_bind()
         host, port = self.server.server_address[:2]
+        assert isinstance(host, str)  # an IPv4 server's address
         self.url = f"http://{host}:{port}/v1/generate"
         if listening:
             self.up()

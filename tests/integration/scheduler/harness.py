@@ -130,8 +130,12 @@ class Harness:
             inputs=[InputFile(key=f"uploads/{user_id}/{task_id}/in.mp4", original_name="in.mp4", size=1)],
         ))
         if publish:
-            extra = {"version": task.version, "submitted_at": task.submitted_at} if with_version else {}
-            await self.send(SubmitTask(task_id=task_id, user_id=user_id, task_type=task_type, **extra), task_id)
+            if with_version:
+                message = SubmitTask(task_id=task_id, user_id=user_id, task_type=task_type,
+                                     version=task.version, submitted_at=task.submitted_at)
+            else:
+                message = SubmitTask(task_id=task_id, user_id=user_id, task_type=task_type)
+            await self.send(message, task_id)
         return task_id
 
     async def cancel(self, task_id: str, user_id: str) -> None:

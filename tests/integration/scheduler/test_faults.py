@@ -18,7 +18,8 @@ from mediacraft.shared.tasks import TERMINAL_STATUSES, TaskStatus
 from mediacraft.shared.topology import EVENTS
 from tests.fixtures.fake_workers import JobRun, behaviour, read_runs
 from tests.fixtures.rabbit import RabbitServer
-from tests.integration.scheduler.harness import Harness, StoreSampler, eventually, make_harness
+from tests.fixtures.waiting import eventually
+from tests.integration.scheduler.harness import Harness, StoreSampler, make_harness
 from tests.integration.scheduler.processes import (
     Process,
     settings_env,

@@ -7,8 +7,8 @@ from itertools import pairwise
 
 from mediacraft.shared.tasks import Task, TaskStatus
 from tests.fixtures.fake_workers import behaviour
+from tests.fixtures.waiting import eventually
 from tests.integration.scheduler.conftest import HarnessFactory
-from tests.integration.scheduler.harness import eventually
 
 DELAYS_S = (0.3, 0.6, 0.9)
 

@@ -10,11 +10,12 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from mediacraft.shared.adapters.factory import make_bus, make_object_store
-from mediacraft.shared.messages import CancelJob, Envelope, Message, RunJob
+from mediacraft.shared.messages import CancelJob, Envelope, JobStarted, JobSucceeded, Message, RunJob
 from mediacraft.shared.tasks import InputFile, TaskType
 from mediacraft.shared.topology import CONTROL, JOBS, build_topology
 from tests.fixtures.media import make_clip, probe
@@ -22,7 +23,7 @@ from tests.fixtures.worker_rig import collect_job_events
 
 pytestmark = pytest.mark.slow
 
-CLIPS = [
+CLIPS: list[dict[str, Any]] = [
     {"width": 1280, "height": 720, "fps": 30, "duration": 3.0, "channels": 2, "sample_rate": 48000},
     {"width": 960, "height": 540, "fps": 25, "duration": 3.0, "channels": 1, "sample_rate": 44100},
     {"width": 640, "height": 360, "fps": 24, "duration": 3.0, "audio": False},
@@ -140,9 +141,9 @@ async def test_killed_worker_job_is_redelivered_and_completes_once(rig: Rig) -> 
 
     second, second_dir = rig.worker("second")
     started = await rig.until(lambda m: m.TYPE == "job.started")
-    assert started.worker_id == "second"
+    assert isinstance(started, JobStarted) and started.worker_id == "second"
     done = await rig.until(lambda m: m.TYPE == "job.succeeded")
-    assert done.attempt == 1
+    assert isinstance(done, JobSucceeded) and done.attempt == 1
 
     # a graceful stop of the second worker: nothing else was delivered, nothing else completes
     second.send_signal(signal.SIGTERM)

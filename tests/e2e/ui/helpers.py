@@ -12,11 +12,6 @@ try:
 except ImportError:  # the session fixture reports it (fails in CI, skips elsewhere)
     expect = None  # type: ignore[assignment]
 
-STATUS_WORDS_ZH = {
-    "queued": "待处理", "processing": "处理中", "retrying": "重试中", "completed": "已完成",
-    "failed": "失败", "cancelled": "已取消", "expired": "已过期",
-}
-
 # Records, in the page, every status each task card shows, in order (a card is updated in place).
 RECORD_STATUSES = """
 () => {

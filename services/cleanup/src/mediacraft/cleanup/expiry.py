@@ -14,7 +14,6 @@ from enum import StrEnum
 from mediacraft.cleanup.reasons import Reason, human_duration
 from mediacraft.shared.tasks import ACTIVE_STATUSES, DRAFT_STATUSES, Task, TaskStatus
 
-FINISHED_STATUSES = (TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED)
 _RETENTION_REASON = {
     TaskStatus.COMPLETED: Reason.RETENTION_COMPLETED,
     TaskStatus.FAILED: Reason.RETENTION_FAILED,

@@ -26,7 +26,6 @@ from mediacraft.worker_watermark.regions import Region
 # Known pixels kept around the radius band, for TELEA's distance field at the window border.
 CONTEXT = 2
 DEFAULT_GROW = 1
-PLANES = ("y", "u", "v")
 
 
 @dataclass(frozen=True)

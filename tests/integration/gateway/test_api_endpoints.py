@@ -28,7 +28,7 @@ def gw(module_gateway: Gateway) -> Gateway:
     return module_gateway
 
 
-async def submitted(gw: Gateway, c, clip: Path, regions: list | None = None) -> str:  # type: ignore[no-untyped-def]
+async def submitted(gw: Gateway, c, clip: Path, regions: list | None = None) -> str:
     task = await create(c, "watermark_removal")
     assert (await upload(c, task["task_id"], clip)).status_code == 200
     r = await c.post(f"/api/tasks/{task['task_id']}/config", json={"regions": regions or [[5, 5, 30, 30]]})
@@ -410,7 +410,7 @@ async def test_the_waiting_cap_answers_429_with_the_reason(fresh: Gateway) -> No
         r = await c.post(f"/api/tasks/{third['task_id']}/config", json={"prompt": "p2"})
         assert r.status_code == 429 and r.json()["code"] == "too_many_waiting"
         assert "The system is busy; your task is queued" in r.json()["message"] and r.headers["retry-after"]
-        assert (await fresh.store.get(third["task_id"])).status is TaskStatus.CREATED  # type: ignore[union-attr]
+        assert (await fresh.store.get(third["task_id"])).status is TaskStatus.CREATED
         running = await fresh.store.list_for_user(await user_id_of(c), statuses=[TaskStatus.QUEUED])
         first = running.items[-1]
         await fresh.store.transition(first.task_id, expected_status=TaskStatus.QUEUED, expected_version=first.version,

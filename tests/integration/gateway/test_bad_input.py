@@ -70,7 +70,7 @@ async def unchanged(gw: Gateway, before: object) -> None:
     assert await snapshot(gw) == before
 
 
-def error_code(response) -> str:  # type: ignore[no-untyped-def]
+def error_code(response) -> str:
     return response.json()["code"]
 
 

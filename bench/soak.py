@@ -275,7 +275,8 @@ def report(args: argparse.Namespace, load: Load, samples: list[Sample], final: d
         before, after = warm.rss_mb.get(name, float("nan")), last.rss_mb[name]
         print(f"  {name:<18} {before:7.1f} -> {after:7.1f} MB ({after - before:+.1f} MB, "
               f"{(after - before) * 1000 / grown_tasks:+.2f} per 1,000 tasks); "
-              f"fds {warm.fds.get(name)} -> {last.fds.get(name)}; threads {warm.threads.get(name)} -> {last.threads.get(name)}")
+              f"fds {warm.fds.get(name)} -> {last.fds.get(name)}; "
+              f"threads {warm.threads.get(name)} -> {last.threads.get(name)}")
     windows = [s for s in samples[:-1] if s.status_ms and s.at >= warm.at]  # the last one is after the drain
     if len(windows) >= 2:
         first, end = windows[0], windows[-1]

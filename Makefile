@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 CLIENTS := cli
 PYPROJECTS := shared/pyproject.toml $(foreach s,$(SERVICES),services/$(s)/pyproject.toml) $(foreach c,$(CLIENTS),clients/$(c)/pyproject.toml) requirements-dev.txt
 
-.PHONY: install system-deps test test-unit bench run stack clean
+.PHONY: install system-deps lint test test-unit bench run stack clean
 
 install: $(STAMP)
 
@@ -33,7 +33,17 @@ WORKERS ?= 1
 stack: install system-deps
 	$(PY) -m mediacraft.standalone.stack --workers $(WORKERS)
 
-test: install system-deps
+# ruff (lint, and the format check) and mypy over every package, tests and benchmarks; settings in
+# pyproject.toml. All three run, so one run shows every finding; any finding fails.
+MYPY_PACKAGES := shared $(subst -,_,$(SERVICES)) $(CLIENTS)
+lint: install
+	@status=0; \
+	$(VENV)/bin/ruff check . || status=1; \
+	$(VENV)/bin/ruff format --check . || status=1; \
+	$(VENV)/bin/mypy $(foreach p,$(MYPY_PACKAGES),-p mediacraft.$(p)) -p tests -p bench || status=1; \
+	exit $$status
+
+test: install lint system-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: install
@@ -43,4 +53,4 @@ bench: install system-deps
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

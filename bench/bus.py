@@ -20,7 +20,7 @@ import shutil
 import subprocess
 import time
 import uuid
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import aio_pika
 

@@ -30,10 +30,11 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import median
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from bench._machine import reference_ms
 from bench._procs import stop
@@ -94,7 +95,7 @@ def serve(port: int, data_dir: Path) -> None:
         try:
             await server.serve()
         finally:
-            if profiler is not None:
+            if profiler is not None and profile_to:
                 profiler.disable()
                 profiler.dump_stats(profile_to)
             await inbox.cancel()
@@ -456,7 +457,7 @@ async def run(args: argparse.Namespace) -> None:
             preview_ms = (time.perf_counter() - t0) * 1000
             owner.close()
             upload = (size_mb, base_seconds, up_seconds, peak, preview_ms, status)
-            rounds = ", ".join(f"{b / u:.2f}" for b, u in zip(base_runs, up_runs))
+            rounds = ", ".join(f"{b / u:.2f}" for b, u in zip(base_runs, up_runs, strict=True))
             print(f"\nupload of a {size_mb:.0f} MB video, {args.upload_rounds} alternating rounds (medians)")
             print(f"  direct copy into the object store (baseline)  {size_mb / base_seconds:>8.0f} MB/s")
             print(f"  through the gateway API                       {size_mb / up_seconds:>8.0f} MB/s"

@@ -34,9 +34,9 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import cv2
 import numpy as np
@@ -51,7 +51,6 @@ from mediacraft.worker_watermark.processor import WatermarkOptions
 from mediacraft.worker_watermark.processor import process as watermark_process
 from mediacraft.worker_watermark.regions import parse_regions
 from mediacraft.worker_watermark.windows import frame_bytes, plan_windows, plane_shapes
-
 from tests.fixtures.media import make_clip
 
 MB = 1024 * 1024
@@ -204,7 +203,9 @@ def _serial_inpaint(clip: Path, root: Path, box: tuple[int, ...], options: Water
     width, height = source.media.width or 0, source.media.height or 0
     regions = parse_regions([list(box)], width, height)
     windows = plan_windows(regions, width, height, radius=options.default_radius, grow=options.grow)
-    rate = source.main_video.avg_frame_rate  # type: ignore[union-attr]
+    rate = source.main_video.avg_frame_rate if source.main_video is not None else None
+    if rate is None:
+        raise SystemExit(f"{clip}: ffprobe gives no average frame rate")
     size = frame_bytes(width, height)
     video, out = root / "serial.video.mp4", root / "serial.mp4"
     with Stopwatch() as watch:

@@ -344,9 +344,9 @@ def report(rounds: list[tuple[dict[str, Any], dict[str, Any] | None]], full: dic
         "every job and event to disk before delivering it) and this process's gateway, workers and live view, "
         f"so the per-task CPU above is the budget to cut: {per_task:.1f} ms of CPU per task in all, so the "
         f"machine's {cores} cores cap the whole lifecycle at about {cores * 1000 / per_task:.0f} tasks/s, and the "
-        f"scheduler alone, given a whole core, at about {1000 / sched_ms:.0f}. With synchronous=FULL every commit also waits for "
-        "an fsync on the disk the broker syncs to. NORMAL is the main figure: like MongoDB's default journal "
-        "(group commit), a crash of the process loses nothing, a power cut may lose the last commits."
+        f"scheduler alone, given a whole core, at about {1000 / sched_ms:.0f}. With synchronous=FULL every commit "
+        "also waits for an fsync on the disk the broker syncs to. NORMAL is the main figure: like MongoDB's "
+        "default journal (group commit), a crash of the process loses nothing, a power cut may lose the last commits."
     )
 
 

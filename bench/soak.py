@@ -20,6 +20,7 @@ window against the last. At the end, submission stops, the run waits for every t
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import shutil
 import signal
@@ -228,9 +229,9 @@ def sample(visitors: list[Any], load: Load, procs: dict[str, psutil.Process], at
     completed = 0
     try:
         for visitor, task_id in load.submitted[-20:]:
-            status_ms.append(timed(lambda: visitor.status(task_id)))
+            status_ms.append(timed(functools.partial(visitor.status, task_id)))
         for visitor in visitors[:3]:
-            list_ms.append(timed(lambda: visitor.tasks(limit=30)))
+            list_ms.append(timed(functools.partial(visitor.tasks, limit=30)))
         completed = sum(v.tasks(limit=1)["counts"].get("completed", 0) for v in visitors)
     except (httpx.TransportError, AssertionError) as exc:
         load.errors.append(f"sampling: {exc}")
@@ -273,8 +274,9 @@ def report(args: argparse.Namespace, load: Load, samples: list[Sample], final: d
     for name in sorted(last.rss_mb):
         before, after = warm.rss_mb.get(name, float("nan")), last.rss_mb[name]
         print(f"  {name:<18} {before:7.1f} -> {after:7.1f} MB ({after - before:+.1f} MB, "
-              f"{(after - before) * 1000 / grown_tasks:+.2f} per 1,000 tasks); fds {warm.fds.get(name)} -> {last.fds.get(name)}; threads {warm.threads.get(name)} -> "
-              f"{last.threads.get(name)}")
+              f"{(after - before) * 1000 / grown_tasks:+.2f} per 1,000 tasks); "
+              f"fds {warm.fds.get(name)} -> {last.fds.get(name)}; "
+              f"threads {warm.threads.get(name)} -> {last.threads.get(name)}")
     windows = [s for s in samples[:-1] if s.status_ms and s.at >= warm.at]  # the last one is after the drain
     if len(windows) >= 2:
         first, end = windows[0], windows[-1]
@@ -282,7 +284,7 @@ def report(args: argparse.Namespace, load: Load, samples: list[Sample], final: d
         lst = lambda s: percentile(sorted(s.list_ms), 0.99)  # noqa: E731
         print(f"status p99 (20 queries a window): after the warm-up {p99(first):.1f} ms, last window {p99(end):.1f} ms "
               f"(ratio {p99(end) / p99(first):.2f}); listing p99 {lst(first):.1f} -> {lst(end):.1f} ms")
-        rates = [(b.completed - a.completed) / (b.at - a.at) for a, b in zip(windows, windows[1:]) if b.at > a.at]
+        rates = [(b.completed - a.completed) / (b.at - a.at) for a, b in itertools.pairwise(windows) if b.at > a.at]
         if len(rates) >= 2:
             half = len(rates) // 2
             print(f"completed per second: first half {statistics.mean(rates[:half]):.2f}, "

@@ -15,11 +15,12 @@ import asyncio
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import aiosqlite
 
@@ -36,7 +37,7 @@ from mediacraft.shared.tasks import (
 from tests.fixtures.mongo import choose_backend, open_backend
 
 USER = "bench-user"
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 # mostly finished work, as a long-time user's history is
 STATUSES = [TaskStatus.COMPLETED] * 14 + [
     TaskStatus.FAILED,

@@ -10,7 +10,8 @@ a deadline, and dead letters without an envelope are polled with a deadline.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, AsyncIterator, Awaitable, Callable, Protocol
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Protocol
 
 import pytest
 

@@ -17,9 +17,10 @@ import json
 import os
 import random
 import sys
+from collections.abc import AsyncIterator, Awaitable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, AsyncIterator, Awaitable
+from typing import Any
 
 import pytest
 

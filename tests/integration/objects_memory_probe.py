@@ -15,8 +15,8 @@ import random
 import resource
 import sys
 import tempfile
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
 
 from mediacraft.shared.adapters.factory import make_object_store
 
@@ -40,7 +40,7 @@ def peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
 
 
-async def generated(size: int, digest: "hashlib._Hash") -> AsyncIterator[bytes]:
+async def generated(size: int, digest: hashlib._Hash) -> AsyncIterator[bytes]:
     rng = random.Random(20260301)
     sent = 0
     while sent < size:

@@ -17,10 +17,10 @@ from mediacraft.shared.adapters.objects.s3 import S3ObjectStore, content_disposi
 from mediacraft.shared.clock import utcnow
 from mediacraft.shared.errors import MediaCraftError, RetryableError
 from mediacraft.shared.ports.objects import TooLarge
-from tests.contracts.objects import MiB, ObjectStoreContract, Source, pattern, read_all, stream
-from tests.fixtures.waiting import eventually
 from mediacraft.standalone.seaweed import free_port_pairs
+from tests.contracts.objects import MiB, ObjectStoreContract, Source, pattern, read_all, stream
 from tests.fixtures.seaweed import S3Server
+from tests.fixtures.waiting import eventually
 
 
 class TestS3ObjectStore(ObjectStoreContract):
@@ -42,7 +42,7 @@ def bucket_of(url: str) -> str:
     return urlsplit(url).path.strip("/")
 
 
-def raw_uploads(seaweed: S3Server, bucket: str) -> list[tuple[str, str]]:
+def raw_uploads(seaweed: S3Server, bucket: str) -> list[tuple[str | None, str | None]]:
     """Multipart uploads as the server lists them to a plain client, not through the adapter."""
     response = seaweed.client()._execute("GET", bucket, query_params={"uploads": ""})
     root = ElementTree.fromstring(response.data)
@@ -126,7 +126,7 @@ async def test_presigned_url_for_a_public_endpoint(seaweed: S3Server, s3_url: st
     await store.start()
     await store.put_stream("k", stream(b"through the public name"))
     url = await store.presigned_get("k")
-    assert urlsplit(url).netloc == f"localhost:{port}"
+    assert url is not None and urlsplit(url).netloc == f"localhost:{port}"
     async with httpx.AsyncClient() as http:
         assert (await http.get(url)).content == b"through the public name"
     await store.close()
@@ -143,8 +143,8 @@ async def test_listing_matches_the_server_and_aborts_keys_with_plus_and_percent(
     keys = ["in+box/a b%41.mp4", "inbox/plain.mp4"]
     ids = [await asyncio.to_thread(client._create_multipart_upload, store.bucket, key, {}) for key in keys]
     listed = await store.list_incomplete_uploads()
-    assert sorted((u.key, u.upload_id) for u in listed) == sorted(zip(keys, ids))
-    assert sorted(raw_uploads(seaweed, store.bucket)) == sorted(zip(keys, ids))
+    assert sorted((u.key, u.upload_id) for u in listed) == sorted(zip(keys, ids, strict=True))
+    assert sorted(raw_uploads(seaweed, store.bucket)) == sorted(zip(keys, ids, strict=True))
     assert [u.key for u in await store.list_incomplete_uploads("in+box/")] == ["in+box/a b%41.mp4"]
 
     assert await store.abort_incomplete_uploads(utcnow() + timedelta(minutes=1)) == 2

@@ -22,17 +22,20 @@ import subprocess
 import sys
 import tempfile
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, TypeVar
 
 import kubernetes_validate
 import pytest
 import yaml
 
+from mediacraft.cleanup.settings import Settings as CleanupSettings
 from mediacraft.shared.settings import BaseServiceSettings
 from mediacraft.shared.topology import POOLS, job_queue
 from mediacraft.shared.worker.settings import WorkerSettings
+from mediacraft.worker_generate.settings import GenerateSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
@@ -182,7 +185,7 @@ class Manifests:
         found = self.of_kind("Deployment") + self.of_kind("CronJob")
         names = [d["metadata"]["name"] for d in found]
         assert len(names) == len(set(names)), f"a Deployment and a CronJob share a name: {sorted(names)}"
-        return dict(zip(names, found))
+        return dict(zip(names, found, strict=True))
 
     def config_data(self, name: str) -> dict[str, str]:
         """A ConfigMap's data."""
@@ -327,13 +330,14 @@ def settings_class(service: str) -> tuple[type[BaseServiceSettings], bool]:
     return cls, True
 
 
+SettingsT = TypeVar("SettingsT", bound=BaseServiceSettings)
+
+
 def env_field(name: str) -> str:
     return name.removeprefix("MEDIACRAFT_").lower()
 
 
-def settings_from_env(
-    cls: type[BaseServiceSettings], env: dict[str, str], monkeypatch: pytest.MonkeyPatch
-) -> BaseServiceSettings:
+def settings_from_env(cls: type[SettingsT], env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> SettingsT:
     """Build settings the way a service does: from exactly this environment, nothing inherited."""
     for key in [k for k in os.environ if k.startswith("MEDIACRAFT_")]:
         monkeypatch.delenv(key)
@@ -522,6 +526,7 @@ def test_workers_have_a_sized_work_volume_and_time_to_hand_back_a_job(
         work = next(v for v in spec["volumes"] if v["name"] == mounts[env["MEDIACRAFT_WORK_DIR"]])
         assert quantity(work["emptyDir"]["sizeLimit"]) >= 2 * 2**30, f"{name}: work volume too small"
         settings = settings_from_env(settings_class(name)[0], env, monkeypatch)
+        assert isinstance(settings, WorkerSettings), f"{name} does not read the worker runtime's settings"
         needed = settings.shutdown_grace_seconds + HAND_BACK_SECONDS
         assert spec["terminationGracePeriodSeconds"] >= needed, f"{name} is killed before handing back a job"
 
@@ -548,7 +553,7 @@ def test_workers_hold_no_store_credentials(bundle: Manifests) -> None:
 
 
 def test_every_secret_and_configmap_reference_resolves(bundle: Manifests) -> None:
-    for name, workload in bundle.workloads.items():
+    for workload in bundle.workloads.values():
         resolved_env(bundle, workload)  # raises on a missing Secret, ConfigMap or required key
         for volume in pod_spec(workload).get("volumes", []):
             if "configMap" in volume:
@@ -570,7 +575,8 @@ def test_each_service_accepts_the_environment_its_deployment_gives_it(
         assert settings.bus_url == env["MEDIACRAFT_BUS_URL"]
         assert settings.retry_delays_ms == (60_000, 300_000, 900_000)
         if name in HTTP_PORTS and own:
-            assert (settings.http_host, settings.http_port) == ("0.0.0.0", HTTP_PORTS[name]), (
+            fields = settings.model_dump()  # the service's own class, chosen at run time
+            assert (fields["http_host"], fields["http_port"]) == ("0.0.0.0", HTTP_PORTS[name]), (
                 f"{name} would not listen where its probes and Service connect"
             )
         assert not unwritable_paths(workload, settings), f"{name} would write to its read-only root"
@@ -602,10 +608,13 @@ def test_every_service_declares_the_same_delay_queues(bundle: Manifests) -> None
 
 def test_broker_consumer_timeout_outlasts_a_job(bundle: Manifests, monkeypatch: pytest.MonkeyPatch) -> None:
     conf = "".join(bundle.config_data("rabbitmq-mediacraft-conf").values())
-    timeout_ms = int(re.search(r"^consumer_timeout\s*=\s*(\d+)", conf, re.M).group(1))
+    found = re.search(r"^consumer_timeout\s*=\s*(\d+)", conf, re.M)
+    assert found is not None, "rabbitmq.conf sets no consumer_timeout"
+    timeout_ms = int(found.group(1))
     for name in WORKER_POOLS:
         env = resolved_env(bundle, bundle.deployments[name])
         settings = settings_from_env(settings_class(name)[0], env, monkeypatch)
+        assert isinstance(settings, WorkerSettings), f"{name} does not read the worker runtime's settings"
         held_ms = (settings.job_time_limit_seconds + HAND_BACK_SECONDS) * 1000
         assert timeout_ms > held_ms, f"the broker would reclaim a {name} job still running"
 
@@ -778,8 +787,7 @@ def test_generate_worker_answer_cap_fits_its_memory_limit(
     bundle: Manifests, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     deployment = bundle.deployments["worker-generate"]
-    cls, _ = settings_class("worker-generate")
-    settings = settings_from_env(cls, resolved_env(bundle, deployment), monkeypatch)
+    settings = settings_from_env(GenerateSettings, resolved_env(bundle, deployment), monkeypatch)
     limit = quantity(pod_spec(deployment)["containers"][0]["resources"]["limits"]["memory"])
     peak = JSON_ANSWER_COPIES * settings.generate_http_max_response_bytes + WORKER_BASELINE_BYTES
     assert peak <= limit, f"a maximal JSON answer ({peak / 2**30:.2f} GiB) would get the pod OOM-killed"
@@ -788,7 +796,7 @@ def test_generate_worker_answer_cap_fits_its_memory_limit(
 def test_generate_worker_switches_to_an_http_backend_with_an_endpoint_only(
     base_bundle: Manifests, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cls, _ = settings_class("worker-generate")
+    cls = GenerateSettings
     env = resolved_env(base_bundle, base_bundle.deployments["worker-generate"])
     assert settings_from_env(cls, env, monkeypatch).generate_provider == "local"
     assert "MEDIACRAFT_GENERATE_HTTP_API_KEY" not in env, "the optional key should not be in the base Secret"
@@ -837,8 +845,7 @@ def test_cleanup_serves_metrics_where_it_is_probed_scraped_and_let_in(
 ) -> None:
     deployment = base_bundle.deployments["cleanup"]
     container = pod_spec(deployment)["containers"][0]
-    cls, _ = settings_class("cleanup")
-    settings = settings_from_env(cls, resolved_env(base_bundle, deployment), monkeypatch)
+    settings = settings_from_env(CleanupSettings, resolved_env(base_bundle, deployment), monkeypatch)
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert settings.cleanup_metrics_port == ports["metrics"] == METRICS_PORTS["cleanup"]
     assert settings.cleanup_metrics_host == "0.0.0.0", "the kubelet and Prometheus could not connect"
@@ -876,8 +883,7 @@ def test_cleanup_cronjob_runs_one_pass_per_run_and_never_two_at_once(
     # Hourly, and a run is stopped before the next is due, or Forbid would skip runs behind it.
     assert re.fullmatch(r"[0-5]?[0-9] \* \* \* \*", cronjob["spec"]["schedule"])
     assert 0 < job["activeDeadlineSeconds"] < 3600
-    cls, _ = settings_class("cleanup")
-    settings = settings_from_env(cls, resolved_env(cronjob_bundle, cronjob), monkeypatch)
+    settings = settings_from_env(CleanupSettings, resolved_env(cronjob_bundle, cronjob), monkeypatch)
     assert settings.store_url == cronjob_bundle.secret_data(SECRET)[STORE_KEY]
     assert not settings.cleanup_dry_run
 
@@ -928,6 +934,7 @@ def test_bus_probe_defaults_to_the_scheme_port(tmp_path: Path) -> None:
     script = tmp_path / "bus_connected.py"
     script.write_text(Manifests(raw_base()).config_data("mediacraft-probes")["bus_connected.py"])
     spec = importlib.util.spec_from_file_location("bus_connected", script)
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert module.broker_port("amqp://u:p@rabbitmq/") == 5672

@@ -7,8 +7,9 @@ import asyncio
 import ctypes
 import os
 import sys
+from collections.abc import Iterator
+from itertools import pairwise
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -29,7 +30,7 @@ def test_quick_ends_double_the_delay_up_to_the_cap() -> None:
     for _ in range(10):
         delays.append(next_restart_delay(delays[-1]))
     assert delays[:4] == [0.0, RESTART_FIRST_DELAY, 2 * RESTART_FIRST_DELAY, 4 * RESTART_FIRST_DELAY]
-    assert delays[-1] == RESTART_MAX_DELAY and all(b >= a for a, b in zip(delays, delays[1:]))
+    assert delays[-1] == RESTART_MAX_DELAY and all(b >= a for a, b in pairwise(delays))
 
 
 @pytest.fixture(autouse=True)

@@ -7,14 +7,15 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
-from tests.fixtures.served_product import ServedProduct
 from tests.fixtures.media import make_clip
+from tests.fixtures.served_product import ServedProduct
 
 WM_BOX = (20, 20, 120, 50)
 CLI_TIMEOUT = 60.0  # the deadline of one command; none of them should come close

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.e2e.cli.conftest import CLI_TIMEOUT, WM_BOX, CliUser, Clips, FinishedWork, new_user
-from tests.fixtures.served_product import ServedProduct
+from tests.e2e.cli.conftest import CLI_TIMEOUT, WM_BOX, Clips, CliUser, FinishedWork, new_user
 from tests.fixtures.media import probe
+from tests.fixtures.served_product import ServedProduct
 
 # Long enough (1800 full-HD frames) that it is still running when the test cancels it.
 BLOCKER = ("generate", "video", "--prompt", "a long one", "--duration", "30", "--width", "1920",

@@ -6,9 +6,9 @@ from __future__ import annotations
 import io
 import json
 import stat
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Callable
 
 import httpx
 import pytest
@@ -40,7 +40,7 @@ def test_status_line_shows_what_a_waiting_person_wants_to_know() -> None:
     assert task_line(queued) == "queued | position 3 in line | Waiting for your current task to finish"
     running = {"status": "processing", "progress": 42.4, "stage": "inpaint", "eta_seconds": 75}
     assert task_line(running, since_update=10) == "[########............]  42% processing | inpaint | ETA 1:05"
-    now = datetime(2030, 1, 1, tzinfo=timezone.utc)
+    now = datetime(2030, 1, 1, tzinfo=UTC)
     retrying = {"status": "retrying", "retry_count": 1, "max_retries": 3,
                 "next_retry_at": (now + timedelta(seconds=45)).isoformat().replace("+00:00", "Z"),
                 "error": {"code": "backend_down", "message": "The generation backend is unavailable"}}
@@ -193,7 +193,8 @@ async def test_a_dropped_event_stream_resumes_with_last_event_id() -> None:
     streams = iter([
         b"retry: 10\n\nid: 100\nevent: ready\ndata: {}\n\n",  # then the connection ends
         b"id: 200\nevent: ready\ndata: {}\n\n"
-        b'id: 201\nevent: status\ndata: {"task_id": "t", "version": 3, "task": {"status": "completed", "version": 3}}\n\n',
+        b'id: 201\nevent: status\ndata: {"task_id": "t", "version": 3, '
+        b'"task": {"status": "completed", "version": 3}}\n\n',
     ])
     resumed_from: list[str | None] = []
 

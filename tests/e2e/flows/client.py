@@ -13,9 +13,10 @@ import queue
 import socket
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import httpx
 
@@ -84,13 +85,9 @@ class Visitor:
 
     def upload(self, task_id: str, *paths: Path) -> dict[str, Any]:
         """Upload files in one multipart request (field `file`, repeated, in order)."""
-        handles = [open(p, "rb") for p in paths]
-        try:
-            files = [("file", (p.name, h, "video/mp4")) for p, h in zip(paths, handles)]
+        with contextlib.ExitStack() as opened:
+            files = [("file", (p.name, opened.enter_context(p.open("rb")), "video/mp4")) for p in paths]
             return self.data("POST", f"/api/tasks/{task_id}/upload", files=files)
-        finally:
-            for h in handles:
-                h.close()
 
     def submit(self, task_id: str, config: dict[str, Any]) -> dict[str, Any]:
         """Send the config of a draft, which submits it."""
@@ -150,7 +147,7 @@ class Visitor:
     def retry(self, task_id: str) -> dict[str, Any]:
         return self.data("POST", f"/api/tasks/{task_id}/retry", expect=202)
 
-    def events(self, **kwargs: Any) -> "EventStream":
+    def events(self, **kwargs: Any) -> EventStream:
         """Open this visitor's live event stream (returns once the server said it is subscribed)."""
         if self.cookie is None:
             self.info()  # a stream opened without the cookie would belong to a brand-new identity
@@ -226,7 +223,8 @@ class EventStream:
                     reply.read()
                     self._queue.put(ApiFailure(f"/api/events -> {reply.status_code} {kind}: {reply.text[:300]}"))
                     return
-                name, event_id, data = "message", None, []
+                name, event_id = "message", None
+                data: list[str] = []
                 for line in reply.iter_lines():
                     if self._closing.is_set():
                         return
@@ -327,7 +325,7 @@ class EventStream:
         self._thread.join(10)
         self._http.close()
 
-    def __enter__(self) -> "EventStream":
+    def __enter__(self) -> EventStream:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -4,9 +4,9 @@ logo is on a preview frame, and how close a region of a result is to ground trut
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import cv2
 import numpy as np

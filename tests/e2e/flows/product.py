@@ -129,7 +129,7 @@ class ProductProcess:
         assert self.process is None or self.process.poll() is not None, "already running"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = open(self.log_path, "ab")
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - held while the product runs, closed by _close_log()
         self._log_offset = self._log.tell()
         self.process = subprocess.Popen(
             self.command(), env=self.environment(), stdout=self._log, stderr=subprocess.STDOUT,

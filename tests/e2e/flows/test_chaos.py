@@ -14,8 +14,9 @@ a task may take a few attempts, never more than its retries allow, and none fail
 from __future__ import annotations
 
 import signal
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -123,7 +124,7 @@ def run(stack: ProductProcess, clips: Clips, visitors: list[Visitor], tmp_path: 
             target.kill()
         progress.append(seen)
 
-        def back_and_moving(victim: str = victim, pids: set[int] = {t.pid for t in targets},
+        def back_and_moving(victim: str = victim, pids: frozenset[int] = frozenset(t.pid for t in targets),
                             seen: dict[str, str] = seen) -> bool:
             now = stack.services().get(victim, [])
             if len(now) != len(before[victim]) or pids & {p.pid for p in now}:
@@ -139,7 +140,7 @@ def run(stack: ProductProcess, clips: Clips, visitors: list[Visitor], tmp_path: 
     assert sorted(final) == sorted(owners), "no task lost, none made twice"
     assert set(final.values()) == {"completed"}, final
     views = {task_id: who.status(task_id) for task_id, who in owners.items()}
-    for task_id, view in views.items():
+    for view in views.values():
         assert view["attempts"] <= 1 + view["retry_count"] <= 1 + view["max_retries"], view
     during_work = sum(1 for seen in progress if set(seen.values()) - TERMINAL)
     assert during_work >= MIN_KILLS_DURING_WORK, f"only {during_work} kills came while tasks were unfinished"

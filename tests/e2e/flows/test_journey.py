@@ -17,10 +17,12 @@ tests assert on those records, and the restart test needs all of them, so it run
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import pairwise
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -251,7 +253,7 @@ def test_a_watermark_is_removed_from_an_uploaded_clip(watermark_job: WatermarkJo
 
     assert job.preview.headers["content-type"] == "image/jpeg" and job.preview.content[:3] == b"\xff\xd8\xff"
     assert (job.preview.headers["x-frame-width"], job.preview.headers["x-frame-height"]) == ("640", "360")
-    assert all(abs(a - b) <= 2 for a, b in zip(job.picked, LOGO_BOX)), f"picked {job.picked} on the preview"
+    assert all(abs(a - b) <= 2 for a, b in zip(job.picked, LOGO_BOX, strict=True)), f"picked {job.picked} on the preview"
 
     assert job.track.statuses == ["created", "uploaded", "queued", "processing", "completed"]
     assert job.track.progress == sorted(job.track.progress) and job.track.progress, "live progress on the stream"
@@ -290,7 +292,7 @@ def test_one_user_runs_one_task_at_a_time_while_another_user_runs_beside(batch_r
     most = batch_run.most_running
     assert most == 1, f"the stream showed {most} of Alice's tasks processing at once"
     spans = sorted((at(t["started_at"]), at(t["completed_at"])) for t in batch)
-    for (_, done), (started, _) in zip(spans, spans[1:]):
+    for (_, done), (started, _) in pairwise(spans):
         assert started >= done, "a task of Alice's started before her previous one had finished"
     bob = batch_run.bob_task
     assert bob["status"] == "completed"

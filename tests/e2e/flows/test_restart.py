@@ -14,9 +14,9 @@ and retry timers (see `product.FAST_TIMERS`) let a lost task be retried quickly.
 from __future__ import annotations
 
 import signal
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -67,7 +67,7 @@ def test_tasks_running_and_waiting_at_a_stop_all_complete_after_the_start(
     assert at_stop[held] == "processing" and bob_image in waiting and alice_image in waiting, at_stop
 
     code = product.stop(signal.SIGTERM)
-    stopped_at = datetime.now(timezone.utc)
+    stopped_at = datetime.now(UTC)
     assert code == 0, f"the {product.mode} product did not stop cleanly on SIGTERM:\n{product.log_tail()}"
     assert backend.prompts()[asked_before:].count(HELD) == 1
     backend.release(HELD)
@@ -81,10 +81,10 @@ def test_tasks_running_and_waiting_at_a_stop_all_complete_after_the_start(
             stream.wait_terminal(mine, FINISH_TIMEOUT)
 
     final = {task_id: who.status(task_id) for task_id, who in owners.items()}
-    assert {t: v["status"] for t, v in final.items()} == {t: "completed" for t in owners}
+    assert {t: v["status"] for t, v in final.items()} == dict.fromkeys(owners, "completed")
     assert sorted(t["task_id"] for t in alice.all_tasks() + bob.all_tasks()) == sorted(owners)
     attempts = {t: final[t]["attempts"] for t in waiting}
-    assert attempts == {t: 1 for t in waiting}, (
+    assert attempts == dict.fromkeys(waiting, 1), (
         f"tasks that were waiting when the product stopped were run more than once: {attempts} "
         f"(a job dispatched while the workers drained was lost)"
     )

@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
 from tests.e2e.ui.helpers import expect
-from tests.fixtures.served_product import ServedProduct
 from tests.fixtures.availability import unavailable
 from tests.fixtures.media import make_clip
+from tests.fixtures.served_product import ServedProduct
 
 CHROMIUM = os.environ.get("MEDIACRAFT_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]

@@ -8,14 +8,9 @@ from pathlib import Path
 from typing import Any
 
 try:
-    from playwright.sync_api import expect
+    from playwright.sync_api import expect as expect  # re-exported: the UI tests import it from here
 except ImportError:  # the session fixture reports it (fails in CI, skips elsewhere)
     expect = None  # type: ignore[assignment]
-
-STATUS_WORDS_ZH = {
-    "queued": "待处理", "processing": "处理中", "retrying": "重试中", "completed": "已完成",
-    "failed": "失败", "cancelled": "已取消", "expired": "已过期",
-}
 
 # Records, in the page, every status each task card shows, in order (a card is updated in place).
 RECORD_STATUSES = """
@@ -33,7 +28,8 @@ RECORD_STATUSES = """
       if (r.type === 'attributes' && r.target.matches('li.task')) note(r.target);
       for (const n of r.addedNodes || []) if (n.nodeType === 1 && n.matches('li.task')) note(n);
     }
-  }).observe(document.getElementById('task-list'), {subtree: true, childList: true, attributes: true, attributeFilter: ['data-status']});
+  }).observe(document.getElementById('task-list'),
+             {subtree: true, childList: true, attributes: true, attributeFilter: ['data-status']});
   window.__sameDocument = true;
 }
 """

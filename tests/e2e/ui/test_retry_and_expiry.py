@@ -11,16 +11,17 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import pytest
 
 from tests.e2e.ui.conftest import DESKTOP, watch_for_page_errors
 from tests.e2e.ui.helpers import expect, task_card
-from tests.fixtures.waiting import poll
 from tests.fixtures.served_product import free_port
+from tests.fixtures.waiting import poll
 
 REPO = Path(__file__).resolve().parents[3]
 RETRY_DELAY_MS = 4000  # one retry step: long enough to watch the wait, short enough for a test

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from mediacraft.cleanup.report import Kind, Outcome
 from mediacraft.cleanup.service import CleanupService

@@ -3,7 +3,8 @@ day; tasks that may be running are never touched. Against SeaweedFS, on SQLite a
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from mediacraft.cleanup.reasons import Reason
 from mediacraft.cleanup.report import Kind, Outcome

@@ -8,8 +8,9 @@ import json
 import os
 import socket
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -21,8 +22,8 @@ from mediacraft.cleanup.service import CleanupService
 from mediacraft.shared.adapters.factory import make_object_store, make_store
 from mediacraft.shared.clock import FakeClock, SystemClock, utcnow
 from mediacraft.shared.tasks import TaskStatus
-from tests.integration.cleanup.conftest import cleanup_settings
 from tests.fixtures.waiting import eventually
+from tests.integration.cleanup.conftest import cleanup_settings
 from tests.integration.cleanup.world import DAY, HOUR, World, files_of, keys
 
 REPO = Path(__file__).resolve().parents[3]
@@ -96,7 +97,8 @@ async def test_loop_mode_runs_a_pass_every_interval_and_serves_metrics(tmp_path:
     loop = asyncio.create_task(serve(service, settings, metrics, stop))
     try:
         await eventually(lambda: clock.pending_sleepers == 1, timeout=20, what="the first pass to end")
-        assert [r.task_id for r in service.last_report.of_kind(Kind.TASK_FILES)] == [first.task_id]
+        report = service.last_report
+        assert report is not None and [r.task_id for r in report.of_kind(Kind.TASK_FILES)] == [first.task_id]
         async with httpx.AsyncClient() as http:
             scraped = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
         assert 'mediacraft_cleanup_passes_total{outcome="completed"} 1.0' in scraped
@@ -106,7 +108,8 @@ async def test_loop_mode_runs_a_pass_every_interval_and_serves_metrics(tmp_path:
         await clock.advance(settings.cleanup_interval.total_seconds())
         await eventually(lambda: metrics.registry.get_sample_value(
             "mediacraft_cleanup_passes_total", {"outcome": "completed"}) == 2, timeout=20, what="the second pass")
-        assert [r.task_id for r in service.last_report.of_kind(Kind.TASK_FILES)] == [second.task_id]
+        report = service.last_report
+        assert report is not None and [r.task_id for r in report.of_kind(Kind.TASK_FILES)] == [second.task_id]
     finally:
         stop.set()
         await asyncio.wait_for(loop, 10)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from mediacraft.cleanup.reasons import Reason
 from mediacraft.cleanup.report import Kind
@@ -52,7 +53,7 @@ async def test_orphans_are_removed_after_the_grace_period(
         stray: Reason.ORPHAN_BAD_KEY,
         f"results/{done.task_id}/1/partial.mp4": Reason.ORPHAN_UNREFERENCED,
         f"results/{expired.task_id}/1/partial.mp4": Reason.ORPHAN_TASK_EXPIRED,
-        **{key: Reason.ORPHAN_TASK_EXPIRED for key in files_of(expired)},
+        **dict.fromkeys(files_of(expired), Reason.ORPHAN_TASK_EXPIRED),
     }
     remaining = await keys(objects)
     assert not set(reasons) & remaining

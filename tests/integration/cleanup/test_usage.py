@@ -3,7 +3,8 @@ and, with totals, in the Prometheus metrics."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from mediacraft.cleanup.service import CleanupService
 from mediacraft.shared.clock import FakeClock

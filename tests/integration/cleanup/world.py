@@ -4,11 +4,11 @@ has at that point of its life, under the keys of docs/interop.md, and inserts it
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, AsyncIterator
+from typing import Any
 
-from mediacraft.cleanup.report import PassReport
 from mediacraft.shared.clock import FakeClock
 from mediacraft.shared.tasks import InputFile, ResultFile, Task, TaskStatus, TaskType, User
 
@@ -93,7 +93,3 @@ def files_of(task: Task) -> set[str]:
     if task.result is not None:
         listed.add(task.result.key)
     return listed
-
-
-def removed_keys(report: PassReport) -> set[str]:
-    return {key for removal in report.removals for key in removal.keys}

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -15,7 +16,7 @@ from mediacraft.shared.adapters.store.sqlite import SqliteStore
 from mediacraft.shared.ports.objects import validate_key
 from mediacraft.shared.topology import build_topology
 from tests.fixtures.media import make_clip
-from tests.integration.gateway.harness import Gateway, ShiftClock, serve_gateway, gateway_settings
+from tests.integration.gateway.harness import Gateway, ShiftClock, gateway_settings, serve_gateway
 
 
 @pytest.fixture(scope="session")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from mediacraft.shared.messages import Envelope, TaskProgressed
 from mediacraft.shared.topology import EVENTS
-from tests.integration.gateway.client import SseReader, create, data, finish, upload, user_id_of
 from tests.fixtures.waiting import eventually
+from tests.integration.gateway.client import SseReader, create, data, finish, upload, user_id_of
 from tests.integration.gateway.harness import Gateway, settled, snapshot
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
 
 import pytest
 import pytest_asyncio
@@ -14,10 +14,10 @@ from mediacraft.identity.handlers import subscribe
 from mediacraft.shared import transitions
 from mediacraft.shared.tasks import TaskStatus
 from tests.fixtures.media import make_clip
+from tests.fixtures.waiting import eventually
 from tests.integration.gateway.client import create, data, fail, finish, upload, user_id_of
 from tests.integration.gateway.conftest import embedded_gateway
 from tests.integration.gateway.flows import wait_inbox
-from tests.fixtures.waiting import eventually
 from tests.integration.gateway.harness import Gateway, settled, snapshot
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -29,7 +29,7 @@ def gw(module_gateway: Gateway) -> Gateway:
     return module_gateway
 
 
-async def submitted(gw: Gateway, c, clip: Path, regions: list | None = None) -> str:  # type: ignore[no-untyped-def]
+async def submitted(gw: Gateway, c, clip: Path, regions: list | None = None) -> str:
     task = await create(c, "watermark_removal")
     assert (await upload(c, task["task_id"], clip)).status_code == 200
     r = await c.post(f"/api/tasks/{task['task_id']}/config", json={"regions": regions or [[5, 5, 30, 30]]})
@@ -88,7 +88,7 @@ async def test_listing_filters_pagination_and_counts(gw: Gateway, clip: Path) ->
         rest = data(await c.get("/api/user/tasks", params={"limit": 3, "cursor": listing["next_cursor"]}))
         last = data(await c.get("/api/user/tasks", params={"limit": 3, "cursor": rest["next_cursor"]}))
         paged = [t["task_id"] for t in listing["tasks"] + rest["tasks"] + last["tasks"]]
-        assert paged == merges[::-1] + [failed, done] and last["next_cursor"] is None and added not in paged
+        assert paged == [*merges[::-1], failed, done] and last["next_cursor"] is None and added not in paged
 
         by_status = data(await c.get("/api/user/tasks", params={"status": "completed,failed"}))
         assert {t["task_id"] for t in by_status["tasks"]} == {done, failed}
@@ -411,7 +411,7 @@ async def test_the_waiting_cap_answers_429_with_the_reason(fresh: Gateway) -> No
         r = await c.post(f"/api/tasks/{third['task_id']}/config", json={"prompt": "p2"})
         assert r.status_code == 429 and r.json()["code"] == "too_many_waiting"
         assert "The system is busy; your task is queued" in r.json()["message"] and r.headers["retry-after"]
-        assert (await fresh.store.get(third["task_id"])).status is TaskStatus.CREATED  # type: ignore[union-attr]
+        assert (await fresh.store.get(third["task_id"])).status is TaskStatus.CREATED
         running = await fresh.store.list_for_user(await user_id_of(c), statuses=[TaskStatus.QUEUED])
         first = running.items[-1]
         await fresh.store.transition(first.task_id, transitions.DISPATCH, expected_version=first.version,

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import AsyncIterator
 from urllib.parse import quote, urlsplit
 
 import pytest
@@ -70,7 +70,7 @@ async def unchanged(gw: Gateway, before: object) -> None:
     assert await snapshot(gw) == before
 
 
-def error_code(response) -> str:  # type: ignore[no-untyped-def]
+def error_code(response) -> str:
     return response.json()["code"]
 
 

@@ -11,7 +11,7 @@ from tests.integration.gateway.harness import settled, snapshot
 QUOTA = 1_000_000
 
 
-async def _use(gw, user_id: str, used: int) -> None:  # type: ignore[no-untyped-def]
+async def _use(gw, user_id: str, used: int) -> None:
     """Record usage as the cleanup service's pass does (user metadata `storage`)."""
     await gw.store.set_user_metadata(user_id, "storage", {"bytes": used, "objects": 1})
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 
 import cv2
 import numpy as np
@@ -98,6 +99,7 @@ class FakeBackend:
         self.server.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.server.server_bind()
         host, port = self.server.server_address[:2]
+        assert isinstance(host, str)  # an IPv4 server's address
         self.url = f"http://{host}:{port}/v1/generate"
         if listening:
             self.up()

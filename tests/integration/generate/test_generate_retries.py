@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import cv2
 
@@ -21,13 +22,13 @@ from mediacraft.shared.adapters.bus.memory import MemoryBroker, MemoryBus
 from mediacraft.shared.adapters.objects.local import LocalObjectStore
 from mediacraft.shared.adapters.store.sqlite import SqliteStore
 from mediacraft.shared.clock import SystemClock, utcnow
+from mediacraft.shared.generation import validate_generation_config
 from mediacraft.shared.messages import Envelope, SubmitTask, TaskStatusChanged
 from mediacraft.shared.ports.bus import Incoming
 from mediacraft.shared.tasks import TERMINAL_STATUSES, Task, TaskStatus, TaskType
 from mediacraft.shared.topology import COMMANDS, EVENTS, SCHEDULER_KEY, build_topology
 from mediacraft.shared.worker.runtime import WorkerRuntime
 from mediacraft.shared.worker.settings import WorkerSettings
-from mediacraft.shared.generation import validate_generation_config
 from mediacraft.worker_generate.processor import GenerateProcessor
 from mediacraft.worker_generate.providers.base import GenerationProvider
 from mediacraft.worker_generate.providers.http import HttpProvider
@@ -61,7 +62,7 @@ class Flow:
             settings=WorkerSettings(work_dir=str(tmp / "work"), progress_interval_seconds=0.05, heartbeat_seconds=0.5),
         )
 
-    async def __aenter__(self) -> "Flow":
+    async def __aenter__(self) -> Flow:
         for bus in self.buses:
             await bus.start()
         await self.store.start()

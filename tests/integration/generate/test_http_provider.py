@@ -6,14 +6,15 @@ import base64
 import json
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
 from mediacraft.shared.errors import InvalidInput, RetryableError
-from mediacraft.shared.worker.contract import JobCancelledError
 from mediacraft.shared.generation import parse_params
+from mediacraft.shared.worker.contract import JobCancelledError
 from mediacraft.worker_generate.providers.base import GenerationRequest
 from mediacraft.worker_generate.providers.http import HttpProvider
 from tests.fixtures.media import make_clip

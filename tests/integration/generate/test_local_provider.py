@@ -113,4 +113,5 @@ def test_the_default_entry_point_renders_locally(tmp_path: Path, monkeypatch: py
                          config={"prompt": "hello", "width": 96, "height": 64}, task_type="image_generation")
     result = processor_module.process(context)
     assert result.info["provider"] == "local"
-    assert cv2.imread(str(result.path)).shape == (64, 96, 3)
+    image = cv2.imread(str(result.path))
+    assert image is not None and image.shape == (64, 96, 3)

@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 
 from mediacraft.shared.worker.contract import JobContext
-
 from tests.fixtures.availability import unavailable
 from tests.fixtures.media import make_clip
 
@@ -84,10 +83,10 @@ class Job:
 
     def ctx(self, **overrides: Any) -> JobContext:
         """A JobContext over this job's inputs."""
-        values: dict[str, Any] = dict(
-            task_id="task-1", attempt=1, workdir=self.workdir, inputs=list(self.inputs),
-            input_names=[p.name for p in self.inputs], config={},
-        )
+        values: dict[str, Any] = {
+            "task_id": "task-1", "attempt": 1, "workdir": self.workdir, "inputs": list(self.inputs),
+            "input_names": [p.name for p in self.inputs], "config": {},
+        }
         values.update(overrides)
         return JobContext(**values)
 

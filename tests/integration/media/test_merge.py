@@ -14,7 +14,6 @@ import pytest
 from mediacraft.shared.errors import InvalidInput
 from mediacraft.shared.worker.contract import JobCancelledError
 from mediacraft.worker_merge.processor import MergeOptions, MergeProcessor, process
-
 from tests.integration.media.conftest import ClipLibrary, Job, Listener, Tripwire
 
 
@@ -50,7 +49,7 @@ def mismatched(clips: ClipLibrary) -> list[Path]:
 def test_matching_clips_are_stream_copied_losslessly(clips: ClipLibrary, job: Job) -> None:
     sources = matching(clips)
     # Awkward names prove the list file's quoting against ffmpeg's own parser.
-    for source, name in zip(sources, ["it's one.mp4", "two #2 $HOME.mp4", "three\\back'slash.mp4"]):
+    for source, name in zip(sources, ["it's one.mp4", "two #2 $HOME.mp4", "three\\back'slash.mp4"], strict=True):
         job.add(source, name)
     reports: list[float] = []
     result = process(job.ctx(report=lambda fraction, detail="": reports.append(fraction)))

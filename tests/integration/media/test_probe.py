@@ -20,7 +20,6 @@ from mediacraft.shared.media import (
     read_ffprobe,
 )
 from mediacraft.shared.media.sniff import MATROSKA
-
 from tests.integration.media.conftest import ClipLibrary, Listener, Tripwire
 
 
@@ -31,7 +30,7 @@ def test_mp4_is_probed_into_media_info(clips: ClipLibrary) -> None:
     assert (media.frame_rate, media.frame_count) == (30.0, 30)
     assert media.duration == pytest.approx(1.0, abs=0.05)
     assert (media.video_codec, media.audio_codec, media.has_audio) == ("h264", "aac", True)
-    assert result.main_video is not None and result.main_video.extradata_hash.startswith("SHA256:")
+    assert result.main_video is not None and (result.main_video.extradata_hash or "").startswith("SHA256:")
 
 
 def test_matroska_and_webm_are_probed(clips: ClipLibrary) -> None:

@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from mediacraft.scheduler.service import SchedulerService
 from mediacraft.scheduler.settings import Settings
@@ -24,14 +25,14 @@ from tests.fixtures.fake_workers import FakeWorkerPool, behaviour
 from tests.fixtures.waiting import eventually
 
 # short waits so that the retry schedule and leases show within a test's time
-FAST = dict(
-    retry_delays_ms=(300, 600, 900),
-    lease_seconds=2.0,
-    tick_seconds=0.1,
-    reconcile_seconds=1.0,
-    progress_throttle_seconds=0.2,
-    queue_position_refresh_seconds=0.2,
-)
+FAST: dict[str, Any] = {
+    "retry_delays_ms": (300, 600, 900),
+    "lease_seconds": 2.0,
+    "tick_seconds": 0.1,
+    "reconcile_seconds": 1.0,
+    "progress_throttle_seconds": 0.2,
+    "queue_position_refresh_seconds": 0.2,
+}
 
 
 def fast_settings(**overrides: Any) -> Settings:
@@ -129,8 +130,12 @@ class Harness:
             inputs=[InputFile(key=f"uploads/{user_id}/{task_id}/in.mp4", original_name="in.mp4", size=1)],
         ))
         if publish:
-            extra = {"version": task.version, "submitted_at": task.submitted_at} if with_version else {}
-            await self.send(SubmitTask(task_id=task_id, user_id=user_id, task_type=task_type, **extra), task_id)
+            if with_version:
+                message = SubmitTask(task_id=task_id, user_id=user_id, task_type=task_type,
+                                     version=task.version, submitted_at=task.submitted_at)
+            else:
+                message = SubmitTask(task_id=task_id, user_id=user_id, task_type=task_type)
+            await self.send(message, task_id)
         return task_id
 
     async def cancel(self, task_id: str, user_id: str) -> None:
@@ -189,7 +194,7 @@ class StoreSampler:
         self.peak_per_user = 0
         self._task: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> "StoreSampler":
+    async def __aenter__(self) -> StoreSampler:
         self._task = asyncio.get_running_loop().create_task(self._run())
         return self
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from mediacraft.shared.tasks import TaskStatus
 from tests.fixtures.fake_workers import behaviour
+from tests.fixtures.waiting import eventually
 from tests.integration.scheduler.conftest import HarnessFactory
-from tests.integration.scheduler.harness import eventually
 
 
 async def test_a_queued_task_is_cancelled_at_once_and_never_starts(harness_factory: HarnessFactory) -> None:

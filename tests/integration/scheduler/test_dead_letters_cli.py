@@ -6,8 +6,8 @@ import asyncio
 import json
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
 
 import pytest
 
@@ -15,7 +15,8 @@ from mediacraft.shared.messages import Envelope, SubmitTask
 from mediacraft.shared.tasks import TaskStatus, TaskType
 from mediacraft.shared.topology import DEAD, REASON_HEADER, SCHEDULER_INBOX, TARGET_HEADER
 from tests.fixtures.fake_workers import behaviour
-from tests.integration.scheduler.harness import Harness, eventually, make_harness
+from tests.fixtures.waiting import eventually
+from tests.integration.scheduler.harness import Harness, make_harness
 from tests.integration.scheduler.processes import ROOT, settings_env
 
 

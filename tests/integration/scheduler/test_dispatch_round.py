@@ -4,8 +4,9 @@ and leaves the counters right when a write fails or a task is no longer waiting.
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 

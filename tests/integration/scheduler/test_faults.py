@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import AsyncIterator
+from itertools import pairwise
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -16,7 +18,8 @@ from mediacraft.shared.tasks import TERMINAL_STATUSES, TaskStatus
 from mediacraft.shared.topology import EVENTS
 from tests.fixtures.fake_workers import JobRun, behaviour, read_runs
 from tests.fixtures.rabbit import RabbitServer
-from tests.integration.scheduler.harness import Harness, StoreSampler, eventually, make_harness
+from tests.fixtures.waiting import eventually
+from tests.integration.scheduler.harness import Harness, StoreSampler, make_harness
 from tests.integration.scheduler.processes import (
     Process,
     settings_env,
@@ -26,7 +29,7 @@ from tests.integration.scheduler.processes import (
 
 pytestmark = pytest.mark.slow
 
-QUOTAS = dict(quota_per_user=1, quota_global=3)
+QUOTAS = {"quota_per_user": 1, "quota_global": 3}
 
 
 @pytest.fixture
@@ -76,7 +79,7 @@ def assert_each_ran_to_one_success(runs: list[JobRun], task_ids: list[str]) -> N
     for task_id in task_ids:
         mine = sorted(by_task[task_id], key=lambda r: r.started)
         assert [r.outcome for r in mine].count("job.succeeded") == 1, (task_id, mine)
-        for earlier, later in zip(mine, mine[1:]):
+        for earlier, later in pairwise(mine):
             assert earlier.ended is not None and earlier.ended <= later.started, (task_id, mine)
 
 

@@ -12,8 +12,8 @@ from mediacraft.shared.ports.bus import Incoming
 from mediacraft.shared.tasks import TaskStatus
 from mediacraft.shared.topology import EVENTS
 from tests.fixtures.fake_workers import behaviour
+from tests.fixtures.waiting import eventually
 from tests.integration.scheduler.conftest import HarnessFactory
-from tests.integration.scheduler.harness import eventually
 
 
 async def test_a_worker_gone_silent_loses_its_lease_and_the_task_is_retried(harness_factory: HarnessFactory) -> None:

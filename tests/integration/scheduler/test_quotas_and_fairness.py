@@ -10,8 +10,10 @@ import pytest
 from mediacraft.scheduler.queue_positions import SYSTEM_BUSY_MESSAGE, USER_BUSY_MESSAGE
 from mediacraft.shared.tasks import TaskStatus, TaskType
 from tests.fixtures.fake_workers import behaviour
+from tests.fixtures.waiting import eventually
 from tests.integration.scheduler.conftest import HarnessFactory
-from tests.integration.scheduler.harness import StoreSampler, eventually
+from tests.integration.scheduler.harness import StoreSampler
+
 
 @pytest.mark.slow
 async def test_ten_users_two_hundred_tasks_never_exceed_their_quotas(harness_factory: HarnessFactory) -> None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from itertools import pairwise
 
 from mediacraft.shared.tasks import Task, TaskStatus
 from tests.fixtures.fake_workers import behaviour
+from tests.fixtures.waiting import eventually
 from tests.integration.scheduler.conftest import HarnessFactory
-from tests.integration.scheduler.harness import eventually
 
 DELAYS_S = (0.3, 0.6, 0.9)
 
@@ -33,7 +34,7 @@ async def test_a_job_failing_twice_completes_on_the_schedule_with_its_retries_vi
     assert sorted(seen) == [1, 2]  # both waits were visible in the store
     runs = pool.started(task_id)
     assert [r.attempt for r in runs] == [1, 2, 3]
-    for number, (failed, retried) in enumerate(zip(runs, runs[1:]), start=1):
+    for number, (failed, retried) in enumerate(pairwise(runs), start=1):
         waiting = seen[number]
         assert waiting.error is not None and waiting.error.code == "backend_unavailable"
         assert waiting.error_message == "The generation backend is down"

@@ -7,23 +7,23 @@ import shutil
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pytest
 
 from mediacraft.shared.worker.contract import JobContext, ProcessorResult
 from mediacraft.worker_watermark.processor import WatermarkOptions
-
 from tests.fixtures.availability import unavailable
 from tests.fixtures.media import make_clip
 
 WIDTH, HEIGHT = 1280, 720
 # A 180x60 logo over a flat bar, where the white box sits ~13 dB below the clean frame.
 BOX = (440, 40, 180, 60)
-CLIP: dict[str, Any] = dict(width=WIDTH, height=HEIGHT, fps=30, duration=2.0)
+CLIP: dict[str, Any] = {"width": WIDTH, "height": HEIGHT, "fps": 30, "duration": 2.0}
 OPTIONS = WatermarkOptions()
 
 

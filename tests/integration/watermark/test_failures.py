@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import psutil
 import pytest
@@ -13,7 +13,6 @@ import pytest
 from mediacraft.shared.errors import InvalidInput
 from mediacraft.shared.worker.contract import JobCancelledError
 from mediacraft.worker_watermark.processor import WatermarkOptions, WatermarkProcessor, process
-
 from tests.integration.watermark.conftest import BOX, JobRun, run_in_thread
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -11,7 +11,6 @@ import pytest
 from mediacraft.worker_watermark.processor import process
 from mediacraft.worker_watermark.regions import Region
 from mediacraft.worker_watermark.windows import luma_windows
-
 from tests.fixtures.media import probe
 from tests.integration.watermark.conftest import BOX, HEIGHT, OPTIONS, WIDTH, JobRun, Sample, decode_luma, psnr
 

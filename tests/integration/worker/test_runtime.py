@@ -7,7 +7,7 @@ import shutil
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -16,7 +16,7 @@ from mediacraft.shared.messages import CancelJob, Envelope, RunJob
 from mediacraft.shared.ports.bus import Incoming
 from mediacraft.shared.tasks import InputFile, TaskType
 from mediacraft.shared.topology import CONTROL, JOBS
-from mediacraft.shared.worker.contract import JobCancelledError, JobContext, ProcessorResult
+from mediacraft.shared.worker.contract import JobCancelledError, JobContext, Processor, ProcessorResult
 from tests.fixtures.worker_rig import WorkerRig
 
 
@@ -28,7 +28,7 @@ def copy_processor(ctx: JobContext) -> ProcessorResult:
     return ProcessorResult(path=out, content_type="application/octet-stream", filename="result.bin")
 
 
-def waiting_processor(started: threading.Event) -> Callable[[JobContext], ProcessorResult]:
+def waiting_processor(started: threading.Event) -> Processor:
     """Blocks until cancelled (as ffmpeg would run), writing a partial output first."""
 
     def process(ctx: JobContext) -> ProcessorResult:
@@ -41,7 +41,7 @@ def waiting_processor(started: threading.Event) -> Callable[[JobContext], Proces
     return process
 
 
-def raising_processor(exc: Exception) -> Callable[[JobContext], ProcessorResult]:
+def raising_processor(exc: Exception) -> Processor:
     def process(ctx: JobContext) -> ProcessorResult:
         raise exc
 
@@ -51,7 +51,7 @@ def raising_processor(exc: Exception) -> Callable[[JobContext], ProcessorResult]
 class Harness(WorkerRig):
     """A watermark-pool runtime with small processors; jobs carry one uploaded input."""
 
-    def __init__(self, tmp: Path, processor: Callable[[JobContext], ProcessorResult], **settings: Any) -> None:
+    def __init__(self, tmp: Path, processor: Processor, **settings: Any) -> None:
         super().__init__(tmp, "watermark", processor, **settings)
 
     async def submit(self, task_id: str = "t1", attempt: int = 1, size: int = 4096, **job: Any) -> RunJob:
@@ -186,6 +186,7 @@ async def test_stopping_hands_back_an_unfinished_job(tmp_path: Path) -> None:
 
         await h.bus.consume("jobs.watermark", take)
         got = await asyncio.wait_for(again.get(), 5)
-        assert got.envelope.open().task_id == "t1"
+        job = got.envelope.open()
+        assert isinstance(job, RunJob) and job.task_id == "t1"
     finally:
         await h.bus.close()

@@ -8,13 +8,14 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
+from typing import Any
 
 import pytest
 
 from mediacraft.shared.adapters.factory import make_bus, make_object_store
-from mediacraft.shared.messages import CancelJob, Envelope, Message, RunJob
+from mediacraft.shared.messages import CancelJob, Envelope, JobStarted, JobSucceeded, Message, RunJob
 from mediacraft.shared.tasks import InputFile, TaskType
 from mediacraft.shared.topology import CONTROL, JOBS, build_topology
 from tests.fixtures.media import make_clip, probe
@@ -22,10 +23,10 @@ from tests.fixtures.worker_rig import collect_job_events
 
 pytestmark = pytest.mark.slow
 
-CLIPS = [
-    dict(width=1280, height=720, fps=30, duration=3.0, channels=2, sample_rate=48000),
-    dict(width=960, height=540, fps=25, duration=3.0, channels=1, sample_rate=44100),
-    dict(width=640, height=360, fps=24, duration=3.0, audio=False),
+CLIPS: list[dict[str, Any]] = [
+    {"width": 1280, "height": 720, "fps": 30, "duration": 3.0, "channels": 2, "sample_rate": 48000},
+    {"width": 960, "height": 540, "fps": 25, "duration": 3.0, "channels": 1, "sample_rate": 44100},
+    {"width": 640, "height": 360, "fps": 24, "duration": 3.0, "audio": False},
 ]
 
 
@@ -58,12 +59,13 @@ class Rig:
             MEDIACRAFT_HEARTBEAT_SECONDS="0.5",
             MEDIACRAFT_SHUTDOWN_GRACE_SECONDS="5",
         )
-        log = open(self.tmp / f"{name}.log", "wb")
-        # its own session: killing the group is what a lost pod looks like (ffmpeg children too)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "mediacraft.worker_merge"], env=env, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        # its own session: killing the group is what a lost pod looks like (ffmpeg children too);
+        # the child keeps its copy of the log's descriptor, this process closes its own
+        with open(self.tmp / f"{name}.log", "wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "mediacraft.worker_merge"], env=env, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self.procs.append(proc)
         self.names[proc.pid] = name
         return proc, workdir
@@ -93,7 +95,7 @@ class Rig:
                     pytest.fail(f"worker {name} exited with {proc.returncode}:\n{tail}")
             try:
                 msg = await asyncio.wait_for(self.events.get(), min(0.5, max(0.01, deadline - time.monotonic())))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 if time.monotonic() >= deadline:
                     raise
                 continue
@@ -126,12 +128,12 @@ async def rig(tmp_path: Path, rabbit_vhost_url: str, s3_url: str, clips: list[Pa
 
 
 def _files(root: Path) -> list[Path]:
-    return [p for p in root.rglob("*")]
+    return list(root.rglob("*"))
 
 
 async def test_killed_worker_job_is_redelivered_and_completes_once(rig: Rig) -> None:
     inputs = await rig.upload_clips("crash")
-    first, first_dir = rig.worker("first")
+    first, _ = rig.worker("first")
     await rig.run_job("crash", inputs)
     await rig.until(lambda m: m.TYPE == "job.progress" and m.stage == "process" and m.stage_percent > 0)
     os.killpg(first.pid, signal.SIGKILL)  # the worker and its ffmpeg die together, mid-job
@@ -139,9 +141,9 @@ async def test_killed_worker_job_is_redelivered_and_completes_once(rig: Rig) -> 
 
     second, second_dir = rig.worker("second")
     started = await rig.until(lambda m: m.TYPE == "job.started")
-    assert started.worker_id == "second"
+    assert isinstance(started, JobStarted) and started.worker_id == "second"
     done = await rig.until(lambda m: m.TYPE == "job.succeeded")
-    assert done.attempt == 1
+    assert isinstance(done, JobSucceeded) and done.attempt == 1
 
     # a graceful stop of the second worker: nothing else was delivered, nothing else completes
     second.send_signal(signal.SIGTERM)

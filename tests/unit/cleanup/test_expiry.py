@@ -46,6 +46,7 @@ async def test_a_finished_task_expires_exactly_when_its_status_retention_is_over
 ) -> None:
     finished = task(clock, status)
     kept = decide(finished, clock.now(), POLICY)
+    assert finished.completed_at is not None
     assert kept.action is Action.KEEP and kept.due_at == finished.completed_at + retention
     await clock.advance(retention.total_seconds() - 1)
     assert decide(finished, clock.now(), POLICY).action is Action.KEEP

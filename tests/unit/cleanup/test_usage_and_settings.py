@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
@@ -27,7 +27,7 @@ def test_usage_is_tallied_per_user_per_area_and_in_total() -> None:
 
 
 def test_the_storage_record_says_usage_quota_and_when_it_was_measured() -> None:
-    at = datetime(2026, 3, 1, 12, tzinfo=timezone.utc)
+    at = datetime(2026, 3, 1, 12, tzinfo=UTC)
     assert storage_record(Tally(2048, 3), quota_bytes=1024, measured_at=at) == {
         "bytes": 2048, "objects": 3, "quota_bytes": 1024, "over_quota": True, "measured_at": "2026-03-01T12:00:00Z",
     }

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from mediacraft.gateway.cookies import CookiePolicy, CookieSigner, read_cookie
 
-NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 UID = "0123456789abcdef0123456789abcdef"
 OLD_KEY, NEW_KEY, OTHER_KEY = "old-key-0123456789abcdef", "new-key-0123456789abcdef", "evil-key-0123456789abcdef"
 

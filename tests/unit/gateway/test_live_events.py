@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from mediacraft.gateway.events import LiveEvent, Subscriber, parse_last_event_id, to_live_event
 from mediacraft.shared.messages import Envelope, ProbeMessage, TaskProgressed, TaskStatusChanged
 from mediacraft.shared.ports.bus import Incoming
-from mediacraft.shared.tasks import Task, TaskStatus, TaskType
+from mediacraft.shared.tasks import InputFile, Task, TaskStatus, TaskType
 
-AT = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+AT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 def incoming(message: object) -> Incoming:
@@ -26,7 +26,7 @@ def test_last_event_ids_are_epoch_milliseconds() -> None:
 
 def test_status_events_carry_the_public_task_view_without_storage_keys() -> None:
     task = Task(task_id="t1", user_id="u1", task_type=TaskType.VIDEO_MERGE, status=TaskStatus.QUEUED, version=3,
-                created_at=AT, fingerprint="secret", inputs=[{"key": "uploads/u1/t1/k", "original_name": "a", "size": 1}])
+                created_at=AT, fingerprint="secret", inputs=[InputFile(key="uploads/u1/t1/k", original_name="a", size=1)])
     msg = TaskStatusChanged(task_id="t1", user_id="u1", status=TaskStatus.QUEUED, previous_status=TaskStatus.UPLOADED,
                             version=3, task=task.to_doc())
     user_id, event = to_live_event(incoming(msg))  # type: ignore[misc]

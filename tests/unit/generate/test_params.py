@@ -7,13 +7,13 @@ from typing import Any
 import pytest
 
 from mediacraft.shared.errors import InvalidInput
-from mediacraft.shared.tasks import TaskType
 from mediacraft.shared.generation import (
     ImageParams,
     VideoParams,
     parse_params,
     validate_generation_config,
 )
+from mediacraft.shared.tasks import TaskType
 
 IMAGE = TaskType.IMAGE_GENERATION
 VIDEO = TaskType.VIDEO_GENERATION

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
-from typing import AsyncIterator
 
 import httpx
 import pytest
@@ -36,7 +36,7 @@ async def parts(tmp_path: Path) -> AsyncIterator[tuple[IdentityService, SqliteSt
     await store.close()
 
 
-async def test_mint_stores_a_random_user_and_announces_it(parts) -> None:  # type: ignore[no-untyped-def]
+async def test_mint_stores_a_random_user_and_announces_it(parts) -> None:
     service, store, bus, clock = parts
     a, b = await service.mint(), await service.mint()
     assert a.user_id != b.user_id and len(a.user_id) == 32
@@ -48,7 +48,7 @@ async def test_mint_stores_a_random_user_and_announces_it(parts) -> None:  # typ
     assert [m.user_id for m in announced] == [a.user_id, b.user_id]
 
 
-async def test_info_counts_the_users_tasks_by_status(parts) -> None:  # type: ignore[no-untyped-def]
+async def test_info_counts_the_users_tasks_by_status(parts) -> None:
     service, store, _, clock = parts
     user = await service.mint()
     for i, status in enumerate([TaskStatus.CREATED, TaskStatus.QUEUED, TaskStatus.COMPLETED, TaskStatus.COMPLETED]):
@@ -60,13 +60,13 @@ async def test_info_counts_the_users_tasks_by_status(parts) -> None:  # type: ig
                              "drafts": 1, "active": 1, "finished": 2}
 
 
-async def test_info_recreates_a_lost_record(parts) -> None:  # type: ignore[no-untyped-def]
+async def test_info_recreates_a_lost_record(parts) -> None:
     service, store, _, _ = parts
     info = await service.info("a" * 32)
     assert info["user_id"] == "a" * 32 and await store.get_user("a" * 32) is not None
 
 
-async def test_seen_events_write_last_accessed_at_most_once_a_minute(parts) -> None:  # type: ignore[no-untyped-def]
+async def test_seen_events_write_last_accessed_at_most_once_a_minute(parts) -> None:
     service, store, bus, clock = parts
     user = await service.mint()
     while await bus.get(IDENTITY_INBOX) is not None:
@@ -83,7 +83,7 @@ async def test_seen_events_write_last_accessed_at_most_once_a_minute(parts) -> N
     await sub.cancel()
 
 
-async def test_identity_http_api_needs_the_token(parts) -> None:  # type: ignore[no-untyped-def]
+async def test_identity_http_api_needs_the_token(parts) -> None:
     service, _, bus, _ = parts
     app = create_app(service, token=TOKEN, bus=bus)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://identity") as http:
@@ -101,7 +101,7 @@ async def test_identity_http_api_needs_the_token(parts) -> None:  # type: ignore
         assert (await http.get("/readyz")).json()["data"]["ready"] is True
 
 
-async def test_the_gateway_clients_talk_to_identity_both_ways(parts) -> None:  # type: ignore[no-untyped-def]
+async def test_the_gateway_clients_talk_to_identity_both_ways(parts) -> None:
     service, _, bus, _ = parts
     app = create_app(service, token=TOKEN, bus=bus)
     http_client = HttpIdentityClient("http://identity", TOKEN, transport=httpx.ASGITransport(app=app))

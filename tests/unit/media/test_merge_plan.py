@@ -9,10 +9,9 @@ from typing import Any
 import pytest
 
 from mediacraft.shared.media import MediaLimits
+from mediacraft.shared.media.sniff import MATROSKA
 from mediacraft.worker_merge.merge import EncoderSettings, segment_args, segment_graph, stream_copy_args
 from mediacraft.worker_merge.plan import plan_merge
-from mediacraft.shared.media.sniff import MATROSKA
-
 from tests.unit.media.probe_samples import audio_json, clip, probe_of, video_json
 
 
@@ -156,6 +155,6 @@ def test_stream_copy_reads_the_list_with_file_protocol_only() -> None:
     args = stream_copy_args(plan, Path("/job/list.ffconcat"), Path("/job/out.mp4"))
     assert args[:10] == ["-protocol_whitelist", "file", "-format_whitelist", "concat,mov", "-f", "concat",
                          "-safe", "0", "-auto_convert", "0"]
-    assert ["-c:a", "copy"] == args[args.index("-c:a"):args.index("-c:a") + 2]
-    assert ["-c:v", "copy"] == args[args.index("-c:v"):args.index("-c:v") + 2]
+    assert args[args.index("-c:a"):args.index("-c:a") + 2] == ["-c:a", "copy"]
+    assert args[args.index("-c:v"):args.index("-c:v") + 2] == ["-c:v", "copy"]
     assert "+faststart" in args and args[-1] == "/job/out.mp4"

@@ -9,7 +9,6 @@ import pytest
 from mediacraft.shared.media import MediaLimits, check_limits
 from mediacraft.shared.media.probe import last_error_line
 from mediacraft.shared.media.sniff import MATROSKA
-
 from tests.unit.media.probe_samples import audio_json, clip, probe_of, video_json
 
 
@@ -17,7 +16,7 @@ def test_streams_and_media_info_are_parsed() -> None:
     result = clip()
     video, audio = result.main_video, result.main_audio
     assert video is not None and audio is not None
-    assert (video.codec, video.width, video.height, video.frame_rate, video.sar) == ("h264", 1280, 720, Fraction(30), 1)
+    assert (video.codec, video.width, video.height, video.frame_rate, video.sar) == ("h264", 1280, 720, Fraction(30), Fraction(1))
     assert (audio.codec, audio.sample_rate, audio.channels, audio.channel_layout) == ("aac", 48000, 2, "stereo")
     media = result.media
     assert (media.format_name, media.duration, media.width, media.height) == ("mp4", 2.0, 1280, 720)

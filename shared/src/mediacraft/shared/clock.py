@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
 def utcnow() -> datetime:
     """Aware UTC now."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Clock(Protocol):
@@ -34,7 +34,7 @@ class FakeClock:
     """A clock that moves only when a test calls `advance`; sleepers wake in deadline order."""
 
     def __init__(self, start: datetime | None = None) -> None:
-        self._now = start or datetime(2026, 1, 1, tzinfo=timezone.utc)
+        self._now = start or datetime(2026, 1, 1, tzinfo=UTC)
         self._sleepers: list[tuple[datetime, int, asyncio.Future[None]]] = []
         self._seq = itertools.count()
 

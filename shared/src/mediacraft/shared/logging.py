@@ -9,7 +9,7 @@ from typing import Any
 import structlog
 from structlog.contextvars import bind_contextvars, bound_contextvars, clear_contextvars
 
-__all__ = ["configure_logging", "get_logger", "bind_contextvars", "bound_contextvars", "clear_contextvars"]
+__all__ = ["bind_contextvars", "bound_contextvars", "clear_contextvars", "configure_logging", "get_logger"]
 
 
 def configure_logging(level: str = "INFO", *, json: bool | None = None, service: str | None = None) -> None:

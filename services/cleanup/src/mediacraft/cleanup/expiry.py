@@ -6,15 +6,14 @@ that changed after it was read (a retry, a submit) is left alone.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Mapping
 
 from mediacraft.cleanup.reasons import Reason, human_duration
 from mediacraft.shared.tasks import ACTIVE_STATUSES, DRAFT_STATUSES, Task, TaskStatus
 
-FINISHED_STATUSES = (TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED)
 _RETENTION_REASON = {
     TaskStatus.COMPLETED: Reason.RETENTION_COMPLETED,
     TaskStatus.FAILED: Reason.RETENTION_FAILED,

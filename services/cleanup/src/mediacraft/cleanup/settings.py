@@ -16,7 +16,6 @@ from mediacraft.cleanup.expiry import ExpiryPolicy
 from mediacraft.shared.settings import BaseServiceSettings
 from mediacraft.shared.tasks import TaskStatus
 
-
 _DURATIONS = (
     "cleanup_interval",
     "retention_completed",

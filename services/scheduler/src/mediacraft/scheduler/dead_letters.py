@@ -11,8 +11,9 @@ attempt numbering and quotas stay the scheduler's.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Iterable, Protocol
+from typing import Any, Protocol
 
 from mediacraft.shared.adapters.bus.outcomes import (
     ORIGIN_EXCHANGE_HEADER,
@@ -86,6 +87,9 @@ def describe(raw: RawMessage) -> Parked:
     first = deaths[0] if deaths and isinstance(deaths[0], dict) else {}
     reason = str(headers.get(REASON_HEADER) or first.get("reason") or headers.get("x-first-death-reason") or "")
     queue = headers.get(TARGET_HEADER) or first.get("queue") or headers.get("x-first-death-queue")
+    message_id: str | None
+    type_: str | None
+    task_id: str | None
     try:
         envelope = raw.envelope()
         message_id, type_, task_id = envelope.message_id, envelope.type, envelope.correlation_id

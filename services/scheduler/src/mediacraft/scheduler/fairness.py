@@ -14,9 +14,9 @@ from __future__ import annotations
 import bisect
 import itertools
 from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable, Iterator
 
 from mediacraft.shared.tasks import TaskType
 

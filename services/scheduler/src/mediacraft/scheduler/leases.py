@@ -7,9 +7,9 @@ from then on, heartbeats and progress keep it alive, and the run-time limit coun
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Mapping
 
 from mediacraft.shared.tasks import TaskType
 

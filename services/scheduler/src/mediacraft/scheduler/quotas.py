@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Mapping
+from typing import TypeVar
 
 from mediacraft.shared.tasks import POOL_OF_TYPE, TaskType
 
@@ -51,7 +52,10 @@ class Usage:
         _decrement(self.by_pool, POOL_OF_TYPE[task_type])
 
 
-def _decrement(counter: Counter, key: object) -> None:
+_Key = TypeVar("_Key")
+
+
+def _decrement(counter: Counter[_Key], key: _Key) -> None:
     counter[key] -= 1
     if counter[key] <= 0:
         del counter[key]

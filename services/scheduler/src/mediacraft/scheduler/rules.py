@@ -21,7 +21,7 @@ class Rules:
     retry_grace_seconds: float = 1.0
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "Rules":
+    def from_settings(cls, settings: Settings) -> Rules:
         """Rules as configured."""
         return cls(
             quotas=Quotas(

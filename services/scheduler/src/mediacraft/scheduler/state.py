@@ -14,7 +14,6 @@ from mediacraft.scheduler.fairness import FairQueue, WaitingTask
 from mediacraft.scheduler.quotas import Quotas, Usage, blocked_by, user_block
 from mediacraft.shared.tasks import TaskType
 
-
 ENDED_MEMORY = 20_000
 
 

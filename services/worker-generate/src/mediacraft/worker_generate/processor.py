@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from mediacraft.shared.errors import InvalidInput, RetryableError
+from mediacraft.shared.generation import GenerationParams, ImageParams, VideoParams, parse_params
 from mediacraft.shared.logging import get_logger
 from mediacraft.shared.media import MediaLimits, ProbeResult, probe_media
 from mediacraft.shared.worker.contract import JobContext, ProcessorResult
-from mediacraft.shared.generation import GenerationParams, ImageParams, VideoParams, parse_params
 from mediacraft.worker_generate.providers.base import GeneratedFile, GenerationProvider, GenerationRequest
 from mediacraft.worker_generate.providers.factory import make_provider
 from mediacraft.worker_generate.settings import GenerateSettings
@@ -75,7 +75,7 @@ class GenerateProcessor:
         seed = params.effective_seed(ctx.task_id)
         request = GenerationRequest(
             params=params, seed=seed, outdir=scratch / "out", task_id=ctx.task_id, attempt=ctx.attempt,
-            cancel_event=ctx.cancel_event, report=lambda f, d="": report(_GENERATE_SHARE * f, d),
+            cancel_event=ctx.cancel_event, report=lambda f, d: report(_GENERATE_SHARE * f, d),
             timeout=ctx.deadline_seconds,
         )
         generation = self.provider.generate(request)
@@ -97,10 +97,11 @@ class GenerateProcessor:
         """Probe each file as untrusted media of the requested kind; wrong count or media is retryable."""
         if len(files) != request.expected_files:
             raise BadGeneratedOutput(
-                f"The {self.provider.name} provider produced {len(files)} files; {request.expected_files} were asked for"
+                f"The {self.provider.name} provider produced {len(files)} files; "
+                f"{request.expected_files} were asked for"
             )
         probes = []
-        for number, item in enumerate(files, start=1):
+        for item in files:
             request.check_cancelled()
             try:
                 probes.append(probe_media(item.path, self.limits, expect=request.kind))  # type: ignore[arg-type]

@@ -13,6 +13,7 @@ import unicodedata
 
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 MAX_CAPTION_LINES = 4
@@ -59,12 +60,11 @@ def background(width: int, height: int, colours: list[BGR], rng: np.random.Gener
         cv2.circle(layer, centre, radius, tuple(float(c) for c in colour), -1, cv2.LINE_AA)
         cv2.circle(alpha, centre, radius, 0.55, -1, cv2.LINE_AA)
     sigma = max(1.0, min(small_w, small_h) / 20)
-    layer = cv2.GaussianBlur(layer, (0, 0), sigma)
-    alpha = cv2.GaussianBlur(alpha, (0, 0), sigma)
-    layer = cv2.resize(layer, (width, height), interpolation=cv2.INTER_CUBIC)
-    alpha = np.clip(cv2.resize(alpha, (width, height), interpolation=cv2.INTER_CUBIC), 0, 1)[..., None]
-    image = image * (1 - alpha) + layer * alpha
-    return np.clip(image, 0, 255).astype(np.uint8)
+    layer_full = cv2.resize(cv2.GaussianBlur(layer, (0, 0), sigma), (width, height), interpolation=cv2.INTER_CUBIC)
+    alpha_full = cv2.resize(cv2.GaussianBlur(alpha, (0, 0), sigma), (width, height), interpolation=cv2.INTER_CUBIC)
+    alpha_full = np.clip(alpha_full, 0, 1)[..., None]
+    blended: NDArray[np.float32] = image * (1 - alpha_full) + layer_full * alpha_full
+    return np.clip(blended, 0, 255).astype(np.uint8)
 
 
 def ascii_caption(text: str) -> str:

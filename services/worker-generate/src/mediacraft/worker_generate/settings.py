@@ -45,7 +45,7 @@ class GenerateSettings(WorkerSettings):
         return value.strip()
 
     @model_validator(mode="after")
-    def _http_needs_endpoint(self) -> "GenerateSettings":
+    def _http_needs_endpoint(self) -> GenerateSettings:
         if self.generate_provider == "http" and self.generate_http_endpoint is None:
             raise ValueError("MEDIACRAFT_GENERATE_HTTP_ENDPOINT is required with MEDIACRAFT_GENERATE_PROVIDER=http")
         return self

@@ -21,9 +21,10 @@ input; subtitles and data streams are dropped.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Literal, Sequence
+from typing import Literal
 
 from mediacraft.shared.media.probe import AudioStream, ProbeResult, VideoStream
 

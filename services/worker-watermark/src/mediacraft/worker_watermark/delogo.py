@@ -9,8 +9,8 @@ untouched (variable frame rates stay variable) and the audio is copied.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from mediacraft.shared.media import FfmpegProgress, InvalidMedia, ProbeResult, run_ffmpeg
 from mediacraft.worker_watermark.bounds import RunBounds

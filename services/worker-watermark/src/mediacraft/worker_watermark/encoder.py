@@ -9,8 +9,8 @@ downloaded.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from mediacraft.shared.media import AudioStream, VideoStream
 

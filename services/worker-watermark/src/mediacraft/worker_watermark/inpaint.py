@@ -27,9 +27,10 @@ import os
 import queue
 import subprocess
 import threading
+from collections.abc import Callable, Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import IO, Callable, Sequence
+from typing import IO, TypedDict
 
 import cv2
 import numpy as np
@@ -56,6 +57,15 @@ _FALLBACK_RATE = Fraction(25)
 _PIPE_BYTES = 1 << 20  # Linux's default cap for unprivileged F_SETPIPE_SZ
 
 
+class _Watch(TypedDict):
+    """What every ffmpeg of one job shares: its cancel event and bounds."""
+
+    cancel_event: threading.Event
+    timeout: float | None
+    grace: float
+    memory_limit: int | None
+
+
 def inpaint_video(
     source: ProbeResult,
     regions: Sequence[Region],
@@ -79,7 +89,9 @@ def inpaint_video(
     windows = plan_windows(regions, width, height, radius=radius, grow=grow)
     rate = video.avg_frame_rate or video.frame_rate or _FALLBACK_RATE
     video_only = output.with_name(f"{output.stem}.video.mp4")
-    common = dict(cancel_event=cancel, timeout=bounds.timeout, grace=bounds.grace, memory_limit=bounds.memory_limit)
+    common: _Watch = {
+        "cancel_event": cancel, "timeout": bounds.timeout, "grace": bounds.grace, "memory_limit": bounds.memory_limit,
+    }
     decoder = FfmpegProcess(decoder_args(source, bounds.media, width, height, rate), stdout=subprocess.PIPE, **common)
     encoder_process = FfmpegProcess(
         encoder_args(source, width, height, rate, video_only, encoder), stdin=subprocess.PIPE,
@@ -193,7 +205,7 @@ class FramePump:
         self._workers = max(1, workers)
         size = frame_bytes(width, height)
         self._buffers = [np.empty(size, dtype=np.uint8) for _ in range(max(buffers, self._workers + 2))]
-        self._views = [memoryview(b) for b in self._buffers]
+        self._views = [b.data for b in self._buffers]
         # The (window view, mask, radius) of every buffer, computed once: inpainting a frame then
         # allocates nothing.
         self._jobs = [_window_views(b, width, height, windows) for b in self._buffers]

@@ -16,8 +16,8 @@ region's fill never reads another region's logo pixels as known context.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import numpy as np
 
@@ -26,7 +26,6 @@ from mediacraft.worker_watermark.regions import Region
 # Known pixels kept around the radius band, for TELEA's distance field at the window border.
 CONTEXT = 2
 DEFAULT_GROW = 1
-PLANES = ("y", "u", "v")
 
 
 @dataclass(frozen=True)

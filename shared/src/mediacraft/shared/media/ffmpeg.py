@@ -51,14 +51,16 @@ ffmpeg and is re-raised by `wait()`.
 from __future__ import annotations
 
 import collections
+import io
 import os
 import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Callable, Iterable, Sequence
+from typing import IO
 
 from mediacraft.shared.media.errors import (
     InvalidMedia,
@@ -336,7 +338,8 @@ class FfmpegProcess:
                     self._callback_error = exc
                     self._request_stop("callback")
 
-    def _read_stderr(self, pipe: IO[bytes]) -> None:
+    def _read_stderr(self, pipe: io.BufferedReader) -> None:
+        # Popen's pipes are buffered readers (default bufsize): read1 returns what has arrived
         with pipe:
             for chunk in iter(lambda: pipe.read1(4096), b""):
                 with self._lock:

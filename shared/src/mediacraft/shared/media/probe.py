@@ -40,9 +40,9 @@ from mediacraft.shared.media.errors import (
     FileTooLarge,
     FrameRateTooHigh,
     InvalidMedia,
-    MediaToolUnavailable,
     MediaTooLarge,
     MediaTooLong,
+    MediaToolUnavailable,
     TooManyStreams,
     UnsupportedFormat,
 )
@@ -232,7 +232,8 @@ def parse_ffprobe(data: dict[str, Any], *, path: Path, container: ContainerForma
     audio = tuple(_audio_stream(s) for s in streams if s.get("codec_type") == "audio")
     duration = _positive_float(fmt.get("duration"))
     if duration is None:
-        known = [s.duration for s in (*video, *audio) if s.duration]
+        every: tuple[VideoStream | AudioStream, ...] = (*video, *audio)
+        known = [s.duration for s in every if s.duration]
         duration = max(known) if known else None
     return ProbeResult(
         path=Path(path), container=container, size=size,

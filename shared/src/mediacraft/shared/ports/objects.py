@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -106,7 +107,7 @@ class ObjectStore(Protocol):
     async def presigned_get(self, key: str, *, expires_seconds: int = 300, filename: str | None = None) -> str | None:
         """A short-lived URL to GET the object, or None when the adapter cannot give one."""
 
-    async def list_incomplete_uploads(self, prefix: str = "") -> list[MultipartInfo]: ...
+    async def list_incomplete_uploads(self, prefix: str = "") -> builtins.list[MultipartInfo]: ...
 
     async def abort_incomplete_uploads(self, older_than: datetime, prefix: str = "") -> int:
         """Abort multipart uploads started before `older_than`; returns how many."""

@@ -10,9 +10,10 @@ runtime's event loop keeps sending heartbeats. It reports progress through `ctx.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from mediacraft.shared.errors import MediaCraftError
 from mediacraft.shared.tasks import MediaInfo
@@ -37,7 +38,7 @@ class JobContext:
     inputs: list[Path]
     input_names: list[str]
     config: dict[str, Any]
-    report: ProgressReport = lambda fraction, detail="": None  # noqa: E731
+    report: ProgressReport = lambda fraction, detail: None
     cancel_event: threading.Event = field(default_factory=threading.Event)
     deadline_seconds: float | None = None
     task_type: str | None = None  # the RunJob's task type, for pools that serve several

@@ -108,7 +108,7 @@ class WorkerRuntime:
         grace = self.settings.shutdown_grace_seconds if grace is None else grace
         try:
             await asyncio.wait_for(self._idle.wait(), timeout=grace)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             if self._current is not None:
                 log.warning("handing back the current job", task_id=self._current.job.task_id)
                 self._current.cancel_event.set()
@@ -147,7 +147,8 @@ class WorkerRuntime:
                 await self._emit(JobCancelled(task_id=msg.task_id, attempt=msg.attempt), msg, cause)
                 return
             running = _RunningJob(msg)
-            self._current, _ = running, self._idle.clear()
+            self._current = running
+            self._idle.clear()
             try:
                 await self._run(running, cause, redelivered=incoming.redelivered)
             finally:
@@ -172,7 +173,7 @@ class WorkerRuntime:
                 task_id=job.task_id, attempt=job.attempt, result=result,
                 processing_seconds=round(time.monotonic() - started, 3),
             )
-        except asyncio.TimeoutError:
+        except TimeoutError:
             outcome = self._failed(job, JobTimeout("the job took longer than its time limit"))
         except JobCancelledError:
             if self._stopping and (job.task_id, job.attempt) not in self._cancelled:

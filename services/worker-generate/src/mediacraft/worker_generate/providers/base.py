@@ -17,12 +17,13 @@ job's outcome and the scheduler into the task's fate:
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
-from mediacraft.shared.worker.contract import JobCancelledError
 from mediacraft.shared.generation import GenerationParams
+from mediacraft.shared.worker.contract import JobCancelledError
 
 ReportProgress = Callable[[float, str], None]  # fraction 0..1 of the generation, detail
 
@@ -37,7 +38,7 @@ class GenerationRequest:
     task_id: str = ""
     attempt: int = 1
     cancel_event: threading.Event = field(default_factory=threading.Event)
-    report: ReportProgress = lambda fraction, detail="": None  # noqa: E731
+    report: ReportProgress = lambda fraction, detail: None
     timeout: float | None = None  # seconds left of the job's wall-clock budget, when known
 
     def check_cancelled(self) -> None:

@@ -39,14 +39,15 @@ import json
 import re
 import threading
 import time
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import httpx
 
 from mediacraft.shared.errors import InvalidInput, RetryableError
-from mediacraft.shared.worker.contract import JobCancelledError
 from mediacraft.shared.generation import ImageParams, VideoParams
-from mediacraft.worker_generate.providers.base import Generation, GeneratedFile, GenerationRequest
+from mediacraft.shared.worker.contract import JobCancelledError
+from mediacraft.worker_generate.providers.base import GeneratedFile, Generation, GenerationRequest
 
 PROTOCOL_VERSION = 1
 MEDIA_TYPES: dict[str, dict[str, str]] = {
@@ -313,14 +314,17 @@ def _reason_from_json(doc: Any) -> str:
     if not isinstance(doc, dict):
         return ""
     error = doc.get("error")
-    if isinstance(error, dict) and isinstance(error.get("message"), str):
-        return error["message"]
+    message = error.get("message") if isinstance(error, dict) else None
+    if isinstance(message, str):
+        return message
     for key in ("error", "message", "detail", "reason"):
         value = doc.get(key)
         if isinstance(value, str):
             return value
-        if isinstance(value, list) and value and isinstance(value[0], dict) and isinstance(value[0].get("msg"), str):
-            return value[0]["msg"]  # FastAPI's validation errors
+        first = value[0] if isinstance(value, list) and value else None
+        msg = first.get("msg") if isinstance(first, dict) else None
+        if isinstance(msg, str):
+            return msg  # FastAPI's validation errors
     return ""
 
 
@@ -365,15 +369,16 @@ def _wait(
     helper thread is told to stop (`stop` is checked between chunks) and otherwise ends at the
     client's own timeouts; whatever it still writes is removed with the job's directory.
     """
-    box: dict[str, Any] = {}
+    value: list[_T] = []  # one item, or none when `call` raised
+    error: list[BaseException] = []
     done = threading.Event()
     stop = threading.Event()
 
     def run() -> None:
         try:
-            box["value"] = call(stop)
+            value.append(call(stop))
         except BaseException as exc:  # handed to the waiting thread below
-            box["error"] = exc
+            error.append(exc)
         finally:
             done.set()
 
@@ -385,7 +390,7 @@ def _wait(
         if time.monotonic() >= deadline:
             stop.set()
             raise on_timeout()
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
+    if error:
+        raise error[0]
+    return value[0]
 

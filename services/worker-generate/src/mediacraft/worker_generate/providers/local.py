@@ -17,10 +17,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from mediacraft.shared.generation import MAX_SEED, ImageParams, VideoParams
 from mediacraft.shared.media import LocalResourceError, run_ffmpeg
 from mediacraft.shared.media.probe import file_url
-from mediacraft.shared.generation import MAX_SEED, ImageParams, VideoParams
-from mediacraft.worker_generate.providers.base import Generation, GeneratedFile, GenerationRequest
+from mediacraft.worker_generate.providers.base import GeneratedFile, Generation, GenerationRequest
 from mediacraft.worker_generate.render import LABEL, caption_overlay, palette, render_image
 
 RENDERER = "MediaCraft local renderer (offline, no generation model)"
@@ -42,10 +42,7 @@ class LocalProvider:
         """Write the requested images or video under `request.outdir`."""
         request.outdir.mkdir(parents=True, exist_ok=True)
         params = request.params
-        if isinstance(params, ImageParams):
-            files = self._images(request, params)
-        else:
-            files = [self._video(request, params)]
+        files = self._images(request, params) if isinstance(params, ImageParams) else [self._video(request, params)]
         return Generation(files=files, info={"provider": self.name, "renderer": RENDERER})
 
     def close(self) -> None:

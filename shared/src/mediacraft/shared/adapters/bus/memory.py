@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import defaultdict, deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from mediacraft.shared.adapters.bus import outcomes
 from mediacraft.shared.adapters.bus.outcomes import Action, Outcome
@@ -46,9 +47,9 @@ class _Message:
 @dataclass(eq=False)
 class _Queue:
     spec: QueueSpec
-    owner: "MemoryBus | None" = None  # set on an exclusive (private) queue
+    owner: MemoryBus | None = None  # set on an exclusive (private) queue
     ready: deque[_Message] = field(default_factory=deque)
-    consumers: list["MemorySubscription"] = field(default_factory=list)
+    consumers: list[MemorySubscription] = field(default_factory=list)
     next_consumer: int = 0
     deleted: bool = False
 
@@ -67,7 +68,7 @@ class _Binding:
 class MemorySubscription:
     """One consume() call: a handler with at most `prefetch` deliveries in flight."""
 
-    def __init__(self, bus: "MemoryBus", queue: _Queue, handler: Handler, prefetch: int) -> None:
+    def __init__(self, bus: MemoryBus, queue: _Queue, handler: Handler, prefetch: int) -> None:
         self.bus = bus
         self.queue = queue
         self.handler = handler
@@ -116,7 +117,7 @@ class MemoryBroker:
         if existing != type_:
             raise ValueError(f"exchange {name} exists with type {existing}, not {type_}")
 
-    def declare_queue(self, spec: QueueSpec, owner: "MemoryBus | None" = None) -> _Queue:
+    def declare_queue(self, spec: QueueSpec, owner: MemoryBus | None = None) -> _Queue:
         """Declare a queue (exclusive to `owner` when given); an existing one must match the spec."""
         queue = self._queues.get(spec.name)
         if queue is None:
@@ -324,7 +325,7 @@ class MemoryBroker:
 
     # --- consumers ------------------------------------------------------------------------------
 
-    def add_consumer(self, bus: "MemoryBus", name: str, handler: Handler, prefetch: int) -> MemorySubscription:
+    def add_consumer(self, bus: MemoryBus, name: str, handler: Handler, prefetch: int) -> MemorySubscription:
         """Start delivering queue `name` to `handler` for `bus`."""
         queue = self.queue(name)
         if queue.owner is not None and queue.owner is not bus:
@@ -391,9 +392,9 @@ class MemoryBus:
 
     def __init__(self, *, topology: Topology, clock: Clock | None = None, broker: MemoryBroker | None = None,
                  close_grace: float = 10.0) -> None:
-        if broker is not None and clock is not None and clock is not broker.clock:
-            if not (isinstance(clock, SystemClock) and isinstance(broker.clock, SystemClock)):
-                raise ValueError("a shared MemoryBroker runs on its own clock: pass the same clock or none")
+        if (broker is not None and clock is not None and clock is not broker.clock
+                and not (isinstance(clock, SystemClock) and isinstance(broker.clock, SystemClock))):
+            raise ValueError("a shared MemoryBroker runs on its own clock: pass the same clock or none")
         self.topology = topology
         self.close_grace = close_grace
         self._owns_broker = broker is None

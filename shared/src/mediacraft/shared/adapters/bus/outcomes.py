@@ -9,8 +9,9 @@ delivery looks the same whichever adapter produced it.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from mediacraft.shared.errors import InvalidInput, MediaCraftError, RetryableError
 from mediacraft.shared.topology import (

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
-from typing import Any, Sequence
 
 import aio_pika
 from aio_pika.abc import (
@@ -59,7 +60,7 @@ PERSISTENT = int(aio_pika.DeliveryMode.PERSISTENT)
 class RabbitSubscription:
     """One consume() call: its own channel, queue object and consumer tag, kept alive here."""
 
-    def __init__(self, bus: "RabbitBus", spec: QueueSpec, channel: AbstractRobustChannel,
+    def __init__(self, bus: RabbitBus, spec: QueueSpec, channel: AbstractRobustChannel,
                  queue: AbstractRobustQueue, handler: Handler) -> None:
         self.bus = bus
         self.spec = spec

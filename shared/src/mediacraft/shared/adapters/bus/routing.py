@@ -9,8 +9,9 @@ every message and a delayed message would come back to every queue. `all-with-x`
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any
 
 from mediacraft.shared.topology import TARGET_HEADER
 

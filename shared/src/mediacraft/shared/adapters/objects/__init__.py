@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
+from collections.abc import AsyncIterator, Awaitable
 from concurrent.futures import Executor
 from pathlib import Path
-from typing import AsyncIterator, Awaitable, BinaryIO, TypeVar
+from typing import BinaryIO, TypeVar
 
 from mediacraft.shared.errors import InvalidInput
 from mediacraft.shared.ports.objects import CHUNK, validate_key

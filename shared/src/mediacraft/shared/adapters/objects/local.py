@@ -28,18 +28,20 @@ chunk's write in flight while the next chunk arrives, and writes a large chunk a
 from __future__ import annotations
 
 import asyncio
+import builtins
 import errno
 import json
 import os
 import shutil
 import stat as stat_mod
 import uuid
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import AsyncIterator, BinaryIO, Callable, TypeVar
+from typing import BinaryIO, TypeVar
 
 from mediacraft.shared.adapters.objects import (
     file_chunks,
@@ -216,7 +218,7 @@ class LocalObjectStore:
 
     # incomplete uploads
 
-    async def list_incomplete_uploads(self, prefix: str = "") -> list[MultipartInfo]:
+    async def list_incomplete_uploads(self, prefix: str = "") -> builtins.list[MultipartInfo]:
         validate_prefix(prefix)
         return await self._run(self._uploads_sync, prefix)
 
@@ -224,7 +226,7 @@ class LocalObjectStore:
         """Remove upload folders started before `older_than` (naive means UTC); returns how many."""
         validate_prefix(prefix)
         if older_than.tzinfo is None:
-            older_than = older_than.replace(tzinfo=timezone.utc)
+            older_than = older_than.replace(tzinfo=UTC)
 
         def abort() -> int:
             count = 0
@@ -342,21 +344,23 @@ class LocalObjectStore:
 
     def _content_type(self, key: str) -> str | None:
         try:
-            return json.loads(self._inside("meta", key).read_text(encoding="utf-8")).get("content_type")
+            meta = json.loads(self._inside("meta", key).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
+        content_type = meta.get("content_type") if isinstance(meta, dict) else None
+        return content_type if isinstance(content_type, str) else None
 
     @staticmethod
     def _info(key: str, st: os.stat_result, content_type: str | None) -> ObjectInfo:
         return ObjectInfo(
             key=key,
             size=st.st_size,
-            modified=datetime.fromtimestamp(st.st_mtime, timezone.utc),
+            modified=datetime.fromtimestamp(st.st_mtime, UTC),
             content_type=content_type,
             etag=f"{st.st_mtime_ns:x}-{st.st_size:x}",
         )
 
-    def _list_sync(self, prefix: str) -> list[ObjectInfo]:
+    def _list_sync(self, prefix: str) -> builtins.list[ObjectInfo]:
         base = (self._root / "objects").resolve()
         folder = prefix.rpartition("/")[0]
         top = self._inside("objects", folder) if folder else base
@@ -400,7 +404,7 @@ class LocalObjectStore:
                 return
             folder = folder.parent
 
-    def _uploads_sync(self, prefix: str) -> list[MultipartInfo]:
+    def _uploads_sync(self, prefix: str) -> builtins.list[MultipartInfo]:
         uploads = []
         try:
             entries = list(os.scandir(self._root / "uploads"))
@@ -421,6 +425,6 @@ class LocalObjectStore:
                 except OSError:
                     continue
             if key.startswith(prefix):
-                uploads.append(MultipartInfo(key, entry.name, datetime.fromtimestamp(started, timezone.utc)))
-        uploads.sort(key=lambda upload: (upload.key, upload.initiated or datetime.min.replace(tzinfo=timezone.utc)))
+                uploads.append(MultipartInfo(key, entry.name, datetime.fromtimestamp(started, UTC)))
+        uploads.sort(key=lambda upload: (upload.key, upload.initiated or datetime.min.replace(tzinfo=UTC)))
         return uploads

@@ -22,15 +22,17 @@ apply it, and it drops the next-upload-id marker of truncated pages.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import io
-from collections import deque
 import os
+from collections import deque
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from itertools import islice
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote
 from xml.etree import ElementTree
 
@@ -356,7 +358,7 @@ class S3ObjectStore:
             count += await self._run(self._remove_batch, batch)
         return count
 
-    def _remove_batch(self, keys: list[str]) -> int:
+    def _remove_batch(self, keys: builtins.list[str]) -> int:
         errors = list(self._client.remove_objects(self._bucket, [DeleteObject(key) for key in keys]))
         if errors:
             raise MediaCraftError(f"could not delete {len(errors)} objects: {errors[0].message}", code="storage_error")
@@ -377,7 +379,7 @@ class S3ObjectStore:
 
     # incomplete uploads
 
-    async def list_incomplete_uploads(self, prefix: str = "") -> list[MultipartInfo]:
+    async def list_incomplete_uploads(self, prefix: str = "") -> builtins.list[MultipartInfo]:
         validate_prefix(prefix)
         return await self._run(self._uploads_sync, prefix)
 
@@ -385,7 +387,7 @@ class S3ObjectStore:
         """Abort multipart uploads started before `older_than` (naive means UTC); returns how many."""
         validate_prefix(prefix)
         if older_than.tzinfo is None:
-            older_than = older_than.replace(tzinfo=timezone.utc)
+            older_than = older_than.replace(tzinfo=UTC)
 
         def abort() -> int:
             stale = [u for u in self._uploads_sync(prefix) if u.initiated is not None and u.initiated < older_than]
@@ -393,11 +395,11 @@ class S3ObjectStore:
 
         return await self._run(abort)
 
-    def _uploads_sync(self, prefix: str) -> list[MultipartInfo]:
+    def _uploads_sync(self, prefix: str) -> builtins.list[MultipartInfo]:
         uploads: list[MultipartInfo] = []
         key_marker = upload_id_marker = ""
         while True:
-            query = {"uploads": "", "prefix": prefix, "max-uploads": "1000"}
+            query: dict[str, str | list[str] | tuple[str]] = {"uploads": "", "prefix": prefix, "max-uploads": "1000"}
             if key_marker:
                 query.update({"key-marker": key_marker, "upload-id-marker": upload_id_marker})
             response = self._client._execute("GET", self._bucket, query_params=query)

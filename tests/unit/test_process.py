@@ -1,16 +1,23 @@
 """How every process runs its parts: start in order, hold all, stop in reverse, adapters last; a
-signal, or a part ending on its own, begins the stop; a stop during the start cuts it short."""
+signal, or a part ending on its own, begins the stop; a stop during the start cuts it short; an
+HTTP server part that cannot serve fails its start."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
+import socket
 from pathlib import Path
+from typing import AsyncIterator
 
+import httpx
 import pytest
+from fastapi import FastAPI
 
 from mediacraft.shared.adapters.bundle import Adapters
+from mediacraft.shared.http_server import HttpServer
 from mediacraft.shared.process import BasePart, Process, Together, run_until_signal
 from mediacraft.shared.settings import BaseServiceSettings
 
@@ -130,3 +137,47 @@ async def test_an_optional_adapter_that_cannot_start_is_left_out(tmp_path: Path)
         await adapters.close()
     with pytest.raises(Exception):
         await Adapters(settings).bus.start()  # not optional: the failure is the caller's
+
+
+async def test_an_http_server_that_cannot_bind_fails_its_start() -> None:
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        server = HttpServer(FastAPI(), host="127.0.0.1", port=taken.getsockname()[1], graceful_seconds=1)
+        with pytest.raises(RuntimeError, match="did not start"):
+            await asyncio.wait_for(server.start(), 10)
+    finally:
+        taken.close()
+
+
+async def test_an_http_server_whose_app_fails_to_start_fails_its_start() -> None:
+    @contextlib.asynccontextmanager
+    async def broken(_app: FastAPI) -> AsyncIterator[None]:
+        raise RuntimeError("no database")
+        yield
+
+    server = HttpServer(FastAPI(lifespan=broken), host="127.0.0.1", port=0, graceful_seconds=1)
+    with pytest.raises(RuntimeError, match="did not start"):
+        await asyncio.wait_for(server.start(), 10)
+
+
+async def test_an_http_server_serves_from_start_until_stop() -> None:
+    app = FastAPI()
+
+    @app.get("/ping")
+    async def ping() -> dict[str, str]:
+        return {"pong": "yes"}
+
+    listening = socket.socket()
+    listening.bind(("127.0.0.1", 0))
+    server = HttpServer(app, host="127.0.0.1", port=0, graceful_seconds=1)
+    server.sockets = [listening]
+    await asyncio.wait_for(server.start(), 10)
+    url = f"http://127.0.0.1:{listening.getsockname()[1]}/ping"
+    async with httpx.AsyncClient() as client:
+        assert (await client.get(url)).json() == {"pong": "yes"}
+        server.hold()
+        await asyncio.wait_for(server.stop(), 10)
+        with pytest.raises(httpx.TransportError):
+            await client.get(url)

@@ -31,7 +31,8 @@ class _Server(uvicorn.Server):
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
-        self.up.set()
+        if self.started:  # not when the app's startup failed
+            self.up.set()
 
 
 class HttpServer(BasePart):
@@ -59,6 +60,7 @@ class HttpServer(BasePart):
         self._server = _Server(self.config)
         self._serving: asyncio.Task[None] | None = None
         self._closing: asyncio.Future[None] | None = None
+        self._asked = False  # to stop
 
     async def start(self) -> None:
         """Serve; return once the app's startup ran and the port is bound (raise when it failed)."""
@@ -75,8 +77,8 @@ class HttpServer(BasePart):
     async def _serve(self) -> None:
         try:
             await self._server.serve(sockets=self.sockets)
-        except SystemExit as exc:  # uvicorn exits when it cannot bind: a failed start, not a dead process
-            raise RuntimeError(f"the HTTP server could not serve on {self.config.host}:{self.config.port}") from exc
+        except SystemExit as exc:  # uvicorn exits when it cannot bind or the app's startup failed
+            raise RuntimeError(f"the HTTP server did not start on {self.config.host}:{self.config.port}") from exc
 
     def hold(self) -> None:
         """Accept nothing more; a second hold (a second signal) stops waiting for open connections."""
@@ -85,6 +87,7 @@ class HttpServer(BasePart):
         self._exit()
 
     def _exit(self) -> None:
+        self._asked = True
         self._server.should_exit = True
         if self.before_exit is not None and self._closing is None:
             self._closing = asyncio.ensure_future(self.before_exit())
@@ -102,6 +105,6 @@ class HttpServer(BasePart):
         if self._serving is not None:
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._serving)
-        if not self._server.should_exit:
+        if not self._asked:
             return
         await asyncio.Event().wait()

@@ -112,7 +112,7 @@ def test_a_media_worker_has_its_settings_in_both_modes(
     assert [name for name, _ in adapters.made()] == ["object store", "bus"]  # a worker makes no task store
 
     standalone = single_process(tmp_path, watermark_workers=2, merge_workers=2, drain_seconds=4.0)
-    [single] = [p for p in standalone.workers.parts if isinstance(p, WorkerPool) and p.pool == worker.POOL]
+    [single] = [p for p in standalone.pools if p.pool == worker.POOL]
     assert len(single.runtimes) == 2 and len({r.worker_id for r in single.runtimes}) == 2
     for runtime in single.runtimes:
         assert runtime.settings.heartbeat_seconds == 3
@@ -128,7 +128,7 @@ def test_the_generate_worker_uses_the_configured_provider_in_both_modes(
     settings = worker_generate.settings()
     alone = worker_generate.build(settings, Adapters(settings))
     standalone = single_process(tmp_path, generate_workers=1)
-    [single] = [p for p in standalone.workers.parts if isinstance(p, WorkerPool) and p.pool == "generate"]
+    [single] = [p for p in standalone.pools if p.pool == "generate"]
     for pool in (alone, single):
         processor = pool.runtimes[0].processor
         assert isinstance(processor, GenerateProcessor) and isinstance(processor.provider, HttpProvider)

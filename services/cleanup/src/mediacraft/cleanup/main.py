@@ -12,8 +12,6 @@ import argparse
 import asyncio
 import json
 import sys
-from typing import Any
-
 from mediacraft.cleanup.metrics import CleanupMetrics
 from mediacraft.cleanup.report import Outcome
 from mediacraft.cleanup.service import CleanupService

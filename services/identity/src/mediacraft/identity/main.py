@@ -32,9 +32,9 @@ class Identity(BasePart):
         self.service = service
         self.bus = bus
         self.app: FastAPI = create_app(service, token=settings.identity_api_token, bus=bus)  # bus: for /readyz
-        self.server = (
-            HttpServer(self.app, host=settings.http_host, port=settings.http_port, graceful_seconds=5.0) if http else None
-        )
+        self.server: HttpServer | None = None
+        if http:
+            self.server = HttpServer(self.app, host=settings.http_host, port=settings.http_port, graceful_seconds=5.0)
         self._inbox: Subscription | None = None
 
     async def start(self) -> None:
@@ -66,7 +66,8 @@ class Identity(BasePart):
 
 def build(settings: IdentitySettings, adapters: Adapters, *, http: bool = True) -> Identity:
     """Identity over `adapters`; with `http`, its API served on the settings' host and port."""
-    throttle = SeenThrottle(timedelta(seconds=settings.seen_write_interval_seconds), max_users=settings.seen_throttle_users)
+    interval = timedelta(seconds=settings.seen_write_interval_seconds)
+    throttle = SeenThrottle(interval, max_users=settings.seen_throttle_users)
     service = IdentityService(
         users=adapters.store, tasks=adapters.store, bus=adapters.bus, clock=adapters.clock, throttle=throttle
     )

@@ -47,7 +47,8 @@ class Scheduler(BasePart):
 
 def build(settings: Settings, adapters: Adapters) -> Scheduler:
     """The scheduler over `adapters` (its own process and the single-process mode both call this)."""
-    return Scheduler(settings, SchedulerService(settings=settings, bus=adapters.bus, store=adapters.store, clock=adapters.clock))
+    service = SchedulerService(settings=settings, bus=adapters.bus, store=adapters.store, clock=adapters.clock)
+    return Scheduler(settings, service)
 
 
 async def dead_letters(settings: Settings, args: argparse.Namespace) -> int:

@@ -30,8 +30,9 @@ from mediacraft.scheduler.settings import Settings as SchedulerSettings
 from mediacraft.shared import eventloop
 from mediacraft.shared.adapters.bundle import Adapters
 from mediacraft.shared.logging import configure_logging, get_logger
-from mediacraft.shared.process import Part, Process, Together
+from mediacraft.shared.process import Process, Together
 from mediacraft.shared.settings import BaseServiceSettings
+from mediacraft.shared.worker.serve import WorkerPool
 from mediacraft.standalone.plan import pool_quota, settings_of
 from mediacraft.standalone.settings import StandaloneSettings
 
@@ -60,7 +61,8 @@ class Standalone(Process):
         s = settings
         s.data_path.mkdir(parents=True, exist_ok=True)
         values: dict[str, Any] = {**s.adapter_urls(), "data_dir": str(s.data_path)}
-        adapters = Adapters(BaseServiceSettings(**values, retry_delays_ms=s.retry_delays_ms, delivery_limit=s.delivery_limit))
+        shared = BaseServiceSettings(**values, retry_delays_ms=s.retry_delays_ms, delivery_limit=s.delivery_limit)
+        adapters = Adapters(shared)  # one bus, one store, one object store for every service
 
         self.identity_settings = settings_of(IdentitySettings, values)
         self.identity = identity.build(self.identity_settings, adapters, http=False)  # called in-process
@@ -77,7 +79,7 @@ class Standalone(Process):
         self.cleanup = cleanup.build(self.cleanup_settings, adapters)
 
         self.worker_settings: dict[str, BaseServiceSettings] = {}
-        pools: list[Part] = []
+        pools: list[WorkerPool] = []
         for pool, module in WORKERS.items():
             main = _worker_main(module)
             if main is None:
@@ -92,9 +94,11 @@ class Standalone(Process):
             )
             self.worker_settings[pool] = ws
             pools.append(main.build(ws, adapters, replicas=counts[pool]))
+        self.pools = pools
         self.workers = Together(pools)
 
-        self.gateway_settings = settings_of(GatewaySettings, {**values, "http_host": s.http_host, "http_port": s.http_port})
+        address = {"http_host": s.http_host, "http_port": s.http_port}
+        self.gateway_settings = settings_of(GatewaySettings, {**values, **address})
         self.gateway = gateway.build(
             self.gateway_settings, adapters, identity=InProcessIdentityClient(self.identity.service)
         )
@@ -107,7 +111,7 @@ class Standalone(Process):
         await super().start()
         log.info(
             "standalone started", data_dir=str(self.settings.data_path), url=f"http://{self.settings.http_host}:{self.settings.http_port}",
-            workers=sum(len(getattr(p, "runtimes", ())) for p in self.workers.parts),
+            workers=sum(len(pool.runtimes) for pool in self.pools),
         )  # fmt: skip
 
     async def stop(self) -> None:

@@ -91,7 +91,9 @@ class Stack:
         """Which processes to run, in start order (stopped in reverse); what each gets on top of the
         shared environment comes from its Settings class (plan.py)."""
         children = [
-            Child("identity", "mediacraft.identity", {**env, **environment_of(IdentitySettings, http_port=self.identity_port)}),
+            Child("identity", "mediacraft.identity", {
+                **env, **environment_of(IdentitySettings, http_port=self.identity_port),
+            }),
             Child("gateway", "mediacraft.gateway", {**env, **environment_of(
                 GatewaySettings, http_port=self.port, identity_url=f"http://127.0.0.1:{self.identity_port}",
             )}),
@@ -99,7 +101,9 @@ class Stack:
         configured = SchedulerSettings().quota_per_pool  # what the environment asks for, if anything
         quota = pool_quota(configured, {pool: self.workers for pool in POOLS})
         scheduler_env = {**env, **environment_of(SchedulerSettings, quota_per_pool=quota)}
-        children += [Child(f"scheduler-{n}", "mediacraft.scheduler", dict(scheduler_env)) for n in range(self.schedulers)]
+        children += [
+            Child(f"scheduler-{n}", "mediacraft.scheduler", dict(scheduler_env)) for n in range(self.schedulers)
+        ]
         for pool in POOLS:
             for n in range(self.workers):
                 work = self.data_dir / "work" / f"{pool}-{n}"

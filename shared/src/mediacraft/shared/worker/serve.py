@@ -60,7 +60,9 @@ def build_pool(
     when there are several)."""
     runtimes = []
     for n in range(replicas):
-        runtime = WorkerRuntime(pool=pool, processor=processor, bus=adapters.bus, objects=adapters.objects, settings=settings)
+        runtime = WorkerRuntime(
+            pool=pool, processor=processor, bus=adapters.bus, objects=adapters.objects, settings=settings
+        )
         if replicas > 1:
             runtime.worker_id = f"{runtime.worker_id}-{n}"
         runtimes.append(runtime)

@@ -18,7 +18,7 @@ def main() -> None:
     standalone = Standalone(StandaloneSettings())
     if not any(getattr(route, "path", None) == "/" for route in standalone.app.routes):
         mount_web_ui(standalone.app)
-    asyncio.run(standalone.serve())
+    asyncio.run(standalone.run_until_signal())
 
 
 if __name__ == "__main__":

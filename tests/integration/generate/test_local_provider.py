@@ -14,9 +14,9 @@ import cv2
 import pytest
 
 from mediacraft.shared.worker.contract import JobCancelledError, JobContext, ProcessorResult
-from mediacraft.worker_generate import processor as processor_module
-from mediacraft.worker_generate.processor import GenerateProcessor
+from mediacraft.worker_generate.processor import GenerateProcessor, build_processor
 from mediacraft.worker_generate.providers.local import LocalProvider
+from mediacraft.worker_generate.settings import GenerateSettings
 
 
 def run(tmp_path: Path, task_type: str, config: dict[str, Any], **ctx: Any) -> ProcessorResult:
@@ -106,12 +106,11 @@ def test_a_cancel_stops_the_video_encoder_and_leaves_nothing(tmp_path: Path) -> 
     assert list((tmp_path / "job").iterdir()) == []
 
 
-def test_the_default_entry_point_renders_locally(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_default_settings_render_locally(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MEDIACRAFT_GENERATE_PROVIDER", raising=False)
-    monkeypatch.setattr(processor_module, "_default", None)
     context = JobContext(task_id="t", attempt=1, workdir=tmp_path, inputs=[], input_names=[],
                          config={"prompt": "hello", "width": 96, "height": 64}, task_type="image_generation")
-    result = processor_module.process(context)
+    result = build_processor(GenerateSettings())(context)
     assert result.info["provider"] == "local"
     image = cv2.imread(str(result.path))
     assert image is not None and image.shape == (64, 96, 3)

@@ -11,69 +11,92 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import signal
 import sys
-from typing import Any
-
 from mediacraft.cleanup.metrics import CleanupMetrics
 from mediacraft.cleanup.report import Outcome
 from mediacraft.cleanup.service import CleanupService
 from mediacraft.cleanup.settings import Settings
 from mediacraft.shared import eventloop
-from mediacraft.shared.adapters.factory import make_bus, make_object_store, make_store
-from mediacraft.shared.adapters.startup import start_with_retries
-from mediacraft.shared.clock import Clock, SystemClock
+from mediacraft.shared.adapters.bundle import Adapters
 from mediacraft.shared.logging import configure_logging, get_logger
-from mediacraft.shared.topology import build_topology
+from mediacraft.shared.process import BasePart, run_until_signal
 
 log = get_logger("mediacraft.cleanup.main")
 
-BUS_START_ATTEMPTS = 3  # events only inform live views: cleanup goes on without them
 
+class Cleanup(BasePart):
+    """A pass every interval from `start` until held, with the metrics endpoint up meanwhile."""
 
-async def open_bus(settings: Settings, clock: Clock) -> Any | None:
-    """The bus with the shared topology, or None (and a warning) when it cannot be reached."""
-    topology = build_topology(tuple(settings.retry_delays_ms), settings.delivery_limit)
-    bus = make_bus(settings.bus_url, topology=topology, clock=clock)
-    try:
-        await start_with_retries(bus, "bus", BUS_START_ATTEMPTS)
-    except Exception as exc:
-        log.warning("cleanup.running_without_events", error=repr(exc))
-        return None
-    return bus
+    def __init__(self, settings: Settings, service: CleanupService, adapters: Adapters) -> None:
+        self.settings = settings
+        self.service = service
+        self.adapters = adapters
+        self._stop = asyncio.Event()
+        self._loop: asyncio.Task[None] | None = None
 
+    async def start(self) -> None:
+        """Start the loop (without events when the bus could not be reached: they only inform live views)."""
+        if not self.adapters.available("bus"):
+            self.service.bus = None
+        self._stop = asyncio.Event()
+        self._loop = asyncio.ensure_future(serve(self.service, self.settings, self.service.metrics, self._stop))
 
-async def run(settings: Settings, *, once: bool, dry_run: bool | None, as_json: bool) -> int:
-    """Run one pass or the loop; returns the exit status."""
-    clock = SystemClock()
-    store = make_store(settings.store_url, clock=clock)
-    objects = make_object_store(settings.object_store_url)
-    await start_with_retries(store, "store")
-    await start_with_retries(objects, "object store")
-    bus = await open_bus(settings, clock)
-    metrics = CleanupMetrics(top_users=settings.storage_top_users)
-    service = CleanupService(settings=settings, store=store, objects=objects, bus=bus, clock=clock, metrics=metrics)
-    try:
-        if once:
+    def hold(self) -> None:
+        """Start no new pass."""
+        self._stop.set()
+
+    async def stop(self) -> None:
+        """Let a pass in progress finish."""
+        self.hold()
+        if self._loop is not None:
+            await self._loop
+
+    async def ended(self) -> None:
+        """Return when the loop ended without being asked (it failed)."""
+        if self._loop is not None:
             try:
-                report = await service.run_once(dry_run=dry_run)
-            except Exception:  # the store or the object store failed mid-pass: the CronJob run failed
-                log.exception("cleanup.pass_failed", holder=service.holder)
-                return 1
-            if as_json:
-                sys.stdout.write(json.dumps(report.to_json(), indent=2) + "\n")
-            return 0 if report.outcome in (Outcome.COMPLETED, Outcome.SKIPPED) else 1
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await serve(service, settings, metrics, stop)
-        return 0
+                await asyncio.shield(self._loop)
+            except Exception:
+                log.exception("cleanup.loop_failed")
+                return
+        if not self._stop.is_set():
+            return
+        await super().ended()
+
+
+def build(settings: Settings, adapters: Adapters) -> Cleanup:
+    """Cleanup over `adapters` (its own process and the single-process mode both call this)."""
+    metrics = CleanupMetrics(top_users=settings.storage_top_users)
+    service = CleanupService(
+        settings=settings, store=adapters.store, objects=adapters.objects, bus=adapters.bus, clock=adapters.clock,
+        metrics=metrics,
+    )  # fmt: skip
+    return Cleanup(settings, service, adapters)
+
+
+def adapters_of(settings: Settings) -> Adapters:
+    """Adapters of a cleanup process: it goes on without the bus (events only inform live views)."""
+    return Adapters(settings, optional=frozenset({"bus"}))
+
+
+async def run_once(settings: Settings, *, dry_run: bool | None, as_json: bool) -> int:
+    """One pass (a CronJob run); returns the exit status."""
+    adapters = adapters_of(settings)
+    cleanup = build(settings, adapters)
+    await adapters.start()
+    try:
+        if not adapters.available("bus"):
+            cleanup.service.bus = None
+        try:
+            report = await cleanup.service.run_once(dry_run=dry_run)
+        except Exception:  # the store or the object store failed mid-pass: the CronJob run failed
+            log.exception("cleanup.pass_failed", holder=cleanup.service.holder)
+            return 1
+        if as_json:
+            sys.stdout.write(json.dumps(report.to_json(), indent=2) + "\n")
+        return 0 if report.outcome in (Outcome.COMPLETED, Outcome.SKIPPED) else 1
     finally:
-        if bus is not None:
-            await bus.close()
-        await objects.close()
-        await store.close()
+        await adapters.close()
 
 
 async def serve(service: CleanupService, settings: Settings, metrics: CleanupMetrics, stop: asyncio.Event) -> None:
@@ -117,4 +140,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.dry_run:
         settings = settings.model_copy(update={"cleanup_dry_run": True})
     configure_logging(settings.log_level, json=settings.log_json, service=settings.service_name)
-    raise SystemExit(eventloop.run(run(settings, once=args.once, dry_run=args.dry_run, as_json=args.json)))
+    if args.once:
+        raise SystemExit(eventloop.run(run_once(settings, dry_run=args.dry_run, as_json=args.json)))
+    adapters = adapters_of(settings)
+    eventloop.run(run_until_signal([build(settings, adapters)], adapters))

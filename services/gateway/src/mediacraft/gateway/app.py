@@ -81,18 +81,12 @@ def create_app(
     bus: Bus,
     identity: IdentityClient,
     clock: Clock | None = None,
-    manage_adapters: bool = False,
 ) -> FastAPI:
-    """The gateway ASGI app. With `manage_adapters` its lifespan starts and closes the adapters;
-    otherwise the caller (a composition root sharing them between services) does."""
+    """The gateway ASGI app over adapters its caller starts and closes (main.build's process)."""
     ctx = build_context(settings, store=store, objects=objects, bus=bus, identity=identity, clock=clock)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        if manage_adapters:
-            await store.start()
-            await objects.start()
-            await bus.start()
         ctx.cache.start()
         await ctx.hub.start()
         try:
@@ -100,11 +94,6 @@ def create_app(
         finally:
             await ctx.hub.close()
             await ctx.drain_background()
-            if manage_adapters:
-                await identity.close()
-                await bus.close()
-                await objects.close()
-                await store.close()
 
     app = FastAPI(
         title="MediaCraft API",

@@ -1,51 +1,64 @@
-"""Wiring of the gateway as its own process: settings, adapters from URLs, identity over HTTP."""
+"""Wiring only: the gateway's settings, its app over the given adapters, and its HTTP server.
+
+`build` is the one wiring of the gateway: its own process (`python -m mediacraft.gateway`, identity
+over HTTP) and the single-process mode (identity in-process) both call it.
+"""
 
 from __future__ import annotations
 
 import logging
 
-import uvicorn
 from fastapi import FastAPI
 
 from mediacraft.gateway.app import create_app
-from mediacraft.gateway.identity_client import HttpIdentityClient
+from mediacraft.gateway.identity_client import HttpIdentityClient, IdentityClient
 from mediacraft.gateway.settings import GatewaySettings
-from mediacraft.shared.adapters.factory import make_bus, make_object_store, make_store
-from mediacraft.shared.clock import SystemClock
+from mediacraft.shared import eventloop
+from mediacraft.shared.adapters.bundle import Adapters
+from mediacraft.shared.http_server import HttpServer
 from mediacraft.shared.logging import configure_logging
-from mediacraft.shared.topology import build_topology
+from mediacraft.shared.process import run_until_signal
 
 
-def build(settings: GatewaySettings) -> FastAPI:
-    """The gateway app with its adapters built from the settings' URLs (started by its lifespan)."""
-    clock = SystemClock()
-    topology = build_topology(settings.retry_delays_ms, settings.delivery_limit)
-    return create_app(
-        settings,
-        store=make_store(settings.store_url),
-        objects=make_object_store(settings.object_store_url),
-        bus=make_bus(settings.bus_url, topology=topology, clock=clock),
-        identity=HttpIdentityClient(
+class Gateway(HttpServer):
+    """The gateway app served on the settings' host and port; closes its identity client last."""
+
+    def __init__(self, settings: GatewaySettings, app: FastAPI, identity: IdentityClient) -> None:
+        super().__init__(
+            app, host=settings.http_host, port=settings.http_port,
+            # SSE streams never end by themselves: they are ended first, and after this long
+            # open uploads are cut
+            graceful_seconds=settings.shutdown_grace_seconds, before_exit=app.state.ctx.hub.close,
+            proxy_headers=True, forwarded_allow_ips=settings.forwarded_allow_ips,
+        )  # fmt: skip
+        self.settings = settings
+        self.identity = identity
+
+    async def stop(self) -> None:
+        """Stop serving, then close the identity client."""
+        try:
+            await super().stop()
+        finally:
+            await self.identity.close()
+
+
+def build(settings: GatewaySettings, adapters: Adapters, *, identity: IdentityClient | None = None) -> Gateway:
+    """The gateway over `adapters`; identity over HTTP at the settings' URL unless one is given."""
+    if identity is None:
+        identity = HttpIdentityClient(
             settings.identity_url, settings.identity_api_token, timeout=settings.identity_timeout_seconds
-        ),
-        clock=clock,
-        manage_adapters=True,
-    )
+        )
+    app = create_app(
+        settings, store=adapters.store, objects=adapters.objects, bus=adapters.bus, identity=identity,
+        clock=adapters.clock,
+    )  # fmt: skip
+    return Gateway(settings, app, identity)
 
 
 def main() -> None:
-    """Run the gateway with uvicorn (`python -m mediacraft.gateway` or `mediacraft-gateway`)."""
+    """Run the gateway until SIGTERM/SIGINT (`python -m mediacraft.gateway` or `mediacraft-gateway`)."""
     settings = GatewaySettings()
     configure_logging(settings.log_level, json=settings.log_json, service=settings.service_name)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per identity call is noise
-    uvicorn.run(
-        build(settings),
-        host=settings.http_host,
-        port=settings.http_port,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
-        log_config=None,
-        access_log=False,
-        # SSE streams never end by themselves: after this long, shutdown cancels them
-        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
-    )
+    adapters = Adapters(settings)
+    eventloop.run(run_until_signal([build(settings, adapters)], adapters))

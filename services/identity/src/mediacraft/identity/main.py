@@ -1,61 +1,82 @@
-"""Wiring of the identity service as its own process: settings, adapters, API, inbox consumer."""
+"""Wiring only: the identity service over the given adapters, its inbox consumer, its HTTP API.
+
+`build` is the one wiring of identity: its own process (`python -m mediacraft.identity`, API on
+MEDIACRAFT_HTTP_PORT) and the single-process mode (no API: the gateway calls `service` in-process)
+both call it, so both run with the same settings (the last-seen throttle among them).
+"""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-import uvicorn
+from fastapi import FastAPI
 
 from mediacraft.identity.api import create_app
+from mediacraft.identity.handlers import subscribe
 from mediacraft.identity.service import IdentityService
 from mediacraft.identity.settings import IdentitySettings
 from mediacraft.identity.throttle import SeenThrottle
-from mediacraft.shared.adapters.factory import make_bus, make_store
-from mediacraft.shared.clock import SystemClock
+from mediacraft.shared import eventloop
+from mediacraft.shared.adapters.bundle import Adapters
+from mediacraft.shared.http_server import HttpServer
 from mediacraft.shared.logging import configure_logging
-from mediacraft.shared.topology import build_topology
+from mediacraft.shared.ports.bus import Bus, Subscription
+from mediacraft.shared.process import BasePart, run_until_signal
 
 
-def build(settings: IdentitySettings):  # noqa: ANN201 - FastAPI app
-    """The identity app with adapters from the settings' URLs, started and stopped by its lifespan."""
-    clock = SystemClock()
-    store = make_store(settings.store_url)
-    bus = make_bus(
-        settings.bus_url,
-        topology=build_topology(settings.retry_delays_ms, settings.delivery_limit),
-        clock=clock,
-    )
+class Identity(BasePart):
+    """The identity service consuming identity.inbox, and its API when it is served over HTTP."""
+
+    def __init__(self, settings: IdentitySettings, service: IdentityService, bus: Bus, *, http: bool) -> None:
+        self.settings = settings
+        self.service = service
+        self.bus = bus
+        self.app: FastAPI = create_app(service, token=settings.identity_api_token, bus=bus)  # bus: for /readyz
+        self.server: HttpServer | None = None
+        if http:
+            self.server = HttpServer(self.app, host=settings.http_host, port=settings.http_port, graceful_seconds=5.0)
+        self._inbox: Subscription | None = None
+
+    async def start(self) -> None:
+        """Consume the inbox, then answer HTTP."""
+        self._inbox = await subscribe(self.bus, self.service, prefetch=self.settings.inbox_prefetch)
+        if self.server is not None:
+            await self.server.start()
+
+    def hold(self) -> None:
+        """Answer no new HTTP requests."""
+        if self.server is not None:
+            self.server.hold()
+
+    async def stop(self) -> None:
+        """Stop the API, then the inbox consumer."""
+        if self.server is not None:
+            await self.server.stop()
+        if self._inbox is not None:
+            await self._inbox.cancel()
+            self._inbox = None
+
+    async def ended(self) -> None:
+        """Return when the HTTP server stopped on its own."""
+        if self.server is None:
+            await super().ended()
+        else:
+            await self.server.ended()
+
+
+def build(settings: IdentitySettings, adapters: Adapters, *, http: bool = True) -> Identity:
+    """Identity over `adapters`; with `http`, its API served on the settings' host and port."""
+    interval = timedelta(seconds=settings.seen_write_interval_seconds)
+    throttle = SeenThrottle(interval, max_users=settings.seen_throttle_users)
     service = IdentityService(
-        users=store,
-        tasks=store,
-        bus=bus,
-        clock=clock,
-        throttle=SeenThrottle(
-            timedelta(seconds=settings.seen_write_interval_seconds), max_users=settings.seen_throttle_users
-        ),
+        users=adapters.store, tasks=adapters.store, bus=adapters.bus, clock=adapters.clock, throttle=throttle
     )
-
-    async def start() -> None:
-        await store.start()
-        await bus.start()
-
-    async def stop() -> None:
-        await bus.close()
-        await store.close()
-
-    return create_app(
-        service,
-        token=settings.identity_api_token,
-        bus=bus,
-        consume=True,
-        prefetch=settings.inbox_prefetch,
-        on_startup=start,
-        on_shutdown=stop,
-    )
+    return Identity(settings, service, adapters.bus, http=http)
 
 
 def main() -> None:
-    """Run the identity service with uvicorn."""
+    """Run the identity service until SIGTERM/SIGINT (`python -m mediacraft.identity`)."""
     settings = IdentitySettings()
     configure_logging(settings.log_level, json=settings.log_json, service=settings.service_name)
-    uvicorn.run(build(settings), host=settings.http_host, port=settings.http_port, log_config=None, access_log=False)
+    adapters = Adapters(settings)
+    eventloop.run(run_until_signal([build(settings, adapters)], adapters))

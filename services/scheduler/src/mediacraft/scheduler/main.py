@@ -8,59 +8,59 @@ replays parked messages.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import signal
 import sys
-from typing import Any
+from typing import Any, TypeGuard
 
-from mediacraft.scheduler.dead_letters import list_parked, replay
+from mediacraft.scheduler.dead_letters import Parked, RawBus, list_parked, replay
 from mediacraft.scheduler.service import SchedulerService
 from mediacraft.scheduler.settings import Settings
 from mediacraft.shared import eventloop
-from mediacraft.shared.adapters.factory import make_bus, make_store
-from mediacraft.shared.adapters.startup import start_with_retries
-from mediacraft.shared.clock import SystemClock
+from mediacraft.shared.adapters.bundle import Adapters
 from mediacraft.shared.logging import configure_logging, get_logger
-from mediacraft.shared.topology import build_topology
+from mediacraft.shared.ports.bus import Bus
+from mediacraft.shared.process import BasePart, run_until_signal
 
 log = get_logger("mediacraft.scheduler.main")
 
 
-def build_bus(settings: Settings) -> Any:
-    """The bus of the configured URL with the topology of the configured delays."""
-    topology = build_topology(tuple(settings.retry_delays_ms), settings.delivery_limit)
-    return make_bus(settings.bus_url, topology=topology, clock=SystemClock())
+class Scheduler(BasePart):
+    """The scheduler service as a process part: dispatches nothing new once held."""
 
+    def __init__(self, settings: Settings, service: SchedulerService) -> None:
+        self.settings = settings
+        self.service = service
 
-async def serve(settings: Settings) -> None:
-    """Run the scheduler until a stop signal."""
-    store = make_store(settings.store_url)
-    bus = build_bus(settings)
-    await start_with_retries(store, "store")
-    await start_with_retries(bus, "bus")
-    service = SchedulerService(settings=settings, bus=bus, store=store, clock=SystemClock())
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await service.start()
-    try:
-        await stop.wait()
-    finally:
+    async def start(self) -> None:
+        """Rebuild from the store and consume the inbox."""
+        await self.service.start()
+
+    def hold(self) -> None:
+        """Start no more tasks while the process drains (running ones are still recorded)."""
+        self.service.hold_dispatch()
+
+    async def stop(self) -> None:
+        """Stop timers and consumers."""
         log.info("scheduler.stopping")
-        await service.stop()
-        await bus.close()
-        await store.close()
+        await self.service.stop()
+
+
+def build(settings: Settings, adapters: Adapters) -> Scheduler:
+    """The scheduler over `adapters` (its own process and the single-process mode both call this)."""
+    service = SchedulerService(settings=settings, bus=adapters.bus, store=adapters.store, clock=adapters.clock)
+    return Scheduler(settings, service)
 
 
 async def dead_letters(settings: Settings, args: argparse.Namespace) -> int:
     """The dead-letters subcommand; returns the exit status."""
-    bus = build_bus(settings)
+    bus = Adapters(settings).bus
+    raw: Bus = bus
+    if not _reads_raw(raw):
+        raise TypeError(f"{type(bus).__name__} cannot read parked messages")
     await bus.start()
     try:
         if args.action == "list":
-            parked = await list_parked(bus, limit=args.limit)
+            parked = await list_parked(raw, limit=args.limit)
             if args.json:
                 print(json.dumps([_as_json(p) for p in parked], indent=2))
             else:
@@ -69,7 +69,7 @@ async def dead_letters(settings: Settings, args: argparse.Namespace) -> int:
                     print(p.line())
                 print(f"{len(parked)} parked message(s)", file=sys.stderr)
             return 0
-        report = await replay(bus, message_ids=args.ids or None, limit=args.limit)
+        report = await replay(raw, message_ids=args.ids or None, limit=args.limit)
         for p in report.replayed:
             print(f"replayed\t{p.line()}")
         for p in report.unreplayable:
@@ -81,7 +81,12 @@ async def dead_letters(settings: Settings, args: argparse.Namespace) -> int:
         await bus.close()
 
 
-def _as_json(p: Any) -> dict[str, Any]:
+def _reads_raw(bus: Bus) -> TypeGuard[RawBus]:
+    """Both bus adapters also offer what the dead-letter tool needs beside the port."""
+    return callable(getattr(bus, "get", None)) and callable(getattr(bus, "publish_raw", None))
+
+
+def _as_json(p: Parked) -> dict[str, Any]:
     return {"message_id": p.message_id, "type": p.type, "task_id": p.task_id, "queue": p.queue,
             "deaths": p.deaths, "reason": p.reason}
 
@@ -106,7 +111,8 @@ def main(argv: list[str] | None = None) -> None:
     configure_logging(settings.log_level, json=settings.log_json, service=settings.service_name)
     if args.command == "dead-letters":
         raise SystemExit(eventloop.run(dead_letters(settings, args)))
-    eventloop.run(serve(settings))
+    adapters = Adapters(settings)
+    eventloop.run(run_until_signal([build(settings, adapters)], adapters))
 
 
 def dead_letters_main() -> None:

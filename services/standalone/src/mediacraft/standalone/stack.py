@@ -23,15 +23,20 @@ import argparse
 import asyncio
 import contextlib
 import ctypes
-import json
 import os
 import signal
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mediacraft.gateway.settings import GatewaySettings
+from mediacraft.identity.settings import IdentitySettings
+from mediacraft.scheduler.settings import Settings as SchedulerSettings
 from mediacraft.shared import eventloop
 from mediacraft.shared.logging import configure_logging, get_logger
+from mediacraft.shared.settings import BaseServiceSettings
+from mediacraft.shared.worker.settings import WorkerSettings
+from mediacraft.standalone.plan import environment_of, pool_quota
 from mediacraft.standalone.seaweed import S3Server, start_seaweed, stop_seaweed
 
 log = get_logger("mediacraft.stack")
@@ -76,30 +81,34 @@ class Stack:
         env.setdefault("MEDIACRAFT_BUS_URL", DEFAULT_BUS)
         store = env.get("MEDIACRAFT_STORE_URL", "")
         if not store.startswith("mongodb"):
-            env["MEDIACRAFT_STORE_URL"] = f"sqlite:///{self.data_dir / 'mediacraft.db'}"
-        env["MEDIACRAFT_DATA_DIR"] = str(self.data_dir)
+            env.update(environment_of(BaseServiceSettings, store_url=f"sqlite:///{self.data_dir / 'mediacraft.db'}"))
+        env.update(environment_of(BaseServiceSettings, data_dir=str(self.data_dir)))
         env.setdefault("MEDIACRAFT_LOG_JSON", "false")
         env["PYTHONUNBUFFERED"] = "1"
         return env
 
     def plan(self, env: dict[str, str]) -> list[Child]:
-        """Which processes to run, in start order (stopped in reverse)."""
+        """Which processes to run, in start order (stopped in reverse); what each gets on top of the
+        shared environment comes from its Settings class (plan.py)."""
         children = [
-            Child("identity", "mediacraft.identity", {**env, "MEDIACRAFT_HTTP_PORT": str(self.identity_port)}),
-            Child("gateway", "mediacraft.gateway", {
-                **env, "MEDIACRAFT_HTTP_PORT": str(self.port),
-                "MEDIACRAFT_IDENTITY_URL": f"http://127.0.0.1:{self.identity_port}",
+            Child("identity", "mediacraft.identity", {
+                **env, **environment_of(IdentitySettings, http_port=self.identity_port),
             }),
+            Child("gateway", "mediacraft.gateway", {**env, **environment_of(
+                GatewaySettings, http_port=self.port, identity_url=f"http://127.0.0.1:{self.identity_port}",
+            )}),
         ]
-        # never dispatch more jobs to a pool than it has worker processes (leases run from dispatch)
-        scheduler_env = dict(env)
-        scheduler_env.setdefault("MEDIACRAFT_QUOTA_PER_POOL", json.dumps({pool: self.workers for pool in POOLS}))
-        children += [Child(f"scheduler-{n}", "mediacraft.scheduler", dict(scheduler_env)) for n in range(self.schedulers)]
+        configured = SchedulerSettings().quota_per_pool  # what the environment asks for, if anything
+        quota = pool_quota(configured, {pool: self.workers for pool in POOLS})
+        scheduler_env = {**env, **environment_of(SchedulerSettings, quota_per_pool=quota)}
+        children += [
+            Child(f"scheduler-{n}", "mediacraft.scheduler", dict(scheduler_env)) for n in range(self.schedulers)
+        ]
         for pool in POOLS:
             for n in range(self.workers):
                 work = self.data_dir / "work" / f"{pool}-{n}"
                 children.append(Child(f"{pool}-{n}", f"mediacraft.worker_{pool}", {
-                    **env, "MEDIACRAFT_WORK_DIR": str(work), "MEDIACRAFT_WORKER_ID": f"stack-{pool}-{n}",
+                    **env, **environment_of(WorkerSettings, work_dir=str(work), worker_id=f"stack-{pool}-{n}"),
                 }))
         children.append(Child("cleanup", "mediacraft.cleanup", dict(env)))
         return children

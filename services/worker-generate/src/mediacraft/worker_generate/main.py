@@ -1,18 +1,38 @@
-"""Wiring only: the generate worker pool runs the shared worker runtime with this service's processor."""
+"""Wiring only: the generate worker pool runs the shared worker runtime with this service's processor.
+
+`build` is the one wiring of this worker: its own process (`python -m mediacraft.worker_generate`)
+and the single-process mode (over shared adapters) both call it, so both use the provider the
+settings choose.
+"""
 
 from __future__ import annotations
 
-from mediacraft.shared.worker.serve import main
+from typing import Any
+
+from mediacraft.shared.adapters.bundle import Adapters
+from mediacraft.shared.worker import serve
+from mediacraft.worker_generate.settings import GenerateSettings
+
+POOL = "generate"
+
+
+def settings(**values: Any) -> GenerateSettings:
+    """This worker's settings from the environment, with `values` on top."""
+    return GenerateSettings(**values)
+
+
+def build(settings: GenerateSettings, adapters: Adapters, *, replicas: int = 1) -> serve.WorkerPool:
+    """`replicas` generation workers (image_generation, video_generation) sharing one processor.
+
+    The processor is built here, before anything starts, so that a wrong provider setting stops
+    the start rather than the first job; it is closed when the pool stops.
+    """
+    from mediacraft.worker_generate.processor import build_processor
+
+    processor = build_processor(settings)
+    return serve.build_pool(POOL, processor, settings, adapters, replicas=replicas, on_stop=processor.close)
 
 
 def run() -> None:
-    """Run one generation worker (image_generation, video_generation) until SIGTERM."""
-    from mediacraft.worker_generate.processor import build_processor
-    from mediacraft.worker_generate.settings import GenerateSettings
-
-    # built before serving, so that a wrong provider setting stops the start, not the first job
-    processor = build_processor(GenerateSettings())
-    try:
-        main("generate", processor)
-    finally:
-        processor.close()
+    """Run one generation worker until SIGTERM/SIGINT."""
+    serve.main(settings(), build)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import threading
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -151,20 +150,3 @@ class _MonotonicReport:
 def build_processor(settings: GenerateSettings) -> GenerateProcessor:
     """The processor with the provider the settings choose."""
     return GenerateProcessor(make_provider(settings))
-
-
-_default: GenerateProcessor | None = None
-_default_lock = threading.Lock()
-
-
-def process(ctx: JobContext) -> ProcessorResult:
-    """Generate with the provider of the environment's settings; the worker contract's entry point.
-
-    The provider is built on the first job rather than at import, so that importing this module
-    (the single-process mode does, for every pool) reads no settings and opens no client.
-    """
-    global _default
-    with _default_lock:  # several runtimes of the pool may take their first job at once
-        if _default is None:
-            _default = build_processor(GenerateSettings())
-    return _default(ctx)

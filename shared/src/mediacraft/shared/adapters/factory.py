@@ -1,5 +1,8 @@
 """Build adapters from URLs. Adapter modules are imported only when their scheme is used, so a
-service installs only the client libraries of the adapters it runs with."""
+service installs only the client libraries of the adapters it runs with.
+
+Each factory returns its port, so a type checker proves every adapter conforms to the Protocol
+it is used through (a method missing or with another signature fails the check here)."""
 
 from __future__ import annotations
 
@@ -7,10 +10,13 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from mediacraft.shared.clock import Clock, SystemClock
+from mediacraft.shared.ports.bus import Bus
+from mediacraft.shared.ports.objects import ObjectStore
+from mediacraft.shared.ports.stores import Store
 from mediacraft.shared.topology import Topology, build_topology
 
 
-def make_bus(url: str, *, topology: Topology | None = None, clock: Clock | None = None, **kwargs: Any) -> Any:
+def make_bus(url: str, *, topology: Topology | None = None, clock: Clock | None = None, **kwargs: Any) -> Bus:
     """`memory://` or `amqp://user:pass@host:port/vhost`."""
     topology = topology or build_topology()
     scheme = urlsplit(url).scheme
@@ -25,7 +31,7 @@ def make_bus(url: str, *, topology: Topology | None = None, clock: Clock | None 
     raise ValueError(f"unsupported bus URL scheme {scheme!r}")
 
 
-def make_store(url: str, **kwargs: Any) -> Any:
+def make_store(url: str, **kwargs: Any) -> Store:
     """`sqlite:///relative/or/absolute.db` or `mongodb://host:port/dbname`; implements both store ports.
 
     SQLite takes `?synchronous=FULL|NORMAL` and `?busy_timeout_ms=N` from the URL (FULL by default).
@@ -42,7 +48,7 @@ def make_store(url: str, **kwargs: Any) -> Any:
     raise ValueError(f"unsupported store URL scheme {scheme!r}")
 
 
-def make_object_store(url: str, **kwargs: Any) -> Any:
+def make_object_store(url: str, **kwargs: Any) -> ObjectStore:
     """`file:///path` or `s3://KEY:SECRET@host:port/bucket?secure=false&region=...`."""
     parts = urlsplit(url)
     if parts.scheme == "file":

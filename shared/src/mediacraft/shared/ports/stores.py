@@ -150,3 +150,7 @@ class LeaseStore(Protocol):
 
     async def release_lease(self, name: str, holder: str) -> bool:
         """Give the lease up if `holder` has it; True when it was released."""
+
+
+class Store(TaskStore, UserStore, LeaseStore, Protocol):
+    """What a store adapter implements: every store port at once (one database, one client)."""

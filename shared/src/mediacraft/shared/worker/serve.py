@@ -1,44 +1,76 @@
-"""Process entry for a worker service: build adapters from settings, run until SIGTERM."""
+"""The worker services' one wiring: a pool's runtimes over the given adapters, as a process part.
+
+Each worker service's `build(settings, adapters)` calls `build_pool` with its processor, and its
+main calls `main`; the single-process mode calls the same `build` with its shared adapters and
+several replicas. A worker holds no task store: it makes only the bus and the object store.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import signal
+from typing import Callable, TypeVar
 
 from mediacraft.shared import eventloop
-from mediacraft.shared.adapters.factory import make_bus, make_object_store
+from mediacraft.shared.adapters.bundle import Adapters
 from mediacraft.shared.logging import configure_logging, get_logger
-from mediacraft.shared.topology import build_topology
+from mediacraft.shared.process import BasePart, Part, run_until_signal
 from mediacraft.shared.worker.contract import Processor
 from mediacraft.shared.worker.runtime import WorkerRuntime
 from mediacraft.shared.worker.settings import WorkerSettings
 
 log = get_logger(__name__)
 
-
-async def serve(pool: str, processor: Processor, settings: WorkerSettings) -> None:
-    """Run one worker of `pool` until SIGTERM or SIGINT, then drain or hand back the current job."""
-    bus = make_bus(settings.bus_url, topology=build_topology(settings.retry_delays_ms, settings.delivery_limit))
-    objects = make_object_store(settings.object_store_url)
-    await bus.start()
-    await objects.start()
-    runtime = WorkerRuntime(pool=pool, processor=processor, bus=bus, objects=objects, settings=settings)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await runtime.start()
-        await stop.wait()
-        log.info("stopping: no new jobs", pool=pool)
-        await runtime.stop()
-    finally:
-        await bus.close()
-        await objects.close()
+S = TypeVar("S", bound=WorkerSettings)
 
 
-def main(pool: str, processor: Processor) -> None:
-    """Console-script body shared by the worker services."""
-    settings = WorkerSettings(service_name=f"worker-{pool}")
+class WorkerPool(BasePart):
+    """Runtimes of one pool sharing a processor; on stop each finishes or hands back its job
+    within the settings' shutdown grace, all at once."""
+
+    def __init__(self, pool: str, runtimes: list[WorkerRuntime], *, on_stop: Callable[[], None] | None = None) -> None:
+        self.pool = pool
+        self.runtimes = runtimes
+        self.on_stop = on_stop
+
+    async def start(self) -> None:
+        """Start taking jobs."""
+        for runtime in self.runtimes:
+            await runtime.start()
+
+    async def stop(self) -> None:
+        """Take no new jobs; let the current ones finish or hand them back; release the processor."""
+        log.info("stopping: no new jobs", pool=self.pool)
+        try:
+            await asyncio.gather(*(runtime.stop() for runtime in self.runtimes))
+        finally:
+            if self.on_stop is not None:
+                self.on_stop()
+
+
+def build_pool(
+    pool: str,
+    processor: Processor,
+    settings: WorkerSettings,
+    adapters: Adapters,
+    *,
+    replicas: int = 1,
+    on_stop: Callable[[], None] | None = None,
+) -> WorkerPool:
+    """`replicas` runtimes of `pool` over the adapters' bus and object store (ids suffixed -0, -1, ...
+    when there are several)."""
+    runtimes = []
+    for n in range(replicas):
+        runtime = WorkerRuntime(
+            pool=pool, processor=processor, bus=adapters.bus, objects=adapters.objects, settings=settings
+        )
+        if replicas > 1:
+            runtime.worker_id = f"{runtime.worker_id}-{n}"
+        runtimes.append(runtime)
+    return WorkerPool(pool, runtimes, on_stop=on_stop)
+
+
+def main(settings: S, build: Callable[[S, Adapters], Part]) -> None:
+    """Console-script body shared by the worker services: run one worker until SIGTERM/SIGINT."""
     configure_logging(settings.log_level, json=settings.log_json, service=settings.service_name)
-    eventloop.run(serve(pool, processor, settings))
+    adapters = Adapters(settings)
+    eventloop.run(run_until_signal([build(settings, adapters)], adapters))

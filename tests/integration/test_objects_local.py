@@ -15,6 +15,7 @@ import pytest
 
 from mediacraft.shared.adapters.factory import make_object_store
 from mediacraft.shared.adapters.objects.local import LocalObjectStore
+from mediacraft.shared.adapters.objects.local import LocalObjectStore
 from mediacraft.shared.clock import utcnow
 from mediacraft.shared.errors import Conflict, InvalidInput
 from mediacraft.shared.ports.objects import TooLarge
@@ -194,8 +195,10 @@ async def test_objects_survive_a_new_store_on_the_same_directory(store: Any) -> 
 
 
 def test_factory_maps_file_urls_to_directories(tmp_path: Path) -> None:
-    assert make_object_store(f"file://{tmp_path}/x").root == tmp_path / "x"
-    assert make_object_store("file:///./var/objects").root == Path("var/objects").absolute()
+    first, second = make_object_store(f"file://{tmp_path}/x"), make_object_store("file:///./var/objects")
+    assert isinstance(first, LocalObjectStore) and isinstance(second, LocalObjectStore)
+    assert first.root == tmp_path / "x"
+    assert second.root == Path("var/objects").absolute()
 
 
 async def test_memory_probe_sees_a_file_held_in_memory() -> None:

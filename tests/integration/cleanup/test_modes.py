@@ -72,7 +72,8 @@ async def test_one_shot_mode_lists_in_a_dry_run_then_removes(tmp_path: Path, s3_
     store = make_store(url)
     await store.start()
     try:
-        assert (await store.get(old.task_id)).status is TaskStatus.EXPIRED
+        expired = await store.get(old.task_id)
+        assert expired is not None and expired.status is TaskStatus.EXPIRED
     finally:
         await store.close()
 

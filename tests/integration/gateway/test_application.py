@@ -123,7 +123,8 @@ async def test_an_upload_streams_into_the_store_and_the_config_queues_the_task(a
     task, _ = await create_draft(app.ctx, app.user_id, TaskType.WATERMARK_REMOVAL)
     uploaded = await upload_files(app.ctx, app.user_id, task.task_id, multipart({}, [("clip.mp4", clip.read_bytes())]))
     assert uploaded.status is TaskStatus.UPLOADED and uploaded.original_filename == "clip.mp4"
-    assert uploaded.inputs[0].size == clip.stat().st_size and uploaded.inputs[0].media.width == 640
+    assert uploaded.inputs[0].size == clip.stat().st_size and uploaded.inputs[0].media is not None
+    assert uploaded.inputs[0].media.width == 640
     assert await app.objects_under(f"uploads/{app.user_id}/{task.task_id}/") == [uploaded.inputs[0].key]
 
     queued, duplicate = await submit(app.ctx, app.user_id, task.task_id, REGIONS)

@@ -122,7 +122,9 @@ class VideoParams(_Params):
 
     width: int = Field(default=1280, ge=64, le=1920)
     height: int = Field(default=720, ge=64, le=1080)
-    duration_seconds: float = Field(
+    # Two accepted names (clients send "duration"): the plugin cannot type a dynamic alias in __init__,
+    # and code builds these models only by validation.
+    duration_seconds: float = Field(  # type: ignore[pydantic-alias]
         default=5.0, ge=1.0, le=30.0, validation_alias=AliasChoices("duration_seconds", "duration")
     )
     fps: int = Field(default=24, ge=1, le=60)

@@ -34,7 +34,9 @@ from mediacraft.shared.clock import Clock
 from mediacraft.shared.errors import Conflict, MediaCraftError, NotFound
 from mediacraft.shared.logging import get_logger
 from mediacraft.shared.messages import Envelope, TaskStatusChanged
-from mediacraft.shared.ports.objects import ObjectInfo
+from mediacraft.shared.ports.bus import Bus
+from mediacraft.shared.ports.objects import ObjectInfo, ObjectStore
+from mediacraft.shared.ports.stores import Store
 from mediacraft.shared.tasks import DRAFT_STATUSES, Task, TaskStatus
 from mediacraft.shared.topology import EVENTS
 from mediacraft.shared.transitions import Transition
@@ -61,9 +63,9 @@ class Sweep:
     def __init__(
         self,
         *,
-        store: Any,
-        objects: Any,
-        bus: Any | None,
+        store: Store,
+        objects: ObjectStore,
+        bus: Bus | None,
         clock: Clock,
         settings: Settings,
         dry_run: bool,
@@ -250,8 +252,8 @@ class Sweep:
             if not removed or self.dry_run:
                 usage.add(c.area, c.obj.size, user_id)  # still stored
             if removed and reason is not None:
-                task_id = c.owner.task_id if c.owner is not None else None
-                self._removed(Kind.ORPHAN, reason, [c.obj], task_id=task_id, user_id=user_id)
+                owner_task = c.owner.task_id if c.owner is not None else None
+                self._removed(Kind.ORPHAN, reason, [c.obj], task_id=owner_task, user_id=user_id)
 
     async def _delete_orphan(self, c: Candidate) -> bool:
         try:

@@ -220,10 +220,10 @@ async def event_stream(
         replayed = 0
         if replay is not None:
             for task in await replay():
-                event = status_event(task, last_id)
-                if not sub.is_stale(event):
+                replayed_event = status_event(task, last_id)
+                if not sub.is_stale(replayed_event):
                     replayed += 1
-                    yield event.encode(last_id)
+                    yield replayed_event.encode(last_id)
         ready = json.dumps({"resumed": replay is not None, "replayed": replayed})
         yield f"id: {last_id}\nevent: ready\ndata: {ready}\n\n".encode()
         while not sub.closed:

@@ -24,7 +24,7 @@ import asyncio
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, AsyncIterator
+from typing import IO, Any, AsyncIterator
 
 from mediacraft.gateway.envelope import ApiError, sentence
 from mediacraft.gateway.filenames import display_name
@@ -191,7 +191,8 @@ class UploadReceiver:
         """Tee: probe the local copy while the store commits the object (an S3 multipart completion)."""
         waiter = asyncio.ensure_future(streamed.wait())
         try:
-            await asyncio.wait({store, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            either: set[asyncio.Future[Any]] = {store, waiter}
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
         finally:
             waiter.cancel()
         if store.done() and not streamed.is_set():

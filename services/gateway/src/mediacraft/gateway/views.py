@@ -14,7 +14,7 @@ _STATUS_GROUPS = {"draft": DRAFT_STATUSES, "active": ACTIVE_STATUSES, "terminal"
 
 def task_view(task: Task) -> dict[str, Any]:
     """The public JSON of one task."""
-    doc = task.model_dump(mode="json", exclude=_HIDDEN)  # datetimes come out as ISO 8601, "Z" for UTC
+    doc = task.model_dump(mode="json", exclude=set(_HIDDEN))  # datetimes come out as ISO 8601, "Z" for UTC
     doc["inputs"] = [
         {
             "index": i,

@@ -86,7 +86,9 @@ def queue_order_us(submitted_at: datetime | None, created_at_us: int) -> int:
 
 @lru_cache(maxsize=None)
 def _field_adapter(name: str) -> TypeAdapter[Any]:
-    return TypeAdapter(Task.model_fields[name].annotation)
+    annotation = Task.model_fields[name].annotation
+    assert annotation is not None, name  # every Task field is annotated
+    return TypeAdapter(annotation)
 
 
 def validate_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
@@ -135,7 +137,7 @@ def dump_field(name: str, value: Any) -> Any:
 
 def dump_datetime(value: datetime) -> str:
     """The stored text of a datetime, in UTC, as pydantic writes it in documents."""
-    return _field_adapter("updated_at").dump_python(as_utc(value), mode="json")
+    return str(_field_adapter("updated_at").dump_python(as_utc(value), mode="json"))
 
 
 def progress_changes(
@@ -148,8 +150,9 @@ def progress_changes(
     lease_expires_at: datetime | None,
 ) -> dict[str, Any]:
     """The validated fields a progress report sets (progress clamped to 0-100); None leaves a field."""
-    optional = {"stage": stage, "eta_seconds": eta_seconds, "message": message}
-    optional["lease_expires_at"] = lease_expires_at
+    optional: dict[str, object] = {
+        "stage": stage, "eta_seconds": eta_seconds, "message": message, "lease_expires_at": lease_expires_at
+    }
     changes: dict[str, Any] = {"progress": clamp_progress(progress), "updated_at": now}
     changes.update({name: value for name, value in optional.items() if value is not None})
     return validate_changes(changes)

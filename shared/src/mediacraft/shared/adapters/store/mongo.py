@@ -120,7 +120,7 @@ class MongoStore:
 
     async def ping(self) -> bool:
         """True when the server answers `ping`."""
-        if self._tasks is None:
+        if self._tasks is None or self._client is None:
             return False
         try:
             reply = await self._client.get_database(self._database_name).command("ping")
@@ -298,7 +298,7 @@ class MongoStore:
     async def delete(self, task_id: str) -> bool:
         """Remove a task record; True when something was removed."""
         result = await self._task_collection().delete_one({"_id": task_id})
-        return result.deleted_count > 0
+        return bool(result.deleted_count > 0)
 
     # users
 
@@ -333,14 +333,14 @@ class MongoStore:
         )
         if result.matched_count:
             return True
-        return await self._user_collection().count_documents({"_id": user_id}, limit=1) > 0
+        return bool(await self._user_collection().count_documents({"_id": user_id}, limit=1) > 0)
 
     async def set_user_metadata(self, user_id: str, key: str, value: Any) -> bool:
         """Set (or, with None, remove) one top-level metadata key; True when the user exists."""
         field = f"metadata.{validate_metadata_key(key)}"
         update = {"$unset": {field: ""}} if value is None else {"$set": {field: value}}
         result = await self._user_collection().update_one({"_id": user_id}, update)
-        return result.matched_count > 0
+        return bool(result.matched_count > 0)
 
     # leases
 
@@ -369,7 +369,7 @@ class MongoStore:
         if self._leases is None:
             raise RuntimeError("MongoStore is not started")
         result = await self._leases.delete_one({"_id": name, "holder": holder})
-        return result.deleted_count > 0
+        return bool(result.deleted_count > 0)
 
     # helpers
 

@@ -382,6 +382,7 @@ class SqliteStore:
     async def set_user_metadata(self, user_id: str, key: str, value: Any) -> bool:
         """Set (or, with None, remove) one top-level metadata key; True when the user exists."""
         path = f'$.metadata."{validate_metadata_key(key)}"'
+        params: tuple[str, ...]
         if value is None:
             sql, params = "UPDATE users SET doc = json_remove(doc, ?) WHERE user_id = ? RETURNING 1", (path, user_id)
         else:

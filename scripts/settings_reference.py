@@ -27,10 +27,7 @@ OUT = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 
 
 def _default(field: Any) -> str:
-    if field.default_factory is not None:
-        value = field.default_factory()
-    else:
-        value = field.default
+    value = field.default_factory() if field.default_factory is not None else field.default
     if hasattr(value, "model_dump"):
         value = value.model_dump(mode="json")
     if isinstance(value, tuple):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -31,7 +31,7 @@ from mediacraft.shared.tasks import (
 from mediacraft.shared.transitions import Component, Transition
 
 # Microseconds in the start time: the stores must keep them (BSON dates alone would not).
-T0 = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 DATETIME_FIELDS = [name for name, f in Task.model_fields.items() if "datetime" in str(f.annotation)]
 
 
@@ -108,7 +108,7 @@ class StoreContract:
         got = await store.get(task.task_id)
         assert got.created_at == T0 and got.created_at.utcoffset() == timedelta(0)
         # a naive datetime is taken to be UTC already
-        assert got.submitted_at == datetime(2026, 3, 1, 12, 0, 1, tzinfo=timezone.utc)
+        assert got.submitted_at == datetime(2026, 3, 1, 12, 0, 1, tzinfo=UTC)
 
     async def test_inserting_an_existing_id_conflicts(self, store: Any) -> None:
         task = await store.insert(make_task())

@@ -15,7 +15,6 @@ import pytest
 
 from mediacraft.shared.adapters.factory import make_object_store
 from mediacraft.shared.adapters.objects.local import LocalObjectStore
-from mediacraft.shared.adapters.objects.local import LocalObjectStore
 from mediacraft.shared.clock import utcnow
 from mediacraft.shared.errors import Conflict, InvalidInput
 from mediacraft.shared.ports.objects import TooLarge

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from mediacraft.shared.messages import Envelope, TaskProgressed, TaskStatusChanged
 from mediacraft.shared.tasks import Task, TaskStatus, TaskType
 
-T0 = datetime(2026, 3, 1, 12, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
 
 
 def running() -> Task:

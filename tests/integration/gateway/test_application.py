@@ -4,10 +4,11 @@ adapters (SQLite, the in-memory bus, a local directory). The routes only parse a
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from mediacraft.scheduler.fairness import FairQueue, WaitingTask
 from mediacraft.shared.tasks import TaskType
 
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 MERGE = TaskType.VIDEO_MERGE
 WATERMARK = TaskType.WATERMARK_REMOVAL
 

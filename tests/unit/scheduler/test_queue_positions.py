@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from mediacraft.scheduler.admission import TOO_MANY_WAITING, check_submission
 from mediacraft.scheduler.fairness import FairQueue, WaitingTask
@@ -15,7 +15,7 @@ from mediacraft.scheduler.queue_positions import (
 from mediacraft.scheduler.quotas import Quotas, Usage
 from mediacraft.shared.tasks import TaskType
 
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 MERGE = TaskType.VIDEO_MERGE
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -44,6 +44,6 @@ def test_more_retries_than_steps_repeat_the_last_step() -> None:
 def test_no_retries_allowed_fails_the_first_failure() -> None:
     decision = POLICY.decide(
         retry_count=0, max_retries=0, retryable=True, message="Storage timed out",
-        now=datetime(2026, 1, 1, tzinfo=timezone.utc),
+        now=datetime(2026, 1, 1, tzinfo=UTC),
     )
     assert decision == GiveUp("Storage timed out")

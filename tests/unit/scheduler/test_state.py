@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -11,7 +11,7 @@ from mediacraft.scheduler.quotas import Quotas
 from mediacraft.scheduler.state import RunningTask, SchedulerState
 from mediacraft.shared.tasks import TaskType
 
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 MERGE = TaskType.VIDEO_MERGE
 
 

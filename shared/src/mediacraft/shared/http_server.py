@@ -11,7 +11,8 @@ import asyncio
 import contextlib
 import math
 import socket
-from typing import Any, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 import uvicorn
 

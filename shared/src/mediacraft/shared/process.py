@@ -18,7 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from typing import Any, Coroutine, Protocol, Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any, Protocol
 
 from mediacraft.shared.adapters.bundle import Adapters
 from mediacraft.shared.logging import get_logger

@@ -15,10 +15,11 @@ either: they change no status and no version.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from mediacraft.shared.errors import InvalidTransition
 from mediacraft.shared.tasks import TaskStatus

@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import json
 import sys
+
 from mediacraft.cleanup.metrics import CleanupMetrics
 from mediacraft.cleanup.report import Outcome
 from mediacraft.cleanup.service import CleanupService

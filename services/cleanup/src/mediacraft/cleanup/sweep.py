@@ -18,8 +18,9 @@ single write and reports what it would remove.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, AsyncIterator
+from typing import Any
 
 from mediacraft.cleanup.expiry import Action, Decision, ExpiryPolicy, decide, expired_message
 from mediacraft.cleanup.layout import AREAS, KeyOwner, parse_key, task_prefixes

@@ -6,8 +6,8 @@ stream rather than parsed parts; the routes fill this from the HTTP request.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import AsyncIterator
 
 from mediacraft.gateway.multipart import MultipartReader, boundary_of
 

@@ -12,9 +12,9 @@ import base64
 import hashlib
 import hmac
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Sequence
+from datetime import UTC, datetime, timedelta
 
 _USER_ID = re.compile(r"^[0-9a-f]{32}$")
 _VALUE = re.compile(r"^([0-9a-f]{32})\.([0-9a-z]{1,12})\.([A-Za-z0-9_-]{32})$")
@@ -61,7 +61,7 @@ class CookieSigner:
         user_id, stamp, mac = match.groups()
         if not any(hmac.compare_digest(mac, _mac(key, user_id, stamp)) for key in self._keys):
             return None
-        issued_at = datetime.fromtimestamp(int(stamp, 36), timezone.utc)
+        issued_at = datetime.fromtimestamp(int(stamp, 36), UTC)
         if issued_at > now + _CLOCK_SKEW or now - issued_at > self.max_age:
             return None
         return CookieIdentity(user_id, issued_at)

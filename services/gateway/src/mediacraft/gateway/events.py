@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import anyio
 from starlette.responses import Response
@@ -199,7 +200,7 @@ def parse_last_event_id(value: str | None) -> datetime | None:
     """The instant a Last-Event-ID names, or None when it is absent or not one of ours."""
     if not value or not value.isdigit() or len(value) > 15:
         return None
-    return datetime.fromtimestamp(int(value) / 1000, timezone.utc)
+    return datetime.fromtimestamp(int(value) / 1000, UTC)
 
 
 async def event_stream(
@@ -233,7 +234,7 @@ async def event_stream(
                 return
             try:
                 event = await asyncio.wait_for(sub.queue.get(), heartbeat)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 yield b": ping\n\n"
                 continue
             if event is None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime
 from functools import partial
-from typing import AsyncIterator
 
 from mediacraft.gateway.context import GatewayContext
 from mediacraft.gateway.events import changed_since, event_stream

@@ -94,7 +94,7 @@ class MediaCache:
             raise FileNotFoundError(f"{key} is larger than the media cache")
         return found
 
-    def hold(self, key: str) -> "_Hold":
+    def hold(self, key: str) -> _Hold:
         """Protect `key`'s copy from eviction while it is being read."""
         return _Hold(self, key)
 

@@ -77,7 +77,7 @@ class FrameExtractor:
                 )
                 data = await asyncio.to_thread(out.read_bytes)
             finally:
-                out.unlink(missing_ok=True)
+                await asyncio.to_thread(out.unlink, missing_ok=True)
         if not data:
             raise ApiError("invalid_media", "No frame could be decoded at that time", status=422)
         return data

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Awaitable
+from collections.abc import Awaitable
 
 from mediacraft.gateway.context import GatewayContext
 from mediacraft.shared.logging import get_logger
@@ -18,7 +18,7 @@ async def readiness_checks(ctx: GatewayContext) -> dict[str, bool]:
     results = await asyncio.gather(
         _check(ctx.store.ping()), _check(ctx.objects.ping()), _check(ctx.bus.ping()), _check(ctx.identity.ping())
     )
-    checks = dict(zip(names, results))
+    checks = dict(zip(names, results, strict=True))
     checks["events"] = ctx.hub.running
     return checks
 

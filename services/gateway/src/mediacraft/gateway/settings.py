@@ -90,7 +90,7 @@ class GatewaySettings(BaseServiceSettings):
     preview_concurrency: int = 2
 
     @model_validator(mode="after")
-    def _check(self) -> "GatewaySettings":
+    def _check(self) -> GatewaySettings:
         if not self.cookie_key_list:
             raise ValueError("MEDIACRAFT_COOKIE_KEYS needs at least one key")
         if any(len(k) < 16 for k in self.cookie_key_list):

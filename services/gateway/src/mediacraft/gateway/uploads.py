@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, AsyncIterator
+from typing import IO, Any
 
 from mediacraft.gateway.envelope import ApiError, sentence
 from mediacraft.gateway.filenames import display_name

@@ -8,7 +8,8 @@ handler freed up happens after it, in the service.
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from mediacraft.scheduler import lifecycle
 from mediacraft.scheduler.fairness import WaitingTask

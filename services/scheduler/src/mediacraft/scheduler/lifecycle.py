@@ -8,9 +8,10 @@ attempt has ended elsewhere, drops it from memory (releasing its slot exactly on
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from mediacraft.scheduler.fairness import WaitingTask
 from mediacraft.scheduler.leases import lapse_message
@@ -115,7 +116,7 @@ async def dispatch_ready(ctx: Context, causes: list[str] | None = None) -> int:
         return 0
     contexts = [ctx if not causes else replace(ctx, causation_id=causes[min(n, len(causes) - 1)])
                 for n in range(len(taken))]
-    outcomes = await asyncio.gather(*(_start_reserved(c, e) for c, e in zip(contexts, taken)),
+    outcomes = await asyncio.gather(*(_start_reserved(c, e) for c, e in zip(contexts, taken, strict=True)),
                                     return_exceptions=True)
     errors = [o for o in outcomes if isinstance(o, BaseException)]
     if errors:
@@ -239,9 +240,7 @@ async def record_progress(
     run.subtasks[stage] = max(stage_percent, run.subtasks.get(stage, 0.0))
     run.progress, run.stage, run.eta_seconds = percent, stage, eta_seconds
     run.progress_dirty = True
-    if stage_changed or percent >= 100 or progress_due(ctx, run):
-        await write_progress(ctx, run)
-    elif ctx.rules.lease.store_lags(run.stored_lease, run.lease_expires_at):
+    if stage_changed or percent >= 100 or progress_due(ctx, run) or ctx.rules.lease.store_lags(run.stored_lease, run.lease_expires_at):
         await write_progress(ctx, run)
 
 

@@ -11,7 +11,8 @@ list.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Mapping, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from pydantic_settings import BaseSettings

@@ -142,11 +142,10 @@ def _launch(weed: str, workdir: Path, ports: list[int], access_key: str, secret_
         # these two listen on fixed ports unless turned off
         "-s3.port.iceberg=0", "-s3.port.lance=0",
     ]  # fmt: skip
-    log = open(workdir / "weed.log", "wb")
-    try:
-        return subprocess.Popen(args, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-    finally:
-        log.close()
+    with open(workdir / "weed.log", "wb") as log:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            args, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
 
 
 def _log_tail(workdir: Path, lines: int = 15) -> str:

@@ -99,7 +99,7 @@ class Stack:
             )}),
         ]
         configured = SchedulerSettings().quota_per_pool  # what the environment asks for, if anything
-        quota = pool_quota(configured, {pool: self.workers for pool in POOLS})
+        quota = pool_quota(configured, dict.fromkeys(POOLS, self.workers))
         scheduler_env = {**env, **environment_of(SchedulerSettings, quota_per_pool=quota)}
         children += [
             Child(f"scheduler-{n}", "mediacraft.scheduler", dict(scheduler_env)) for n in range(self.schedulers)
@@ -153,7 +153,7 @@ class Stack:
             await self._end_leftovers(child.name)
             try:  # the rest of its output
                 await asyncio.wait_for(asyncio.gather(copying, process.wait()), OUTPUT_DRAIN_SECONDS)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             if self.stopping.is_set():
                 log.info("process exited", service=child.name, code=code)
@@ -164,7 +164,7 @@ class Stack:
             if delay:
                 try:
                     await asyncio.wait_for(self.stopping.wait(), timeout=delay)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
             if self.stopping.is_set():
                 return
@@ -189,7 +189,7 @@ class Stack:
         supervisors = [c.supervisor for c in self.children if c.supervisor is not None]
         try:
             await asyncio.wait_for(asyncio.gather(*supervisors, return_exceptions=True), timeout=self.grace)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             for child in self.children:
                 if child.process is not None and child.process.returncode is None:
                     log.warning("killing", service=child.name)

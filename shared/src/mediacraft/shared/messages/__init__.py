@@ -1,7 +1,7 @@
 """Messages: the versioned envelope, the type registry and the catalogue of the task lifecycle."""
 
-from mediacraft.shared.messages.envelope import Envelope, Message, registry, upcaster
-from mediacraft.shared.messages.catalogue import *  # noqa: F401,F403
+from mediacraft.shared.messages.catalogue import *  # noqa: F403
 from mediacraft.shared.messages.catalogue import __all__ as _catalogue
+from mediacraft.shared.messages.envelope import Envelope, Message, registry, upcaster
 
 __all__ = ["Envelope", "Message", "registry", "upcaster", *_catalogue]

@@ -16,12 +16,24 @@ from mediacraft.shared.messages.envelope import Message
 from mediacraft.shared.tasks import InputFile, MediaInfo, ResultFile, Task, TaskStatus, TaskType
 
 __all__ = [
-    "SubmitTask", "CancelTask", "RetryTask", "RetryDue", "ReconcileTasks",
-    "RunJob", "CancelJob",
-    "JobStarted", "JobProgress", "JobHeartbeat", "JobSucceeded", "JobFailed", "JobCancelled",
-    "TaskStatusChanged", "TaskProgressed",
-    "UserCreated", "UserSeen",
+    "CancelJob",
+    "CancelTask",
+    "JobCancelled",
+    "JobFailed",
+    "JobHeartbeat",
+    "JobProgress",
+    "JobStarted",
+    "JobSucceeded",
     "ProbeMessage",
+    "ReconcileTasks",
+    "RetryDue",
+    "RetryTask",
+    "RunJob",
+    "SubmitTask",
+    "TaskProgressed",
+    "TaskStatusChanged",
+    "UserCreated",
+    "UserSeen",
 ]
 
 

@@ -8,8 +8,9 @@ old payload shape into the new one, so stored and in-flight messages of the old 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Callable, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -122,7 +123,7 @@ class Envelope(BaseModel):
         correlation_id: str | None = None,
         causation_id: str | None = None,
         occurred_at: datetime | None = None,
-    ) -> "Envelope":
+    ) -> Envelope:
         """Put a message in a new envelope."""
         extra: dict[str, Any] = {}
         if occurred_at is not None:
@@ -144,7 +145,7 @@ class Envelope(BaseModel):
         return self.model_dump_json().encode()
 
     @classmethod
-    def from_bytes(cls, body: bytes) -> "Envelope":
+    def from_bytes(cls, body: bytes) -> Envelope:
         """Parse wire bytes; a body that is not an envelope is InvalidInput."""
         try:
             return cls.model_validate_json(body)

@@ -13,8 +13,9 @@ Handler outcome rules, the same for every adapter:
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Protocol, Sequence
+from typing import Any, Protocol
 
 from mediacraft.shared.errors import MediaCraftError
 from mediacraft.shared.messages.envelope import Envelope

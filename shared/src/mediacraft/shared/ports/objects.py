@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import builtins
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import AsyncIterator, Protocol
+from typing import Protocol
 
 from mediacraft.shared.errors import InvalidInput, MediaCraftError
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Mapping
 from datetime import datetime
-from typing import Any, Collection, Mapping, Protocol
+from typing import Any, Protocol
 
 from mediacraft.shared.errors import InvalidInput
 from mediacraft.shared.tasks import Page, Task, TaskStatus, TaskType, User

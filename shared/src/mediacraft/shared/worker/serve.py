@@ -8,7 +8,8 @@ several replicas. A worker holds no task store: it makes only the bus and the ob
 from __future__ import annotations
 
 import asyncio
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from mediacraft.shared import eventloop
 from mediacraft.shared.adapters.bundle import Adapters

@@ -84,4 +84,4 @@ def mount_web_ui(app: FastAPI) -> None:
     app.mount(ASSET_PREFIX, assets, name="web-ui-assets")
 
 
-__all__ = ["mount_web_ui", "AssetBundle", "ASSET_PREFIX"]
+__all__ = ["ASSET_PREFIX", "AssetBundle", "mount_web_ui"]

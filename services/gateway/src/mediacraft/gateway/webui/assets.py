@@ -47,7 +47,7 @@ class AssetBundle:
     files: dict[str, Asset]
 
     @classmethod
-    def load(cls, root: Path = STATIC_DIR) -> "AssetBundle":
+    def load(cls, root: Path = STATIC_DIR) -> AssetBundle:
         """Read every servable file under `root`; the version digests names and contents."""
         raw: dict[str, bytes] = {}
         for path in sorted(root.rglob("*")):

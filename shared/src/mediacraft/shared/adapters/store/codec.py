@@ -9,9 +9,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import datetime, timedelta, timezone
-from functools import lru_cache
-from typing import Any, Collection, Mapping
+from collections.abc import Collection, Mapping
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any
 
 from pydantic import TypeAdapter
 
@@ -19,7 +20,7 @@ from mediacraft.shared.errors import InvalidInput
 from mediacraft.shared.tasks import Task, TaskStatus, User
 from mediacraft.shared.transitions import Transition, checked_changes
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 # The fields whose type mentions datetime, found once from the model so a new one is not missed.
@@ -33,11 +34,11 @@ RUNNING_STATUSES = (TaskStatus.PROCESSING, TaskStatus.CANCELLING)
 
 def as_utc(value: datetime) -> datetime:
     """The same instant in UTC; a naive datetime is taken to be UTC already."""
-    if value.tzinfo is timezone.utc:
+    if value.tzinfo is UTC:
         return value
     if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 def to_us(value: datetime) -> int:
@@ -55,7 +56,7 @@ def utc_task(task: Task) -> Task:
     update = {
         name: as_utc(value)
         for name in TASK_DATETIME_FIELDS
-        if (value := getattr(task, name)) is not None and value.tzinfo is not timezone.utc
+        if (value := getattr(task, name)) is not None and value.tzinfo is not UTC
     }
     return task.model_copy(update=update) if update else task
 
@@ -67,7 +68,7 @@ def utc_decoded(task: Task) -> Task:
     """
     for name in TASK_DATETIME_FIELDS:
         value = getattr(task, name)
-        if value is not None and value.tzinfo is not timezone.utc:
+        if value is not None and value.tzinfo is not UTC:
             setattr(task, name, as_utc(value))
     return task
 
@@ -84,7 +85,7 @@ def queue_order_us(submitted_at: datetime | None, created_at_us: int) -> int:
     return to_us(submitted_at) if submitted_at is not None else created_at_us
 
 
-@lru_cache(maxsize=None)
+@cache
 def _field_adapter(name: str) -> TypeAdapter[Any]:
     annotation = Task.model_fields[name].annotation
     assert annotation is not None, name  # every Task field is annotated

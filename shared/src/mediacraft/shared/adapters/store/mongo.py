@@ -12,8 +12,9 @@ makes this adapter order and round-trip exactly as the SQLite one does.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection, Mapping
 from datetime import datetime
-from typing import Any, Collection, Mapping
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from motor.motor_asyncio import AsyncIOMotorClient

@@ -12,9 +12,10 @@ import asyncio
 import json
 import os
 import sqlite3
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Collection, Mapping, Sequence
+from typing import Any
 
 import aiosqlite
 
@@ -312,7 +313,7 @@ class SqliteStore:
         """Number of the user's tasks per status."""
         where, params = self._user_filter(user_id, include_hidden=include_hidden)
         sql = f"SELECT status, COUNT(*) FROM tasks WHERE {' AND '.join(where)} GROUP BY status"
-        return {status: count for status, count in await self._rows(sql, params)}
+        return dict(await self._rows(sql, params))
 
     async def find_by_fingerprint(self, user_id: str, fingerprint: str, since: datetime) -> Task | None:
         """The user's newest task with this fingerprint created at or after `since`."""

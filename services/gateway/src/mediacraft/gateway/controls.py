@@ -7,10 +7,11 @@ gateway writes only drafts (a draft is cancelled here at once) and the user-owne
 from __future__ import annotations
 
 from mediacraft.gateway.context import GatewayContext
-from mediacraft.gateway.drafts import check_waiting_cap, owned, publish_status, upload_prefix
+from mediacraft.gateway.drafts import check_waiting_cap, owned, publish_status
 from mediacraft.gateway.envelope import ApiError
 from mediacraft.shared.errors import Conflict
 from mediacraft.shared.messages import CancelTask, RetryTask
+from mediacraft.shared.object_keys import upload_prefix
 from mediacraft.shared.tasks import DRAFT_STATUSES, TERMINAL_STATUSES, Task, TaskStatus
 from mediacraft.shared.topology import COMMANDS, SCHEDULER_KEY
 

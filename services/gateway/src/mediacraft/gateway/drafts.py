@@ -27,6 +27,7 @@ from mediacraft.gateway.uploads import ReceivedFile
 from mediacraft.shared.errors import Conflict
 from mediacraft.shared.logging import get_logger
 from mediacraft.shared.messages import SubmitTask, TaskStatusChanged
+from mediacraft.shared.object_keys import upload_key, upload_prefix
 from mediacraft.shared.ports.objects import TooLarge
 from mediacraft.shared.tasks import ACTIVE_STATUSES, DRAFT_STATUSES, Task, TaskStatus, TaskType
 from mediacraft.shared.topology import COMMANDS, EVENTS, SCHEDULER_KEY
@@ -41,11 +42,6 @@ _CAS_ATTEMPTS = 5
 USER_BUSY_MESSAGE = "Waiting for your current task to finish"
 SYSTEM_BUSY_MESSAGE = "The system is busy; your task is queued"
 QUEUED_MESSAGE = "Waiting in the queue"
-
-
-def upload_prefix(user_id: str, task_id: str) -> str:
-    """Where a task's uploads live in the object store."""
-    return f"uploads/{user_id}/{task_id}/"
 
 
 async def publish_status(ctx: GatewayContext, task: Task, previous: TaskStatus | None) -> None:
@@ -118,7 +114,7 @@ async def receive_files(
             if part.is_file and part.name == "file":
                 if len(received) >= room:
                     raise ApiError("too_many_files", f"A {task.task_type.value} task takes at most {rule.max_files} file(s)")
-                key = f"{upload_prefix(task.user_id, task.task_id)}{uuid.uuid4().hex}"
+                key = upload_key(task.user_id, task.task_id, uuid.uuid4().hex)
                 received.append(await receive_within_quota(ctx, reader, part, key, storage_left))
                 if storage_left is not None:
                     storage_left -= received[-1].input.size

@@ -24,6 +24,7 @@ from mediacraft.gateway.multipart import MultipartReader, PartHeaders, boundary_
 from mediacraft.gateway.ratelimit import retry_after
 from mediacraft.gateway.task_config import estimate_seconds, input_rule, parse_task_type, validate_config
 from mediacraft.gateway.uploads import ReceivedFile
+from mediacraft.shared.admission import QUEUED_MESSAGE, check_counts
 from mediacraft.shared.errors import Conflict
 from mediacraft.shared.logging import get_logger
 from mediacraft.shared.messages import SubmitTask, TaskStatusChanged
@@ -38,10 +39,6 @@ DRAFT_TTL = timedelta(hours=24)
 # Multipart framing and small form fields around the files of one upload request.
 MULTIPART_OVERHEAD = 1024 * 1024
 _CAS_ATTEMPTS = 5
-
-USER_BUSY_MESSAGE = "Waiting for your current task to finish"
-SYSTEM_BUSY_MESSAGE = "The system is busy; your task is queued"
-QUEUED_MESSAGE = "Waiting in the queue"
 
 
 async def publish_status(ctx: GatewayContext, task: Task, previous: TaskStatus | None) -> None:
@@ -246,22 +243,15 @@ async def upload(ctx: GatewayContext, request: Request, user_id: str, task_id: s
 
 
 async def check_waiting_cap(ctx: GatewayContext, user_id: str) -> None:
-    """429 when the user already has the most waiting tasks allowed (the scheduler's cap)."""
+    """429 when the user already has the most waiting tasks allowed (mediacraft.shared.admission)."""
     cap = ctx.settings.max_waiting_per_user
     if cap is None:
         return
-    counts = await ctx.store.count_by_status(user_id, include_hidden=True)
-    waiting = counts.get(TaskStatus.QUEUED.value, 0) + counts.get(TaskStatus.RETRYING.value, 0)
-    if waiting < cap:
+    refusal = check_counts(await ctx.store.count_by_status(user_id, include_hidden=True), max_waiting_per_user=cap)
+    if refusal is None:
         return
-    running = counts.get(TaskStatus.PROCESSING.value, 0) + counts.get(TaskStatus.CANCELLING.value, 0)
-    why = USER_BUSY_MESSAGE if running else SYSTEM_BUSY_MESSAGE
-    ctx.metrics.refused.labels("too_many_waiting").inc()
-    raise ApiError(
-        "too_many_waiting",
-        f"{why}. You already have {waiting} tasks waiting, the most allowed; submit more when some have started.",
-        headers={"Retry-After": "30"},
-    )
+    ctx.metrics.refused.labels(refusal.code).inc()
+    raise ApiError(refusal.code, refusal.message, headers={"Retry-After": "30"})
 
 
 async def submit(ctx: GatewayContext, user_id: str, task_id: str, config: Any) -> tuple[Task, bool]:

@@ -95,7 +95,7 @@ class Flow:
         await self.store.transition(
             task_id, expected_status=TaskStatus.CREATED, expected_version=draft.version,
             changes={"status": TaskStatus.QUEUED, "config": validate_generation_config(task_type, config),
-                     "submitted_at": utcnow(), "max_retries": self.settings.effective_max_retries},
+                     "submitted_at": utcnow()},
         )
         submit = SubmitTask(task_id=task_id, user_id="alice", task_type=task_type)
         await self.gateway_bus.publish(COMMANDS, SCHEDULER_KEY, Envelope.wrap(submit, correlation_id=task_id))

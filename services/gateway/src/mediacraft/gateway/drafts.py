@@ -77,7 +77,7 @@ async def create_task(
     metadata = {META_FIELD: idempotency[1]} if idempotency else {}
     task = Task(
         task_id=task_id, user_id=user_id, task_type=task_type, status=TaskStatus.CREATED,
-        created_at=now, updated_at=now, expires_at=now + DRAFT_TTL, max_retries=ctx.max_retries,
+        created_at=now, updated_at=now, expires_at=now + DRAFT_TTL,
         metadata=metadata,
     )
     try:
@@ -276,7 +276,7 @@ async def submit(ctx: GatewayContext, user_id: str, task_id: str, config: Any) -
             return earlier, True
         changes = {
             "status": TaskStatus.QUEUED, "config": normalized, "fingerprint": fingerprint,
-            "submitted_at": now, "max_retries": ctx.max_retries, "message": QUEUED_MESSAGE,
+            "submitted_at": now, "message": QUEUED_MESSAGE,
             "eta_seconds": estimate_seconds(task.task_type, task.inputs, normalized,
                                             ctx.settings.eta_seconds_per_media_second),
             "expires_at": None,

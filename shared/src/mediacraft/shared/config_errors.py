@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from mediacraft.shared.errors import InvalidInput
 
@@ -25,3 +25,16 @@ class InvalidConfig(InvalidInput):
         first = errors[0]
         where = ".".join(first["loc"]) or "config"
         return cls(f"Invalid config: {where}: {first['msg']}", data={"errors": errors})
+
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def parse_config(model: type[Model], config: Any) -> Model:
+    """`config` (a JSON object) validated by `model`, or InvalidConfig."""
+    if not isinstance(config, dict):
+        raise InvalidConfig("The config must be a JSON object")
+    try:
+        return model.model_validate(config)
+    except ValidationError as exc:
+        raise InvalidConfig.from_validation(exc) from None

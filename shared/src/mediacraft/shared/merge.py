@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
-from mediacraft.shared.config_errors import InvalidConfig
+from mediacraft.shared.config_errors import InvalidConfig, parse_config
 from mediacraft.shared.tasks import InputFile
 
 
@@ -35,12 +35,7 @@ class MergeConfig(BaseModel):
 
 def parse_merge_config(config: Any) -> MergeConfig:
     """The validated settings of a merge task, or InvalidConfig."""
-    if not isinstance(config, dict):
-        raise InvalidConfig("The config must be a JSON object")
-    try:
-        return MergeConfig.model_validate(config)
-    except ValidationError as exc:
-        raise InvalidConfig.from_validation(exc) from None
+    return parse_config(MergeConfig, config)
 
 
 def validate_merge_config(config: Any, inputs: list[InputFile]) -> dict[str, Any]:

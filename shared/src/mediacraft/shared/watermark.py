@@ -26,9 +26,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-from mediacraft.shared.config_errors import InvalidConfig
+from mediacraft.shared.config_errors import InvalidConfig, parse_config
 from mediacraft.shared.errors import InvalidInput
 from mediacraft.shared.tasks import MediaInfo
 
@@ -119,12 +119,7 @@ class WatermarkConfig(BaseModel):
 
 def parse_watermark_config(config: Any) -> WatermarkConfig:
     """The validated settings of a watermark task, or InvalidConfig with pydantic's first complaint."""
-    if not isinstance(config, dict):
-        raise InvalidConfig("The config must be a JSON object")
-    try:
-        return WatermarkConfig.model_validate(config)
-    except ValidationError as exc:
-        raise InvalidConfig.from_validation(exc) from None
+    return parse_config(WatermarkConfig, config)
 
 
 def validate_watermark_config(config: Any, media: MediaInfo | None) -> dict[str, Any]:

@@ -133,15 +133,12 @@ class WatermarkProcessor:
         ctx.check_cancelled()
         result = probe_media(output, self._output_limits(), expect="video")
         ctx.report(1.0, "done")
-        info: dict[str, Any] = {
-            "method": config.method,
+        # the settings as applied: the regions as cleaned, the radius only where it was used
+        applied = config.settings.model_copy(update={
             "regions": [r.as_list() for r in regions],
-            "frames": frames,
-        }
-        if config.method == INPAINT:
-            info["inpaint_radius"] = config.radius
-        if config.selected_frame is not None:
-            info["selected_frame"] = config.selected_frame
+            "inpaint_radius": config.radius if config.method == INPAINT else None,
+        })
+        info: dict[str, Any] = {**applied.normalized(), "frames": frames}
         return ProcessorResult(path=output, filename=RESULT_NAME, media=result.media, info=info)
 
     def _output_limits(self) -> MediaLimits:

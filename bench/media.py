@@ -43,13 +43,14 @@ import numpy as np
 import psutil
 
 from mediacraft.shared.media import FfmpegProcess, MediaLimits, probe_media, run_ffmpeg
+from mediacraft.shared.watermark import parse_watermark_config
 from mediacraft.shared.worker.contract import JobContext, Processor
 from mediacraft.worker_merge.processor import process as merge_process
 from mediacraft.worker_watermark.encoder import EncoderSettings
 from mediacraft.worker_watermark.inpaint import decoder_args, encoder_args, remux_args
 from mediacraft.worker_watermark.processor import WatermarkOptions
 from mediacraft.worker_watermark.processor import process as watermark_process
-from mediacraft.worker_watermark.regions import parse_regions
+from mediacraft.worker_watermark.regions import frame_regions
 from mediacraft.worker_watermark.windows import frame_bytes, plan_windows, plane_shapes
 from tests.fixtures.media import make_clip
 
@@ -201,7 +202,7 @@ def _serial_inpaint(clip: Path, root: Path, box: tuple[int, ...], options: Water
     """
     source = probe_media(clip)
     width, height = source.media.width or 0, source.media.height or 0
-    regions = parse_regions([list(box)], width, height)
+    regions = frame_regions(parse_watermark_config({"regions": [list(box)]}), width, height)
     windows = plan_windows(regions, width, height, radius=options.default_radius, grow=options.grow)
     rate = source.main_video.avg_frame_rate if source.main_video is not None else None
     if rate is None:

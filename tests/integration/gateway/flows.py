@@ -49,7 +49,8 @@ async def watermark_round_trip(gw: Gateway, clip: Path) -> None:
         queued = data(r)
         assert queued["status"] == "queued" and queued["duplicate"] is False
         assert queued["config"] == {"regions": [[500, 20, 120, 60]], "method": "delogo", "selected_frame": 30}
-        assert queued["eta_seconds"] and queued["max_retries"] >= 1
+        # the retry budget is the scheduler's: it writes it when it dispatches the first attempt
+        assert queued["eta_seconds"] and queued["max_retries"] is None
         await wait_inbox(gw, "task.submit", task["task_id"])
         submit = next(m for m in gw.inbox.messages if m.type == "task.submit")
         assert submit.correlation_id == task["task_id"]

@@ -96,8 +96,7 @@ class Flow:
         draft = await self.store.insert(Task(task_id=task_id, user_id="alice", task_type=task_type, created_at=utcnow()))
         await self.store.transition(
             task_id, transitions.SUBMIT, expected_version=draft.version,
-            changes={"config": validate_generation_config(task_type, config),
-                     "submitted_at": utcnow(), "max_retries": self.settings.effective_max_retries},
+            changes={"config": validate_generation_config(task_type, config), "submitted_at": utcnow()},
         )
         submit = SubmitTask(task_id=task_id, user_id="alice", task_type=task_type)
         await self.gateway_bus.publish(COMMANDS, SCHEDULER_KEY, Envelope.wrap(submit, correlation_id=task_id))

@@ -66,6 +66,23 @@ def test_matching_clips_are_stream_copied_losslessly(clips: ClipLibrary, job: Jo
         str(result.path.parent.relative_to(job.workdir)), str(result.path.relative_to(job.workdir))}
 
 
+def test_the_clips_are_joined_in_the_configured_order(clips: ClipLibrary, job: Job) -> None:
+    sources = matching(clips)
+    for source in sources:
+        job.add(source)
+    result = process(job.ctx(config={"order": [2, 0, 1]}))
+    expected = [h for n in (2, 0, 1) for h in packet_hashes(sources[n], "v:0")]
+    assert packet_hashes(result.path, "v:0") == expected
+
+
+def test_an_order_that_is_not_a_permutation_is_invalid_config(clips: ClipLibrary, job: Job) -> None:
+    for source in matching(clips)[:2]:
+        job.add(source)
+    with pytest.raises(InvalidInput) as caught:
+        process(job.ctx(config={"order": [0, 0]}))
+    assert caught.value.code == "invalid_config" and job.only_inputs_left()
+
+
 @pytest.mark.slow
 def test_mismatched_clips_are_normalised_into_one_playable_file(clips: ClipLibrary, job: Job) -> None:
     for source in mismatched(clips):

@@ -125,7 +125,7 @@ class Harness:
         now = utcnow()
         task = await self.store.insert(Task(
             task_id=task_id, user_id=user_id, task_type=task_type, status=TaskStatus.QUEUED,
-            created_at=now, submitted_at=now, max_retries=self.settings.effective_max_retries,
+            created_at=now, submitted_at=now,
             config=config or behaviour("noop"),
             inputs=[InputFile(key=f"uploads/{user_id}/{task_id}/in.mp4", original_name="in.mp4", size=1)],
         ))

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from mediacraft.scheduler.queue_positions import SYSTEM_BUSY_MESSAGE, USER_BUSY_MESSAGE
+from mediacraft.shared.admission import SYSTEM_BUSY_MESSAGE, USER_BUSY_MESSAGE
 from mediacraft.shared.tasks import TaskStatus, TaskType
 from tests.fixtures.fake_workers import behaviour
 from tests.fixtures.waiting import eventually

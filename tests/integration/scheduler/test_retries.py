@@ -61,6 +61,19 @@ async def test_a_job_that_always_fails_ends_failed_after_exactly_max_retries(har
     assert task.next_retry_at is None and task.completed_at is not None
 
 
+async def test_the_retry_budget_is_the_schedulers_setting_written_on_the_task_at_dispatch(
+    harness_factory: HarnessFactory,
+) -> None:
+    harness = await harness_factory(max_retries=1)
+    await harness.start_scheduler()
+    pool = await harness.start_workers()
+    task_id = await harness.add_task("alice", behaviour("fail", code="storage_timeout", message="Storage timed out."))
+    task = await harness.wait_status(task_id, TaskStatus.FAILED, timeout=15)
+    assert (task.max_retries, task.retry_count, task.attempts) == (1, 1, 2)
+    assert len(pool.started(task_id)) == 2
+    assert task.error_message == "Storage timed out. Gave up after 1 retry."
+
+
 async def test_a_non_retryable_failure_fails_at_once(harness_factory: HarnessFactory) -> None:
     harness = await harness_factory()
     await harness.start_scheduler()

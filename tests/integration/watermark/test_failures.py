@@ -28,14 +28,18 @@ def _ffmpeg_children() -> list[psutil.Process]:
 
 
 @pytest.mark.parametrize("method", ["inpaint", "delogo"])
-@pytest.mark.parametrize("regions", [[[1280, 0, 50, 50]], [list(BOX), [-100, 300, 90, 40]], [[10, 10, 0, 5]]])
+@pytest.mark.parametrize(
+    ("regions", "code"),
+    [([[1280, 0, 50, 50]], "invalid_regions"), ([list(BOX), [-100, 300, 90, 40]], "invalid_regions"),
+     ([[10, 10, 0, 5]], "invalid_config")],  # the codes the gateway answers at submit (shared contract)
+)
 def test_regions_outside_the_frame_fail_before_any_output(
-    method: str, regions: list[list[int]], watermarked_720p: Path, job: Callable[[Path], JobRun],
+    method: str, regions: list[list[int]], code: str, watermarked_720p: Path, job: Callable[[Path], JobRun],
 ) -> None:
     run = job(watermarked_720p)
     with pytest.raises(InvalidInput) as caught:
         process(run.context({"regions": regions, "method": method}))
-    assert caught.value.code == "invalid_regions"
+    assert caught.value.code == code
     assert run.leftovers() == []
 
 

@@ -1,4 +1,4 @@
-"""Which objects no task uses: layout, references, folders of tasks that may still write, grace."""
+"""Which objects no task uses: references, folders of tasks that may still write, grace."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from mediacraft.cleanup.layout import KeyOwner, area_of, parse_key, task_prefixes
 from mediacraft.cleanup.orphans import TaskIndex, orphan_reason
 from mediacraft.cleanup.reasons import Reason
 from mediacraft.shared.clock import FakeClock
@@ -38,15 +37,6 @@ def old(clock: FakeClock, key: str) -> ObjectInfo:
 
 def classify(clock: FakeClock, index: TaskIndex, key: str) -> Reason | None:
     return orphan_reason(old(clock, key), index, now=clock.now(), grace=GRACE)
-
-
-def test_keys_name_their_task_and_uploads_their_user() -> None:
-    assert parse_key("uploads/alice/t1/abc") == KeyOwner("uploads", "t1", "alice")
-    assert parse_key("results/t1/2/out.mp4") == KeyOwner("results", "t1", None)
-    for key in ("uploads/alice/t1/", "uploads/alice", "results/t1", "results//1/x", "other/t1/x", "uploads"):
-        assert parse_key(key) is None, key
-    assert task_prefixes("alice", "t1") == ("uploads/alice/t1/", "results/t1/")
-    assert (area_of("uploads/x"), area_of("results/x"), area_of("tmp/x")) == ("uploads", "results", None)
 
 
 def test_files_a_finished_task_lists_stay_and_the_rest_of_its_folders_go(clock: FakeClock) -> None:

@@ -4,15 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from mediacraft.scheduler.admission import TOO_MANY_WAITING, check_submission
 from mediacraft.scheduler.fairness import FairQueue, WaitingTask
-from mediacraft.scheduler.queue_positions import (
-    SYSTEM_BUSY_MESSAGE,
-    USER_BUSY_MESSAGE,
-    Standing,
-    standings,
-)
+from mediacraft.scheduler.queue_positions import Standing, standings
 from mediacraft.scheduler.quotas import Quotas, Usage
+from mediacraft.shared.admission import SYSTEM_BUSY_MESSAGE, USER_BUSY_MESSAGE
 from mediacraft.shared.tasks import TaskType
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -41,12 +36,3 @@ def test_positions_can_be_limited_to_the_head_of_the_line() -> None:
         queue.push(WaitingTask(f"a{i}", "alice", MERGE, T0 + timedelta(seconds=i), 1))
     assert list(standings(queue, Quotas(), Usage(), limit=3)) == ["a0", "a1", "a2"]
 
-
-def test_the_waiting_cap_refuses_with_the_reason_only_when_set_and_reached() -> None:
-    assert check_submission(waiting=50, running=1, max_waiting_per_user=None) is None
-    assert check_submission(waiting=2, running=1, max_waiting_per_user=3) is None
-    refusal = check_submission(waiting=3, running=1, max_waiting_per_user=3)
-    assert refusal is not None and refusal.code == TOO_MANY_WAITING
-    assert refusal.message.startswith(USER_BUSY_MESSAGE)
-    idle = check_submission(waiting=3, running=0, max_waiting_per_user=3)
-    assert idle is not None and idle.message.startswith(SYSTEM_BUSY_MESSAGE)

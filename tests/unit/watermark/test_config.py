@@ -8,18 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from mediacraft.shared.config_errors import InvalidConfig
 from mediacraft.shared.media import MP4, AudioStream, ProbeResult, VideoStream
 from mediacraft.shared.tasks import MediaInfo
 from mediacraft.worker_watermark.bounds import RunBounds
 from mediacraft.worker_watermark.delogo import delogo_args, delogo_filter
 from mediacraft.worker_watermark.encoder import EncoderSettings, colour_args, even_crop
 from mediacraft.worker_watermark.inpaint import decoder_args, encoder_args, remux_args
-from mediacraft.worker_watermark.processor import (
-    FrameProgress,
-    InvalidConfig,
-    WatermarkOptions,
-    parse_config,
-)
+from mediacraft.worker_watermark.processor import FrameProgress, WatermarkOptions, parse_config
 from mediacraft.worker_watermark.regions import Region
 
 OPTIONS = WatermarkOptions()
@@ -36,22 +32,23 @@ def test_methods_and_their_aliases(method: str | None, expected: str) -> None:
     assert parsed.method == expected
     assert parsed.radius == OPTIONS.default_radius
     assert parsed.selected_frame is None
-    assert parsed.regions == [[1, 1, 2, 2]]
+    assert parsed.settings.regions == [(1, 1, 2, 2)]
 
 
 @pytest.mark.parametrize(
     "config",
     [{"method": "blur"}, {"method": 3}, {"inpaint_radius": 0}, {"inpaint_radius": 16},
-     {"inpaint_radius": 2.5}, {"inpaint_radius": True}, {"selected_frame": -1}, {"selected_frame": "7"}],
+     {"inpaint_radius": 2.5}, {"inpaint_radius": True}, {"selected_frame": -1}, {"selected_frame": "7"},
+     {"regions": [[1, 1, 2, 2]], "colour": "red"}],
 )
-def test_malformed_config_is_refused(config: dict[str, object]) -> None:
+def test_malformed_config_is_refused_with_the_gateways_code(config: dict[str, object]) -> None:
     with pytest.raises(InvalidConfig) as caught:
-        parse_config(config, OPTIONS)
+        parse_config({"regions": [[1, 1, 2, 2]]} | config, OPTIONS)
     assert caught.value.code == "invalid_config"
 
 
 def test_radius_and_selected_frame_are_taken_when_valid() -> None:
-    parsed = parse_config({"inpaint_radius": 5, "selected_frame": 120}, OPTIONS)
+    parsed = parse_config({"regions": [[1, 1, 2, 2]], "inpaint_radius": 5, "selected_frame": 120}, OPTIONS)
     assert (parsed.radius, parsed.selected_frame) == (5, 120)
 
 

@@ -1,23 +1,21 @@
-"""Regions as a client sends them: validated against the frame, clamped inside it, or refused."""
+"""Regions as the worker applies them: fitted to the frame by the shared contract, kept off its edges."""
 
 from __future__ import annotations
 
 import pytest
 
-from mediacraft.worker_watermark.regions import (
-    EDGE_MARGIN,
-    MAX_REGIONS,
-    InvalidRegions,
-    Region,
-    clamp_region,
-    parse_regions,
-)
+from mediacraft.shared.watermark import InvalidRegions, parse_watermark_config
+from mediacraft.worker_watermark.regions import EDGE_MARGIN, Region, frame_regions, keep_inside
 
 W, H = 1280, 720
 
 
+def regions_of(*boxes: list[int], width: int = W, height: int = H) -> tuple[Region, ...]:
+    return frame_regions(parse_watermark_config({"regions": [list(b) for b in boxes]}), width, height)
+
+
 def test_regions_inside_the_frame_are_kept_as_they_are() -> None:
-    assert parse_regions([[900, 40, 300, 90], [10, 600, 50, 20]], W, H) == (
+    assert regions_of([900, 40, 300, 90], [10, 600, 50, 20]) == (
         Region(900, 40, 300, 90), Region(10, 600, 50, 20),
     )
 
@@ -33,7 +31,7 @@ def test_regions_inside_the_frame_are_kept_as_they_are() -> None:
     ],
 )
 def test_regions_at_or_over_the_edge_are_clamped_one_pixel_inside(raw: list[int], expected: Region) -> None:
-    (region,) = parse_regions([raw], W, H)
+    (region,) = regions_of(raw)
     assert region == expected
     assert region.x >= EDGE_MARGIN and region.y >= EDGE_MARGIN
     assert region.right <= W - EDGE_MARGIN and region.bottom <= H - EDGE_MARGIN
@@ -48,7 +46,7 @@ def test_regions_at_or_over_the_edge_are_clamped_one_pixel_inside(raw: list[int]
     ],
 )
 def test_a_region_on_the_outermost_line_keeps_the_nearest_line_inside(raw: list[int], expected: Region) -> None:
-    assert parse_regions([raw], W, H) == (expected,)
+    assert regions_of(raw) == (expected,)
 
 
 @pytest.mark.parametrize(
@@ -60,60 +58,29 @@ def test_a_region_on_the_outermost_line_keeps_the_nearest_line_inside(raw: list[
         [10, -30, 10, 20],  # above it
     ],
 )
-def test_a_region_entirely_outside_the_frame_is_refused(raw: list[int]) -> None:
+def test_a_region_entirely_outside_the_frame_is_refused_as_the_gateway_does(raw: list[int]) -> None:
     with pytest.raises(InvalidRegions) as caught:
-        parse_regions([[10, 10, 20, 20], raw], W, H)
+        regions_of([10, 10, 20, 20], raw)
     assert caught.value.code == "invalid_regions"
-    assert "region 2" in caught.value.message and f"{W}x{H}" in caught.value.message
-
-
-@pytest.mark.parametrize("raw", [[10, 10, 0, 20], [10, 10, 20, 0], [10, 10, -5, 20], [10, 10, 20, -1]])
-def test_a_region_without_a_positive_size_is_refused(raw: list[int]) -> None:
-    with pytest.raises(InvalidRegions, match="positive width and height"):
-        parse_regions([raw], W, H)
-
-
-def test_too_many_regions_are_refused() -> None:
-    many = [[10 + 20 * n, 10, 10, 10] for n in range(MAX_REGIONS + 1)]
-    assert len(parse_regions(many[:-1], W, H)) == MAX_REGIONS
-    with pytest.raises(InvalidRegions, match=f"at most {MAX_REGIONS} regions"):
-        parse_regions(many, W, H)
-    raw = [[10 + 20 * n, 10, 10, 10] for n in range(5)]
-    assert len(parse_regions(raw, W, H, max_regions=5)) == 5
-    with pytest.raises(InvalidRegions, match="at most 4 regions"):
-        parse_regions(raw, W, H, max_regions=4)
-
-
-@pytest.mark.parametrize(
-    "raw",
-    [None, [], "10,10,20,20", {"x": 1}, [[1, 2, 3]], [[1, 2, 3, 4, 5]], [[1, "2", 3, 4]],
-     [[True, 2, 3, 4]], [[float("nan"), 2, 3, 4]], [[1, 2, float("inf"), 4]], [[1e12, 2, 3, 4]], [7]],
-)
-def test_malformed_regions_are_refused_with_the_same_code(raw: object) -> None:
-    with pytest.raises(InvalidRegions) as caught:
-        parse_regions(raw, W, H)
-    assert caught.value.code == "invalid_regions"
-
-
-def test_fractional_regions_widen_to_cover_every_marked_pixel() -> None:
-    assert parse_regions([[10.6, 20.2, 30.1, 10.5]], W, H) == (Region(10, 20, 31, 11),)
+    assert f"Region {raw} is outside the {W}x{H} frame" == caught.value.message
+    assert caught.value.data == {"frame": {"width": W, "height": H}}
 
 
 def test_duplicate_regions_are_cleaned_once() -> None:
-    assert parse_regions([[5, 5, 10, 10], (5, 5, 10, 10), [0, 0, 15, 15]], W, H) == (
+    assert regions_of([5, 5, 10, 10], [5, 5, 10, 10], [0, 0, 15, 15]) == (
         Region(5, 5, 10, 10), Region(1, 1, 14, 14),
     )
 
 
 def test_a_frame_too_small_for_any_region_is_refused() -> None:
     with pytest.raises(InvalidRegions, match="too small"):
-        parse_regions([[0, 0, 2, 2]], 2, 2)
-    assert parse_regions([[0, 0, 3, 3]], 3, 3) == (Region(1, 1, 1, 1),)
+        regions_of([0, 0, 2, 2], width=2, height=2)
+    assert regions_of([0, 0, 3, 3], width=3, height=3) == (Region(1, 1, 1, 1),)
 
 
-def test_clamp_region_reports_a_miss_as_none() -> None:
-    assert clamp_region(Region(W, 0, 5, 5), W, H) is None
-    assert clamp_region(Region(2, 2, 5, 5), W, H) == Region(2, 2, 5, 5)
+def test_keep_inside_moves_a_box_off_the_outermost_lines_only() -> None:
+    assert keep_inside(Region(0, 0, 5, 5), W, H) == Region(1, 1, 4, 4)
+    assert keep_inside(Region(2, 2, 5, 5), W, H) == Region(2, 2, 5, 5)
 
 
 def test_region_as_list_is_the_client_form() -> None:

@@ -28,7 +28,6 @@ class BaseServiceSettings(BaseSettings):
     # NoDecode: the env value is a plain comma list ("60000,300000"), not JSON
     retry_delays_ms: Annotated[tuple[int, ...], NoDecode] = (60_000, 300_000, 900_000)  # one delay queue per step, comma list
     delivery_limit: int = 5  # deliveries before a poison message is parked in dead.letters
-    bus_prefetch: int = 1  # unacked deliveries per consumer
 
     @field_validator("retry_delays_ms", mode="before")
     @classmethod

@@ -105,7 +105,7 @@ class Task(BaseModel):
 
     attempts: int = 0
     retry_count: int = 0
-    max_retries: int = 3
+    max_retries: int | None = None  # the scheduler's retry budget, written when it dispatches
     next_retry_at: datetime | None = None
     lease_expires_at: datetime | None = None
 

@@ -71,7 +71,7 @@ UPLOAD = _transition(
 )
 SUBMIT = _transition(
     "submit", (S.CREATED, S.UPLOADED), S.QUEUED, Component.GATEWAY,
-    ("config", "fingerprint", "submitted_at", "max_retries", "message", "eta_seconds", "expires_at"),
+    ("config", "fingerprint", "submitted_at", "message", "eta_seconds", "expires_at"),
     "the validated config is stored and the task handed to the scheduler",
 )
 CANCEL_DRAFT = _transition(
@@ -88,8 +88,8 @@ REPOSITION = _transition(
 )
 DISPATCH = _transition(
     "dispatch", (S.QUEUED,), S.PROCESSING, Component.SCHEDULER,
-    ("attempts", "started_at", "lease_expires_at", "queue_position", "message", "progress", "stage",
-     "subtasks", "eta_seconds", "next_retry_at"),
+    ("attempts", "max_retries", "started_at", "lease_expires_at", "queue_position", "message", "progress",
+     "stage", "subtasks", "eta_seconds", "next_retry_at"),
     "quotas allow: a new attempt starts and its job is published",
 )
 COMPLETE = _transition(

@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from mediacraft.cleanup.layout import parse_key
 from mediacraft.cleanup.reasons import Reason
+from mediacraft.shared.object_keys import parse_key
 from mediacraft.shared.ports.objects import ObjectInfo
 from mediacraft.shared.tasks import ACTIVE_STATUSES, DRAFT_STATUSES, Task, TaskStatus
 

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from mediacraft.cleanup.expiry import Action, Decision, ExpiryPolicy, decide, expired_message
-from mediacraft.cleanup.layout import AREAS, KeyOwner, parse_key, task_prefixes
 from mediacraft.cleanup.lease import PassLease
 from mediacraft.cleanup.orphans import TaskIndex, orphan_reason
 from mediacraft.cleanup.reasons import Reason
@@ -35,6 +34,7 @@ from mediacraft.shared.clock import Clock
 from mediacraft.shared.errors import Conflict, MediaCraftError, NotFound
 from mediacraft.shared.logging import get_logger
 from mediacraft.shared.messages import Envelope, TaskStatusChanged
+from mediacraft.shared.object_keys import AREAS, KeyOwner, parse_key, task_prefixes
 from mediacraft.shared.ports.bus import Bus
 from mediacraft.shared.ports.objects import ObjectInfo, ObjectStore
 from mediacraft.shared.ports.stores import Store

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from mediacraft.cleanup.layout import AREAS
+from mediacraft.shared.object_keys import AREAS
 
 STORAGE_METADATA_KEY = "storage"
 

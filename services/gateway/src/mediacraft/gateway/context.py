@@ -79,11 +79,6 @@ class GatewayContext:
         return min(self.settings.max_upload_bytes, self.receiver.limits.max_file_size)
 
     @property
-    def max_retries(self) -> int:
-        s = self.settings
-        return len(s.retry_delays_ms) if s.max_retries is None else s.max_retries
-
-    @property
     def duplicate_window(self) -> timedelta:
         return timedelta(seconds=self.settings.duplicate_window_seconds)
 

@@ -10,11 +10,11 @@ from mediacraft.gateway.context import GatewayContext
 from mediacraft.gateway.envelope import ApiError
 from mediacraft.gateway.ownership import owned_task
 from mediacraft.gateway.status_events import publish_status
-from mediacraft.gateway.upload_keys import upload_prefix
 from mediacraft.gateway.waiting_cap import check_waiting_cap
 from mediacraft.shared import transitions
 from mediacraft.shared.errors import Conflict
 from mediacraft.shared.messages import CancelTask, RetryTask
+from mediacraft.shared.object_keys import upload_prefix
 from mediacraft.shared.tasks import DRAFT_STATUSES, TERMINAL_STATUSES, Task, TaskStatus
 from mediacraft.shared.topology import COMMANDS, SCHEDULER_KEY
 

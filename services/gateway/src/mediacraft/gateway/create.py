@@ -43,7 +43,7 @@ async def create_task(
     metadata = {META_FIELD: idempotency[1]} if idempotency else {}
     task = Task(
         task_id=task_id, user_id=user_id, task_type=task_type, status=TaskStatus.CREATED,
-        created_at=now, updated_at=now, expires_at=now + DRAFT_TTL, max_retries=ctx.max_retries,
+        created_at=now, updated_at=now, expires_at=now + DRAFT_TTL,
         metadata=metadata,
     )
     try:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from mediacraft.gateway.context import GatewayContext
-from mediacraft.gateway.upload_keys import upload_prefix
 from mediacraft.gateway.uploads import ReceivedFile
 from mediacraft.shared.logging import get_logger
+from mediacraft.shared.object_keys import upload_prefix
 from mediacraft.shared.tasks import DRAFT_STATUSES, Task
 
 log = get_logger(__name__)

@@ -66,11 +66,9 @@ class GatewaySettings(BaseServiceSettings):
     max_form_field_bytes: int = 64 * 1024
     merge_max_inputs: int = 10  # shared with the merge worker (MEDIACRAFT_MERGE_MAX_INPUTS)
     duplicate_window_seconds: float = 5.0
-    # Retries a submitted task gets; unset means one per retry delay step, as the scheduler counts.
-    max_retries: int | None = None
-    # Cap on waiting (queued + retrying) tasks per user. The scheduler owns the rule and reads the
-    # same variable, MEDIACRAFT_MAX_WAITING_PER_USER; unset means no cap (the product's default).
-    max_waiting_per_user: int | None = None
+    # Cap on waiting (queued + retrying) tasks per user, enforced here at submit and retry with the
+    # shared rule (mediacraft.shared.admission); unset means no cap (the product's default).
+    max_waiting_per_user: int | None = None  # waiting (queued + retrying) tasks per user; unset: no cap
     eta_seconds_per_media_second: float = 1.0  # first ETA estimate before a worker reports one
 
     # Downloads.

@@ -18,12 +18,12 @@ from mediacraft.gateway.status_events import publish_status
 from mediacraft.gateway.task_config import estimate_seconds, input_rule, validate_config
 from mediacraft.gateway.waiting_cap import check_waiting_cap
 from mediacraft.shared import transitions
+from mediacraft.shared.admission import QUEUED_MESSAGE
 from mediacraft.shared.errors import Conflict
 from mediacraft.shared.messages import SubmitTask
 from mediacraft.shared.tasks import ACTIVE_STATUSES, DRAFT_STATUSES, Task, TaskStatus
 from mediacraft.shared.topology import COMMANDS, SCHEDULER_KEY
 
-QUEUED_MESSAGE = "Waiting in the queue"
 
 
 async def submit(ctx: GatewayContext, user_id: str, task_id: str, config: Any) -> tuple[Task, bool]:
@@ -48,7 +48,7 @@ async def submit(ctx: GatewayContext, user_id: str, task_id: str, config: Any) -
             return earlier, True
         changes = {
             "config": normalized, "fingerprint": fingerprint,
-            "submitted_at": now, "max_retries": ctx.max_retries, "message": QUEUED_MESSAGE,
+            "submitted_at": now, "message": QUEUED_MESSAGE,
             "eta_seconds": estimate_seconds(task.task_type, task.inputs, normalized,
                                             ctx.settings.eta_seconds_per_media_second),
             "expires_at": None,

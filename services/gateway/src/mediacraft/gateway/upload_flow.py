@@ -17,8 +17,8 @@ from mediacraft.gateway.multipart import MultipartReader, PartHeaders
 from mediacraft.gateway.ownership import owned_task
 from mediacraft.gateway.storage_quota import receive_within_quota, storage_room
 from mediacraft.gateway.task_config import input_rule
-from mediacraft.gateway.upload_keys import upload_prefix
 from mediacraft.gateway.uploads import ReceivedFile
+from mediacraft.shared.object_keys import upload_key
 from mediacraft.shared.tasks import DRAFT_STATUSES, Task
 
 # Multipart framing and small form fields around the files of one upload request.
@@ -69,7 +69,7 @@ async def receive_files(
             if part.is_file and part.name == "file":
                 if len(received) >= room:
                     raise ApiError("too_many_files", f"A {task.task_type.value} task takes at most {rule.max_files} file(s)")
-                key = f"{upload_prefix(task.user_id, task.task_id)}{uuid.uuid4().hex}"
+                key = upload_key(task.user_id, task.task_id, uuid.uuid4().hex)
                 received.append(await receive_within_quota(ctx, reader, part, key, storage_left))
                 if storage_left is not None:
                     storage_left -= received[-1].input.size

@@ -1,29 +1,19 @@
-"""The scheduler's cap on waiting tasks per user, checked at submit and retry (429 with its wording)."""
+"""The cap on waiting tasks per user, checked at submit and retry (429, worded as the scheduler words waiting)."""
 
 from __future__ import annotations
 
 from mediacraft.gateway.context import GatewayContext
 from mediacraft.gateway.envelope import ApiError
-from mediacraft.shared.tasks import TaskStatus
-
-USER_BUSY_MESSAGE = "Waiting for your current task to finish"
-SYSTEM_BUSY_MESSAGE = "The system is busy; your task is queued"
+from mediacraft.shared.admission import check_counts
 
 
 async def check_waiting_cap(ctx: GatewayContext, user_id: str) -> None:
-    """429 when the user already has the most waiting tasks allowed (the scheduler's cap)."""
+    """429 when the user already has the most waiting tasks allowed (mediacraft.shared.admission)."""
     cap = ctx.settings.max_waiting_per_user
     if cap is None:
         return
-    counts = await ctx.store.count_by_status(user_id, include_hidden=True)
-    waiting = counts.get(TaskStatus.QUEUED.value, 0) + counts.get(TaskStatus.RETRYING.value, 0)
-    if waiting < cap:
+    refusal = check_counts(await ctx.store.count_by_status(user_id, include_hidden=True), max_waiting_per_user=cap)
+    if refusal is None:
         return
-    running = counts.get(TaskStatus.PROCESSING.value, 0) + counts.get(TaskStatus.CANCELLING.value, 0)
-    why = USER_BUSY_MESSAGE if running else SYSTEM_BUSY_MESSAGE
-    ctx.metrics.refused.labels("too_many_waiting").inc()
-    raise ApiError(
-        "too_many_waiting",
-        f"{why}. You already have {waiting} tasks waiting, the most allowed; submit more when some have started.",
-        headers={"Retry-After": "30"},
-    )
+    ctx.metrics.refused.labels(refusal.code).inc()
+    raise ApiError(refusal.code, refusal.message, headers={"Retry-After": "30"})

@@ -149,6 +149,7 @@ async def _start(ctx: Context, entry: WaitingTask) -> bool:
                 expected_version=entry.version,
                 changes={
                     "attempts": entry.attempts + 1,
+                    "max_retries": ctx.rules.max_retries,
                     "started_at": now,
                     "lease_expires_at": lease,
                     "queue_position": None,
@@ -350,8 +351,9 @@ async def fail(ctx: Context, run: RunningTask, *, code: str, message: str, retry
         now = ctx.clock.now()
         if r.cancelling:
             return transitions.CONFIRM_CANCEL, _cancelled(now)
+        budget = ctx.rules.max_retries if r.max_retries is None else r.max_retries
         decision = decisions["last"] = ctx.rules.retry.decide(
-            retry_count=r.retry_count, max_retries=r.max_retries, retryable=retryable, message=message, now=now
+            retry_count=r.retry_count, max_retries=budget, retryable=retryable, message=message, now=now
         )
         if isinstance(decision, RetryLater):
             return transitions.SCHEDULE_RETRY, {
@@ -361,7 +363,7 @@ async def fail(ctx: Context, run: RunningTask, *, code: str, message: str, retry
                 "eta_seconds": None,
                 "error": TaskError(code=code, message=message, retryable=True),
                 "error_message": message,
-                "message": f"Retry {decision.retry_count} of {r.max_retries} is scheduled: {message}",
+                "message": f"Retry {decision.retry_count} of {budget} is scheduled: {message}",
             }
         return transitions.FAIL, {
             "completed_at": now,

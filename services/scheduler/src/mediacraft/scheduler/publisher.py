@@ -25,6 +25,7 @@ from mediacraft.shared.messages import (
     TaskProgressed,
     TaskStatusChanged,
 )
+from mediacraft.shared.object_keys import attempt_prefix
 from mediacraft.shared.ports.bus import Bus
 from mediacraft.shared.tasks import POOL_OF_TYPE, Task, TaskStatus
 from mediacraft.shared.topology import (
@@ -90,7 +91,7 @@ class Publisher:
             task_type=task.task_type,
             inputs=task.inputs,
             config=task.config,
-            output_key=f"results/{task.task_id}/{task.attempts}/",
+            output_key=attempt_prefix(task.task_id, task.attempts),
             deadline_seconds=deadline_seconds,
         )
         envelope = Envelope.wrap(job, correlation_id=task.task_id, causation_id=causation_id)

@@ -6,9 +6,8 @@ from dataclasses import dataclass
 
 from mediacraft.scheduler.fairness import FairQueue
 from mediacraft.scheduler.quotas import Block, Quotas, Usage, blocked_by
+from mediacraft.shared.admission import SYSTEM_BUSY_MESSAGE, USER_BUSY_MESSAGE
 
-USER_BUSY_MESSAGE = "Waiting for your current task to finish"
-SYSTEM_BUSY_MESSAGE = "The system is busy; your task is queued"
 MESSAGES = {Block.USER: USER_BUSY_MESSAGE, Block.SYSTEM: SYSTEM_BUSY_MESSAGE}
 
 

@@ -19,6 +19,7 @@ class Rules:
     lease: LeasePolicy
     progress_throttle_seconds: float = 1.0
     retry_grace_seconds: float = 1.0
+    max_retries: int = 3  # the retry budget: written on each task at dispatch
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Rules:
@@ -38,6 +39,7 @@ class Rules:
                 start_timeout_seconds=settings.start_timeout_seconds,
             ),
             progress_throttle_seconds=settings.progress_throttle_seconds,
+            max_retries=settings.effective_max_retries,
             # the delayed message normally arrives on time; the reconcile steps in only after this
             retry_grace_seconds=max(1.0, 2 * settings.tick_seconds),
         )

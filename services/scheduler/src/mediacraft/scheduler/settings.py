@@ -22,14 +22,16 @@ class Settings(BaseServiceSettings):
     quota_global: int = Field(default=5, ge=1)
     quota_per_type: dict[TaskType, int] = Field(default_factory=dict)
     quota_per_pool: dict[str, int] = Field(default_factory=dict)
-    max_waiting_per_user: int | None = Field(default=None, ge=1)
 
     lease_seconds: float = Field(default=60.0, gt=0)
     max_run_seconds: float = Field(default=30 * 60.0, gt=0)
     max_run_seconds_per_type: dict[TaskType, float] = Field(default_factory=dict)
     # a dispatched job may wait in its pool's queue for a free worker this long before it is retried
     start_timeout_seconds: float = Field(default=10 * 60.0, gt=0)
-    max_retries: int | None = Field(default=None, ge=0)  # None: one retry per delay step
+    # The retry budget has one owner, this setting: nothing else reads it.
+    max_retries: int | None = Field(
+        default=None, ge=0, description="retries each task gets, written on it at dispatch; unset: one per retry delay",
+    )
 
     tick_seconds: float = Field(default=1.0, gt=0)
     reconcile_seconds: float = Field(default=30.0, gt=0)

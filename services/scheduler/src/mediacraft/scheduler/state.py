@@ -29,7 +29,7 @@ class RunningTask:
     started_at: datetime
     lease_expires_at: datetime
     retry_count: int = 0
-    max_retries: int = 3
+    max_retries: int | None = None  # as written at dispatch; None: the rules' budget
     stored_lease: datetime | None = None
     cancelling: bool = False
     progress: float = 0.0

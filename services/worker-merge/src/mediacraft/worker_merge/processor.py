@@ -1,4 +1,7 @@
-"""The merge processor: ordered inputs in the job directory in, one MP4 out.
+"""The merge processor: inputs in the job directory in, joined in the config's order, one MP4 out.
+
+The config is the shared contract `mediacraft.shared.merge` (`{"order": [...]}`, a permutation of
+the inputs' positions, the upload order when absent), parsed with the model the gateway ran.
 
 `process(ctx)` follows the worker contract (synchronous, run in a thread by the runtime) with the
 default `MergeOptions`; a service that configures its limits builds `MergeProcessor(options)`.
@@ -13,12 +16,14 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from mediacraft.shared.errors import InvalidInput
 from mediacraft.shared.media import MediaLimits, MediaTooLong, ProbeResult, probe_media
+from mediacraft.shared.merge import parse_merge_config
 from mediacraft.shared.worker.contract import JobContext, ProcessorResult
 from mediacraft.worker_merge.merge import EncoderSettings, RunLimits, run_merge
 from mediacraft.worker_merge.plan import plan_merge
@@ -53,6 +58,12 @@ class TooManyInputs(InvalidInput):
     code = "too_many_inputs"
 
 
+def in_order(ctx: JobContext, order: list[int]) -> JobContext:
+    """The job with its inputs (and their names) rearranged into `order`."""
+    names = [ctx.input_names[i] for i in order] if len(ctx.input_names) == len(ctx.inputs) else ctx.input_names
+    return replace(ctx, inputs=[ctx.inputs[i] for i in order], input_names=names)
+
+
 class MergeProcessor:
     """Validate, probe, plan and merge; see the module docstring."""
 
@@ -60,8 +71,9 @@ class MergeProcessor:
         self.options = options or MergeOptions()
 
     def __call__(self, ctx: JobContext) -> ProcessorResult:
-        """Merge `ctx.inputs` in order into one MP4 inside `ctx.workdir`."""
+        """Merge `ctx.inputs` in the config's order into one MP4 inside `ctx.workdir`."""
         self._check_count(len(ctx.inputs))
+        ctx = in_order(ctx, parse_merge_config(ctx.config).order_for(len(ctx.inputs)))
         scratch = Path(tempfile.mkdtemp(prefix="merge-", dir=ctx.workdir))
         try:
             return self._merge(ctx, scratch)

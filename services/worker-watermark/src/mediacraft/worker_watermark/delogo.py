@@ -2,7 +2,7 @@
 
 `delogo` replaces each box by an interpolation of the pixels just around it, inside ffmpeg's own
 filter graph, so the method costs little more than a plain transcode. It refuses a box that
-touches the frame's edge, which `regions.clamp_region` already prevents. Timestamps pass through
+touches the frame's edge, which `regions.keep_inside` already prevents. Timestamps pass through
 untouched (variable frame rates stay variable) and the audio is copied.
 """
 

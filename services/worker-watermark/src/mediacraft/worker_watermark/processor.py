@@ -3,15 +3,12 @@
 `process(ctx)` follows the worker contract (synchronous, run in a thread by the runtime) with the
 default `WatermarkOptions`; a service that tunes them builds `WatermarkProcessor(options)`.
 
-Job config (the task's `config`):
-
-    {"regions": [[x, y, w, h], ...],       # source frame pixels; required
-     "method": "inpaint" | "delogo",      # default "inpaint"; "quality" and "speed" are aliases
-     "inpaint_radius": 3,                 # optional, 1..options.max_radius
-     "selected_frame": 120}               # optional: the frame the regions were picked on
+The job config (the task's `config`) is the shared contract `mediacraft.shared.watermark`, parsed
+with the same model the gateway ran at submit (`invalid_config`); without `inpaint_radius` the
+options' default radius applies.
 
 The input is probed with the shared safe prober (whitelists, limits) before anything is decoded;
-regions are validated against the probed frame size (`invalid_regions`). Progress is frames done
+regions are fitted to the probed frame size (`invalid_regions`). Progress is frames done
 over the probed frame count. Everything the processor writes lives in one scratch folder inside
 the job directory, removed on any failure or cancel, so that only the inputs remain.
 """
@@ -30,25 +27,18 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mediacraft.shared.errors import InvalidInput
 from mediacraft.shared.media import MediaLimits, ProbeResult, probe_media
+from mediacraft.shared.watermark import INPAINT, MAX_RADIUS, WatermarkConfig, parse_watermark_config
 from mediacraft.shared.worker.contract import JobContext, ProcessorResult
 from mediacraft.worker_watermark.bounds import RunBounds
 from mediacraft.worker_watermark.delogo import delogo_video
 from mediacraft.worker_watermark.encoder import EncoderSettings
 from mediacraft.worker_watermark.inpaint import DEFAULT_RADIUS, inpaint_video
-from mediacraft.worker_watermark.regions import MAX_REGIONS, Region, parse_regions
+from mediacraft.worker_watermark.regions import Region, frame_regions
 
 GIB = 1024**3
-INPAINT, DELOGO = "inpaint", "delogo"
-METHOD_ALIASES = {"inpaint": INPAINT, "quality": INPAINT, "delogo": DELOGO, "speed": DELOGO}
 RESULT_NAME = "cleaned.mp4"
 _PROBE_SHARE = 0.02  # of the processing stage; encoding takes the rest
 _REPORT_EVERY = 0.25  # seconds between progress reports to the runtime
-
-
-class InvalidConfig(InvalidInput):
-    """The job's config is malformed (method, radius, selected frame)."""
-
-    code = "invalid_config"
 
 
 class WatermarkOptions(BaseModel):
@@ -57,9 +47,7 @@ class WatermarkOptions(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     limits: MediaLimits = MediaLimits()
-    max_regions: int = Field(MAX_REGIONS, ge=1)
-    default_radius: int = Field(DEFAULT_RADIUS, ge=1)
-    max_radius: int = Field(15, ge=1, description="TELEA cost grows with the square of the radius")
+    default_radius: int = Field(DEFAULT_RADIUS, ge=1, le=MAX_RADIUS)
     grow: int = Field(1, ge=0, description="pixels added around each region for the logo's halo")
     preset: str = "veryfast"
     crf: int = Field(20, ge=0, le=51)
@@ -77,28 +65,25 @@ class WatermarkOptions(BaseModel):
 
 @dataclass(frozen=True)
 class JobConfig:
-    """The job's config after validation (regions are checked later, against the frame size)."""
+    """The job's settings as the worker runs them: the shared model plus the options' default radius."""
 
-    method: str
+    settings: WatermarkConfig
     radius: int
-    selected_frame: int | None
-    regions: Any
+
+    @property
+    def method(self) -> str:
+        return self.settings.method
+
+    @property
+    def selected_frame(self) -> int | None:
+        return self.settings.selected_frame
 
 
-def parse_config(config: dict[str, Any], options: WatermarkOptions) -> JobConfig:
-    """Validate method, radius and selected frame; raise InvalidConfig on anything malformed."""
-    method = config.get("method") or INPAINT
-    if not isinstance(method, str) or method.strip().lower() not in METHOD_ALIASES:
-        raise InvalidConfig(f"method must be one of {', '.join(sorted(METHOD_ALIASES))}")
-    radius = config.get("inpaint_radius")
-    if radius is None:
-        radius = options.default_radius
-    if isinstance(radius, bool) or not isinstance(radius, int) or not 1 <= radius <= options.max_radius:
-        raise InvalidConfig(f"inpaint_radius must be a whole number from 1 to {options.max_radius}")
-    frame = config.get("selected_frame")
-    if frame is not None and (isinstance(frame, bool) or not isinstance(frame, int) or frame < 0):
-        raise InvalidConfig("selected_frame must be a frame number (0 or more)")
-    return JobConfig(METHOD_ALIASES[method.strip().lower()], radius, frame, config.get("regions"))
+def parse_config(config: Any, options: WatermarkOptions) -> JobConfig:
+    """Validate the job's config with the shared model; raise its InvalidConfig on anything malformed."""
+    settings = parse_watermark_config(config)
+    radius = settings.inpaint_radius if settings.inpaint_radius is not None else options.default_radius
+    return JobConfig(settings, radius)
 
 
 class WatermarkProcessor:
@@ -115,9 +100,7 @@ class WatermarkProcessor:
         ctx.check_cancelled()
         ctx.report(0.0, "probing")
         source = probe_media(ctx.inputs[0], self.options.limits, expect="video")
-        regions = parse_regions(
-            config.regions, source.media.width or 0, source.media.height or 0, max_regions=self.options.max_regions,
-        )
+        regions = frame_regions(config.settings, source.media.width or 0, source.media.height or 0)
         scratch = Path(tempfile.mkdtemp(prefix="watermark-", dir=ctx.workdir))
         try:
             return self._clean(ctx, config, source, regions, scratch / RESULT_NAME)
@@ -150,15 +133,12 @@ class WatermarkProcessor:
         ctx.check_cancelled()
         result = probe_media(output, self._output_limits(), expect="video")
         ctx.report(1.0, "done")
-        info: dict[str, Any] = {
-            "method": config.method,
+        # the settings as applied: the regions as cleaned, the radius only where it was used
+        applied = config.settings.model_copy(update={
             "regions": [r.as_list() for r in regions],
-            "frames": frames,
-        }
-        if config.method == INPAINT:
-            info["inpaint_radius"] = config.radius
-        if config.selected_frame is not None:
-            info["selected_frame"] = config.selected_frame
+            "inpaint_radius": config.radius if config.method == INPAINT else None,
+        })
+        info: dict[str, Any] = {**applied.normalized(), "frames": frames}
         return ProcessorResult(path=output, filename=RESULT_NAME, media=result.media, info=info)
 
     def _output_limits(self) -> MediaLimits:

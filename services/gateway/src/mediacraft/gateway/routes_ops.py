@@ -8,6 +8,7 @@ from typing import Awaitable
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from mediacraft.gateway.envelope import ApiError
 from mediacraft.gateway.http import ctx_of, reply
 from mediacraft.shared.logging import get_logger
 
@@ -30,9 +31,9 @@ async def readyz(request: Request) -> Response:
     )
     checks = dict(zip(names, results))
     checks["events"] = ctx.hub.running
-    ready = all(checks.values())
-    return reply(request, {"ready": ready, "checks": checks}, code="ok" if ready else "unavailable",
-                 message="ready" if ready else "not ready", status=200 if ready else 503)
+    if not all(checks.values()):
+        raise ApiError("unavailable", "Not ready", data={"ready": False, "checks": checks})
+    return reply(request, {"ready": True, "checks": checks})
 
 
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)

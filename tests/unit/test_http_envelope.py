@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 import pytest
 
 from mediacraft.shared.errors import Conflict, InvalidInput, NotFound, RetryableError
+from mediacraft.shared.generation import _CODE_OF_FIELD
 from mediacraft.shared.http.asgi import EnvelopeResponse, error_response
 from mediacraft.shared.http.envelope import (
     STATUS_OF_CODE,
@@ -19,6 +20,7 @@ from mediacraft.shared.http.envelope import (
     from_domain,
     success,
 )
+from mediacraft.shared.media import errors as media_errors
 from mediacraft.shared.ports.objects import TooLarge
 
 NOW = datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
@@ -69,6 +71,13 @@ def test_api_errors_default_to_the_status_of_their_code() -> None:
     assert ApiError("rate_limited", "slow").status == 429
     assert ApiError("forbidden_origin", "no").status == 403
     assert ApiError("unsupported_format", "no").status == 415
+
+
+def test_every_code_the_shared_validators_raise_has_a_status() -> None:
+    assert set(_CODE_OF_FIELD.values()) | {"invalid_generation_config", "unknown_parameter"} <= set(STATUS_OF_CODE)
+    media_codes = {cls.code for cls in vars(media_errors).values()  # what probing an upload can raise
+                   if isinstance(cls, type) and issubclass(cls, InvalidInput) and cls is not media_errors.OutputTooLarge}
+    assert media_codes <= set(STATUS_OF_CODE), media_codes - set(STATUS_OF_CODE)
 
 
 def test_errors_the_framework_answers_get_a_stable_code() -> None:

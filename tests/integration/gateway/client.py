@@ -4,36 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime
 from pathlib import Path
 from typing import Any, AsyncIterator
 
 import httpx
 
-from mediacraft.shared.http.envelope import STATUS_OF_CODE
 from mediacraft.shared.tasks import ResultFile, TaskStatus
+from tests.fixtures.envelope import checked_envelope
 from tests.integration.gateway.harness import Gateway
 
 
 def envelope(response: httpx.Response) -> dict[str, Any]:
-    """The answer's envelope, after checking that it has the documented form: `code` is the HTTP
-    status, `message` "Success" and `error_code` null on success, a stable `error_code` and a
-    sentence on failure, version "v1", and the request id of the X-Request-ID header."""
-    assert response.headers["content-type"] == "application/json", response.headers
-    doc = response.json()
-    assert list(doc) == ["success", "code", "message", "error_code", "data", "meta"], doc
-    assert type(doc["code"]) is int and doc["code"] == response.status_code, (response.status_code, doc)
-    assert doc["success"] is (response.status_code < 400), doc
-    if doc["success"]:
-        assert doc["message"] == "Success" and doc["error_code"] is None, doc
-    else:
-        assert doc["error_code"] in STATUS_OF_CODE, doc
-        assert isinstance(doc["message"], str) and doc["message"][:1].isupper(), doc
-    meta = doc["meta"]
-    assert list(meta) == ["timestamp", "version", "request_id"] and meta["version"] == "v1", meta
-    assert datetime.fromisoformat(meta["timestamp"]).tzinfo is not None, meta
-    assert meta["request_id"] == response.headers["x-request-id"], (meta, response.headers)
-    return doc
+    """The answer's envelope, checked for the documented form."""
+    return checked_envelope(response)
 
 
 def data(response: httpx.Response) -> Any:

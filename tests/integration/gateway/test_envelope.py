@@ -109,7 +109,8 @@ async def test_a_wrong_method_is_405_with_allow(gw: Gateway) -> None:
 async def test_conflicts_are_409_a_lost_result_410_and_a_bad_range_416(gw: Gateway, clip: Path) -> None:
     async with gw.client() as c:
         task_id = (await create(c, "watermark_removal"))["task_id"]
-        refused(await c.post(f"/api/tasks/{task_id}/config", json={"regions": [[5, 5, 30, 30]]}), 409, "upload_required")
+        early = await c.post(f"/api/tasks/{task_id}/config", json={"regions": [[5, 5, 30, 30]]})
+        refused(early, 409, "upload_required")
         await upload(c, task_id, clip)
         await c.post(f"/api/tasks/{task_id}/config", json={"regions": [[5, 5, 30, 30]]})
         refused(await upload(c, task_id, clip), 409, "invalid_state")

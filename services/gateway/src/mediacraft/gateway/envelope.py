@@ -1,10 +1,9 @@
 """The gateway's errors are answered in the envelope every MediaCraft HTTP service shares
-(`mediacraft.shared.http.envelope`: the stable codes, ApiError, the body); imported from here by the
-gateway's modules."""
+(`mediacraft.shared.http`: the stable codes and their statuses, ApiError, the body, the handlers);
+the gateway's modules import ApiError and `sentence` from here."""
 
 from __future__ import annotations
 
-from mediacraft.shared.http.asgi import EnvelopeResponse, error_response
-from mediacraft.shared.http.envelope import STATUS_OF_CODE, ApiError, from_domain, sentence
+from mediacraft.shared.http.envelope import ApiError, sentence
 
-__all__ = ["STATUS_OF_CODE", "ApiError", "EnvelopeResponse", "error_response", "from_domain", "sentence"]
+__all__ = ["ApiError", "sentence"]

@@ -15,10 +15,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mediacraft.gateway.context import GatewayContext
 from mediacraft.gateway.cookies import read_cookie
-from mediacraft.gateway.envelope import ApiError, error_response
+from mediacraft.gateway.envelope import ApiError
 from mediacraft.gateway.origin import cross_site_reason
 from mediacraft.gateway.ratelimit import retry_after
 from mediacraft.shared.errors import RetryableError
+from mediacraft.shared.http.asgi import error_response
 from mediacraft.shared.http.envelope import RequestIds
 from mediacraft.shared.logging import bound_contextvars, get_logger
 from mediacraft.shared.messages import UserSeen

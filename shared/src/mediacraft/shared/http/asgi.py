@@ -6,7 +6,8 @@ Needs the `http` extra of mediacraft-shared; workers, which answer no HTTP, neve
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -44,9 +45,10 @@ class EnvelopeResponse(Response):
 def request_id_of(scope: Scope) -> str:
     """The id the request-id middleware gave this request (a new one if none ran)."""
     state = scope.setdefault("state", {})
-    if not state.get("request_id"):
-        state["request_id"] = _fallback_ids.new()
-    return state["request_id"]
+    request_id = state.get("request_id")
+    if not isinstance(request_id, str) or not request_id:
+        request_id = state["request_id"] = _fallback_ids.new()
+    return request_id
 
 
 def reply(

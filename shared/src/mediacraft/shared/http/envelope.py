@@ -19,8 +19,9 @@ import itertools
 import json
 import re
 import uuid
-from datetime import datetime, timezone
-from typing import Any, Mapping
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 from mediacraft.shared.errors import Conflict, InvalidInput, MediaCraftError, NotFound
 from mediacraft.shared.ports.objects import TooLarge
@@ -180,7 +181,7 @@ def _document(
         "error_code": error_code,
         "data": data,
         "meta": {
-            "timestamp": (now or datetime.now(timezone.utc)).isoformat().replace("+00:00", "Z"),
+            "timestamp": (now or datetime.now(UTC)).isoformat().replace("+00:00", "Z"),
             "version": VERSION,
             "request_id": request_id,
         },

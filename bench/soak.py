@@ -146,7 +146,7 @@ class Submitter:
         """The task data; None after a 429, whose Retry-After the visitor then waits out."""
         reply = visitor.http.post(path, json=body)
         if reply.status_code == 429:
-            self.load.refused[f"429 {reply.json()['code']}"] += 1
+            self.load.refused[f"429 {reply.json()['error_code']}"] += 1
             wait = float(reply.headers.get("retry-after") or 1 / CREATE_RATE_PER_VISITOR)
             self.load.blocked_until[visitor.name] = time.monotonic() + wait
             return None

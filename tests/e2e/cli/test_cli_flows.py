@@ -107,7 +107,8 @@ def test_region_outside_the_frame_prints_the_servers_message(user: CliUser, clip
     assert refused.returncode == 1
     assert "Region [5000, 5000, 10, 10] is outside the 640x360 frame [invalid_regions]" in refused.stderr
     as_json = user.json("watermark", clips.watermarked, "--region", "5000,5000,10,10", expect=1)
-    assert as_json["code"] == "invalid_regions" and as_json["data"]["frame"] == {"width": 640, "height": 360}
+    assert (as_json["code"], as_json["error_code"]) == (422, "invalid_regions")
+    assert as_json["data"]["frame"] == {"width": 640, "height": 360}
     assert user.json("list")["tasks"] == []  # a refused submit leaves nothing behind
 
 

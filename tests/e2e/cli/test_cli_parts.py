@@ -158,9 +158,10 @@ def test_live_events_update_only_their_task_and_never_go_back() -> None:
     assert [exit_code_for({"status": s}) for s in ("completed", "failed", "cancelled", "expired")] == [0, 3, 4, 4]
 
 
-def envelope(data: object, status: int = 200, code: str = "ok") -> httpx.Response:
-    doc = {"success": status < 400, "code": code, "message": code, "data": data,
-           "meta": {"timestamp": "2030-01-01T00:00:00Z", "version": "1", "request_id": "r"}}
+def envelope(data: object, status: int = 200, error_code: str | None = None) -> httpx.Response:
+    ok = status < 400
+    doc = {"success": ok, "code": status, "message": "Success" if ok else "Refused", "error_code": error_code,
+           "data": data, "meta": {"timestamp": "2030-01-01T00:00:00Z", "version": "v1", "request_id": "r"}}
     return httpx.Response(status, json=doc)
 
 

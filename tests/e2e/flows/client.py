@@ -23,7 +23,7 @@ import httpx
 from mediacraft.shared.tasks import TERMINAL_STATUSES
 
 TERMINAL = frozenset(s.value for s in TERMINAL_STATUSES)
-ENVELOPE_KEYS = {"success", "code", "message", "data", "meta"}
+ENVELOPE_KEYS = {"success", "code", "message", "error_code", "data", "meta"}
 
 
 class ApiFailure(AssertionError):
@@ -39,8 +39,10 @@ def envelope(reply: httpx.Response) -> dict[str, Any]:
         raise ApiFailure(f"{where}: not JSON ({reply.status_code}): {reply.text[:300]}") from None
     if not isinstance(doc, dict) or set(doc) != ENVELOPE_KEYS:
         raise ApiFailure(f"not an envelope: {doc!r:.300}")
-    if doc["success"] != (reply.status_code < 400):
-        raise ApiFailure(f"success={doc['success']} with HTTP {reply.status_code}: {doc!r:.300}")
+    if doc["success"] != (reply.status_code < 400) or doc["code"] != reply.status_code:
+        raise ApiFailure(f"success={doc['success']}, code={doc['code']} with HTTP {reply.status_code}: {doc!r:.300}")
+    if (doc["error_code"] is None) != doc["success"]:
+        raise ApiFailure(f"error_code={doc['error_code']} with success={doc['success']}: {doc!r:.300}")
     return doc
 
 
@@ -68,7 +70,7 @@ class Visitor:
         reply = self.http.request(method, path, **kwargs)
         doc = envelope(reply)
         if reply.status_code not in wanted:
-            raise ApiFailure(f"{self.name}: {method} {path} -> {reply.status_code} {doc['code']}: {doc['message']}"
+            raise ApiFailure(f"{self.name}: {method} {path} -> {reply.status_code} {doc['error_code']}: {doc['message']}"
                              f" (wanted {sorted(wanted)})")
         return doc
 
@@ -92,13 +94,13 @@ class Visitor:
     def submit(self, task_id: str, config: dict[str, Any]) -> dict[str, Any]:
         """Send the config of a draft, which submits it."""
         doc = self.call("POST", f"/api/tasks/{task_id}/config", json={"config": config}, expect=202)
-        assert doc["code"] == "accepted", doc
+        assert doc["data"]["duplicate"] is False, doc
         return doc["data"]
 
     def submit_generation(self, task_type: str, config: dict[str, Any]) -> dict[str, Any]:
         """Create and submit a task without files in one call."""
         doc = self.call("POST", "/api/tasks/submit", json={"task_type": task_type, "config": config}, expect=202)
-        assert doc["code"] == "accepted" and doc["data"]["duplicate"] is False, doc
+        assert doc["data"]["duplicate"] is False, doc
         return doc["data"]
 
     def generate_image(self, prompt: str, width: int = 128, height: int = 128, **extra: Any) -> str:

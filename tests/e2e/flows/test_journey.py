@@ -307,7 +307,7 @@ def test_a_running_and_a_waiting_task_are_cancelled(cancel_run: CancelRun) -> No
     assert cancel_run.running_track.statuses[-3:] == ["processing", "cancelling", "cancelled"]
     assert "processing" not in cancel_run.waiting_track.statuses
     assert cancel_run.running["result"] is None and cancel_run.running["download_url"] is None
-    assert cancel_run.download_refused["code"] == "not_ready"
+    assert cancel_run.download_refused["error_code"] == "not_ready"
 
 
 def test_a_failed_task_completes_when_retried_after_the_cause_is_gone(
@@ -336,8 +336,8 @@ def test_another_user_sees_none_of_it(alice: Visitor, watermark_job: WatermarkJo
     for task_id in alices:
         for method, path in (("GET", "status"), ("GET", "download"), ("POST", "cancel"), ("POST", "retry")):
             doc = carol.call(method, f"/api/tasks/{task_id}/{path}", expect=404)
-            assert doc["code"] == "not_found"
-    assert carol.call("GET", f"/api/tasks/{watermark_job.task_id}/preview", expect=404)["code"] == "not_found"
+            assert doc["error_code"] == "not_found"
+    assert carol.call("GET", f"/api/tasks/{watermark_job.task_id}/preview", expect=404)["error_code"] == "not_found"
     assert [t["task_id"] for t in batch_run.bob.all_tasks()] == [batch_run.bob_task["task_id"]]
     assert alice.status(watermark_job.task_id)["status"] == "completed"
 

@@ -62,3 +62,15 @@ def test_the_form_is_ready_again_at_once_and_every_request_queues(page: Any, tmp
     page.reload()
     expect(page.locator("#queue")).to_have_attribute("data-loaded", "true")
     expect(cards).to_have_count(0)
+
+
+def test_the_same_request_twice_is_announced_as_a_duplicate(page: Any) -> None:
+    page.get_by_role("tab", name="生成").click()
+    prompt = page.get_by_label("提示词", exact=True)
+    generate = page.get_by_role("button", name="生成", exact=True)
+    for _ in range(2):
+        prompt.fill("a lighthouse, asked twice")
+        generate.click()
+        expect(prompt).to_have_value("", timeout=READY_WITHIN_MS)
+    expect(page.locator("#toasts")).to_contain_text("同样的任务刚刚已经提交过", timeout=SUBMIT_FLOOR_MS)
+    expect(task_card(page, "a lighthouse, asked twice")).to_have_count(1)

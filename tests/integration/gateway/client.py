@@ -12,15 +12,18 @@ import httpx
 
 from mediacraft.shared import transitions
 from mediacraft.shared.tasks import ResultFile, TaskStatus
+from tests.fixtures.envelope import checked_envelope
 from tests.integration.gateway.harness import Gateway
 
 
+def envelope(response: httpx.Response) -> dict[str, Any]:
+    """The answer's envelope, checked for the documented form."""
+    return checked_envelope(response)
+
+
 def data(response: httpx.Response) -> Any:
-    """The envelope's data, after checking the envelope's shape."""
-    doc = response.json()
-    assert set(doc) == {"success", "code", "message", "data", "meta"}, doc
-    assert doc["meta"]["request_id"] == response.headers["x-request-id"]
-    return doc["data"]
+    """The envelope's data, after checking the envelope's form."""
+    return envelope(response)["data"]
 
 
 async def create(c: httpx.AsyncClient, task_type: str, **headers: str) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from mediacraft.gateway.identity_client import IdentityClient
 from mediacraft.shared.adapters.bus.memory import MemoryBus
 from mediacraft.shared.adapters.objects.local import LocalObjectStore
 from mediacraft.shared.adapters.store.sqlite import SqliteStore
@@ -52,8 +53,11 @@ class DirectoryWithoutLocalPaths(LocalObjectStore):
 
 
 @asynccontextmanager
-async def embedded_gateway(tmp_path: Path, *, local_paths: bool = True, **settings: Any) -> AsyncIterator[Gateway]:
-    """The gateway on MemoryBus, SqliteStore and LocalObjectStore (without its local paths if asked)."""
+async def embedded_gateway(
+    tmp_path: Path, *, local_paths: bool = True, identity_client: IdentityClient | None = None, **settings: Any
+) -> AsyncIterator[Gateway]:
+    """The gateway on MemoryBus, SqliteStore and LocalObjectStore (without its local paths if asked),
+    calling identity in-process unless given another client."""
     clock = ShiftClock()
     objects_class = LocalObjectStore if local_paths else DirectoryWithoutLocalPaths
     async with serve_gateway(
@@ -62,6 +66,7 @@ async def embedded_gateway(tmp_path: Path, *, local_paths: bool = True, **settin
         objects=objects_class(tmp_path / "objects", fsync=False),
         bus=MemoryBus(topology=build_topology((1000,)), clock=clock),
         clock=clock,
+        identity_client=identity_client,
     ) as gw:
         yield gw
 

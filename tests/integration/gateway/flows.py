@@ -63,7 +63,7 @@ async def watermark_round_trip(gw: Gateway, clip: Path) -> None:
         assert "fingerprint" not in status and "lease_expires_at" not in status
 
         not_yet = await c.get(f"/api/tasks/{task['task_id']}/download")
-        assert not_yet.status_code == 409 and not_yet.json()["code"] == "not_ready"
+        assert not_yet.status_code == 409 and not_yet.json()["error_code"] == "not_ready"
         payload = bytes(range(256)) * 400
         await finish(gw, task["task_id"], payload)
         done = data(await c.get(f"/api/tasks/{task['task_id']}/status"))
@@ -113,7 +113,7 @@ async def returning_visitor_and_strangers(gw: Gateway, clip: Path) -> None:
         missing = await stranger.get("/api/tasks/00000000-0000-4000-8000-000000000000/status")
         for path in ("status", "download", "preview"):
             r = await stranger.get(f"/api/tasks/{task['task_id']}/{path}")
-            assert r.status_code == 404 and r.json()["code"] == missing.json()["code"]
+            assert r.status_code == 404 and r.json()["error_code"] == missing.json()["error_code"]
             assert r.json()["message"] == missing.json()["message"]
 
 
@@ -185,7 +185,7 @@ async def refused_uploads_leave_nothing(gw: Gateway, clip: Path) -> None:
         task = await create(c, "watermark_removal")
         before = await snapshot(gw)
         html = await upload(c, task["task_id"], ("movie.mp4", b"<!DOCTYPE html><html><body>hi</body></html>"))
-        assert html.status_code == 415 and html.json()["code"] == "unsupported_format"
+        assert html.status_code == 415 and html.json()["error_code"] == "unsupported_format"
         await settled(gw)
         assert await snapshot(gw) == before
 
@@ -203,7 +203,7 @@ async def refused_uploads_leave_nothing(gw: Gateway, clip: Path) -> None:
 
         big = await c.post(f"/api/tasks/{task['task_id']}/upload", content=chunked(),
                            headers={"content-type": "multipart/form-data; boundary=b"})
-        assert big.status_code == 413 and big.json()["code"] == "file_too_large"
+        assert big.status_code == 413 and big.json()["error_code"] == "file_too_large"
         await settled(gw)
         assert await snapshot(gw) == before
 

@@ -17,7 +17,7 @@ import uvicorn
 
 from mediacraft.gateway.app import create_app
 from mediacraft.gateway.context import GatewayContext
-from mediacraft.gateway.identity_client import InProcessIdentityClient
+from mediacraft.gateway.identity_client import IdentityClient, InProcessIdentityClient
 from mediacraft.gateway.settings import GatewaySettings
 from mediacraft.identity.service import IdentityService
 from mediacraft.shared.clock import SystemClock
@@ -112,18 +112,8 @@ def free_socket() -> socket.socket:
 
 
 @asynccontextmanager
-async def serve_gateway(
-    settings: GatewaySettings, *, store: Any, objects: Any, bus: Any, clock: ShiftClock
-) -> AsyncIterator[Gateway]:
-    """Start adapters, identity and the gateway; yield it served over HTTP; stop everything."""
-    await store.start()
-    await objects.start()
-    await bus.start()
-    inbox = SchedulerInbox()
-    inbox_sub = await bus.consume(SCHEDULER_INBOX, inbox.handle, prefetch=100)
-    identity = IdentityService(users=store, tasks=store, bus=bus, clock=clock)
-    app = create_app(settings, store=store, objects=objects, bus=bus, identity=InProcessIdentityClient(identity),
-                     clock=clock)
+async def serve_app(app: Any) -> AsyncIterator[str]:
+    """Serve an ASGI app with uvicorn on a free 127.0.0.1 port in this event loop; yields its base URL."""
     sock = free_socket()
     config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=2)
     server = uvicorn.Server(config)
@@ -134,14 +124,37 @@ async def serve_gateway(
             if task.done():
                 task.result()
             if asyncio.get_running_loop().time() > deadline:
-                raise TimeoutError("gateway did not start")
+                raise TimeoutError("the app did not start")
             await asyncio.sleep(0.01)
         host, port = sock.getsockname()
-        yield Gateway(f"http://{host}:{port}", app.state.ctx, store, objects, bus, identity, clock, inbox)
+        yield f"http://{host}:{port}"
     finally:
         server.should_exit = True
         await task
         sock.close()
+
+
+@asynccontextmanager
+async def serve_gateway(
+    settings: GatewaySettings, *, store: Any, objects: Any, bus: Any, clock: ShiftClock,
+    identity_client: IdentityClient | None = None,
+) -> AsyncIterator[Gateway]:
+    """Start adapters, identity and the gateway; yield it served over HTTP; stop everything.
+
+    The gateway calls identity in-process unless given another client (identity over HTTP)."""
+    await store.start()
+    await objects.start()
+    await bus.start()
+    inbox = SchedulerInbox()
+    inbox_sub = await bus.consume(SCHEDULER_INBOX, inbox.handle, prefetch=100)
+    identity = IdentityService(users=store, tasks=store, bus=bus, clock=clock)
+    client = identity_client or InProcessIdentityClient(identity)
+    app = create_app(settings, store=store, objects=objects, bus=bus, identity=client, clock=clock)
+    try:
+        async with serve_app(app) as base_url:
+            yield Gateway(base_url, app.state.ctx, store, objects, bus, identity, clock, inbox)
+    finally:
+        await client.close()
         await inbox_sub.cancel()
         await bus.close()
         await objects.close()

@@ -41,7 +41,7 @@ async def test_generation_tasks_submit_without_files(gw: Gateway) -> None:
     async with gw.client() as c:
         task = await create(c, "image_generation")
         refused = await upload(c, task["task_id"], ("a.mp4", b"x"))
-        assert refused.status_code == 409 and refused.json()["code"] == "upload_not_allowed"
+        assert refused.status_code == 409 and refused.json()["error_code"] == "upload_not_allowed"
         r = await c.post(f"/api/tasks/{task['task_id']}/config", json={"config": {"prompt": "a lighthouse"}})
         assert r.status_code == 202 and data(r)["config"]["prompt"] == "a lighthouse"
         video = await create(c, "video_generation")
@@ -62,7 +62,7 @@ async def test_the_same_submission_twice_gives_the_first_task_back(gw: Gateway, 
         me = await user_id_of(c)
         assert await gw.objects_under(f"uploads/{me}/{second['task_id']}/") == []
         other = await c.post(f"/api/tasks/{first}/config", json={"regions": [[6, 6, 30, 30]]})
-        assert other.status_code == 409 and other.json()["code"] == "invalid_state"
+        assert other.status_code == 409 and other.json()["error_code"] == "invalid_state"
 
 
 async def test_a_duplicate_is_a_new_job_once_the_window_has_passed(tmp_path: Path, clip: Path) -> None:
@@ -147,14 +147,14 @@ async def test_cancel_drafts_here_and_submitted_tasks_through_the_scheduler(gw: 
 
         await fail(gw, queued)
         again = await c.post(f"/api/tasks/{queued}/cancel")
-        assert again.status_code == 409 and again.json()["code"] == "not_cancellable"
+        assert again.status_code == 409 and again.json()["error_code"] == "not_cancellable"
 
 
 async def test_retry_failed_and_cancelled_tasks_only(gw: Gateway, clip: Path) -> None:
     async with gw.client() as c:
         task = await submitted(gw, c, clip, [[4, 4, 9, 9]])
         early = await c.post(f"/api/tasks/{task}/retry")
-        assert early.status_code == 409 and early.json()["code"] == "not_retryable"
+        assert early.status_code == 409 and early.json()["error_code"] == "not_retryable"
         await fail(gw, task)
         r = await c.post(f"/api/tasks/{task}/retry")
         assert r.status_code == 202
@@ -181,7 +181,7 @@ async def test_download_head_redirect_fallback_and_expiry(gw: Gateway, clip: Pat
         assert stored is not None and stored.result is not None
         await gw.objects.delete(stored.result.key)
         expired = await c.get(f"/api/tasks/{task}/download")
-        assert expired.status_code == 410 and expired.json()["code"] == "expired"
+        assert expired.status_code == 410 and expired.json()["error_code"] == "expired"
 
 
 async def test_preview_refusals(gw: Gateway, clip: Path) -> None:
@@ -216,7 +216,7 @@ async def test_an_upload_is_written_once_and_previewed_from_the_object_itself(gw
         assert cancelled.status_code == 202
         assert await gw.objects.local_path(item.key) is None
         gone = await c.get(f"/api/tasks/{task['task_id']}/preview", params={"t": 0.5})
-        assert gone.status_code == 410 and gone.json()["code"] == "expired"
+        assert gone.status_code == 410 and gone.json()["error_code"] == "expired"
 
 
 async def test_with_a_remote_store_the_upload_is_teed_and_an_evicted_copy_fetched_again(
@@ -273,11 +273,11 @@ async def test_too_many_files(tmp_path: Path, clip: Path) -> None:
         assert (await upload(c, merge["task_id"], clip, clip)).status_code == 200
         before = await snapshot(gw)
         third = await upload(c, merge["task_id"], clip)
-        assert third.status_code == 409 and third.json()["code"] == "too_many_files"
+        assert third.status_code == 409 and third.json()["error_code"] == "too_many_files"
         wm = await create(c, "watermark_removal")
         before = await snapshot(gw)
         two = await upload(c, wm["task_id"], clip, clip)
-        assert two.status_code == 409 and two.json()["code"] == "too_many_files"
+        assert two.status_code == 409 and two.json()["error_code"] == "too_many_files"
         await settled(gw)
         assert await snapshot(gw) == before
 
@@ -289,12 +289,12 @@ async def test_a_failed_one_call_submit_leaves_nothing(gw: Gateway, clip: Path) 
         r = await c.post("/api/tasks/submit", data={"task_type": "watermark_removal",
                                                    "config": json.dumps({"regions": [[900, 900, 5, 5]]})},
                          files={"file": ("a.mp4", clip.read_bytes(), "video/mp4")})
-        assert r.status_code == 422 and r.json()["code"] == "invalid_regions"
+        assert r.status_code == 422 and r.json()["error_code"] == "invalid_regions"
         bad_json = await c.post("/api/tasks/submit", data={"task_type": "watermark_removal", "config": "{nope"},
                                 files={"file": ("a.mp4", clip.read_bytes(), "video/mp4")})
-        assert bad_json.status_code == 422 and bad_json.json()["code"] == "invalid_config"
+        assert bad_json.status_code == 422 and bad_json.json()["error_code"] == "invalid_config"
         no_file = await c.post("/api/tasks/submit", json={"task_type": "watermark_removal"})
-        assert no_file.status_code == 422 and no_file.json()["code"] == "missing_file"
+        assert no_file.status_code == 422 and no_file.json()["error_code"] == "missing_file"
         await settled(gw)
         assert await snapshot(gw) == before
 
@@ -340,7 +340,7 @@ async def test_operations_endpoints(gw: Gateway) -> None:
         r = await c.get("/api/user/info", headers={"X-Request-ID": "bad id\twith tab"})
         assert r.headers["x-request-id"] != "bad id\twith tab"
         missing = await c.get("/api/nothing-here")
-        assert missing.status_code == 404 and missing.json()["code"] == "not_found"
+        assert missing.status_code == 404 and missing.json()["error_code"] == "not_found"
 
 
 async def test_readiness_fails_when_an_adapter_is_down(tmp_path: Path) -> None:
@@ -409,7 +409,7 @@ async def test_the_waiting_cap_answers_429_with_the_reason(fresh: Gateway) -> No
             assert (await c.post(f"/api/tasks/{task['task_id']}/config", json={"prompt": f"p{n}"})).status_code == 202
         third = await create(c, "image_generation")
         r = await c.post(f"/api/tasks/{third['task_id']}/config", json={"prompt": "p2"})
-        assert r.status_code == 429 and r.json()["code"] == "too_many_waiting"
+        assert r.status_code == 429 and r.json()["error_code"] == "too_many_waiting"
         assert "The system is busy; your task is queued" in r.json()["message"] and r.headers["retry-after"]
         assert (await fresh.store.get(third["task_id"])).status is TaskStatus.CREATED
         running = await fresh.store.list_for_user(await user_id_of(c), statuses=[TaskStatus.QUEUED])

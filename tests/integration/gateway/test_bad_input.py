@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
+import httpx
 import pytest
 import pytest_asyncio
 
@@ -70,8 +71,8 @@ async def unchanged(gw: Gateway, before: object) -> None:
     assert await snapshot(gw) == before
 
 
-def error_code(response) -> str:
-    return response.json()["code"]
+def error_code(response: httpx.Response) -> str:
+    return str(response.json()["error_code"])
 
 
 # --- cookies ---------------------------------------------------------------------------------------
@@ -134,7 +135,7 @@ async def test_another_users_task_is_a_404_like_a_missing_one(
             if action == "upload":
                 kwargs["files"] = {"file": ("x.mp4", clip.read_bytes(), "video/mp4")}
             r = await attacker.request(method, path, **kwargs)
-            answers.append((r.status_code, r.json()["code"], r.json()["message"]))
+            answers.append((r.status_code, r.json()["error_code"], r.json()["message"]))
         assert answers[0] == answers[1] == answers[2] == (404, "not_found", "Task not found")
     await unchanged(gateway, before)
     assert "task.cancel" not in gateway.inbox.types() and "task.retry" not in gateway.inbox.types()
@@ -223,7 +224,7 @@ async def test_a_declared_body_over_the_limit_is_refused_unread(
     path = f"/api/tasks/{task['task_id']}/upload" if endpoint == "upload" else "/api/tasks/submit?task_type=watermark_removal"
     response = await raw_http(gateway.base_url, request_head(path, cookie, 50 * 1024**3))
     assert response.startswith(b"HTTP/1.1 413"), response[:200]
-    assert b'"code":"payload_too_large"' in response
+    assert b'"code":413,' in response and b'"error_code":"payload_too_large"' in response
     await unchanged(gateway, before)
 
 

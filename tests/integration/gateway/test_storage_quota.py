@@ -25,7 +25,7 @@ async def test_upload_over_the_remaining_quota_is_refused_and_leaves_nothing(tmp
             before = await snapshot(gw)
             r = await upload(c, task["task_id"], clip)  # 214 kB where 1 kB is left
             assert r.status_code == 413
-            assert r.json()["code"] == "storage_quota_exceeded"
+            assert r.json()["error_code"] == "storage_quota_exceeded"
             await settled(gw)
             assert await snapshot(gw) == before
 
@@ -37,7 +37,7 @@ async def test_a_full_storage_refuses_at_once_and_a_file_that_fits_is_accepted(t
             uid = await user_id_of(c)
             await _use(gw, uid, QUOTA)
             r = await upload(c, task["task_id"], clip)
-            assert (r.status_code, r.json()["code"]) == (413, "storage_quota_exceeded")
+            assert (r.status_code, r.json()["error_code"]) == (413, "storage_quota_exceeded")
             assert await gw.objects_under("uploads/") == []
 
             await _use(gw, uid, 0)

@@ -89,7 +89,7 @@ async def test_identity_http_api_needs_the_token(parts) -> None:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://identity") as http:
         assert (await http.post("/internal/users")).status_code == 401
         wrong = await http.post("/internal/users", headers={"Authorization": "Bearer nope"})
-        assert wrong.status_code == 401 and wrong.json()["code"] == "unauthorized"
+        assert wrong.status_code == 401 and wrong.json()["error_code"] == "unauthorized"
         auth = {"Authorization": f"Bearer {TOKEN}"}
         minted = await http.post("/internal/users", headers=auth)
         assert minted.status_code == 201

@@ -104,7 +104,7 @@ class Api:
                 reply = unwrap(self.send(method, path, **kwargs))
             except ApiError as err:
                 wait = err.retry_after if err.retry_after is not None else 1.0
-                if err.code not in TRANSIENT_CODES or attempt == attempts - 1 or wait > MAX_RETRY_WAIT:
+                if err.error_code not in TRANSIENT_CODES or attempt == attempts - 1 or wait > MAX_RETRY_WAIT:
                     raise
                 time.sleep(wait)  # the server asked for this pause
                 continue

@@ -90,7 +90,7 @@ def _submit(ctx: Context, args: argparse.Namespace, task_type: str, config: dict
     ctx.line.end()
     view = reply.data
     task_id = view["task_id"]
-    if reply.code == "duplicate":
+    if view.get("duplicate"):
         ctx.line.say(f"The same task was submitted moments ago; using it: {task_id}")
     else:
         ctx.line.say(f"Submitted {task_type} task {task_id} ({view.get('status')})")

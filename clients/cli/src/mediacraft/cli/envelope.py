@@ -1,4 +1,5 @@
-"""Reading the API's envelope `{success, code, message, data, meta}` off an HTTP response."""
+"""Reading the API's envelope off an HTTP response: `{success, code, message, error_code, data, meta}`,
+where `code` is the HTTP status and `error_code` the stable code of a failure (null on success)."""
 
 from __future__ import annotations
 
@@ -14,11 +15,12 @@ from mediacraft.cli.errors import ApiError
 
 @dataclass(frozen=True)
 class Reply:
-    """A successful answer: its data, its code (ok, created, accepted, duplicate) and the server's clock."""
+    """A successful answer: its data, its HTTP status (200, 201 created, 202 accepted) and the server's clock.
+
+    A duplicate submit is a success whose data says `"duplicate": true`."""
 
     data: Any
-    code: str
-    message: str
+    status: int
     server_time: datetime | None
     request_id: str | None
     api_version: str | None = None
@@ -47,7 +49,7 @@ def unwrap(response: httpx.Response) -> Reply:
     """The reply in an envelope; ApiError for an error envelope or an answer that is not one."""
     doc = _json_or_none(response)
     request_id = response.headers.get("x-request-id")
-    if not isinstance(doc, dict) or "success" not in doc or "code" not in doc:
+    if not isinstance(doc, dict) or not isinstance(doc.get("success"), bool) or not isinstance(doc.get("code"), int):
         # a proxy's error page, or something that is not MediaCraft at this address
         snippet = " ".join(response.text[:120].split()) if response.content else ""
         detail = f": {snippet}" if snippet else ""
@@ -61,9 +63,10 @@ def unwrap(response: httpx.Response) -> Reply:
     meta = doc.get("meta") if isinstance(doc.get("meta"), dict) else {}
     request_id = meta.get("request_id") or request_id
     if not doc["success"] or response.status_code >= 400:
+        error_code = str(doc.get("error_code") or f"http_{response.status_code}")
         raise ApiError(
-            str(doc["code"]),
-            str(doc.get("message") or doc["code"]),
+            error_code,
+            str(doc.get("message") or error_code),
             http_status=response.status_code,
             data=doc.get("data"),
             request_id=request_id,
@@ -71,8 +74,7 @@ def unwrap(response: httpx.Response) -> Reply:
         )
     return Reply(
         data=doc.get("data"),
-        code=str(doc["code"]),
-        message=str(doc.get("message") or ""),
+        status=response.status_code,
         server_time=parse_time(meta.get("timestamp")),
         request_id=request_id,
         api_version=str(meta["version"]) if meta.get("version") is not None else None,

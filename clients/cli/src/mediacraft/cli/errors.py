@@ -32,13 +32,13 @@ class Unreachable(CliError):
 
 
 class ApiError(CliError):
-    """An error answer from the API: the envelope's stable code and its message for people."""
+    """An error answer from the API: the envelope's stable `error_code` and its message for people."""
 
     exit_code = API_ERROR
 
     def __init__(
         self,
-        code: str,
+        error_code: str,
         message: str,
         *,
         http_status: int,
@@ -47,19 +47,19 @@ class ApiError(CliError):
         retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
-        self.code = code
+        self.error_code = error_code
         self.http_status = http_status
         self.data = data
         self.request_id = request_id
         self.retry_after = retry_after
 
     def to_json(self) -> dict[str, Any]:
-        """The error as a script reads it from stdout in --json mode."""
+        """The error as a script reads it from stdout in --json mode: the API's envelope fields."""
         return {
             "success": False,
-            "code": self.code,
+            "code": self.http_status,
             "message": self.message,
+            "error_code": self.error_code,
             "data": self.data,
-            "http_status": self.http_status,
             "request_id": self.request_id,
         }

@@ -158,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ctx = Context.build(server, identity, json=args.json, quiet=args.quiet)
         return int(args.run(args, ctx))
     except ApiError as err:
-        return fail(ctx, args.json, f"error: {err.message} [{err.code}]", err.exit_code, err.to_json())
+        return fail(ctx, args.json, f"error: {err.message} [{err.error_code}]", err.exit_code, err.to_json())
     except CliError as err:
         return fail(ctx, args.json, f"error: {err.message}", err.exit_code)
     except httpx.TransportError as exc:
@@ -183,7 +183,8 @@ def fail(ctx: Context | None, json_mode: bool, message: str, code: int, doc: dic
         ctx.line.end()
     sys.stderr.write(message + "\n")
     if json_mode:
-        emit_json(doc or {"success": False, "code": "client_error", "message": message.removeprefix("error: ")})
+        emit_json(doc or {"success": False, "code": None, "message": message.removeprefix("error: "),
+                          "error_code": "client_error"})
     return code
 
 

@@ -134,7 +134,7 @@ class Watcher:
         try:
             view = await self.api.status(self.task_id)
         except (Unreachable, ApiError) as err:
-            if isinstance(err, ApiError) and err.code not in TRANSIENT_CODES:
+            if isinstance(err, ApiError) and err.error_code not in TRANSIENT_CODES:
                 raise
             now = time.monotonic()
             self._trouble_since = self._trouble_since or now

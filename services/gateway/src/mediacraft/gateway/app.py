@@ -10,15 +10,12 @@ from datetime import timedelta
 from typing import Any, AsyncIterator
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from mediacraft.gateway import routes_ops, routes_tasks, routes_user
 from mediacraft.gateway.context import GatewayContext, make_limiters
 from mediacraft.gateway.cookies import CookiePolicy, CookieSigner
-from mediacraft.gateway.envelope import ApiError, error_response, from_domain
 from mediacraft.gateway.events import EventHub
 from mediacraft.gateway.identity_client import IdentityClient
 from mediacraft.gateway.media_cache import MediaCache
@@ -29,16 +26,14 @@ from mediacraft.gateway.settings import GatewaySettings
 from mediacraft.gateway.uploads import UploadReceiver
 from mediacraft.gateway.webui import mount_web_ui
 from mediacraft.shared.clock import Clock, SystemClock
-from mediacraft.shared.errors import MediaCraftError
+from mediacraft.shared.http.asgi import install_error_handlers
+from mediacraft.shared.http.envelope import VERSION
 from mediacraft.shared.logging import get_logger
 from mediacraft.shared.ports.bus import Bus
 from mediacraft.shared.ports.objects import ObjectStore
 from mediacraft.shared.ports.stores import TaskStore
 
 log = get_logger(__name__)
-
-_HTTP_CODES = {400: "invalid_input", 401: "unauthorized", 403: "forbidden_origin", 404: "not_found",
-               405: "method_not_allowed", 413: "payload_too_large", 422: "validation_error"}
 
 
 def build_context(
@@ -97,7 +92,7 @@ def create_app(
 
     app = FastAPI(
         title="MediaCraft API",
-        version=settings.api_version,
+        version=VERSION,
         description="Remove watermarks, merge videos, generate media: submit, leave, come back.",
         lifespan=lifespan,
         **no_native_telemetry(),
@@ -108,7 +103,7 @@ def create_app(
     app.include_router(routes_tasks.router)
     app.include_router(routes_ops.router)
     mount_web_ui(app)  # the web UI at /, after the API so its routes never shadow one
-    _install_error_handlers(app, settings.api_version)
+    _install_error_handlers(app)
     app.add_middleware(GatewayMiddleware, ctx=ctx)
     return app
 
@@ -124,33 +119,8 @@ def no_native_telemetry() -> dict[str, Any]:
     return {}
 
 
-def _install_error_handlers(app: FastAPI, version: str) -> None:
-    def answer(request: Request, err: ApiError) -> Response:
-        return error_response(err, request_id=request.scope.get("state", {}).get("request_id", ""), version=version)
-
-    @app.exception_handler(ApiError)
-    async def _api_error(request: Request, exc: ApiError) -> Response:
-        return answer(request, exc)
-
-    @app.exception_handler(MediaCraftError)
-    async def _domain_error(request: Request, exc: MediaCraftError) -> Response:
-        err = from_domain(exc)
-        if err.status >= 500:
-            log.error("unexpected_domain_error", error=str(exc), code=exc.code)
-        return answer(request, err)
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
-        errors = [{"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", "")} for e in exc.errors()]
-        first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
-        message = f"Invalid request: {'.'.join(first['loc'])}: {first['msg']}"
-        return answer(request, ApiError("validation_error", message, data={"errors": errors}))
-
-    @app.exception_handler(HTTPException)
-    async def _http(request: Request, exc: HTTPException) -> Response:
-        code = _HTTP_CODES.get(exc.status_code, "invalid_input")
-        return answer(request, ApiError(code, str(exc.detail), status=exc.status_code,
-                                        headers=dict(exc.headers or {})))
+def _install_error_handlers(app: FastAPI) -> None:
+    install_error_handlers(app)
 
     @app.exception_handler(ClientDisconnect)
     async def _gone(request: Request, exc: ClientDisconnect) -> Response:

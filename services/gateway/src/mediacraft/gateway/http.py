@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
 
 from starlette.requests import Request
 
 from mediacraft.gateway.context import GatewayContext
-from mediacraft.gateway.envelope import OK, ApiError, EnvelopeResponse
+from mediacraft.gateway.envelope import ApiError
+from mediacraft.shared.http.asgi import reply
+
+__all__ = ["checked_task_id", "ctx_of", "reply", "user_of"]
 
 _TASK_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
@@ -27,24 +29,3 @@ def checked_task_id(task_id: str) -> str:
     if not _TASK_ID.match(task_id):
         raise ApiError("invalid_task_id", "Task ids are UUIDs")
     return task_id.lower()
-
-
-def reply(
-    request: Request,
-    data: Any = None,
-    *,
-    code: str = OK,
-    message: str = "OK",
-    status: int | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> EnvelopeResponse:
-    """A success answer in the envelope."""
-    return EnvelopeResponse(
-        data,
-        request_id=request.scope.get("state", {}).get("request_id", ""),
-        version=ctx_of(request).settings.api_version,
-        code=code,
-        message=message,
-        status_code=status,
-        headers=headers,
-    )

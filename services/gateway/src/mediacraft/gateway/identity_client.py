@@ -12,7 +12,7 @@ from typing import Any, Protocol
 import httpx
 from pydantic import BaseModel, Field
 
-from mediacraft.shared.errors import RetryableError
+from mediacraft.shared.errors import MediaCraftError, RetryableError
 
 
 class UserInfo(BaseModel):
@@ -108,5 +108,14 @@ class HttpIdentityClient:
             raise RetryableError(f"identity service unreachable: {exc}", code="unavailable") from exc
         if resp.status_code >= 500:
             raise RetryableError(f"identity service answered {resp.status_code}", code="unavailable")
-        resp.raise_for_status()
-        return resp.json()["data"]
+        try:
+            doc = resp.json()
+        except ValueError:
+            doc = None
+        if not isinstance(doc, dict) or doc.get("code") != resp.status_code:
+            raise MediaCraftError(f"identity service answered {resp.status_code} without an envelope")
+        if not doc["success"]:
+            # a refusal is a fault of this gateway (its token, its request), never the caller's
+            raise MediaCraftError(f"identity service refused {method} {path}: {doc.get('message')}",
+                                  code=str(doc.get("error_code")))
+        return doc["data"]

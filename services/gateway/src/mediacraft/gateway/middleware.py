@@ -8,26 +8,24 @@ rate-limited request is refused before it can mint an identity, so refusals crea
 
 from __future__ import annotations
 
-import itertools
-import re
 import time
-import uuid
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mediacraft.gateway.context import GatewayContext
 from mediacraft.gateway.cookies import read_cookie
-from mediacraft.gateway.envelope import ApiError, error_response
+from mediacraft.gateway.envelope import ApiError
 from mediacraft.gateway.origin import cross_site_reason
 from mediacraft.gateway.ratelimit import retry_after
 from mediacraft.shared.errors import RetryableError
+from mediacraft.shared.http.asgi import error_response
+from mediacraft.shared.http.envelope import RequestIds
 from mediacraft.shared.logging import bound_contextvars, get_logger
 from mediacraft.shared.messages import UserSeen
 from mediacraft.shared.topology import EVENTS
 
 log = get_logger(__name__)
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _WANTED_HEADERS = frozenset({b"x-request-id", b"origin", b"sec-fetch-site", b"host", b"cookie"})
 
 
@@ -38,9 +36,7 @@ class GatewayMiddleware:
         self.app = app
         self.ctx = ctx
         self._allowed_origins = ctx.settings.allowed_origin_list
-        # request ids: a random prefix per process and a counter (uuid4 per request costs a syscall)
-        self._id_prefix = uuid.uuid4().hex[:12]
-        self._ids = itertools.count(1)
+        self._ids = RequestIds()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -48,8 +44,7 @@ class GatewayMiddleware:
             return
         started = time.perf_counter()
         headers = {k.decode(): v.decode("latin-1") for k, v in scope["headers"] if k in _WANTED_HEADERS}
-        given_id = headers.get("x-request-id")
-        request_id = given_id if given_id and _REQUEST_ID.match(given_id) else f"{self._id_prefix}-{next(self._ids)}"
+        request_id = self._ids.accept(headers.get("x-request-id"))
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         extra: list[tuple[bytes, bytes]] = [(b"x-request-id", request_id.encode())]
@@ -66,7 +61,7 @@ class GatewayMiddleware:
                 try:
                     user_id = await self._identify(scope, headers, extra)
                 except ApiError as err:
-                    response = error_response(err, request_id=request_id, version=self.ctx.settings.api_version)
+                    response = error_response(err, request_id=request_id)
                     await response(scope, receive, send_with_headers)
                     return
                 state["user_id"] = user_id

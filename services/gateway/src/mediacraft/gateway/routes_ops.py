@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from mediacraft.gateway.envelope import ApiError
 from mediacraft.gateway.http import ctx_of, reply
 from mediacraft.gateway.readiness import readiness_checks
 
@@ -19,9 +20,9 @@ async def healthz(request: Request) -> Response:
 @router.get("/readyz", summary="Every adapter answers")
 async def readyz(request: Request) -> Response:
     checks = await readiness_checks(ctx_of(request))
-    ready = all(checks.values())
-    return reply(request, {"ready": ready, "checks": checks}, code="ok" if ready else "unavailable",
-                 message="ready" if ready else "not ready", status=200 if ready else 503)
+    if not all(checks.values()):
+        raise ApiError("unavailable", "Not ready", data={"ready": False, "checks": checks})
+    return reply(request, {"ready": True, "checks": checks})
 
 
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)

@@ -97,7 +97,7 @@ async def create(request: Request, body: CreateBody) -> Response:
     idem = (key, request_hash("create", body.model_dump())) if key else None
     task, replayed = await create_draft(ctx, user_id, task_type, idempotency=idem)
     headers = {"Idempotent-Replayed": "true"} if replayed else None
-    return reply(request, task_view(task), code="created", message="Task created", status=201, headers=headers)
+    return reply(request, task_view(task), status=201, headers=headers)
 
 
 @router.post("/submit", status_code=202, summary="Create, upload and submit in one multipart request",
@@ -108,11 +108,9 @@ async def submit_all(request: Request) -> Response:
     task, outcome = await submit_in_one_call(ctx, user_id, _body_stream(request),
                                              task_type_param=request.query_params.get("task_type"), idempotency_key=key)
     if outcome == "duplicate":
-        return reply(request, {**task_view(task), "duplicate": True}, code="duplicate",
-                     message="The same task was submitted moments ago", status=200)
+        return reply(request, {**task_view(task), "duplicate": True})  # the earlier task, nothing new accepted
     headers = {"Idempotent-Replayed": "true"} if outcome == "replayed" else None
-    return reply(request, {**task_view(task), "duplicate": False}, code="accepted", message="Task submitted",
-                 status=202, headers=headers)
+    return reply(request, {**task_view(task), "duplicate": False}, status=202, headers=headers)
 
 
 @router.get("/unfinished", summary="Drafts and waiting or running tasks")
@@ -123,7 +121,7 @@ async def unfinished(request: Request) -> Response:
 @router.post("/clear-finished", summary="Hide every finished task")
 async def clear_finished(request: Request) -> Response:
     cleared = await controls.clear_finished(ctx_of(request), user_of(request))
-    return reply(request, {"cleared": cleared}, message=f"{cleared} finished tasks cleared")
+    return reply(request, {"cleared": cleared})
 
 
 @router.post("/notified", summary="Mark several tasks as announced to the user")
@@ -136,7 +134,7 @@ async def notified_many(request: Request, body: NotifiedBody) -> Response:
 @router.post("/{task_id}/upload", summary="Upload the task's file(s)", openapi_extra=_MULTIPART_DOC)
 async def upload(request: Request, task_id: str) -> Response:
     task = await upload_files(ctx_of(request), user_of(request), checked_task_id(task_id), _body_stream(request))
-    return reply(request, task_view(task), message="File uploaded")
+    return reply(request, task_view(task))
 
 
 @router.post("/{task_id}/config", status_code=202, summary="Set the config and submit the task")
@@ -146,10 +144,8 @@ async def config(request: Request, task_id: str) -> Response:
     cfg = body.get("config", body) if isinstance(body, dict) else body
     task, duplicate = await submit(ctx_of(request), user_of(request), task_id, cfg)
     if duplicate:
-        return reply(request, {**task_view(task), "duplicate": True}, code="duplicate",
-                     message="The same task was submitted moments ago", status=200)
-    return reply(request, {**task_view(task), "duplicate": False}, code="accepted", message="Task submitted",
-                 status=202)
+        return reply(request, {**task_view(task), "duplicate": True})  # the earlier task, nothing new accepted
+    return reply(request, {**task_view(task), "duplicate": False}, status=202)
 
 
 @router.get("/{task_id}/download", summary="Download the result (supports Range, or redirects to a short-lived URL)",
@@ -189,25 +185,25 @@ async def preview(
 @router.post("/{task_id}/cancel", status_code=202, summary="Cancel a waiting, running or draft task")
 async def cancel(request: Request, task_id: str) -> Response:
     task = await controls.cancel(ctx_of(request), user_of(request), checked_task_id(task_id))
-    return reply(request, task_view(task), code="accepted", message="Cancel requested", status=202)
+    return reply(request, task_view(task), status=202)
 
 
 @router.post("/{task_id}/retry", status_code=202, summary="Run a failed or cancelled task again")
 async def retry(request: Request, task_id: str) -> Response:
     task = await controls.retry(ctx_of(request), user_of(request), checked_task_id(task_id))
-    return reply(request, task_view(task), code="accepted", message="Retry requested", status=202)
+    return reply(request, task_view(task), status=202)
 
 
 @router.post("/{task_id}/hide", summary="Hide a task from the list")
 async def hide(request: Request, task_id: str) -> Response:
     task = await controls.set_flags(ctx_of(request), user_of(request), checked_task_id(task_id), hidden=True)
-    return reply(request, task_view(task), message="Task hidden")
+    return reply(request, task_view(task))
 
 
 @router.delete("/{task_id}", summary="Delete (hide) a task")
 async def delete(request: Request, task_id: str) -> Response:
     task = await controls.set_flags(ctx_of(request), user_of(request), checked_task_id(task_id), hidden=True)
-    return reply(request, task_view(task), message="Task deleted")
+    return reply(request, task_view(task))
 
 
 @router.post("/{task_id}/notified", summary="Mark a finished task as announced")

@@ -31,7 +31,6 @@ class GatewaySettings(BaseServiceSettings):
     http_port: int = 8000
     forwarded_allow_ips: str = "127.0.0.1"  # proxies whose X-Forwarded-For uvicorn believes
     shutdown_grace_seconds: float = 10.0  # open requests (uploads, SSE streams) get this long at shutdown
-    api_version: str = "1"
 
     # Identity service: its base URL when it runs as its own process; the token both sides share.
     identity_url: str = "http://127.0.0.1:8001"

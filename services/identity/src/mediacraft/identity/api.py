@@ -4,42 +4,22 @@ from __future__ import annotations
 
 import hmac
 import inspect
-import json
 import re
-import uuid
 from contextlib import asynccontextmanager
-from datetime import datetime, timezone
 from typing import Any, AsyncIterator
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from mediacraft.identity.handlers import subscribe
 from mediacraft.identity.service import IdentityService
+from mediacraft.shared.http.asgi import RequestIdMiddleware, install_error_handlers, reply
+from mediacraft.shared.http.envelope import VERSION, ApiError
 from mediacraft.shared.logging import get_logger
 from mediacraft.shared.ports.bus import Bus, Subscription
 
 log = get_logger(__name__)
 _USER_ID = re.compile(r"^[0-9a-f]{32}$")
-VERSION = "1"
-
-
-def envelope(data: Any, *, status: int = 200, code: str = "ok", message: str = "OK") -> Response:
-    """The same envelope the gateway answers with."""
-    doc = {
-        "success": status < 400,
-        "code": code,
-        "message": message,
-        "data": data,
-        "meta": {
-            "timestamp": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
-            "version": VERSION,
-            "request_id": uuid.uuid4().hex,
-        },
-    }
-    return Response(json.dumps(doc, default=str), status_code=status, media_type="application/json")
 
 
 def create_app(
@@ -77,44 +57,34 @@ def create_app(
     async def authorised(request: Request) -> None:
         given = request.headers.get("authorization", "")
         if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-            raise HTTPException(401, "missing or wrong bearer token")
+            raise ApiError("unauthorized", "Missing or wrong bearer token")
 
-    @app.exception_handler(HTTPException)
-    async def _http_error(_request: Request, exc: HTTPException) -> Response:
-        codes = {401: "unauthorized", 404: "not_found", 422: "validation_error"}
-        return envelope(None, status=exc.status_code, code=codes.get(exc.status_code, "error"), message=str(exc.detail))
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(_request: Request, exc: RequestValidationError) -> Response:
-        return envelope(None, status=422, code="validation_error", message="invalid request")
+    install_error_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
 
     @app.post("/internal/users", status_code=201, dependencies=[Depends(authorised)])
-    async def mint() -> Response:
+    async def mint(request: Request) -> Response:
         user = await service.mint()
-        return envelope(user.model_dump(mode="json"), status=201, code="created", message="User created")
+        return reply(request, user.model_dump(mode="json"), status=201)
 
     @app.get("/internal/users/{user_id}", dependencies=[Depends(authorised)])
-    async def info(user_id: str) -> Response:
+    async def info(request: Request, user_id: str) -> Response:
         if not _USER_ID.match(user_id):
-            raise HTTPException(422, "malformed user id")
-        return envelope(await service.info(user_id))
+            raise ApiError("validation_error", "Malformed user id")
+        return reply(request, await service.info(user_id))
 
     @app.get("/healthz")
-    async def healthz() -> Response:
-        return envelope({"status": "alive"})
+    async def healthz(request: Request) -> Response:
+        return reply(request, {"status": "alive"})
 
     @app.get("/readyz")
-    async def readyz() -> Response:
+    async def readyz(request: Request) -> Response:
         checks = {"store": await _safe(service.ping())}
         if bus is not None:
             checks["bus"] = await _safe(bus.ping())
-        ready = all(checks.values())
-        return envelope(
-            {"ready": ready, "checks": checks},
-            status=200 if ready else 503,
-            code="ok" if ready else "unavailable",
-            message="ready" if ready else "not ready",
-        )
+        if not all(checks.values()):
+            raise ApiError("unavailable", "Not ready", data={"ready": False, "checks": checks})
+        return reply(request, {"ready": True, "checks": checks})
 
     @app.get("/metrics")
     async def metrics() -> Response:

@@ -1,10 +1,12 @@
-// The gateway's JSON API. Every answer is an envelope {success, code, message, data, meta};
-// failures become ApiError with the envelope's code and its message for a person. The identity
+// The gateway's JSON API. Every answer is an envelope {success, code, message, error_code, data, meta}
+// where code is the HTTP status; failures become ApiError with the envelope's stable error_code
+// (what translations key on, as err.<error_code>) and its message for a person. The identity
 // cookie is HttpOnly: the browser sends it on these same-origin requests, this code never sees it.
 
 import { has, t } from "./i18n.js";
 
 export class ApiError extends Error {
+  // code: the envelope's error_code, or this client's own ("network", "bad_response", "aborted")
   constructor(code, message, { status = 0, data = null, retryAfter = null } = {}) {
     super(message);
     this.name = "ApiError";
@@ -33,16 +35,16 @@ function envelopeOf(status, text, retryAfter) {
   } catch {
     env = null;
   }
-  if (!env || typeof env !== "object" || typeof env.success !== "boolean") {
+  if (!env || typeof env !== "object" || typeof env.success !== "boolean" || env.code !== status) {
     throw new ApiError("bad_response", t("err.bad_response"), { status });
   }
   if (!env.success) {
-    throw new ApiError(env.code || "error", env.message || "", { status, data: env.data, retryAfter });
+    throw new ApiError(env.error_code || "error", env.message || "", { status, data: env.data, retryAfter });
   }
   return env;
 }
 
-/** Call the API; resolves to the envelope ({code, message, data}) or throws ApiError. */
+/** Call the API; resolves to the envelope ({code, data, meta, ...}) or throws ApiError. */
 export async function api(method, path, body, { headers = {}, keepalive = false } = {}) {
   const init = {
     method,

@@ -69,7 +69,7 @@ async function send(taskType, config) {
       headers: { "Idempotency-Key": newKey() },
     });
     upsert(env.data);
-    toast(env.code === "duplicate" ? t("toast.duplicate") : t("toast.created"), { kind: "success" });
+    toast(env.data.duplicate ? t("toast.duplicate") : t("toast.created"), { kind: "success" });
   } catch (err) {
     // give the words back when nothing new has been typed meanwhile
     if (!$.prompt.value) $.prompt.value = config.prompt;

@@ -147,7 +147,7 @@ async function onSubmit(event) {
     const env = await api("POST", `/api/tasks/${draft.task_id}/config`, { order: files.map((_, i) => i) });
     draft = null;
     upsert(env.data);
-    toast(env.code === "duplicate" ? t("toast.duplicate") : t("toast.created"), { kind: "success" });
+    toast(env.data.duplicate ? t("toast.duplicate") : t("toast.created"), { kind: "success" });
     state.clips = [];
   } catch (err) {
     if (draft) api("POST", `/api/tasks/${draft.task_id}/cancel`).catch(() => {});

@@ -299,7 +299,7 @@ async function onSubmit(event) {
   try {
     const env = await api("POST", `/api/tasks/${state.task.task_id}/config`, config);
     upsert(env.data);
-    toast(env.code === "duplicate" ? t("toast.duplicate") : t("toast.created"), { kind: "success" });
+    toast(env.data.duplicate ? t("toast.duplicate") : t("toast.created"), { kind: "success" });
     state.task = null; // submitted: no longer a draft to drop
     reset();
   } catch (err) {

@@ -1,0 +1,2 @@
+"""What every MediaCraft service that answers HTTP shares: the response envelope (`envelope`, pure)
+and its Starlette/FastAPI side (`asgi`, needs the `http` extra)."""

@@ -1,0 +1,128 @@
+"""The envelope on Starlette and FastAPI: the response, request ids, and the error handlers that
+give every error (a route's, a typed error's, the framework's own, an unexpected one) the envelope.
+
+Needs the `http` extra of mediacraft-shared; workers, which answer no HTTP, never import this.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mediacraft.shared.errors import MediaCraftError
+from mediacraft.shared.http.envelope import (
+    ApiError,
+    RequestIds,
+    code_of_status,
+    encode,
+    failure,
+    from_domain,
+    internal_error,
+    success,
+)
+from mediacraft.shared.logging import get_logger
+
+log = get_logger(__name__)
+_fallback_ids = RequestIds()
+
+
+class EnvelopeResponse(Response):
+    """An envelope document as a JSON response with the document's `code` as its status."""
+
+    media_type = "application/json"
+
+    def __init__(self, doc: Mapping[str, Any], *, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(encode(doc), status_code=doc["code"], headers=dict(headers or {}), media_type=self.media_type)
+
+
+def request_id_of(scope: Scope) -> str:
+    """The id the request-id middleware gave this request (a new one if none ran)."""
+    state = scope.setdefault("state", {})
+    request_id = state.get("request_id")
+    if not isinstance(request_id, str) or not request_id:
+        request_id = state["request_id"] = _fallback_ids.new()
+    return request_id
+
+
+def reply(
+    request: Request, data: Any = None, *, status: int = 200, headers: Mapping[str, str] | None = None
+) -> EnvelopeResponse:
+    """A success answer in the envelope; `status` is 200, or 201/202 for created and accepted."""
+    return EnvelopeResponse(success(data, request_id=request_id_of(request.scope), status=status), headers=headers)
+
+
+def error_response(err: ApiError, *, request_id: str) -> EnvelopeResponse:
+    """The envelope for an ApiError, with its headers (Retry-After and the like)."""
+    return EnvelopeResponse(failure(err, request_id=request_id), headers=err.headers)
+
+
+class RequestIdMiddleware:
+    """Gives each HTTP request an id (the caller's X-Request-ID if well formed) and echoes it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._ids = RequestIds()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), None)
+        request_id = self._ids.accept(given)
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Every error the app can answer, in the envelope with its stable code."""
+
+    def answer(request: Request, err: ApiError) -> Response:
+        return error_response(err, request_id=request_id_of(request.scope))
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> Response:
+        return answer(request, exc)
+
+    @app.exception_handler(MediaCraftError)
+    async def _domain_error(request: Request, exc: MediaCraftError) -> Response:
+        err = from_domain(exc)
+        if err.status >= 500:
+            log.error("unexpected_domain_error", error=str(exc), code=exc.code)
+        return answer(request, err)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        errors = [{"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", "")} for e in exc.errors()]
+        first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+        message = f"Invalid request: {'.'.join(first['loc'])}: {first['msg']}"
+        return answer(request, ApiError("validation_error", message, data={"errors": errors}))
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> Response:
+        err = ApiError(code_of_status(exc.status_code), str(exc.detail), status=exc.status_code,
+                       headers=dict(exc.headers or {}))
+        return answer(request, err)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        # Starlette runs this outermost, past any middleware that adds the request id header;
+        # it then re-raises, so the server logs the traceback as well.
+        request_id = request_id_of(request.scope)
+        log.error("unexpected_error", error=repr(exc), method=request.method, path=request.url.path,
+                  request_id=request_id)
+        err = internal_error()
+        err.headers["x-request-id"] = request_id
+        return answer(request, err)

@@ -52,7 +52,7 @@ def test_a_failure_carries_its_status_and_its_stable_code() -> None:
 
 def test_the_response_status_is_the_envelope_code() -> None:
     response = error_response(ApiError("rate_limited", "Slow down", headers={"Retry-After": "3"}), request_id="r")
-    doc = json.loads(response.body)
+    doc = json.loads(bytes(response.body))
     assert response.status_code == doc["code"] == 429 and response.headers["retry-after"] == "3"
     created = EnvelopeResponse(success({"id": 1}, request_id="r", status=201))
     assert created.status_code == 201 and created.media_type == "application/json"

@@ -19,7 +19,7 @@ class InvalidConfig(InvalidInput):
         self.data = data
 
     @classmethod
-    def from_validation(cls, exc: ValidationError) -> "InvalidConfig":
+    def from_validation(cls, exc: ValidationError) -> InvalidConfig:
         """The first problem as the message, every problem in `data.errors`."""
         errors = [{"loc": [str(p) for p in e["loc"]], "msg": e["msg"]} for e in exc.errors()]
         first = errors[0]

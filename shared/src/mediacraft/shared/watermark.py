@@ -34,8 +34,10 @@ from mediacraft.shared.tasks import MediaInfo
 
 MAX_REGIONS = 32
 MAX_RADIUS = 15  # TELEA's cost grows with the square of the radius
-INPAINT, DELOGO = "inpaint", "delogo"
-METHOD_ALIASES = {"quality": INPAINT, "speed": DELOGO}
+Method = Literal["inpaint", "delogo", "quality", "speed"]
+INPAINT: Method = "inpaint"
+DELOGO: Method = "delogo"
+METHOD_ALIASES: dict[Method, Method] = {"quality": INPAINT, "speed": DELOGO}
 
 
 class InvalidRegions(InvalidInput):
@@ -66,7 +68,7 @@ class WatermarkConfig(BaseModel):
 
     regions: list[Box] = Field(min_length=1, max_length=MAX_REGIONS)
     selected_frame: Whole | None = Field(default=None, ge=0)
-    method: Literal["inpaint", "delogo", "quality", "speed"] = INPAINT
+    method: Method = INPAINT
     inpaint_radius: Whole | None = Field(default=None, ge=1, le=MAX_RADIUS)
 
     @field_validator("method", mode="before")
@@ -76,7 +78,7 @@ class WatermarkConfig(BaseModel):
 
     @field_validator("method")
     @classmethod
-    def _alias(cls, method: str) -> str:
+    def _alias(cls, method: Method) -> Method:
         return METHOD_ALIASES.get(method, method)
 
     @field_validator("regions")
@@ -87,7 +89,7 @@ class WatermarkConfig(BaseModel):
                 raise ValueError("each region needs a width and height of at least 1 pixel")
         return regions
 
-    def fit_to_frame(self, width: int | None, height: int | None, frame_count: int | None = None) -> "WatermarkConfig":
+    def fit_to_frame(self, width: int | None, height: int | None, frame_count: int | None = None) -> WatermarkConfig:
         """The same config with every region clipped to a `width` x `height` frame.
 
         A box drawn a pixel past the edge is fine, one off the frame is not (InvalidRegions); a

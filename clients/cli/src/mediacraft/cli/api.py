@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -64,11 +65,11 @@ class ServerClock:
 
     def note(self, reply: Reply) -> None:
         if reply.server_time is not None:
-            self.offset = reply.server_time - datetime.now(timezone.utc)
+            self.offset = reply.server_time - datetime.now(UTC)
 
     def now(self) -> datetime:
         """The server's current time, as best we know it."""
-        return datetime.now(timezone.utc) + self.offset
+        return datetime.now(UTC) + self.offset
 
 
 class Api:
@@ -130,11 +131,13 @@ class Api:
         return self.call("GET", "/api/user/info")
 
     def status(self, task_id: str) -> dict[str, Any]:
-        return self.call("GET", task_path(task_id, "status")).data
+        view: dict[str, Any] = self.call("GET", task_path(task_id, "status")).data
+        return view
 
     def list_tasks(self, **params: Any) -> dict[str, Any]:
         clean = {k: v for k, v in params.items() if v is not None}
-        return self.call("GET", "/api/user/tasks", params=clean).data
+        page: dict[str, Any] = self.call("GET", "/api/user/tasks", params=clean).data
+        return page
 
     def cancel(self, task_id: str) -> Reply:
         return self.call("POST", task_path(task_id, "cancel"))
@@ -184,4 +187,5 @@ class AsyncApi:
             raise Unreachable(f"Cannot reach the MediaCraft server at {self.server}: {describe(exc)}") from None
         reply = unwrap(response)
         self.clock.note(reply)
-        return reply.data
+        data: dict[str, Any] = reply.data
+        return data

@@ -12,7 +12,14 @@ from mediacraft.cli.context import Context
 from mediacraft.cli.download import Downloaded, Downloader
 from mediacraft.cli.errors import API_ERROR, OK, TASK_FAILED, UsageError
 from mediacraft.cli.output import (
-    SHORT_TYPES, completed_text, counts_text, emit, emit_json, info_text, status_text, tasks_table,
+    SHORT_TYPES,
+    completed_text,
+    counts_text,
+    emit,
+    emit_json,
+    info_text,
+    status_text,
+    tasks_table,
 )
 from mediacraft.cli.progress import failure_reason, format_bytes, transfer_line
 from mediacraft.cli.watch import exit_code_for, watch_task
@@ -215,7 +222,7 @@ def retry(args: argparse.Namespace, ctx: Context) -> int:
 def download(args: argparse.Namespace, ctx: Context) -> int:
     saved = Downloader(ctx.api, args.task_id, ctx.line).run(args.output, force=args.force)
     if ctx.json:
-        emit_json({"task_id": args.task_id, **_saved_json(saved)})
+        emit_json({"task_id": args.task_id, **(_saved_json(saved) or {})})
         return OK
     if saved.already_complete:
         ctx.line.say(f"{saved.path} is already complete ({format_bytes(saved.size)})")

@@ -35,7 +35,7 @@ class Context:
     line: StatusLine  # progress and chatter, on stderr
 
     @classmethod
-    def build(cls, server: str, identity: IdentityFile, *, json: bool, quiet: bool) -> "Context":
+    def build(cls, server: str, identity: IdentityFile, *, json: bool, quiet: bool) -> Context:
         session = Session(server, identity)
         return cls(server, identity, session, Api(server, session), json, StatusLine(enabled=not quiet))
 

@@ -60,7 +60,8 @@ def unwrap(response: httpx.Response) -> Reply:
             request_id=request_id,
             retry_after=retry_after(response),
         )
-    meta = doc.get("meta") if isinstance(doc.get("meta"), dict) else {}
+    meta_doc = doc.get("meta")
+    meta: dict[str, Any] = meta_doc if isinstance(meta_doc, dict) else {}
     request_id = meta.get("request_id") or request_id
     if not doc["success"] or response.status_code >= 400:
         error_code = str(doc.get("error_code") or f"http_{response.status_code}")

@@ -14,9 +14,10 @@ import json
 import os
 import stat
 import tempfile
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from mediacraft.cli.errors import CliError
 
@@ -59,7 +60,7 @@ class IdentityFile:
             if cookies:
                 servers[server] = {
                     "cookies": dict(cookies),
-                    "updated_at": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
+                    "updated_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
                 }
             else:
                 servers.pop(server, None)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import httpx
 
@@ -34,7 +35,7 @@ def region(text: str) -> tuple[int, int, int, int]:
         values = ()
     if len(values) != 4:
         raise argparse.ArgumentTypeError(f"expected x,y,w,h (four integers), got {text!r}")
-    return values  # type: ignore[return-value]
+    return values
 
 
 def positive(text: str) -> int:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import mimetypes
 import os
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 CHUNK = 1024 * 1024
 

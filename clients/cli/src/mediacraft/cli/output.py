@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 
 from mediacraft.cli.envelope import parse_time
 from mediacraft.cli.progress import failure_reason, format_bytes, format_duration, task_line
@@ -106,7 +107,7 @@ def tasks_table(tasks: Iterable[dict[str, Any]]) -> str:
             task_name(t),
         ))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1] for r in rows)
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1] for r in rows)
 
 
 def counts_text(counts: dict[str, int]) -> str:

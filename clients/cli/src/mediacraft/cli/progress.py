@@ -19,7 +19,7 @@ MIN_REDRAW = 0.1
 
 def format_duration(seconds: float) -> str:
     """0:07, 12:30, 1:02:03."""
-    total = max(0, int(round(seconds)))
+    total = max(0, round(seconds))
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

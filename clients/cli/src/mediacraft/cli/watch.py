@@ -126,7 +126,7 @@ class Watcher:
             wait = min(due, TICK_SECONDS) if self.line.tty else due
             try:
                 return await asyncio.wait_for(queue.get(), wait)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self._draw()  # countdowns move on a terminal
 
     async def _poll(self) -> None:

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from mediacraft.gateway.cookies import CookiePolicy, CookieSigner
 from mediacraft.gateway.events import EventHub
@@ -110,7 +110,17 @@ class GatewayContext:
             await asyncio.gather(*list(self._background), return_exceptions=True)
 
 
-def make_limiters(settings: GatewaySettings, clock: Clock) -> dict[str, RateLimiter]:
+class Limiters(TypedDict):
+    """The token buckets of one replica, by the context field each fills."""
+
+    ip_limiter: RateLimiter
+    user_limiter: RateLimiter
+    create_limiter: RateLimiter
+    identity_limiter: RateLimiter
+    seen_limiter: RateLimiter
+
+
+def make_limiters(settings: GatewaySettings, clock: Clock) -> Limiters:
     """The per-replica token buckets from the settings."""
 
     def now() -> float:

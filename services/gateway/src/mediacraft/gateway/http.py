@@ -16,12 +16,14 @@ _TASK_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F
 
 
 def ctx_of(request: Request) -> GatewayContext:
-    return request.app.state.ctx
+    ctx: GatewayContext = request.app.state.ctx
+    return ctx
 
 
 def user_of(request: Request) -> str:
     """The caller's user id, set by the middleware from the signed cookie (never from the request)."""
-    return request.scope["state"]["user_id"]
+    user_id: str = request.scope["state"]["user_id"]
+    return user_id
 
 
 def checked_task_id(task_id: str) -> str:

@@ -118,4 +118,5 @@ class HttpIdentityClient:
             # a refusal is a fault of this gateway (its token, its request), never the caller's
             raise MediaCraftError(f"identity service refused {method} {path}: {doc.get('message')}",
                                   code=str(doc.get("error_code")))
-        return doc["data"]
+        data: dict[str, Any] = doc["data"]
+        return data

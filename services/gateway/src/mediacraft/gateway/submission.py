@@ -25,7 +25,6 @@ from mediacraft.shared.tasks import ACTIVE_STATUSES, DRAFT_STATUSES, Task, TaskS
 from mediacraft.shared.topology import COMMANDS, SCHEDULER_KEY
 
 
-
 async def submit(ctx: GatewayContext, user_id: str, task_id: str, config: Any) -> tuple[Task, bool]:
     """POST /api/tasks/{id}/config: validate, suppress duplicates, queue, nudge. (task, duplicate)."""
     task = await owned_task(ctx, task_id, user_id)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import hmac
 import inspect
 import re
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator
+from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from starlette.responses import Response
@@ -51,7 +52,7 @@ def create_app(
 
     # FastAPI's own OpenTelemetry hooks cost a provider lookup per request; this API exports none
     telemetry = {"tracing": False, "metrics": False, "logs": False}
-    extra = {"telemetry": telemetry} if "telemetry" in inspect.signature(FastAPI.__init__).parameters else {}
+    extra: dict[str, Any] = {"telemetry": telemetry} if "telemetry" in inspect.signature(FastAPI.__init__).parameters else {}
     app = FastAPI(title="MediaCraft identity", version=VERSION, lifespan=lifespan, **extra)
 
     async def authorised(request: Request) -> None:

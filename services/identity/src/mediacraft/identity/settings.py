@@ -21,6 +21,6 @@ class IdentitySettings(BaseServiceSettings):
     inbox_prefetch: int = 50
 
     @model_validator(mode="after")
-    def _check(self) -> "IdentitySettings":
+    def _check(self) -> IdentitySettings:
         self.require_secret("identity_api_token", self.identity_api_token, DEV_IDENTITY_TOKEN)
         return self

@@ -146,7 +146,7 @@ class Publisher:
                 *(self.bus.publish(o.exchange, o.routing_key, o.envelope, mandatory=o.mandatory) for o in outgoing),
                 return_exceptions=True,
             )
-            for item, result in zip(outgoing, results):
+            for item, result in zip(outgoing, results, strict=True):
                 if isinstance(result, Exception):
                     # a job lost here is retried when its lease lapses; an event only informed
                     level = log.error if item.exchange == JOBS else log.warning

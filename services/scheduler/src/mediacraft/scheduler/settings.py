@@ -41,7 +41,7 @@ class Settings(BaseServiceSettings):
     inbox_prefetch: int = Field(default=256, ge=1)
 
     @model_validator(mode="after")
-    def _check(self) -> "Settings":
+    def _check(self) -> Settings:
         if not self.retry_delays_ms:
             raise ValueError("retry_delays_ms must name at least one delay")
         unknown = set(self.quota_per_pool) - set(POOL_OF_TYPE.values())

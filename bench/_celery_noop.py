@@ -43,9 +43,24 @@ def timed_round(url: str, tasks: int, timeout: float, log_path: Path) -> dict[st
     root = Path(__file__).resolve().parents[1]
     with log_path.open("wb") as log:
         worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "bench._celery_noop", "worker", "--loglevel=WARNING",
-             "--without-gossip", "--without-mingle", "--without-heartbeat", "-Q", "bench-noop"],
-            cwd=root, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "BENCH_CELERY_BROKER": url},
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "bench._celery_noop",
+                "worker",
+                "--loglevel=WARNING",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-Q",
+                "bench-noop",
+            ],
+            cwd=root,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "BENCH_CELERY_BROKER": url},
         )
         try:
             deadline = time.monotonic() + 60

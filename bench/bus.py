@@ -133,8 +133,9 @@ async def _purge(url: str) -> None:
         await connection.close()
 
 
-async def run(url: str, count: int, window: int, prefetch: int,
-              budget_seconds: float) -> tuple[int, list[tuple[str, float, float | None]]]:
+async def run(
+    url: str, count: int, window: int, prefetch: int, budget_seconds: float
+) -> tuple[int, list[tuple[str, float, float | None]]]:
     """The count used and rows of (figure, messages per second, ratio to bare aio-pika or None)."""
     bus = RabbitBus(url, topology=build_topology(), connection_name="bench")
     await bus.start()
@@ -166,10 +167,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--count", type=int, default=5_000, help="messages per figure (default 5000)")
     parser.add_argument("--window", type=int, default=100, help="publishes in flight (default 100)")
     parser.add_argument("--prefetch", type=int, default=100, help="consumer prefetch (default 100)")
-    parser.add_argument("--budget", type=float, default=30.0,
-                        help="seconds the measurements may take; a slow broker gets a smaller count (default 30)")
-    parser.add_argument("--url-base", default="amqp://guest:guest@127.0.0.1:5672",
-                        help="broker URL without the vhost")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=30.0,
+        help="seconds the measurements may take; a slow broker gets a smaller count (default 30)",
+    )
+    parser.add_argument("--url-base", default="amqp://guest:guest@127.0.0.1:5672", help="broker URL without the vhost")
     args = parser.parse_args(argv)
     if not 1 <= args.count <= 100_000:
         parser.error("--count must be between 1 and 100000")
@@ -184,15 +188,16 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"bench.bus cannot make its vhost (is RabbitMQ running?): {exc.stderr!r}") from None
     try:
         _ctl("set_permissions", "--vhost", vhost, "guest", ".*", ".*", ".*")
-        count, rows = asyncio.run(run(f"{args.url_base}/{vhost}", args.count, args.window, args.prefetch,
-                                      args.budget))
+        count, rows = asyncio.run(run(f"{args.url_base}/{vhost}", args.count, args.window, args.prefetch, args.budget))
     finally:
         _ctl("delete_vhost", vhost)
 
     size = len(_envelope(count).to_bytes())
     scaled = "" if count == args.count else f" (scaled down from {args.count} to fit --budget)"
-    print(f"bus: {count} messages{scaled} of ~{size} bytes to quorum queue {QUEUE}, "
-          f"{args.window} publishes in flight, prefetch {args.prefetch}")
+    print(
+        f"bus: {count} messages{scaled} of ~{size} bytes to quorum queue {QUEUE}, "
+        f"{args.window} publishes in flight, prefetch {args.prefetch}"
+    )
     print(f"{'figure':<36}{'msg/s':>10}  {'vs bare aio-pika':>16}")
     for name, rate, ratio in rows:
         print(f"{name:<36}{rate:>10,.0f}  {'' if ratio is None else f'{ratio:.2f}x':>16}")

@@ -51,8 +51,15 @@ def worker_alone(clip: Path, config: dict[str, Any]) -> float:
     try:
         source = workdir / f"input-000{clip.suffix}"
         shutil.copyfile(clip, source)
-        ctx = JobContext(task_id="bench", attempt=1, workdir=workdir, inputs=[source], input_names=[clip.name],
-                         config=config, task_type="watermark_removal")
+        ctx = JobContext(
+            task_id="bench",
+            attempt=1,
+            workdir=workdir,
+            inputs=[source],
+            input_names=[clip.name],
+            config=config,
+            task_type="watermark_removal",
+        )
         started = time.perf_counter()
         result = process(ctx)
         elapsed = time.perf_counter() - started
@@ -78,8 +85,11 @@ def through_api(visitor: Any, clip: Path, config: dict[str, Any]) -> ApiRun:
     assert status == "completed" and head.status_code == 200, (status, head.status_code)
     view = visitor.status(task_id)
     stamp = lambda key: datetime.fromisoformat(view[key].replace("Z", "+00:00"))  # noqa: E731
-    return ApiRun(elapsed, (stamp("started_at") - stamp("submitted_at")).total_seconds(),
-                  (stamp("completed_at") - stamp("started_at")).total_seconds())
+    return ApiRun(
+        elapsed,
+        (stamp("started_at") - stamp("submitted_at")).total_seconds(),
+        (stamp("completed_at") - stamp("started_at")).total_seconds(),
+    )
 
 
 def measure_mode(mode: str, clip: Path, config: dict[str, Any], settings: dict[str, str], rounds: int) -> float:
@@ -102,9 +112,12 @@ def measure_mode(mode: str, clip: Path, config: dict[str, Any], settings: dict[s
             alone.append(worker_alone(clip, this))
             baseline = statistics.mean(alone[-2:])
             ratios.append(run.seconds / baseline)
-            print(f"  round {n + 1}: through the API {run.seconds:.2f} s (queued {run.queued:.2f} s, running "
-                  f"{run.running:.2f} s by the scheduler's clock); worker alone {alone[-2]:.2f} s before, "
-                  f"{alone[-1]:.2f} s after: {ratios[-1] - 1:+.1%}", flush=True)
+            print(
+                f"  round {n + 1}: through the API {run.seconds:.2f} s (queued {run.queued:.2f} s, running "
+                f"{run.running:.2f} s by the scheduler's clock); worker alone {alone[-2]:.2f} s before, "
+                f"{alone[-1]:.2f} s after: {ratios[-1] - 1:+.1%}",
+                flush=True,
+            )
     finally:
         visitor.close()
         try:
@@ -142,8 +155,10 @@ def main(argv: list[str] | None = None) -> None:
     clip = make_clip(WORK / "logo-720p.mp4", width=1280, height=720, fps=30, duration=args.seconds, watermark=LOGO)
     config = {"regions": [list(LOGO)], "method": "inpaint"}
     size_mb = clip.stat().st_size / 1e6
-    print(f"clip: {args.seconds:g} s 1280x720 30 fps with a {LOGO[2]}x{LOGO[3]} logo, {size_mb:.1f} MB;"
-          " method inpaint", flush=True)
+    print(
+        f"clip: {args.seconds:g} s 1280x720 30 fps with a {LOGO[2]}x{LOGO[3]} logo, {size_mb:.1f} MB; method inpaint",
+        flush=True,
+    )
 
     # a first call warms the page cache, OpenCV and ffmpeg's libraries, as a long-running worker is warm
     print(f"worker alone, warm-up call: {worker_alone(clip, config):.2f} s (not counted)", flush=True)
@@ -159,8 +174,10 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         shutil.rmtree(WORK, ignore_errors=True)
 
-    print(f"\nplatform overhead (median of {args.rounds} rounds, each against the mean of the worker-alone runs"
-          " around it)")
+    print(
+        f"\nplatform overhead (median of {args.rounds} rounds, each against the mean of the worker-alone runs"
+        " around it)"
+    )
     for mode, overhead in overheads.items():
         target = TARGETS.get(mode, 0.15)
         print(f"  {mode:<11} {overhead:+7.1%}   target < {target:.0%}: {'ok' if overhead < target else 'OVER'}")

@@ -44,9 +44,12 @@ WORK = ROOT / ".bench" / "gateway"
 MB = 1024 * 1024
 TARGETS = {"status_p99_ms": 20.0, "create_p99_ms": 50.0, "status_rps": 500.0, "upload_ratio": 0.70, "peak_mb": 150.0}
 BENCH_LIMITS = {
-    "MEDIACRAFT_RATE_USER_BURST": "1000000", "MEDIACRAFT_RATE_USER_PER_SECOND": "1000000",
-    "MEDIACRAFT_RATE_IP_BURST": "1000000", "MEDIACRAFT_RATE_IP_PER_SECOND": "1000000",
-    "MEDIACRAFT_RATE_CREATE_BURST": "1000000", "MEDIACRAFT_RATE_CREATE_PER_SECOND": "1000000",
+    "MEDIACRAFT_RATE_USER_BURST": "1000000",
+    "MEDIACRAFT_RATE_USER_PER_SECOND": "1000000",
+    "MEDIACRAFT_RATE_IP_BURST": "1000000",
+    "MEDIACRAFT_RATE_IP_PER_SECOND": "1000000",
+    "MEDIACRAFT_RATE_CREATE_BURST": "1000000",
+    "MEDIACRAFT_RATE_CREATE_PER_SECOND": "1000000",
     "MEDIACRAFT_NEW_IDENTITIES_PER_IP_BURST": "1000000",
 }
 
@@ -68,8 +71,12 @@ def serve(port: int, data_dir: Path) -> None:
     from mediacraft.shared.logging import configure_logging
     from mediacraft.shared.topology import build_topology
 
-    settings = GatewaySettings(data_dir=str(data_dir), store_url=f"sqlite:///{data_dir}/mediacraft.db",
-                               object_store_url=f"file://{data_dir}/objects", bus_url="memory://")
+    settings = GatewaySettings(
+        data_dir=str(data_dir),
+        store_url=f"sqlite:///{data_dir}/mediacraft.db",
+        object_store_url=f"file://{data_dir}/objects",
+        bus_url="memory://",
+    )
     configure_logging("WARNING", json=True, service="gateway")
 
     async def main() -> None:
@@ -81,10 +88,12 @@ def serve(port: int, data_dir: Path) -> None:
             await adapter.start()
         identity = IdentityService(users=store, tasks=store, bus=bus, clock=clock)
         inbox = await subscribe(bus, identity)  # the composition root runs identity's consumer too
-        app = create_app(settings, store=store, objects=objects, bus=bus,
-                         identity=InProcessIdentityClient(identity), clock=clock)
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False,
-                                                    timeout_keep_alive=300))
+        app = create_app(
+            settings, store=store, objects=objects, bus=bus, identity=InProcessIdentityClient(identity), clock=clock
+        )
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, timeout_keep_alive=300)
+        )
         profile_to = os.environ.get("BENCH_GATEWAY_PROFILE")  # a path: write cProfile stats of the server
         profiler = None
         if profile_to:
@@ -122,7 +131,10 @@ def serve_sink(port: int) -> None:
         if scope["type"] == "lifespan":
             while True:
                 message = await receive()
-                done = {"lifespan.startup": "lifespan.startup.complete", "lifespan.shutdown": "lifespan.shutdown.complete"}
+                done = {
+                    "lifespan.startup": "lifespan.startup.complete",
+                    "lifespan.shutdown": "lifespan.shutdown.complete",
+                }
                 await send({"type": done[message["type"]]})
                 if message["type"] == "lifespan.shutdown":
                     return
@@ -133,8 +145,9 @@ def serve_sink(port: int) -> None:
             if not message.get("more_body"):
                 break
         body = str(size).encode()
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-length", str(len(body)).encode())]})
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-length", str(len(body)).encode())]}
+        )
         await send({"type": "http.response.body", "body": body})
 
     try:
@@ -158,7 +171,9 @@ class Conn:
     async def open(self) -> None:
         self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
 
-    async def request(self, method: str, path: str, body: bytes = b"", content_type: str = "application/json") -> tuple[int, bytes]:
+    async def request(
+        self, method: str, path: str, body: bytes = b"", content_type: str = "application/json"
+    ) -> tuple[int, bytes]:
         head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         if self.cookie:
             head += f"Cookie: {self.cookie}\r\n"
@@ -201,8 +216,10 @@ class Result:
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
     def line(self) -> str:
-        return (f"{self.name:<34} {len(self.latencies):>6} req  {self.rps:>8.0f} req/s  "
-                f"p50 {self.pct(0.50):>7.2f} ms  p99 {self.pct(0.99):>7.2f} ms  errors {self.errors}")
+        return (
+            f"{self.name:<34} {len(self.latencies):>6} req  {self.rps:>8.0f} req/s  "
+            f"p50 {self.pct(0.50):>7.2f} ms  p99 {self.pct(0.99):>7.2f} ms  errors {self.errors}"
+        )
 
 
 Call = Callable[[Conn, int], Awaitable[int]]
@@ -273,9 +290,26 @@ def make_video(path: Path, megabytes: int) -> Path:
         return path
     frame = 1280 * 720 * 3 // 2
     seconds = max(1.0, megabytes * MB / frame / 30)
-    subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi",
-                    "-i", f"testsrc2=size=1280x720:rate=30:duration={seconds:.3f}", "-c:v", "rawvideo",
-                    "-pix_fmt", "yuv420p", str(path)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc2=size=1280x720:rate=30:duration={seconds:.3f}",
+            "-c:v",
+            "rawvideo",
+            "-pix_fmt",
+            "yuv420p",
+            str(path),
+        ],
+        check=True,
+    )
     return path
 
 
@@ -297,15 +331,21 @@ async def wait_ready(port: int, proc: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("the gateway did not become ready")
 
 
-async def upload_file(port: int, cookie: str, task_id: str, path: Path, *, target: str | None = None) -> tuple[int, float]:
+async def upload_file(
+    port: int, cookie: str, task_id: str, path: Path, *, target: str | None = None
+) -> tuple[int, float]:
     """Stream `path` as a multipart upload (the kernel's sendfile: the client costs next to nothing)."""
     boundary = uuid.uuid4().hex
-    preamble = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{path.name}\"\r\n"
-                f"Content-Type: video/x-matroska\r\n\r\n").encode()
+    preamble = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{path.name}"\r\n'
+        f"Content-Type: video/x-matroska\r\n\r\n"
+    ).encode()
     trailer = f"\r\n--{boundary}--\r\n".encode()
     length = len(preamble) + path.stat().st_size + len(trailer)
-    head = (f"POST {target or f'/api/tasks/{task_id}/upload'} HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\n"
-            f"Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {length}\r\n\r\n").encode()
+    head = (
+        f"POST {target or f'/api/tasks/{task_id}/upload'} HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\n"
+        f"Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {length}\r\n\r\n"
+    ).encode()
 
     def send() -> tuple[int, float, bytes]:
         with socket.create_connection(("127.0.0.1", port)) as sock, open(path, "rb") as f:
@@ -378,16 +418,21 @@ async def run(args: argparse.Namespace) -> None:
     WORK.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = {**os.environ, **BENCH_LIMITS, "MEDIACRAFT_ENVIRONMENT": "development"}
-    proc = subprocess.Popen([sys.executable, "-m", "bench.gateway", "--serve", str(port), str(WORK / "server")],
-                            cwd=ROOT, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.gateway", "--serve", str(port), str(WORK / "server")], cwd=ROOT, env=env
+    )
     try:
         await wait_ready(port, proc)
         rss0, _ = peak_rss_mb(proc.pid)
-        print(f"gateway pid {proc.pid}: single-process wiring (memory bus, SQLite, local objects, identity "
-              f"in-process); rate limits raised for a one-address load; RSS at start {rss0:.0f} MB")
+        print(
+            f"gateway pid {proc.pid}: single-process wiring (memory bus, SQLite, local objects, identity "
+            f"in-process); rate limits raised for a one-address load; RSS at start {rss0:.0f} MB"
+        )
         reference = await asyncio.to_thread(reference_ms)
-        print(f"machine speed: {reference:.0f} ms for bench/_machine.py's fixed Python workload (lower is faster; "
-              "this machine's speed drifts, compare figures of runs with like references)")
+        print(
+            f"machine speed: {reference:.0f} ms for bench/_machine.py's fixed Python workload (lower is faster; "
+            "this machine's speed drifts, compare figures of runs with like references)"
+        )
         conns = [Conn(port) for _ in range(args.clients)]
         for conn in conns:
             await conn.open()
@@ -414,14 +459,17 @@ async def run(args: argparse.Namespace) -> None:
         print(f"\n{n} concurrent clients, each a visitor with {args.tasks_per_user} tasks; closed loop = saturation")
         results = [
             await closed_loop("status, closed loop", conns, args.status_requests // n, status_call),
-            await paced(f"status, paced at {args.status_rate:.0f}/s", conns, args.status_rate, args.paced_seconds,
-                        status_call),
+            await paced(
+                f"status, paced at {args.status_rate:.0f}/s", conns, args.status_rate, args.paced_seconds, status_call
+            ),
             await closed_loop("list page 1, closed loop", conns, args.list_requests // n, list_call),
-            await paced(f"list page 1, paced at {args.list_rate:.0f}/s", conns, args.list_rate, args.paced_seconds,
-                        list_call),
+            await paced(
+                f"list page 1, paced at {args.list_rate:.0f}/s", conns, args.list_rate, args.paced_seconds, list_call
+            ),
             await closed_loop("create, closed loop", conns, args.create_requests // n, create_call),
-            await paced(f"create, paced at {args.create_rate:.0f}/s", conns, args.create_rate, args.paced_seconds,
-                        create_call),
+            await paced(
+                f"create, paced at {args.create_rate:.0f}/s", conns, args.create_rate, args.paced_seconds, create_call
+            ),
         ]
         for r in results:
             print(r.line())
@@ -450,8 +498,9 @@ async def run(args: argparse.Namespace) -> None:
             base_seconds, up_seconds = median(base_runs), median(up_runs)
             _, peak = peak_rss_mb(proc.pid)
             bare_seconds = await bare_receive(video)
-            kernel_seconds = median([await asyncio.to_thread(kernel_copy, video, WORK / "baseline")
-                                     for _ in range(args.upload_rounds)])
+            kernel_seconds = median(
+                [await asyncio.to_thread(kernel_copy, video, WORK / "baseline") for _ in range(args.upload_rounds)]
+            )
             t0 = time.perf_counter()
             status, jpeg = await owner.request("GET", f"/api/tasks/{task_id}/preview?t=6")
             preview_ms = (time.perf_counter() - t0) * 1000
@@ -460,13 +509,19 @@ async def run(args: argparse.Namespace) -> None:
             rounds = ", ".join(f"{b / u:.2f}" for b, u in zip(base_runs, up_runs, strict=True))
             print(f"\nupload of a {size_mb:.0f} MB video, {args.upload_rounds} alternating rounds (medians)")
             print(f"  direct copy into the object store (baseline)  {size_mb / base_seconds:>8.0f} MB/s")
-            print(f"  through the gateway API                       {size_mb / up_seconds:>8.0f} MB/s"
-                  f"  ratio {base_seconds / up_seconds:.2f} (rounds: {rounds})")
-            print(f"  bare uvicorn receiving and discarding it      {size_mb / bare_seconds:>8.0f} MB/s"
-                  f"  (the ceiling of any Python HTTP upload here: ratio {base_seconds / bare_seconds:.2f})")
-            print(f"  kernel file copy + fsync, no object store     {size_mb / kernel_seconds:>8.0f} MB/s"
-                  f"  (the disk's pace, for reference; the store's put_file reads and writes 1 MiB chunks"
-                  f" in its thread pool: gateway / kernel copy {kernel_seconds / up_seconds:.2f})")
+            print(
+                f"  through the gateway API                       {size_mb / up_seconds:>8.0f} MB/s"
+                f"  ratio {base_seconds / up_seconds:.2f} (rounds: {rounds})"
+            )
+            print(
+                f"  bare uvicorn receiving and discarding it      {size_mb / bare_seconds:>8.0f} MB/s"
+                f"  (the ceiling of any Python HTTP upload here: ratio {base_seconds / bare_seconds:.2f})"
+            )
+            print(
+                f"  kernel file copy + fsync, no object store     {size_mb / kernel_seconds:>8.0f} MB/s"
+                f"  (the disk's pace, for reference; the store's put_file reads and writes 1 MiB chunks"
+                f" in its thread pool: gateway / kernel copy {kernel_seconds / up_seconds:.2f})"
+            )
             print(f"  gateway peak memory (VmHWM) {peak:.0f} MB (after the load runs: {peak_load:.0f} MB)")
             print(f"  frame preview of the upload: {preview_ms:.0f} ms (HTTP {status}, {len(jpeg)} bytes)")
 
@@ -475,18 +530,30 @@ async def run(args: argparse.Namespace) -> None:
         best_status_rps = max(results[0].rps, status_paced.rps)
         print("\ntargets")
         checks = [
-            (f"status p99 at {args.status_rate:.0f}/s < {TARGETS['status_p99_ms']:.0f} ms",
-             status_paced.pct(0.99) < TARGETS["status_p99_ms"], f"{status_paced.pct(0.99):.1f} ms"),
-            (f"create p99 at {args.create_rate:.0f}/s < {TARGETS['create_p99_ms']:.0f} ms",
-             create_paced.pct(0.99) < TARGETS["create_p99_ms"], f"{create_paced.pct(0.99):.1f} ms"),
-            (f"status throughput >= {TARGETS['status_rps']:.0f}/s", best_status_rps >= TARGETS["status_rps"],
-             f"{best_status_rps:.0f}/s"),
+            (
+                f"status p99 at {args.status_rate:.0f}/s < {TARGETS['status_p99_ms']:.0f} ms",
+                status_paced.pct(0.99) < TARGETS["status_p99_ms"],
+                f"{status_paced.pct(0.99):.1f} ms",
+            ),
+            (
+                f"create p99 at {args.create_rate:.0f}/s < {TARGETS['create_p99_ms']:.0f} ms",
+                create_paced.pct(0.99) < TARGETS["create_p99_ms"],
+                f"{create_paced.pct(0.99):.1f} ms",
+            ),
+            (
+                f"status throughput >= {TARGETS['status_rps']:.0f}/s",
+                best_status_rps >= TARGETS["status_rps"],
+                f"{best_status_rps:.0f}/s",
+            ),
         ]
         if upload:
             size_mb, base_seconds, up_seconds, peak, _, _ = upload
             checks += [
-                (f"upload >= {TARGETS['upload_ratio']:.0%} of a direct copy", base_seconds / up_seconds >= TARGETS["upload_ratio"],
-                 f"{base_seconds / up_seconds:.0%}"),
+                (
+                    f"upload >= {TARGETS['upload_ratio']:.0%} of a direct copy",
+                    base_seconds / up_seconds >= TARGETS["upload_ratio"],
+                    f"{base_seconds / up_seconds:.0%}",
+                ),
                 (f"gateway peak memory < {TARGETS['peak_mb']:.0f} MB", peak < TARGETS["peak_mb"], f"{peak:.0f} MB"),
             ]
         for label, ok, value in checks:

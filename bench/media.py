@@ -106,24 +106,31 @@ def main(argv: list[str] | None = None) -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-media-") as tmp:
         root = Path(tmp)
-        print(f"generating a {args.duration:g} s 1280x720 30 fps clip with a {box[2]}x{box[3]} watermark ...", flush=True)
+        print(
+            f"generating a {args.duration:g} s 1280x720 30 fps clip with a {box[2]}x{box[3]} watermark ...", flush=True
+        )
         clip = make_clip(root / "clip.mp4", width=1280, height=720, fps=30, duration=args.duration, watermark=box)
-        other = make_clip(root / "other.mp4", width=640, height=360, fps=25, duration=args.duration / 4,
-                          channels=1, sample_rate=44100)
+        other = make_clip(
+            root / "other.mp4", width=640, height=360, fps=25, duration=args.duration / 4, channels=1, sample_rate=44100
+        )
         frames = probe_media(clip).media.frame_count or 0
         regions = [list(box)]
 
         runs: dict[str, Callable[[], Row]] = {
             "ffmpeg floor (transcode)": lambda: _floor(clip, root, encoder, frames),
-            "delogo": lambda: _processor_row("delogo", watermark_process, [clip], root,
-                                             {"regions": regions, "method": "delogo"}, frames),
-            "inpaint": lambda: _processor_row("inpaint", watermark_process, [clip], root,
-                                              {"regions": regions, "method": "inpaint"}, frames),
+            "delogo": lambda: _processor_row(
+                "delogo", watermark_process, [clip], root, {"regions": regions, "method": "delogo"}, frames
+            ),
+            "inpaint": lambda: _processor_row(
+                "inpaint", watermark_process, [clip], root, {"regions": regions, "method": "inpaint"}, frames
+            ),
             "inpaint, serial loop (reference)": lambda: _serial_inpaint(clip, root, box, options, frames),
-            "merge, stream copy": lambda: _processor_row("merge, stream copy", merge_process, [clip, clip],
-                                                         root, {}, None),
-            "merge, normalise": lambda: _processor_row("merge, normalise", merge_process, [clip, other],
-                                                       root, {}, None),
+            "merge, stream copy": lambda: _processor_row(
+                "merge, stream copy", merge_process, [clip, clip], root, {}, None
+            ),
+            "merge, normalise": lambda: _processor_row(
+                "merge, normalise", merge_process, [clip, other], root, {}, None
+            ),
         }
 
         best: dict[str, Row] = {}
@@ -134,31 +141,52 @@ def main(argv: list[str] | None = None) -> None:
                 if name not in best or row.fps > best[name].fps:
                     best[name] = row
 
-        print(f"\nlibx264 preset={encoder.preset} crf={encoder.crf}; best of {args.repeat}; "
-              f"{psutil.cpu_count()} CPUs, load average {' '.join(f'{x:.1f}' for x in psutil.getloadavg())}")
+        print(
+            f"\nlibx264 preset={encoder.preset} crf={encoder.crf}; best of {args.repeat}; "
+            f"{psutil.cpu_count()} CPUs, load average {' '.join(f'{x:.1f}' for x in psutil.getloadavg())}"
+        )
         floor = best["ffmpeg floor (transcode)"].fps
         print(f"{'measurement':34} {'frames':>7} {'seconds':>8} {'fps':>8} {'x floor':>8} {'cpu ms/f':>9}  target")
         for name, row in best.items():
             ratio = row.fps / floor
             target = TARGETS.get(name)
             verdict = "" if target is None else f">= {target:g}  {'ok' if ratio >= target else 'MISSED'}"
-            print(f"{name:34} {row.frames:7d} {row.seconds:8.2f} {row.fps:8.1f} {ratio:8.2f} "
-                  f"{row.cpu_ms_per_frame:9.2f}  {verdict}  {row.note}".rstrip())
+            print(
+                f"{name:34} {row.frames:7d} {row.seconds:8.2f} {row.fps:8.1f} {ratio:8.2f} "
+                f"{row.cpu_ms_per_frame:9.2f}  {verdict}  {row.note}".rstrip()
+            )
 
         if max(psutil.getloadavg()) > (psutil.cpu_count() or 1):
-            print("warning: other work kept the CPUs busy during the run; the wall-clock ratios are "
-                  "unreliable (the cpu ms/f column much less so)")
+            print(
+                "warning: other work kept the CPUs busy during the run; the wall-clock ratios are "
+                "unreliable (the cpu ms/f column much less so)"
+            )
 
         print("\nmeasuring peak memory of the inpaint method on 1080p ...", flush=True)
-        big = make_clip(root / "big.mp4", width=1920, height=1080, fps=30, duration=args.memory_seconds,
-                        watermark=(1560, 60, 300, 90))
-        peak, baseline, parts = _peak_memory(lambda: _processor_row(
-            "inpaint 1080p", watermark_process, [big], root, {"regions": [[1560, 60, 300, 90]]}, None,
-        ))
+        big = make_clip(
+            root / "big.mp4",
+            width=1920,
+            height=1080,
+            fps=30,
+            duration=args.memory_seconds,
+            watermark=(1560, 60, 300, 90),
+        )
+        peak, baseline, parts = _peak_memory(
+            lambda: _processor_row(
+                "inpaint 1080p",
+                watermark_process,
+                [big],
+                root,
+                {"regions": [[1560, 60, 300, 90]]},
+                None,
+            )
+        )
         verdict = "ok" if peak < MEMORY_TARGET_MB * MB else "MISSED"
         breakdown = ", ".join(f"{name} {rss / MB:.0f}" for name, rss in sorted(parts.items()))
-        print(f"peak RSS of the worker process and its children, inpaint on 1920x1080: {peak / MB:.0f} MB "
-              f"(target < {MEMORY_TARGET_MB} MB)  {verdict}")
+        print(
+            f"peak RSS of the worker process and its children, inpaint on 1920x1080: {peak / MB:.0f} MB "
+            f"(target < {MEMORY_TARGET_MB} MB)  {verdict}"
+        )
         print(f"  at the peak, MB: {breakdown}; python before the job: {baseline / MB:.0f} MB")
 
 
@@ -168,24 +196,40 @@ def _floor(clip: Path, root: Path, encoder: EncoderSettings, frames: int) -> Row
     out = root / "floor.mp4"
     with Stopwatch() as watch:
         run_ffmpeg(
-            [*source.input_args(limits=MediaLimits()), "-map", "0:v:0", "-map", "0:a?",
-             *encoder.video_args(), *encoder.audio_args(source.audio), *encoder.container_args(), str(out)],
+            [
+                *source.input_args(limits=MediaLimits()),
+                "-map",
+                "0:v:0",
+                "-map",
+                "0:a?",
+                *encoder.video_args(),
+                *encoder.audio_args(source.audio),
+                *encoder.container_args(),
+                str(out),
+            ],
             outputs=[out],
         )
     out.unlink()
     return Row("floor", frames, watch.wall, watch.cpu)
 
 
-def _processor_row(name: str, processor: Processor, inputs: list[Path], root: Path,
-                   config: dict[str, object], frames: int | None) -> Row:
+def _processor_row(
+    name: str, processor: Processor, inputs: list[Path], root: Path, config: dict[str, object], frames: int | None
+) -> Row:
     workdir = Path(tempfile.mkdtemp(prefix="job-", dir=root))
     try:
         copies = []
         for number, path in enumerate(inputs):
             copies.append(workdir / f"input-{number:03d}{path.suffix}")
             shutil.copyfile(path, copies[-1])
-        ctx = JobContext(task_id="bench", attempt=1, workdir=workdir, inputs=copies,
-                         input_names=[p.name for p in inputs], config=config)
+        ctx = JobContext(
+            task_id="bench",
+            attempt=1,
+            workdir=workdir,
+            inputs=copies,
+            input_names=[p.name for p in inputs],
+            config=config,
+        )
         with Stopwatch() as watch:
             result = processor(ctx)
         count = frames if frames is not None else (result.media.frame_count if result.media else 0) or 0
@@ -210,18 +254,23 @@ def _serial_inpaint(clip: Path, root: Path, box: tuple[int, ...], options: Water
     size = frame_bytes(width, height)
     video, out = root / "serial.video.mp4", root / "serial.mp4"
     with Stopwatch() as watch:
-        with FfmpegProcess(decoder_args(source, options.limits, width, height, rate), stdout=subprocess.PIPE) as dec, \
-                FfmpegProcess(encoder_args(source, width, height, rate, video, options.encoder),
-                              stdin=subprocess.PIPE, outputs=[video]) as enc:
+        with (
+            FfmpegProcess(decoder_args(source, options.limits, width, height, rate), stdout=subprocess.PIPE) as dec,
+            FfmpegProcess(
+                encoder_args(source, width, height, rate, video, options.encoder),
+                stdin=subprocess.PIPE,
+                outputs=[video],
+            ) as enc,
+        ):
             assert dec.stdout is not None and enc.stdin is not None
             while len(data := dec.stdout.read(size)) == size:
                 frame = np.frombuffer(data, dtype=np.uint8).copy()
                 planes, offset = [], 0
                 for rows, cols in plane_shapes(width, height):
-                    planes.append(frame[offset:offset + rows * cols].reshape(rows, cols))
+                    planes.append(frame[offset : offset + rows * cols].reshape(rows, cols))
                     offset += rows * cols
                 for w in windows:
-                    view = planes[w.plane][w.box.top:w.box.bottom, w.box.left:w.box.right]
+                    view = planes[w.plane][w.box.top : w.box.bottom, w.box.left : w.box.right]
                     view[...] = cv2.inpaint(view, w.mask, w.radius, cv2.INPAINT_TELEA)
                 enc.stdin.write(frame.tobytes())
         run_ffmpeg(remux_args(source, options.limits, video, out, options.encoder), outputs=[out])

@@ -112,8 +112,9 @@ class NoopWorkers:
         if self.job_seconds:
             await asyncio.sleep(self.job_seconds)
         result = ResultFile(key=f"{job.output_key}result.bin", size=0)
-        done = Envelope.wrap(JobSucceeded(task_id=job.task_id, attempt=job.attempt, result=result),
-                             correlation_id=job.task_id)
+        done = Envelope.wrap(
+            JobSucceeded(task_id=job.task_id, attempt=job.attempt, result=result), correlation_id=job.task_id
+        )
         freed = self.m.freed_at[done.message_id] = time.perf_counter()
         await self.bus.publish(EVENTS, JobSucceeded.TYPE, done)
         if self.m.barrier is not None:
@@ -122,15 +123,17 @@ class NoopWorkers:
 
 def _scheduler_env(url: str, db: Path, args: argparse.Namespace, synchronous: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIACRAFT_")}
-    env.update({
-        "MEDIACRAFT_BUS_URL": url,
-        "MEDIACRAFT_STORE_URL": f"sqlite:///{db}?synchronous={synchronous}",
-        "MEDIACRAFT_QUOTA_PER_USER": str(args.quota_per_user),
-        "MEDIACRAFT_QUOTA_GLOBAL": str(args.quota_global),
-        "MEDIACRAFT_LOG_LEVEL": "WARNING",
-        "MEDIACRAFT_LOG_JSON": "true",
-        "MEDIACRAFT_ENVIRONMENT": "test",
-    })
+    env.update(
+        {
+            "MEDIACRAFT_BUS_URL": url,
+            "MEDIACRAFT_STORE_URL": f"sqlite:///{db}?synchronous={synchronous}",
+            "MEDIACRAFT_QUOTA_PER_USER": str(args.quota_per_user),
+            "MEDIACRAFT_QUOTA_GLOBAL": str(args.quota_global),
+            "MEDIACRAFT_LOG_LEVEL": "WARNING",
+            "MEDIACRAFT_LOG_JSON": "true",
+            "MEDIACRAFT_ENVIRONMENT": "test",
+        }
+    )
     return env
 
 
@@ -148,18 +151,30 @@ async def _wait_active(store: SqliteStore, bus: RabbitBus, deadline: float) -> N
 
 async def _insert_draft(store: SqliteStore, user: str, n: int) -> Task:
     task_id = uuid.uuid4().hex
-    return await store.insert(Task(
-        task_id=task_id, user_id=user, task_type=TASK_TYPE, status=TaskStatus.UPLOADED, created_at=utcnow(),
-        inputs=[InputFile(key=f"uploads/{user}/{task_id}/in.mp4", original_name=f"in-{n}.mp4", size=1)],
-    ))
+    return await store.insert(
+        Task(
+            task_id=task_id,
+            user_id=user,
+            task_type=TASK_TYPE,
+            status=TaskStatus.UPLOADED,
+            created_at=utcnow(),
+            inputs=[InputFile(key=f"uploads/{user}/{task_id}/in.mp4", original_name=f"in-{n}.mp4", size=1)],
+        )
+    )
 
 
 async def _submit(store: SqliteStore, bus: RabbitBus, task: Task) -> None:
     """What the gateway's submit does: compare-and-set to queued, then the nudge."""
-    queued = await store.transition(task.task_id, transitions.SUBMIT, expected_version=task.version,
-                                    changes={"submitted_at": utcnow()})
-    cmd = SubmitTask(task_id=queued.task_id, user_id=queued.user_id, task_type=queued.task_type,
-                     version=queued.version, submitted_at=queued.submitted_at)
+    queued = await store.transition(
+        task.task_id, transitions.SUBMIT, expected_version=task.version, changes={"submitted_at": utcnow()}
+    )
+    cmd = SubmitTask(
+        task_id=queued.task_id,
+        user_id=queued.user_id,
+        task_type=queued.task_type,
+        version=queued.version,
+        submitted_at=queued.submitted_at,
+    )
     await bus.publish(COMMANDS, SCHEDULER_KEY, Envelope.wrap(cmd, correlation_id=queued.task_id))
 
 
@@ -185,8 +200,9 @@ def _broker_process() -> psutil.Process | None:
     return None
 
 
-async def run_mediacraft(url: str, args: argparse.Namespace, workdir: Path, *, tasks: int,
-                         job_seconds: float, synchronous: str = "NORMAL") -> dict[str, Any]:
+async def run_mediacraft(
+    url: str, args: argparse.Namespace, workdir: Path, *, tasks: int, job_seconds: float, synchronous: str = "NORMAL"
+) -> dict[str, Any]:
     """Tasks through the scheduler's whole lifecycle; returns rate, latencies and CPU use."""
     db = workdir / "tasks.db"
     topology = build_topology()
@@ -197,13 +213,25 @@ async def run_mediacraft(url: str, args: argparse.Namespace, workdir: Path, *, t
     await client.start()
     await workers_bus.start()
     log = (workdir / "scheduler.log").open("wb")
-    scheduler = subprocess.Popen([sys.executable, "-m", "mediacraft.scheduler"], cwd=ROOT, stdout=log,
-                                 stderr=subprocess.STDOUT, env=_scheduler_env(url, db, args, synchronous))
+    scheduler = subprocess.Popen(
+        [sys.executable, "-m", "mediacraft.scheduler"],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=_scheduler_env(url, db, args, synchronous),
+    )
     m = Measures(expected=tasks + 1)
     try:
         await NoopWorkers(workers_bus, m, args.quota_global, job_seconds).start()
-        marker = await store.insert(Task(task_id=uuid.uuid4().hex, user_id="bench-marker", task_type=TASK_TYPE,
-                                         status=TaskStatus.FAILED, created_at=utcnow()))
+        marker = await store.insert(
+            Task(
+                task_id=uuid.uuid4().hex,
+                user_id="bench-marker",
+                task_type=TASK_TYPE,
+                status=TaskStatus.FAILED,
+                created_at=utcnow(),
+            )
+        )
 
         async def on_event(incoming: Incoming) -> None:
             env = incoming.envelope
@@ -222,13 +250,15 @@ async def run_mediacraft(url: str, args: argparse.Namespace, workdir: Path, *, t
         drafts = [await _insert_draft(store, users[n % len(users)], n) for n in range(tasks)]
         await client.consume(listen, on_event, prefetch=500)
         m.freed_at.clear()
-        cpu = CpuWatch({"scheduler": psutil.Process(scheduler.pid), "bench (gateway+workers)": psutil.Process()}
-                       | ({"rabbitmq": b} if (b := _broker_process()) else {}))
+        cpu = CpuWatch(
+            {"scheduler": psutil.Process(scheduler.pid), "bench (gateway+workers)": psutil.Process()}
+            | ({"rabbitmq": b} if (b := _broker_process()) else {})
+        )
         cpu.start()
         m.first_submit = time.perf_counter()
         window = 32  # submits in flight, like many people pressing the button at once
         for i in range(0, len(drafts), window):
-            await asyncio.gather(*(_submit(store, client, d) for d in drafts[i:i + window]))
+            await asyncio.gather(*(_submit(store, client, d) for d in drafts[i : i + window]))
         submitted = time.perf_counter()
         # commands are handled in order: when this retry shows up as queued, every submit was handled
         retry = RetryTask(task_id=marker.task_id, user_id=marker.user_id)
@@ -265,7 +295,10 @@ def run_celery(url: str, tasks: int, workdir: Path, timeout: float) -> dict[str,
     """The same number of no-op tasks through Celery 5 on the same broker (bench/_celery_noop.py)."""
     done = subprocess.run(
         [sys.executable, "-m", "bench._celery_noop", url, str(tasks), str(timeout), str(workdir / "celery.log")],
-        cwd=ROOT, env={**os.environ, "BENCH_CELERY_BROKER": url}, capture_output=True, text=True,
+        cwd=ROOT,
+        env={**os.environ, "BENCH_CELERY_BROKER": url},
+        capture_output=True,
+        text=True,
         timeout=timeout + 120,
     )
     if done.returncode != 0:
@@ -283,52 +316,74 @@ def _latency_line(lat: list[float]) -> str:
         return "no samples"
     p50, p99 = percentile(lat, 0.50), percentile(lat, 0.99)
     verdict = "met" if p99 * 1000 < TARGET_P99_MS else "MISSED"
-    return (f"{len(lat)} samples: p50 {_ms(p50)}, p99 {_ms(p99)}, max {_ms(lat[-1])}  "
-            f"(target p99 < {TARGET_P99_MS:.0f} ms: {verdict})")
+    return (
+        f"{len(lat)} samples: p50 {_ms(p50)}, p99 {_ms(p99)}, max {_ms(lat[-1])}  "
+        f"(target p99 < {TARGET_P99_MS:.0f} ms: {verdict})"
+    )
 
 
 def _cpu_line(run: dict[str, Any]) -> str:
     per = run["tasks"]
-    return ", ".join(f"{name} {used / run['elapsed'] * 100:.0f}% of a core ({used / per * 1000:.2f} ms/task)"
-                     for name, used in run["cpu"].items())
+    return ", ".join(
+        f"{name} {used / run['elapsed'] * 100:.0f}% of a core ({used / per * 1000:.2f} ms/task)"
+        for name, used in run["cpu"].items()
+    )
 
 
-def report(rounds: list[tuple[dict[str, Any], dict[str, Any] | None]], full: dict[str, Any] | None,
-           loaded: dict[str, Any] | None, args: argparse.Namespace) -> None:
+def report(
+    rounds: list[tuple[dict[str, Any], dict[str, Any] | None]],
+    full: dict[str, Any] | None,
+    loaded: dict[str, Any] | None,
+    args: argparse.Namespace,
+) -> None:
     """Print the figures (the median round in full), the ratio, and what bounds the throughput."""
     by_rate = sorted(rounds, key=lambda r: r[0]["rate"])
     ours, celery = by_rate[len(by_rate) // 2]
     print(f"tasks: {args.tasks}, users: {args.users}, quotas: {args.quota_per_user}/user, {args.quota_global} total")
     if len(rounds) > 1:
-        line = ", ".join(f"{o['rate']:.0f}" + (f" vs celery {c['rate']:.0f} ({o['rate'] / c['rate']:.2f})" if c else "")
-                         for o, c in rounds)
+        line = ", ".join(
+            f"{o['rate']:.0f}" + (f" vs celery {c['rate']:.0f} ({o['rate'] / c['rate']:.2f})" if c else "")
+            for o, c in rounds
+        )
         print(f"{len(rounds)} rounds, in order, tasks/s: {line}; the median round follows")
-    print("machine speed before/after each round (bench/_machine.py's fixed Python workload, lower is faster; "
-          "compare runs with like figures): "
-          + ", ".join(f"{o['reference_ms'][0]:.0f}/{o['reference_ms'][1]:.0f} ms" for o, _ in rounds))
+    print(
+        "machine speed before/after each round (bench/_machine.py's fixed Python workload, lower is faster; "
+        "compare runs with like figures): "
+        + ", ".join(f"{o['reference_ms'][0]:.0f}/{o['reference_ms'][1]:.0f} ms" for o, _ in rounds)
+    )
     for run in (r for r in (ours, full) if r is not None):
         verdict = "met" if run["rate"] >= TARGET_RATE else "MISSED"
-        print(f"mediacraft lifecycle, no-op jobs, SQLite synchronous={run['synchronous']}: {run['rate']:.0f} tasks/s "
-              f"({run['tasks']} in {run['elapsed']:.2f} s; submits offered at {run['submit_rate']:.0f}/s)  "
-              f"(target >= {TARGET_RATE:.0f}: {verdict})")
+        print(
+            f"mediacraft lifecycle, no-op jobs, SQLite synchronous={run['synchronous']}: {run['rate']:.0f} tasks/s "
+            f"({run['tasks']} in {run['elapsed']:.2f} s; submits offered at {run['submit_rate']:.0f}/s)  "
+            f"(target >= {TARGET_RATE:.0f}: {verdict})"
+        )
         print(f"  dispatch latency, saturated (every slot turning over at once): {_latency_line(run['latencies'])}")
         print(f"  CPU: {_cpu_line(run)}")
     if loaded is not None:
-        print(f"mediacraft, {loaded['tasks']} jobs of {loaded['job_seconds'] * 1000:.0f} ms, SQLite "
-              f"synchronous={loaded['synchronous']}: {loaded['rate']:.0f} tasks/s")
+        print(
+            f"mediacraft, {loaded['tasks']} jobs of {loaded['job_seconds'] * 1000:.0f} ms, SQLite "
+            f"synchronous={loaded['synchronous']}: {loaded['rate']:.0f} tasks/s"
+        )
         print(f"  dispatch latency, not saturated: {_latency_line(loaded['latencies'])}")
         hops = loaded["hops"]
         if hops:
-            print(f"  one broker hop meanwhile (a worker's publish to the quorum inbox until confirmed): "
-                  f"p50 {_ms(percentile(hops, 0.5))}, p99 {_ms(percentile(hops, 0.99))}; a dispatch takes two "
-                  "such hops (the finished event in, the job out) besides the scheduler's own work")
+            print(
+                f"  one broker hop meanwhile (a worker's publish to the quorum inbox until confirmed): "
+                f"p50 {_ms(percentile(hops, 0.5))}, p99 {_ms(percentile(hops, 0.99))}; a dispatch takes two "
+                "such hops (the finished event in, the job out) besides the scheduler's own work"
+            )
     if celery is not None:
-        print(f"celery 5, no-op (prefork, default concurrency, acks_late, rpc results), same round: "
-              f"{celery['rate']:.0f} tasks/s "
-              f"({celery['elapsed']:.2f} s)")
+        print(
+            f"celery 5, no-op (prefork, default concurrency, acks_late, rpc results), same round: "
+            f"{celery['rate']:.0f} tasks/s "
+            f"({celery['elapsed']:.2f} s)"
+        )
         ratios = sorted(o["rate"] / c["rate"] for o, c in rounds if c)
-        print(f"ratio mediacraft (synchronous={ours['synchronous']}) / celery, median of the rounds: "
-              f"{ratios[len(ratios) // 2]:.2f}")
+        print(
+            f"ratio mediacraft (synchronous={ours['synchronous']}) / celery, median of the rounds: "
+            f"{ratios[len(ratios) // 2]:.2f}"
+        )
     cycle = args.quota_global / ours["rate"] * 1000
     total = sum(ours["cpu"].values()) / ours["elapsed"]
     per_task = sum(ours["cpu"].values()) / ours["tasks"] * 1000
@@ -372,17 +427,21 @@ async def _main_async(args: argparse.Namespace) -> None:
         ours["reference_ms"] = (before, await asyncio.to_thread(reference_ms))
         celery = None
         if not args.no_celery:
-            celery = await _in_vhost(args, lambda url, wd: asyncio.to_thread(run_celery, url, args.tasks, wd,
-                                                                             args.timeout))
+            celery = await _in_vhost(
+                args, lambda url, wd: asyncio.to_thread(run_celery, url, args.tasks, wd, args.timeout)
+            )
         rounds.append((ours, celery))
     full = None
     if args.full_tasks:
-        full = await _in_vhost(args, lambda url, wd: run_mediacraft(
-            url, args, wd, tasks=args.full_tasks, job_seconds=0.0, synchronous="FULL"))
+        full = await _in_vhost(
+            args,
+            lambda url, wd: run_mediacraft(url, args, wd, tasks=args.full_tasks, job_seconds=0.0, synchronous="FULL"),
+        )
     loaded = None
     if args.latency_tasks:
-        loaded = await _in_vhost(args, lambda url, wd: run_mediacraft(
-            url, args, wd, tasks=args.latency_tasks, job_seconds=args.job_seconds))
+        loaded = await _in_vhost(
+            args, lambda url, wd: run_mediacraft(url, args, wd, tasks=args.latency_tasks, job_seconds=args.job_seconds)
+        )
     report(rounds, full, loaded, args)
 
 
@@ -394,12 +453,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quota-per-user", type=int, default=1)
     parser.add_argument("--quota-global", type=int, default=10)
     parser.add_argument("--timeout", type=float, default=300.0)
-    parser.add_argument("--full-tasks", type=int, default=1000,
-                        help="tasks of the run with SQLite synchronous=FULL, every commit synced (0 skips it)")
+    parser.add_argument(
+        "--full-tasks",
+        type=int,
+        default=1000,
+        help="tasks of the run with SQLite synchronous=FULL, every commit synced (0 skips it)",
+    )
     parser.add_argument("--no-celery", action="store_true", help="skip the Celery baseline")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of the main run and Celery")
-    parser.add_argument("--latency-tasks", type=int, default=400,
-                        help="tasks of the not-saturated latency run (0 skips it)")
+    parser.add_argument(
+        "--latency-tasks", type=int, default=400, help="tasks of the not-saturated latency run (0 skips it)"
+    )
     parser.add_argument("--job-seconds", type=float, default=0.3, help="job length in the latency run")
     parser.add_argument("--url-base", default="amqp://guest:guest@127.0.0.1:5672")
     parser.add_argument("--user", default="guest", help="broker user to grant the temporary vhost")

@@ -118,14 +118,27 @@ class Submitter:
         kind = n % 4
         try:
             if kind == 0:
-                reply = self._post(visitor, "/api/tasks/submit", {
-                    "task_type": "image_generation", "config": {"prompt": f"soak image {n}", "width": 96, "height": 64}})
+                reply = self._post(
+                    visitor,
+                    "/api/tasks/submit",
+                    {
+                        "task_type": "image_generation",
+                        "config": {"prompt": f"soak image {n}", "width": 96, "height": 64},
+                    },
+                )
             elif kind == 1:
-                reply = self._post(visitor, "/api/tasks/submit", {"task_type": "video_generation", "config": {
-                    "prompt": f"soak video {n}", "duration": 1, "width": 160, "height": 90}})
+                reply = self._post(
+                    visitor,
+                    "/api/tasks/submit",
+                    {
+                        "task_type": "video_generation",
+                        "config": {"prompt": f"soak video {n}", "duration": 1, "width": 160, "height": 90},
+                    },
+                )
             else:
-                reply = self._post(visitor, "/api/tasks/create",
-                                   {"task_type": "video_merge" if kind == 2 else "watermark_removal"})
+                reply = self._post(
+                    visitor, "/api/tasks/create", {"task_type": "video_merge" if kind == 2 else "watermark_removal"}
+                )
                 if reply is not None:
                     task_id = reply["task_id"]
                     if kind == 2:
@@ -200,9 +213,12 @@ def run(args: argparse.Namespace, settings: dict[str, str]) -> int:
             if now >= next_sample:
                 samples.append(sample(visitors, load, procs, now - started))
                 s = samples[-1]
-                print(f"  {s.at:6.0f} s: {s.submitted} submitted, {s.completed} completed; RSS "
-                      + ", ".join(f"{k} {v:.0f}" for k, v in s.rss_mb.items())
-                      + f" MB; status p99 {percentile(sorted(s.status_ms), 0.99):.1f} ms", flush=True)
+                print(
+                    f"  {s.at:6.0f} s: {s.submitted} submitted, {s.completed} completed; RSS "
+                    + ", ".join(f"{k} {v:.0f}" for k, v in s.rss_mb.items())
+                    + f" MB; status p99 {percentile(sorted(s.status_ms), 0.99):.1f} ms",
+                    flush=True,
+                )
                 next_sample = now + args.sample_seconds
             # paced: the n-th submit is due n / rate seconds after the start
             pause.wait(max(0.0, started + submitter.n / rate - time.monotonic()))
@@ -253,17 +269,28 @@ def drain(visitors: list[Any], load: Load, seconds: float, pause: threading.Even
         pause.wait(2.0)  # a listing per visitor every 2 s keeps well inside the request limits
 
 
-def report(args: argparse.Namespace, load: Load, samples: list[Sample], final: dict[str, str],
-           pids: dict[str, int], survivors: dict[str, int], log: str, code: int, load_seconds: float) -> int:
+def report(
+    args: argparse.Namespace,
+    load: Load,
+    samples: list[Sample],
+    final: dict[str, str],
+    pids: dict[str, int],
+    survivors: dict[str, int],
+    log: str,
+    code: int,
+    load_seconds: float,
+) -> int:
     wanted = {task_id for _, task_id in load.submitted}
     lost = sorted(wanted - set(final))
     extra = sorted(set(final) - wanted)
     outcome = Counter(final.get(t, "lost") for t in wanted)
     crashed = sorted(name for name, pid in pids.items() if survivors.get(name) != pid)
     restarts = log.count("starting it again")
-    print(f"\n{args.mode}, {args.minutes:g} min of load, {args.visitors} visitors, {len(wanted)} tasks "
-          f"({len(wanted) / load_seconds:.2f}/s); refused: {dict(load.refused) or 'none'}; "
-          f"client errors: {len(load.errors)}")
+    print(
+        f"\n{args.mode}, {args.minutes:g} min of load, {args.visitors} visitors, {len(wanted)} tasks "
+        f"({len(wanted) / load_seconds:.2f}/s); refused: {dict(load.refused) or 'none'}; "
+        f"client errors: {len(load.errors)}"
+    )
     for error in load.errors[:5]:
         print(f"  {error[:300]}")
     print(f"tasks at the end: {dict(outcome)}")
@@ -273,22 +300,28 @@ def report(args: argparse.Namespace, load: Load, samples: list[Sample], final: d
     print(f"memory, after the warm-up ({warm.at:.0f} s, {warm.submitted} tasks) -> end ({last.submitted} tasks):")
     for name in sorted(last.rss_mb):
         before, after = warm.rss_mb.get(name, float("nan")), last.rss_mb[name]
-        print(f"  {name:<18} {before:7.1f} -> {after:7.1f} MB ({after - before:+.1f} MB, "
-              f"{(after - before) * 1000 / grown_tasks:+.2f} per 1,000 tasks); "
-              f"fds {warm.fds.get(name)} -> {last.fds.get(name)}; "
-              f"threads {warm.threads.get(name)} -> {last.threads.get(name)}")
+        print(
+            f"  {name:<18} {before:7.1f} -> {after:7.1f} MB ({after - before:+.1f} MB, "
+            f"{(after - before) * 1000 / grown_tasks:+.2f} per 1,000 tasks); "
+            f"fds {warm.fds.get(name)} -> {last.fds.get(name)}; "
+            f"threads {warm.threads.get(name)} -> {last.threads.get(name)}"
+        )
     windows = [s for s in samples[:-1] if s.status_ms and s.at >= warm.at]  # the last one is after the drain
     if len(windows) >= 2:
         first, end = windows[0], windows[-1]
         p99 = lambda s: percentile(sorted(s.status_ms), 0.99)  # noqa: E731
         lst = lambda s: percentile(sorted(s.list_ms), 0.99)  # noqa: E731
-        print(f"status p99 (20 queries a window): after the warm-up {p99(first):.1f} ms, last window {p99(end):.1f} ms "
-              f"(ratio {p99(end) / p99(first):.2f}); listing p99 {lst(first):.1f} -> {lst(end):.1f} ms")
+        print(
+            f"status p99 (20 queries a window): after the warm-up {p99(first):.1f} ms, last window {p99(end):.1f} ms "
+            f"(ratio {p99(end) / p99(first):.2f}); listing p99 {lst(first):.1f} -> {lst(end):.1f} ms"
+        )
         rates = [(b.completed - a.completed) / (b.at - a.at) for a, b in itertools.pairwise(windows) if b.at > a.at]
         if len(rates) >= 2:
             half = len(rates) // 2
-            print(f"completed per second: first half {statistics.mean(rates[:half]):.2f}, "
-                  f"second half {statistics.mean(rates[half:]):.2f}")
+            print(
+                f"completed per second: first half {statistics.mean(rates[:half]):.2f}, "
+                f"second half {statistics.mean(rates[half:]):.2f}"
+            )
     checks = {
         "every task found once": not lost and not extra,
         "every task completed": outcome == Counter({"completed": len(wanted)}),
@@ -311,8 +344,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--mode", choices=("standalone", "stack"), default="standalone")
     parser.add_argument("--minutes", type=float, default=3.0, help="how long the load runs (1440: a day)")
     parser.add_argument("--visitors", type=int, default=10)
-    parser.add_argument("--rate", type=float, default=0.0,
-                        help="tasks per second in all (default: 80%% of the visitors' create limit)")
+    parser.add_argument(
+        "--rate", type=float, default=0.0, help="tasks per second in all (default: 80%% of the visitors' create limit)"
+    )
     parser.add_argument("--sample-seconds", type=float, default=15.0)
     parser.add_argument("--drain-minutes", type=float, default=10.0, help="how long the end waits for tasks")
     args = parser.parse_args(argv)

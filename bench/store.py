@@ -73,9 +73,7 @@ def task(user_id: str, n: int) -> Task:
         completed_at=created + timedelta(seconds=60),
         original_filename=f"holiday-{n}.mp4",
         file_size=48_000_000,
-        inputs=[
-            InputFile(key=f"{user_id}/{n}/in.mp4", original_name=f"holiday-{n}.mp4", size=48_000_000, media=media)
-        ],
+        inputs=[InputFile(key=f"{user_id}/{n}/in.mp4", original_name=f"holiday-{n}.mp4", size=48_000_000, media=media)],
         config={"selected_frame": 12, "regions": [[10, 10, 200, 80], [1600, 980, 300, 90]]},
         result=ResultFile(key=f"{user_id}/{n}/out.mp4", size=47_000_000, content_type="video/mp4", media=media),
         fingerprint=uuid.uuid4().hex,

@@ -33,28 +33,30 @@ def _row(transition: Transition) -> str:
 
 def render() -> str:
     """The generated section, markers included."""
-    return "\n".join([
-        BEGIN,
-        "## Task state machine",
-        "",
-        "Every change of a stored task's status (and of its queue standing) is one of these named",
-        "transitions, `store.transition(task_id, transitions.NAME, expected_version=v, changes={...})`:",
-        "a compare-and-set on the statuses it leaves from and the version. The store writes the target",
-        "status, bumps `version` and sets `updated_at` itself, and refuses (`InvalidTransition`) a",
-        "transition not in the table, another status, or a field not listed under *sets*.",
-        f"A task is born `{INITIAL_STATUS.value}` by the gateway's insert; progress reports and the",
-        "user-owned flags (hidden, notified) are not transitions.",
-        "",
-        "```mermaid",
-        "stateDiagram-v2",
-        *_edges(),
-        "```",
-        "",
-        "| transition | from | to | made by | sets | when |",
-        "|---|---|---|---|---|---|",
-        *(_row(transition) for transition in TRANSITIONS.values()),
-        END,
-    ])
+    return "\n".join(
+        [
+            BEGIN,
+            "## Task state machine",
+            "",
+            "Every change of a stored task's status (and of its queue standing) is one of these named",
+            "transitions, `store.transition(task_id, transitions.NAME, expected_version=v, changes={...})`:",
+            "a compare-and-set on the statuses it leaves from and the version. The store writes the target",
+            "status, bumps `version` and sets `updated_at` itself, and refuses (`InvalidTransition`) a",
+            "transition not in the table, another status, or a field not listed under *sets*.",
+            f"A task is born `{INITIAL_STATUS.value}` by the gateway's insert; progress reports and the",
+            "user-owned flags (hidden, notified) are not transitions.",
+            "",
+            "```mermaid",
+            "stateDiagram-v2",
+            *_edges(),
+            "```",
+            "",
+            "| transition | from | to | made by | sets | when |",
+            "|---|---|---|---|---|---|",
+            *(_row(transition) for transition in TRANSITIONS.values()),
+            END,
+        ]
+    )
 
 
 def updated(document: str) -> str:

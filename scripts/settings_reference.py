@@ -37,7 +37,7 @@ def _default(field: Any) -> str:
     if isinstance(value, (dict, list)):
         return "`" + json.dumps(value) + "`"
     text = str(value).replace("|", "\\|")
-    return f"`{text}`" if text else "`\"\"`"
+    return f"`{text}`" if text else '`""`'
 
 
 def _comments(cls: type) -> dict[str, str]:
@@ -74,7 +74,16 @@ def render() -> str:
             rows.append(f"| `{key}` | {_default(field)} | {doc} |")
         if not rows:
             continue
-        lines += [f"## {title}", "", f"`{module}.{name}`", "", "| variable | default | notes |", "|---|---|---|", *rows, ""]
+        lines += [
+            f"## {title}",
+            "",
+            f"`{module}.{name}`",
+            "",
+            "| variable | default | notes |",
+            "|---|---|---|",
+            *rows,
+            "",
+        ]
     return "\n".join(lines)
 
 

@@ -402,4 +402,3 @@ class BusContract:
             await standby.publish(COMMANDS, SCHEDULER_KEY, probe(n))
         assert [number(await second.next()) for _ in range(2)] == [4, 5]
         assert len(second.seen) == 2
-

@@ -355,8 +355,9 @@ class ObjectStoreContract:
         upload = asyncio.create_task(store.put_stream("inbox/u1/stale.mp4", source))
         await asyncio.wait_for(source.paused.wait(), 30)
 
-        pending = await eventually(store.list_incomplete_uploads, timeout=15, interval=0.05,
-                                   what="the incomplete upload to be listed")
+        pending = await eventually(
+            store.list_incomplete_uploads, timeout=15, interval=0.05, what="the incomplete upload to be listed"
+        )
         assert [u.key for u in pending] == ["inbox/u1/stale.mp4"]
         assert pending[0].upload_id and pending[0].initiated is not None
         assert [u.key for u in await store.list_incomplete_uploads("inbox/")] == ["inbox/u1/stale.mp4"]

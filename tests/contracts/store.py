@@ -132,7 +132,9 @@ class StoreContract:
         await clock.advance(5)
         submitted = clock.now()
         moved = await store.transition(
-            task.task_id, transitions.SUBMIT, expected_version=0,
+            task.task_id,
+            transitions.SUBMIT,
+            expected_version=0,
             changes={"submitted_at": submitted, "message": "Waiting in the queue"},
         )
         assert (moved.status, moved.version, moved.message) == (TaskStatus.QUEUED, 1, "Waiting in the queue")
@@ -155,7 +157,9 @@ class StoreContract:
     async def test_a_same_status_transition_bumps_the_version(self, store: Any) -> None:
         task = await store.insert(make_task(status=TaskStatus.QUEUED))
         moved = await store.transition(
-            task.task_id, transitions.REPOSITION, expected_version=0,
+            task.task_id,
+            transitions.REPOSITION,
+            expected_version=0,
             changes={"queue_position": 2, "message": "Waiting for your current task to finish"},
         )
         assert (moved.status, moved.version, moved.queue_position) == (TaskStatus.QUEUED, 1, 2)
@@ -164,7 +168,9 @@ class StoreContract:
     async def test_a_transition_accepts_its_own_target_status_and_model_values(self, store: Any) -> None:
         task = await store.insert(running_task())
         done = await store.transition(
-            task.task_id, transitions.COMPLETE, expected_version=0,
+            task.task_id,
+            transitions.COMPLETE,
+            expected_version=0,
             changes={"status": "completed", "progress": 100, "result": ResultFile(key="k", size=1)},
         )
         assert done.status == TaskStatus.COMPLETED and done.result == ResultFile(key="k", size=1)
@@ -206,8 +212,14 @@ class StoreContract:
         "transition",
         [
             "dispatch",
-            Transition("teleport", (TaskStatus.CREATED,), TaskStatus.COMPLETED, Component.GATEWAY,
-                       frozenset({"result"}), "not in the table"),
+            Transition(
+                "teleport",
+                (TaskStatus.CREATED,),
+                TaskStatus.COMPLETED,
+                Component.GATEWAY,
+                frozenset({"result"}),
+                "not in the table",
+            ),
             replace(transitions.DISPATCH, target=TaskStatus.COMPLETED),
             replace(transitions.DISPATCH, fields=transitions.DISPATCH.fields | {"result"}),
         ],
@@ -264,7 +276,9 @@ class StoreContract:
         outcomes = await asyncio.gather(
             *(
                 store.transition(
-                    task.task_id, transitions.DISPATCH, expected_version=0,
+                    task.task_id,
+                    transitions.DISPATCH,
+                    expected_version=0,
                     changes={"attempts": 1, "message": f"claimed by {n}"},
                 )
                 for n in range(20)
@@ -381,7 +395,12 @@ class StoreContract:
         await clock.advance(1)
         lease = clock.now() + timedelta(seconds=30)
         moved = await store.update_progress(
-            task.task_id, attempt=1, progress=40, stage="encode", eta_seconds=12.5, message="encoding",
+            task.task_id,
+            attempt=1,
+            progress=40,
+            stage="encode",
+            eta_seconds=12.5,
+            message="encoding",
             lease_expires_at=lease,
         )
         assert (moved.progress, moved.stage, moved.eta_seconds, moved.message) == (40, "encode", 12.5, "encoding")

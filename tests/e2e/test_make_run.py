@@ -46,8 +46,15 @@ def test_make_run_starts_the_product_runs_a_job_and_stops_on_ctrl_c(tmp_path: Pa
     log_path = tmp_path / "make-run.log"
     env = clean_environment({"MEDIACRAFT_DATA_DIR": str(data_dir), "MEDIACRAFT_HTTP_PORT": str(port)})
     with open(log_path, "wb") as log:
-        make = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        make = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
     def output() -> str:
         return log_path.read_text(encoding="utf-8", errors="replace")
@@ -70,8 +77,9 @@ def test_make_run_starts_the_product_runs_a_job_and_stops_on_ctrl_c(tmp_path: Pa
         finally:
             visitor.close()
         assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-        assert (data_dir / "mediacraft.db").is_file() and (data_dir / "objects").is_dir(), \
+        assert (data_dir / "mediacraft.db").is_file() and (data_dir / "objects").is_dir(), (
             "the data lives under MEDIACRAFT_DATA_DIR"
+        )
 
         family = psutil.Process(make.pid).children(recursive=True)
         os.killpg(make.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground group: make and the product

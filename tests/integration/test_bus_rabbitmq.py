@@ -117,8 +117,9 @@ async def test_confirmed_publishes_survive_a_broker_side_disconnect(
     # are confirmed after the reconnect
     for start in range(1, 50_000, 20):
         batch = range(start, start + 20)
-        results = await asyncio.gather(*(rabbit_bus.publish(JOBS, POOL, probe(n)) for n in batch),
-                                       return_exceptions=True)
+        results = await asyncio.gather(
+            *(rabbit_bus.publish(JOBS, POOL, probe(n)) for n in batch), return_exceptions=True
+        )
         assert not [r for r in results if r is not None], "a publish failed instead of waiting"
         confirmed.extend(batch)
         if outage.done() and rabbit_bus.reconnects:
@@ -175,8 +176,9 @@ async def test_a_handler_that_outlives_its_channel_gets_the_message_again(
 async def test_publish_waits_for_the_broker_then_gives_up_after_its_timeout(
     rabbit_server: RabbitServer, rabbit_vhost: RabbitVhost, rabbit_bus: RabbitBus
 ) -> None:
-    await asyncio.to_thread(rabbit_server.ctl, "set_vhost_limits", "--vhost", rabbit_vhost.name,
-                            '{"max-connections": 0}')
+    await asyncio.to_thread(
+        rabbit_server.ctl, "set_vhost_limits", "--vhost", rabbit_vhost.name, '{"max-connections": 0}'
+    )
     await asyncio.to_thread(rabbit_server.close_connections, rabbit_vhost.name)
 
     rabbit_bus.publish_timeout = 1.0

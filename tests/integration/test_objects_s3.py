@@ -89,14 +89,14 @@ async def test_presigned_url_serves_the_bytes_until_it_expires(store: Any) -> No
     data = pattern(2 * MiB, seed=11)
     await store.put_stream("results/t1/out.mp4", stream(data), content_type="video/mp4")
 
-    url = await store.presigned_get("results/t1/out.mp4", expires_seconds=60, filename="Résumé \"final\".mp4")
+    url = await store.presigned_get("results/t1/out.mp4", expires_seconds=60, filename='Résumé "final".mp4')
     async with httpx.AsyncClient() as http:
         response = await http.get(url)
         assert response.status_code == 200
         assert response.content == data
         assert response.headers["content-type"] == "video/mp4"
         disposition = response.headers["content-disposition"]
-        assert disposition == content_disposition("Résumé \"final\".mp4")
+        assert disposition == content_disposition('Résumé "final".mp4')
         assert "filename*=UTF-8''R%C3%A9sum%C3%A9%20%22final%22.mp4" in disposition
 
         tampered = url.replace("results/t1/out.mp4", "results/t1/other.mp4")

@@ -167,7 +167,11 @@ async def test_dead_lettering_keeps_rabbitmq_x_death_bookkeeping(memory_harness:
     parked = await dead.next()
     death = parked.headers["x-death"][0]
     assert (death["reason"], death["queue"], death["count"], death["routing-keys"]) == (
-        "delivery_limit", JOB_QUEUE, 1, [POOL])
+        "delivery_limit",
+        JOB_QUEUE,
+        1,
+        [POOL],
+    )
     assert isinstance(death["time"], datetime)
     assert "x-delivery-count" not in parked.headers  # RabbitMQ drops it on dead-lettering
     await bus.close()

@@ -20,9 +20,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-DISTRIBUTIONS = sorted(p.parent for p in [ROOT / "shared" / "pyproject.toml",
-                                          *ROOT.glob("services/*/pyproject.toml"),
-                                          *ROOT.glob("clients/*/pyproject.toml")])
+DISTRIBUTIONS = sorted(
+    p.parent
+    for p in [
+        ROOT / "shared" / "pyproject.toml",
+        *ROOT.glob("services/*/pyproject.toml"),
+        *ROOT.glob("clients/*/pyproject.toml"),
+    ]
+)
 
 # (distribution folder, requirement name): why it is declared although nothing imports it.
 RUNTIME_ONLY = {
@@ -89,7 +94,8 @@ def import_names(requirement: str) -> set[str]:
 def unused(folder: Path) -> set[str]:
     modules = imported(folder)
     return {
-        name for name in declared(folder)
+        name
+        for name in declared(folder)
         if not any(m == top or m.startswith(top + ".") for top in import_names(name) for m in modules)
     }
 

@@ -29,7 +29,11 @@ NOW = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
 def test_a_success_is_the_documented_form() -> None:
     doc = success({"a": 1}, request_id="r1", now=NOW)
     assert doc == {
-        "success": True, "code": 200, "message": "Success", "error_code": None, "data": {"a": 1},
+        "success": True,
+        "code": 200,
+        "message": "Success",
+        "error_code": None,
+        "data": {"a": 1},
         "meta": {"timestamp": "2030-01-02T03:04:05Z", "version": "v1", "request_id": "r1"},
     }
     assert list(doc) == ["success", "code", "message", "error_code", "data", "meta"]
@@ -65,7 +69,9 @@ def test_domain_errors_map_to_stable_codes() -> None:
     assert from_domain(InvalidInput("bad", code="weird")).code == "invalid_input"
     assert (from_domain(TooLarge("big")).status, from_domain(TooLarge("big")).code) == (413, "file_too_large")
     assert (from_domain(RetryableError("down")).status, from_domain(RetryableError("down")).code) == (
-        500, "internal_error")
+        500,
+        "internal_error",
+    )
 
 
 def test_api_errors_default_to_the_status_of_their_code() -> None:
@@ -83,7 +89,13 @@ def test_every_code_the_shared_validators_raise_has_a_status() -> None:
 
 def test_errors_the_framework_answers_get_a_stable_code() -> None:
     assert [code_of_status(s) for s in (404, 405, 422, 500, 502, 418)] == [
-        "not_found", "method_not_allowed", "validation_error", "internal_error", "internal_error", "invalid_input"]
+        "not_found",
+        "method_not_allowed",
+        "validation_error",
+        "internal_error",
+        "internal_error",
+        "invalid_input",
+    ]
     assert all(STATUS_OF_CODE[code_of_status(s)] == s for s in (401, 403, 404, 405, 413, 415, 422, 429, 503))
 
 

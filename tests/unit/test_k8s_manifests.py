@@ -48,7 +48,13 @@ SECRET = "mediacraft-secrets"
 CONFIG = "mediacraft-config"
 STORE_KEY = "MEDIACRAFT_STORE_URL"
 SERVICES = (
-    "gateway", "identity", "scheduler", "worker-watermark", "worker-merge", "worker-generate", "cleanup",
+    "gateway",
+    "identity",
+    "scheduler",
+    "worker-watermark",
+    "worker-merge",
+    "worker-generate",
+    "cleanup",
 )
 HTTP_PORTS = {"gateway": 8000, "identity": 8001}
 METRICS_PORTS = {"cleanup": 9464}  # a Prometheus endpoint and nothing else
@@ -273,8 +279,16 @@ def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
 
 _QUANTITY = re.compile(r"^([0-9.]+)([a-zA-Z]*)$")
 _SUFFIX = {
-    "": 1, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
-    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40,
+    "": 1,
+    "m": 1e-3,
+    "k": 1e3,
+    "M": 1e6,
+    "G": 1e9,
+    "T": 1e12,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
 }
 
 
@@ -324,7 +338,8 @@ def settings_class(service: str) -> tuple[type[BaseServiceSettings], bool]:
         return BaseServiceSettings, False  # the service has not declared its own settings yet
     module = importlib.import_module(name)
     (cls,) = [
-        c for c in vars(module).values()
+        c
+        for c in vars(module).values()
         if isinstance(c, type) and issubclass(c, BaseServiceSettings) and c.__module__ == name
     ]
     return cls, True
@@ -350,12 +365,11 @@ def unwritable_paths(deployment: dict[str, Any], settings: BaseServiceSettings) 
     """Directories a service writes to (data, work, cache) that no emptyDir volume backs."""
     spec = pod_spec(deployment)
     scratch = {v["name"] for v in spec.get("volumes", []) if "emptyDir" in v}
-    mounts = [
-        Path(m["mountPath"]) for m in spec["containers"][0].get("volumeMounts", []) if m["name"] in scratch
-    ]
+    mounts = [Path(m["mountPath"]) for m in spec["containers"][0].get("volumeMounts", []) if m["name"] in scratch]
     paths = [settings.data_dir, getattr(settings, "work_dir", None), getattr(settings, "cache_path", None)]
     return [
-        str(p) for p in paths
+        str(p)
+        for p in paths
         if p is not None and not any(Path(p).is_absolute() and Path(p).is_relative_to(m) for m in mounts)
     ]
 
@@ -700,7 +714,8 @@ def test_services_route_to_the_serving_port(bundle: Manifests) -> None:
 def policies_for(m: Manifests, deployment: dict[str, Any], policy_type: str) -> list[dict[str, Any]]:
     """NetworkPolicies of a type that select a Deployment's pods."""
     return [
-        p for p in m.of_kind("NetworkPolicy")
+        p
+        for p in m.of_kind("NetworkPolicy")
         if policy_type in p["spec"].get("policyTypes", ["Ingress"])
         and selects(p["spec"]["podSelector"], pod_labels(deployment))
     ]
@@ -733,8 +748,7 @@ def allowed_ports(rules: list[dict[str, Any]]) -> set[int] | None:
 
 def test_ingress_is_denied_unless_allowed(bundle: Manifests) -> None:
     deny = [
-        p for p in bundle.of_kind("NetworkPolicy")
-        if p["spec"]["podSelector"] == {} and not p["spec"].get("ingress")
+        p for p in bundle.of_kind("NetworkPolicy") if p["spec"]["podSelector"] == {} and not p["spec"].get("ingress")
     ]
     assert deny and "Ingress" in deny[0]["spec"]["policyTypes"]
     assert allowed_ports(ingress_rules(bundle, "gateway")) == {HTTP_PORTS["gateway"]}
@@ -751,7 +765,8 @@ def test_identity_accepts_only_the_gateway(bundle: Manifests) -> None:
         for peer in rule["from"]:
             assert set(peer) == {"podSelector"} and selects(peer["podSelector"], gateway_labels)
             others = [
-                n for n, d in bundle.deployments.items()
+                n
+                for n, d in bundle.deployments.items()
                 if n != "gateway" and selects(peer["podSelector"], pod_labels(d))
             ]
             assert not others, f"identity also admits {others}"
@@ -770,7 +785,8 @@ def test_generate_worker_reaches_an_https_backend_through_its_own_rule(bundle: M
     generate = bundle.deployments["worker-generate"]
     others = [d for n, d in bundle.deployments.items() if n != "worker-generate"]
     own = [
-        p for p in policies_for(bundle, generate, "Egress")
+        p
+        for p in policies_for(bundle, generate, "Egress")
         if not any(selects(p["spec"]["podSelector"], pod_labels(d)) for d in others)
     ]
     # Its own policy: narrowing the shared workers' 443 to the object store must not cut it off,
@@ -783,9 +799,7 @@ def test_generate_worker_reaches_an_https_backend_through_its_own_rule(bundle: M
 # --- the generation worker ---------------------------------------------------------------------
 
 
-def test_generate_worker_answer_cap_fits_its_memory_limit(
-    bundle: Manifests, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_generate_worker_answer_cap_fits_its_memory_limit(bundle: Manifests, monkeypatch: pytest.MonkeyPatch) -> None:
     deployment = bundle.deployments["worker-generate"]
     settings = settings_from_env(GenerateSettings, resolved_env(bundle, deployment), monkeypatch)
     limit = quantity(pod_spec(deployment)["containers"][0]["resources"]["limits"]["memory"])
@@ -814,9 +828,7 @@ def test_generate_worker_switches_to_an_http_backend_with_an_endpoint_only(
 # --- cleanup -----------------------------------------------------------------------------------
 
 
-def test_cleanup_gets_the_store_object_store_and_bus(
-    bundle: Manifests, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_cleanup_gets_the_store_object_store_and_bus(bundle: Manifests, monkeypatch: pytest.MonkeyPatch) -> None:
     workload = bundle.workloads["cleanup"]
     env = resolved_env(bundle, workload)
     secret = bundle.secret_data(SECRET)

@@ -127,7 +127,9 @@ def test_a_process_makes_only_the_adapters_its_services_ask_for(tmp_path: Path) 
 
 
 async def test_an_optional_adapter_that_cannot_start_is_left_out(tmp_path: Path) -> None:
-    settings = BaseServiceSettings(bus_url="amqp://guest:guest@127.0.0.1:1/", store_url=f"sqlite:///{tmp_path}/db.sqlite")
+    settings = BaseServiceSettings(
+        bus_url="amqp://guest:guest@127.0.0.1:1/", store_url=f"sqlite:///{tmp_path}/db.sqlite"
+    )
     adapters = Adapters(settings, optional=frozenset({"bus"}))
     assert adapters.bus is not None and adapters.store is not None  # asked for, so made and started
     await adapters.start(attempts=1)

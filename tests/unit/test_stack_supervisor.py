@@ -55,15 +55,21 @@ def three_quick_restarts(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 async def test_a_service_that_ends_is_started_again_until_the_stack_stops(
-    tmp_path: Path, three_quick_restarts: None, monkeypatch: pytest.MonkeyPatch, capfdbinary: pytest.CaptureFixture[bytes],
+    tmp_path: Path,
+    three_quick_restarts: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capfdbinary: pytest.CaptureFixture[bytes],
 ) -> None:
     monkeypatch.setenv("MEDIACRAFT_OBJECT_STORE_URL", "s3://key:secret@127.0.0.1:9/bucket")  # no S3 server here
     stack = OneServiceStack(data_dir=tmp_path, grace=10.0)
     await stack.start()
     [child] = stack.children
     try:
-        await eventually(lambda: child.restarts == 3 and child.process is not None
-                         and child.process.returncode is not None, timeout=30, what="three restarts, the last one ended")
+        await eventually(
+            lambda: child.restarts == 3 and child.process is not None and child.process.returncode is not None,
+            timeout=30,
+            what="three restarts, the last one ended",
+        )
     finally:
         loop = asyncio.get_running_loop()
         began = loop.time()
@@ -95,7 +101,9 @@ def _running(pid: int) -> bool:
 
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="child subreapers and /proc are Linux's")
 async def test_what_a_dead_service_left_running_is_ended(
-    tmp_path: Path, three_quick_restarts: None, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    three_quick_restarts: None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("MEDIACRAFT_OBJECT_STORE_URL", "s3://key:secret@127.0.0.1:9/bucket")
     pid_file = tmp_path / "leftover.pid"
@@ -103,8 +111,9 @@ async def test_what_a_dead_service_left_running_is_ended(
     stack = LeavesASleeper(data_dir=tmp_path, grace=10.0)
     await stack.start()
     try:
-        first = await eventually(lambda: pid_file.exists() and int(pid_file.read_text()), timeout=30,
-                                 what="the first run's leftover")
+        first = await eventually(
+            lambda: pid_file.exists() and int(pid_file.read_text()), timeout=30, what="the first run's leftover"
+        )
         # the service is started again after it died; by then its leftover is gone
         await eventually(lambda: stack.children[0].restarts >= 1, timeout=30, what="a restart")
         assert not _running(first), "the leftover of the first run still runs"
@@ -117,7 +126,8 @@ async def test_what_a_dead_service_left_running_is_ended(
 
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="child subreapers and /proc are Linux's")
 async def test_a_service_that_ignores_the_stop_is_killed_after_the_grace_with_what_it_started(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("MEDIACRAFT_OBJECT_STORE_URL", "s3://key:secret@127.0.0.1:9/bucket")
     pid_file = tmp_path / "leftover.pid"
@@ -126,8 +136,9 @@ async def test_a_service_that_ignores_the_stop_is_killed_after_the_grace_with_wh
     stack = LeavesASleeper(data_dir=tmp_path, grace=0.5)
     await stack.start()
     try:
-        sleeper = await eventually(lambda: pid_file.exists() and int(pid_file.read_text()), timeout=30,
-                                   what="the service's sleeper")
+        sleeper = await eventually(
+            lambda: pid_file.exists() and int(pid_file.read_text()), timeout=30, what="the service's sleeper"
+        )
     finally:
         await asyncio.wait_for(stack.stop(), timeout=20)
     [child] = stack.children

@@ -11,15 +11,28 @@ T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
 
 
 def running() -> Task:
-    return Task(task_id="t1", user_id="u1", task_type=TaskType.VIDEO_MERGE, status=TaskStatus.PROCESSING,
-                version=4, created_at=T0, progress=42.0, stage="encode", subtasks={"probe": 100.0, "encode": 20.0},
-                eta_seconds=30.0)
+    return Task(
+        task_id="t1",
+        user_id="u1",
+        task_type=TaskType.VIDEO_MERGE,
+        status=TaskStatus.PROCESSING,
+        version=4,
+        created_at=T0,
+        progress=42.0,
+        stage="encode",
+        subtasks={"probe": 100.0, "encode": 20.0},
+        eta_seconds=30.0,
+    )
 
 
 def test_a_status_change_carries_the_task_as_written_and_where_it_came_from() -> None:
     event = TaskStatusChanged.of(running(), TaskStatus.QUEUED)
     assert (event.task_id, event.user_id, event.status, event.previous_status, event.version) == (
-        "t1", "u1", TaskStatus.PROCESSING, TaskStatus.QUEUED, 4
+        "t1",
+        "u1",
+        TaskStatus.PROCESSING,
+        TaskStatus.QUEUED,
+        4,
     )
     assert Task.model_validate(event.task) == running()
     assert TaskStatusChanged.of(running(), None).previous_status is None  # a new draft
@@ -28,7 +41,11 @@ def test_a_status_change_carries_the_task_as_written_and_where_it_came_from() ->
 def test_a_progress_event_carries_the_progress_as_written() -> None:
     event = TaskProgressed.of(running())
     assert (event.progress, event.stage, event.subtasks, event.eta_seconds, event.version) == (
-        42.0, "encode", {"probe": 100.0, "encode": 20.0}, 30.0, 4
+        42.0,
+        "encode",
+        {"probe": 100.0, "encode": 20.0},
+        30.0,
+        4,
     )
 
 

@@ -34,8 +34,11 @@ def sources() -> list[tuple[Component | None, Path]]:
 
 def named_transitions(tree: ast.AST) -> list[str]:
     """Names used as `transitions.NAME`, or imported `from mediacraft.shared.transitions`."""
-    names = [node.attr for node in ast.walk(tree)
-             if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "transitions"]
+    names = [
+        node.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "transitions"
+    ]
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module == "mediacraft.shared.transitions":
             names += [alias.name for alias in node.names if alias.name.isupper()]
@@ -43,8 +46,11 @@ def named_transitions(tree: ast.AST) -> list[str]:
 
 
 def store_transition_calls(tree: ast.AST) -> list[ast.Call]:
-    return [node for node in ast.walk(tree)
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "transition"]
+    return [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "transition"
+    ]
 
 
 def test_the_scan_sees_the_writers() -> None:
@@ -99,12 +105,20 @@ def test_only_the_gateway_inserts_tasks_and_it_inserts_drafts() -> None:
     inserting = []
     for component, path in sources():
         tree = ast.parse(path.read_text())
-        if not any(isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr == "insert"
-                   and "store" in ast.unparse(call.func.value) for call in ast.walk(tree)):
+        if not any(
+            isinstance(call, ast.Call)
+            and isinstance(call.func, ast.Attribute)
+            and call.func.attr == "insert"
+            and "store" in ast.unparse(call.func.value)
+            for call in ast.walk(tree)
+        ):
             continue
         inserting.append(component)
-        built = [node for node in ast.walk(tree)
-                 if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "Task"]
+        built = [
+            node
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "Task"
+        ]
         statuses = {ast.unparse(k.value) for node in built for k in node.keywords if k.arg == "status"}
         assert statuses <= {f"TaskStatus.{INITIAL_STATUS.name}"}, path
     assert inserting and set(inserting) == {Component.GATEWAY}

@@ -15,10 +15,21 @@ from mediacraft.shared.transitions import INITIAL_STATUS, TRANSITIONS, Component
 S = TaskStatus
 # The lifecycle diagram of ARCHITECTURE.md ("Task lifecycle"), edge by edge.
 PRODUCT_DIAGRAM = {
-    (S.CREATED, S.UPLOADED), (S.UPLOADED, S.QUEUED), (S.QUEUED, S.PROCESSING), (S.PROCESSING, S.COMPLETED),
-    (S.PROCESSING, S.FAILED), (S.PROCESSING, S.RETRYING), (S.RETRYING, S.QUEUED), (S.QUEUED, S.CANCELLED),
-    (S.PROCESSING, S.CANCELLING), (S.CANCELLING, S.CANCELLED), (S.CREATED, S.EXPIRED), (S.UPLOADED, S.EXPIRED),
-    (S.COMPLETED, S.EXPIRED), (S.FAILED, S.EXPIRED), (S.CANCELLED, S.EXPIRED),
+    (S.CREATED, S.UPLOADED),
+    (S.UPLOADED, S.QUEUED),
+    (S.QUEUED, S.PROCESSING),
+    (S.PROCESSING, S.COMPLETED),
+    (S.PROCESSING, S.FAILED),
+    (S.PROCESSING, S.RETRYING),
+    (S.RETRYING, S.QUEUED),
+    (S.QUEUED, S.CANCELLED),
+    (S.PROCESSING, S.CANCELLING),
+    (S.CANCELLING, S.CANCELLED),
+    (S.CREATED, S.EXPIRED),
+    (S.UPLOADED, S.EXPIRED),
+    (S.COMPLETED, S.EXPIRED),
+    (S.FAILED, S.EXPIRED),
+    (S.CANCELLED, S.EXPIRED),
 }
 EDGES = {(source, t.target) for t in TRANSITIONS.values() for source in t.sources}
 
@@ -66,7 +77,8 @@ def test_transitions_set_only_task_fields_the_store_does_not_own() -> None:
 
 def test_checked_changes_adds_the_target_status() -> None:
     assert checked_changes(transitions.REPOSITION, {"queue_position": 3}) == {
-        "queue_position": 3, "status": S.QUEUED,
+        "queue_position": 3,
+        "status": S.QUEUED,
     }
     assert checked_changes(transitions.CANCEL_WAITING, None) == {"status": S.CANCELLED}
     assert checked_changes(transitions.DISPATCH, {"status": "processing"}) == {"status": S.PROCESSING}

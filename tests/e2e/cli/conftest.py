@@ -59,8 +59,16 @@ class CliUser:
     workdir: Path
 
     def command(self, *args: Any) -> list[str]:
-        return [sys.executable, "-m", "mediacraft.cli", "--server", self.server, "--identity", str(self.identity),
-                *map(str, args)]
+        return [
+            sys.executable,
+            "-m",
+            "mediacraft.cli",
+            "--server",
+            self.server,
+            "--identity",
+            str(self.identity),
+            *map(str, args),
+        ]
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIACRAFT_")}
@@ -69,8 +77,9 @@ class CliUser:
 
     def run(self, *args: Any, timeout: float = CLI_TIMEOUT) -> subprocess.CompletedProcess[str]:
         """Run `mediacraft ARGS...` to its end (within the deadline)."""
-        return subprocess.run(self.command(*args), capture_output=True, text=True, timeout=timeout,
-                              cwd=self.workdir, env=self.env())
+        return subprocess.run(
+            self.command(*args), capture_output=True, text=True, timeout=timeout, cwd=self.workdir, env=self.env()
+        )
 
     def json(self, *args: Any, expect: int = 0, timeout: float = CLI_TIMEOUT) -> Any:
         """Run with --json, check the exit status, and return the parsed stdout."""

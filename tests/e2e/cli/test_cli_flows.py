@@ -19,28 +19,61 @@ from tests.fixtures.media import probe
 from tests.fixtures.served_product import ServedProduct
 
 # Long enough (1800 full-HD frames) that it is still running when the test cancels it.
-BLOCKER = ("generate", "video", "--prompt", "a long one", "--duration", "30", "--width", "1920",
-           "--height", "1080", "--fps", "60")
+BLOCKER = (
+    "generate",
+    "video",
+    "--prompt",
+    "a long one",
+    "--duration",
+    "30",
+    "--width",
+    "1920",
+    "--height",
+    "1080",
+    "--fps",
+    "60",
+)
 
 
 def region_gray(path: Path, box: tuple[int, int, int, int], frame: int = 10) -> np.ndarray:
     """One frame's pixels inside `box`, as grey levels."""
     x, y, w, h = box
     raw = subprocess.run(
-        ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-vf", f"select=eq(n\\,{frame}),crop={w}:{h}:{x}:{y}",
-         "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "gray", "-"],
-        check=True, capture_output=True, timeout=30,
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "error",
+            "-i",
+            str(path),
+            "-vf",
+            f"select=eq(n\\,{frame}),crop={w}:{h}:{x}:{y}",
+            "-frames:v",
+            "1",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "gray",
+            "-",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
     ).stdout
     return np.frombuffer(raw, dtype=np.uint8).reshape(h, w).astype(np.float32)
 
 
 def video_stream(path: Path) -> dict:
     info = probe(path)
-    return next(s for s in info["streams"] if s["codec_type"] == "video") | {"duration": float(info["format"]["duration"])}
+    return next(s for s in info["streams"] if s["codec_type"] == "video") | {
+        "duration": float(info["format"]["duration"])
+    }
 
 
 @pytest.mark.slow  # its fixture starts the product and runs two jobs
-def test_watermark_job_with_wait_completes_and_the_download_is_clean(alice: FinishedWork, clips: Clips, tmp_path: Path) -> None:
+def test_watermark_job_with_wait_completes_and_the_download_is_clean(
+    alice: FinishedWork, clips: Clips, tmp_path: Path
+) -> None:
     view = alice.watermark
     assert view["status"] == "completed" and view["task_type"] == "watermark_removal"
     assert "100% completed" in alice.watermark_run.stderr  # the progress lines, one per change
@@ -142,9 +175,25 @@ def test_progress_bar_redraws_one_line_on_a_terminal(user: CliUser) -> None:
     controller, terminal = pty.openpty()
     try:
         done = subprocess.run(
-            user.command("generate", "video", "--prompt", "waves", "--duration", "3", "--width", "320",
-                         "--height", "240", "--wait"),
-            stdout=subprocess.PIPE, stderr=terminal, text=True, timeout=60, cwd=user.workdir, env=user.env(),
+            user.command(
+                "generate",
+                "video",
+                "--prompt",
+                "waves",
+                "--duration",
+                "3",
+                "--width",
+                "320",
+                "--height",
+                "240",
+                "--wait",
+            ),
+            stdout=subprocess.PIPE,
+            stderr=terminal,
+            text=True,
+            timeout=60,
+            cwd=user.workdir,
+            env=user.env(),
         )
         os.close(terminal)
         terminal = -1
@@ -173,8 +222,10 @@ def _drain(fd: int) -> str:
 
 def test_first_runs_started_together_share_one_identity(product: ServedProduct, tmp_path: Path) -> None:
     shared = new_user(product, tmp_path)
-    runs = [subprocess.Popen(shared.command("--json", "info"), stdout=subprocess.PIPE, text=True, env=shared.env())
-            for _ in range(3)]
+    runs = [
+        subprocess.Popen(shared.command("--json", "info"), stdout=subprocess.PIPE, text=True, env=shared.env())
+        for _ in range(3)
+    ]
     users = {json.loads(p.communicate(timeout=CLI_TIMEOUT)[0])["user_id"] for p in runs}
     assert len(users) == 1
 

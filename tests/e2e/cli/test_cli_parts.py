@@ -29,9 +29,9 @@ from mediacraft.cli.watch import exit_code_for, merge_event
 
 def test_sse_parser_joins_data_lines_and_keeps_the_last_id() -> None:
     parser = SseParser()
-    lines = ["retry: 3000", "", ": ping", "id: 17", "event: progress", "data: {\"a\":", "data: 1}", ""]
+    lines = ["retry: 3000", "", ": ping", "id: 17", "event: progress", 'data: {"a":', "data: 1}", ""]
     events = [e for e in map(parser.feed, lines) if e is not None]
-    assert events == [SseEvent("progress", "{\"a\":\n1}", "17")]
+    assert events == [SseEvent("progress", '{"a":\n1}', "17")]
     assert parser.retry_ms == 3000 and parser.last_event_id == "17"
 
 
@@ -41,11 +41,16 @@ def test_status_line_shows_what_a_waiting_person_wants_to_know() -> None:
     running = {"status": "processing", "progress": 42.4, "stage": "inpaint", "eta_seconds": 75}
     assert task_line(running, since_update=10) == "[########............]  42% processing | inpaint | ETA 1:05"
     now = datetime(2030, 1, 1, tzinfo=UTC)
-    retrying = {"status": "retrying", "retry_count": 1, "max_retries": 3,
-                "next_retry_at": (now + timedelta(seconds=45)).isoformat().replace("+00:00", "Z"),
-                "error": {"code": "backend_down", "message": "The generation backend is unavailable"}}
+    retrying = {
+        "status": "retrying",
+        "retry_count": 1,
+        "max_retries": 3,
+        "next_retry_at": (now + timedelta(seconds=45)).isoformat().replace("+00:00", "Z"),
+        "error": {"code": "backend_down", "message": "The generation backend is unavailable"},
+    }
     assert task_line(retrying, server_now=now) == (
-        "retrying (retry 1 of 3) | next attempt in 0:45 | The generation backend is unavailable")
+        "retrying (retry 1 of 3) | next attempt in 0:45 | The generation backend is unavailable"
+    )
     assert task_line({"status": "cancelled", "message": "Cancelled"}) == "cancelled"
 
 
@@ -64,8 +69,11 @@ def test_upload_body_declares_its_exact_length_and_reports_progress(tmp_path: Pa
     clip = tmp_path / 'my "clip"\r\n.mp4'
     clip.write_bytes(b"x" * 3_000_000)
     seen: list[tuple[int, int]] = []
-    body = MultipartBody([("task_type", "watermark_removal"), ("config", "{}")], [("file", clip)],
-                         on_progress=lambda done, total: seen.append((done, total)))
+    body = MultipartBody(
+        [("task_type", "watermark_removal"), ("config", "{}")],
+        [("file", clip)],
+        on_progress=lambda done, total: seen.append((done, total)),
+    )
     data = b"".join(body)
     assert len(data) == body.length
     assert b'filename="my \\"clip\\"  .mp4"' in data  # quotes escaped; CR/LF cannot end the header
@@ -73,7 +81,11 @@ def test_upload_body_declares_its_exact_length_and_reports_progress(tmp_path: Pa
 
 
 def test_set_cookie_parsing() -> None:
-    assert parse_set_cookie("mc_uid=abc.def; Path=/; Max-Age=2592000; HttpOnly; SameSite=Lax") == ("mc_uid", "abc.def", False)
+    assert parse_set_cookie("mc_uid=abc.def; Path=/; Max-Age=2592000; HttpOnly; SameSite=Lax") == (
+        "mc_uid",
+        "abc.def",
+        False,
+    )
     assert parse_set_cookie("mc_uid=; Max-Age=0") == ("mc_uid", "", True)
     assert parse_set_cookie("garbage") is None
 
@@ -116,13 +128,16 @@ def test_server_urls_are_normalised() -> None:
         normalize_server("ftp://example.org")
 
 
-@pytest.mark.parametrize("argv", [
-    ["watermark", "clip.mp4", "--region", "1,2,3"],
-    ["watermark", "clip.mp4"],
-    ["merge", "only-one.mp4"],
-    ["generate", "image", "--prompt", "x", "--duration", "3"],
-    ["generate", "video", "--prompt", "x", "--count", "2"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["watermark", "clip.mp4", "--region", "1,2,3"],
+        ["watermark", "clip.mp4"],
+        ["merge", "only-one.mp4"],
+        ["generate", "image", "--prompt", "x", "--duration", "3"],
+        ["generate", "video", "--prompt", "x", "--count", "2"],
+    ],
+)
 def test_bad_arguments_exit_2_before_anything_is_sent(argv: list[str], tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as stopped:
         main(["--server", "http://127.0.0.1:9", "--identity", str(tmp_path / "id.json"), *argv])
@@ -130,7 +145,9 @@ def test_bad_arguments_exit_2_before_anything_is_sent(argv: list[str], tmp_path:
     assert not (tmp_path / "id.json").exists()
 
 
-def test_a_missing_file_is_refused_before_the_server_is_asked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_missing_file_is_refused_before_the_server_is_asked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     argv = ["--server", "http://127.0.0.1:9", "--identity", str(tmp_path / "id.json")]
     assert main([*argv, "watermark", str(tmp_path / "nope.mp4"), "--region", "1,2,3,4"]) == 2
     assert "nope.mp4: no such file" in capsys.readouterr().err
@@ -160,8 +177,14 @@ def test_live_events_update_only_their_task_and_never_go_back() -> None:
 
 def envelope(data: object, status: int = 200, error_code: str | None = None) -> httpx.Response:
     ok = status < 400
-    doc = {"success": ok, "code": status, "message": "Success" if ok else "Refused", "error_code": error_code,
-           "data": data, "meta": {"timestamp": "2030-01-01T00:00:00Z", "version": "v1", "request_id": "r"}}
+    doc = {
+        "success": ok,
+        "code": status,
+        "message": "Success" if ok else "Refused",
+        "error_code": error_code,
+        "data": data,
+        "meta": {"timestamp": "2030-01-01T00:00:00Z", "version": "v1", "request_id": "r"},
+    }
     return httpx.Response(status, json=doc)
 
 
@@ -174,9 +197,13 @@ def stand_in_api(handler: Callable[[httpx.Request], httpx.Response]) -> AsyncApi
 
 async def test_watch_polls_status_when_the_server_has_no_event_stream(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(watch, "POLL_SECONDS", 0.01)
-    answers = iter([{"status": "processing", "version": 2, "progress": 40.0},
-                    {"status": "processing", "version": 2, "progress": 80.0},
-                    {"status": "completed", "version": 3, "progress": 100.0}])
+    answers = iter(
+        [
+            {"status": "processing", "version": 2, "progress": 40.0},
+            {"status": "processing", "version": 2, "progress": 80.0},
+            {"status": "completed", "version": 3, "progress": 100.0},
+        ]
+    )
     asked: list[str] = []
 
     def server(request: httpx.Request) -> httpx.Response:
@@ -191,12 +218,14 @@ async def test_watch_polls_status_when_the_server_has_no_event_stream(monkeypatc
 
 
 async def test_a_dropped_event_stream_resumes_with_last_event_id() -> None:
-    streams = iter([
-        b"retry: 10\n\nid: 100\nevent: ready\ndata: {}\n\n",  # then the connection ends
-        b"id: 200\nevent: ready\ndata: {}\n\n"
-        b'id: 201\nevent: status\ndata: {"task_id": "t", "version": 3, '
-        b'"task": {"status": "completed", "version": 3}}\n\n',
-    ])
+    streams = iter(
+        [
+            b"retry: 10\n\nid: 100\nevent: ready\ndata: {}\n\n",  # then the connection ends
+            b"id: 200\nevent: ready\ndata: {}\n\n"
+            b'id: 201\nevent: status\ndata: {"task_id": "t", "version": 3, '
+            b'"task": {"status": "completed", "version": 3}}\n\n',
+        ]
+    )
     resumed_from: list[str | None] = []
 
     def server(request: httpx.Request) -> httpx.Response:

@@ -91,8 +91,12 @@ class GenerationBackend:
             self.requests.append(body)
         prompt = body.get("prompt", "")
         if prompt in self.refused:
-            self._send(handler, 422, "application/json",
-                       json.dumps({"error": {"message": f"the backend refuses {prompt!r}"}}).encode())
+            self._send(
+                handler,
+                422,
+                "application/json",
+                json.dumps({"error": {"message": f"the backend refuses {prompt!r}"}}).encode(),
+            )
             return
         if body.get("kind") != "image":
             self._send(handler, 422, "application/json", b'{"error": "this backend makes images only"}')

@@ -63,15 +63,18 @@ class Visitor:
 
     # --- raw calls --------------------------------------------------------------------------
 
-    def call(self, method: str, path: str, *, expect: int | Iterable[int] = (200, 201, 202),
-             **kwargs: Any) -> dict[str, Any]:
+    def call(
+        self, method: str, path: str, *, expect: int | Iterable[int] = (200, 201, 202), **kwargs: Any
+    ) -> dict[str, Any]:
         """Send a request and return the envelope; the HTTP status must be one of `expect`."""
         wanted = {expect} if isinstance(expect, int) else set(expect)
         reply = self.http.request(method, path, **kwargs)
         doc = envelope(reply)
         if reply.status_code not in wanted:
-            raise ApiFailure(f"{self.name}: {method} {path} -> {reply.status_code} {doc['error_code']}: {doc['message']}"
-                             f" (wanted {sorted(wanted)})")
+            raise ApiFailure(
+                f"{self.name}: {method} {path} -> {reply.status_code} {doc['error_code']}: {doc['message']}"
+                f" (wanted {sorted(wanted)})"
+            )
         return doc
 
     def data(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -192,8 +195,9 @@ class EventStream:
     over all its tasks; `observers` see every status change as it is applied, in stream order.
     """
 
-    def __init__(self, base_url: str, cookies: httpx.Cookies, *, last_event_id: str | None = None,
-                 ready_timeout: float = 15.0) -> None:
+    def __init__(
+        self, base_url: str, cookies: httpx.Cookies, *, last_event_id: str | None = None, ready_timeout: float = 15.0
+    ) -> None:
         headers = {"Accept": "text/event-stream"}
         if last_event_id is not None:
             headers["Last-Event-ID"] = last_event_id
@@ -356,8 +360,9 @@ class EventStream:
             observer(task_id, track)
 
     def _summary(self) -> str:
-        return ", ".join(f"{e.name}:{e.data.get('status', '') if isinstance(e.data, dict) else ''}"
-                         for e in self.events[-8:])
+        return ", ".join(
+            f"{e.name}:{e.data.get('status', '') if isinstance(e.data, dict) else ''}" for e in self.events[-8:]
+        )
 
     def _tracks_summary(self) -> str:
         return ", ".join(f"{t[:8]}={tr.status}" for t, tr in self.tracks.items())

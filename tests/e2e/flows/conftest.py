@@ -83,8 +83,9 @@ def launch(request: pytest.FixtureRequest, mode: str, root: Path, settings: dict
 
 
 @pytest.fixture(scope="module", params=MODES)
-def product(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-            product_settings: dict[str, str]) -> Iterator[ProductProcess]:
+def product(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, product_settings: dict[str, str]
+) -> Iterator[ProductProcess]:
     """The product in one mode, started once for the module, stopped with Ctrl-C at its end."""
     served = launch(request, request.param, tmp_path_factory.mktemp(request.param), product_settings)
     served.start()

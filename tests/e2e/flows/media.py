@@ -35,9 +35,21 @@ def streams(path: Path) -> Streams:
 def decodes(path: Path) -> int:
     """Decode every video frame, as a player would; returns how many. Fails on any decode error."""
     done = subprocess.run(
-        ["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
-         "stream=nb_read_frames", "-of", "csv=p=0", str(path)],
-        capture_output=True, text=True,
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-count_frames",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=nb_read_frames",
+            "-of",
+            "csv=p=0",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 0 and not done.stderr.strip(), f"{path.name} does not decode cleanly: {done.stderr[:500]}"
     return int(done.stdout.strip().strip(","))
@@ -58,9 +70,25 @@ def region_luma(path: Path, box: Sequence[int]) -> np.ndarray:
     """The luma of one region of every frame, decoded by ffmpeg: shape (frames, h, w), uint8."""
     x, y, w, h = box
     raw = subprocess.run(
-        ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-map", "0:v:0", "-vf", f"crop={w}:{h}:{x}:{y}",
-         "-f", "rawvideo", "-pix_fmt", "gray", "pipe:1"],
-        check=True, capture_output=True,
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "error",
+            "-i",
+            str(path),
+            "-map",
+            "0:v:0",
+            "-vf",
+            f"crop={w}:{h}:{x}:{y}",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "gray",
+            "pipe:1",
+        ],
+        check=True,
+        capture_output=True,
     ).stdout
     return np.frombuffer(raw, dtype=np.uint8).reshape(-1, h, w)
 

@@ -109,20 +109,34 @@ class ProductProcess:
         if self.mode == STANDALONE:
             return [sys.executable, "-m", "mediacraft.standalone"]
         return [
-            sys.executable, "-m", "mediacraft.standalone.stack", "--data-dir", str(self.data_dir),
-            "--port", str(self.port), "--identity-port", str(self.identity_port), "--workers", str(self.workers),
-            "--schedulers", str(self.schedulers), "--grace", "30",
+            sys.executable,
+            "-m",
+            "mediacraft.standalone.stack",
+            "--data-dir",
+            str(self.data_dir),
+            "--port",
+            str(self.port),
+            "--identity-port",
+            str(self.identity_port),
+            "--workers",
+            str(self.workers),
+            "--schedulers",
+            str(self.schedulers),
+            "--grace",
+            "30",
         ]
 
     def environment(self) -> dict[str, str]:
-        return clean_environment({
-            **self.timers,
-            "MEDIACRAFT_DATA_DIR": str(self.data_dir),
-            "MEDIACRAFT_HTTP_PORT": str(self.port),
-            "MEDIACRAFT_CLEANUP_METRICS_PORT": str(self.cleanup_metrics_port),
-            "MEDIACRAFT_LOG_JSON": "false",
-            **self.settings,
-        })
+        return clean_environment(
+            {
+                **self.timers,
+                "MEDIACRAFT_DATA_DIR": str(self.data_dir),
+                "MEDIACRAFT_HTTP_PORT": str(self.port),
+                "MEDIACRAFT_CLEANUP_METRICS_PORT": str(self.cleanup_metrics_port),
+                "MEDIACRAFT_LOG_JSON": "false",
+                **self.settings,
+            }
+        )
 
     def start(self, timeout: float = START_TIMEOUT) -> None:
         """Start the product and wait until /readyz says every adapter answers."""
@@ -132,8 +146,12 @@ class ProductProcess:
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - held while the product runs, closed by _close_log()
         self._log_offset = self._log.tell()
         self.process = subprocess.Popen(
-            self.command(), env=self.environment(), stdout=self._log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            self.command(),
+            env=self.environment(),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
         self.starts += 1
         try:
@@ -153,8 +171,9 @@ class ProductProcess:
             code = process.wait(timeout)
         except subprocess.TimeoutExpired:
             self.kill()
-            raise TimeoutError(f"the {self.mode} product did not stop within {timeout:.0f} s\n"
-                               f"{self.log_tail()}") from None
+            raise TimeoutError(
+                f"the {self.mode} product did not stop within {timeout:.0f} s\n{self.log_tail()}"
+            ) from None
         # the stack starts each service in a session of its own: they must be gone as well
         _, alive = psutil.wait_procs(self._family, timeout=timeout)
         self._close_log()

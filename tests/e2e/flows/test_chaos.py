@@ -30,11 +30,22 @@ from tests.fixtures.waiting import poll
 pytestmark = pytest.mark.slow
 
 # one of each kind, the scheduler twice (one replica is active, the other takes over)
-VICTIMS = ("worker_merge", "scheduler", "worker_watermark", "gateway", "worker_generate", "identity",
-           "scheduler", "cleanup")
+VICTIMS = (
+    "worker_merge",
+    "scheduler",
+    "worker_watermark",
+    "gateway",
+    "worker_generate",
+    "identity",
+    "scheduler",
+    "cleanup",
+)
 TERMINAL = {"completed", "failed", "cancelled", "expired"}
-POOL_TYPES = {"worker_merge": {"video_merge"}, "worker_watermark": {"watermark_removal"},
-              "worker_generate": {"image_generation", "video_generation"}}
+POOL_TYPES = {
+    "worker_merge": {"video_merge"},
+    "worker_watermark": {"watermark_removal"},
+    "worker_generate": {"image_generation", "video_generation"},
+}
 MIN_KILLS_DURING_WORK = len(VICTIMS) - 2
 STEP_TIMEOUT = 90.0
 FINISH_TIMEOUT = 240.0
@@ -71,14 +82,16 @@ def submit_mix(visitor: Visitor, clips: Clips, n: int) -> dict[str, str]:
     x, y, w, h = LOGO_BOX
     visitor.submit(watermark, {"regions": [[x - n, y - n, w + 2 * n, h + 2 * n]]})
     image = visitor.generate_image(f"chaos image {n}", 160, 120)
-    video = visitor.submit_generation("video_generation", {"prompt": f"chaos video {n}", "duration": 2,
-                                                           "width": 320, "height": 180})["task_id"]
-    return {merge: "video_merge", watermark: "watermark_removal", image: "image_generation",
-            video: "video_generation"}
+    video = visitor.submit_generation(
+        "video_generation", {"prompt": f"chaos video {n}", "duration": 2, "width": 320, "height": 180}
+    )["task_id"]
+    return {merge: "video_merge", watermark: "watermark_removal", image: "image_generation", video: "video_generation"}
 
 
 def test_every_task_completes_once_while_each_kind_of_service_is_killed_in_turn(
-    stack: ProductProcess, clips: Clips, tmp_path: Path,
+    stack: ProductProcess,
+    clips: Clips,
+    tmp_path: Path,
 ) -> None:
     visitors = [Visitor(stack.url, f"visitor-{n}") for n in range(4)]
     try:
@@ -101,13 +114,19 @@ def run(stack: ProductProcess, clips: Clips, visitors: list[Visitor], tmp_path: 
         submit(visitor)
     before = stack.services()
     assert {k: len(v) for k, v in before.items()} == {
-        "identity": 1, "gateway": 1, "scheduler": 2, "worker_watermark": 2, "worker_merge": 2,
-        "worker_generate": 2, "cleanup": 1,
+        "identity": 1,
+        "gateway": 1,
+        "scheduler": 2,
+        "worker_watermark": 2,
+        "worker_merge": 2,
+        "worker_generate": 2,
+        "cleanup": 1,
     }, before
 
     progress: list[dict[str, str]] = []
     for victim in VICTIMS:
         if victim in POOL_TYPES:
+
             def busy(wanted: set[str] = POOL_TYPES[victim]) -> dict[str, str] | None:
                 now = statuses(visitors)
                 if now is None:
@@ -124,8 +143,9 @@ def run(stack: ProductProcess, clips: Clips, visitors: list[Visitor], tmp_path: 
             target.kill()
         progress.append(seen)
 
-        def back_and_moving(victim: str = victim, pids: frozenset[int] = frozenset(t.pid for t in targets),
-                            seen: dict[str, str] = seen) -> bool:
+        def back_and_moving(
+            victim: str = victim, pids: frozenset[int] = frozenset(t.pid for t in targets), seen: dict[str, str] = seen
+        ) -> bool:
             now = stack.services().get(victim, [])
             if len(now) != len(before[victim]) or pids & {p.pid for p in now}:
                 return False  # not started again yet
@@ -135,8 +155,11 @@ def run(stack: ProductProcess, clips: Clips, visitors: list[Visitor], tmp_path: 
         poll(back_and_moving, timeout=STEP_TIMEOUT, what=f"{victim} started again and the queue moving on")
         submit(visitors[len(progress) % len(visitors)])  # more work keeps coming meanwhile
 
-    final = poll(lambda: (s := statuses(visitors)) is not None and set(s.values()) <= TERMINAL and s,
-                 timeout=FINISH_TIMEOUT, what="every task in a final state")
+    final = poll(
+        lambda: (s := statuses(visitors)) is not None and set(s.values()) <= TERMINAL and s,
+        timeout=FINISH_TIMEOUT,
+        what="every task in a final state",
+    )
     assert sorted(final) == sorted(owners), "no task lost, none made twice"
     assert set(final.values()) == {"completed"}, final
     views = {task_id: who.status(task_id) for task_id, who in owners.items()}
@@ -154,8 +177,7 @@ def run(stack: ProductProcess, clips: Clips, visitors: list[Visitor], tmp_path: 
     assert stack.stop(signal.SIGINT) == 0, stack.log_tail()
 
 
-def check_results(views: dict[str, dict[str, Any]], owners: dict[str, Visitor], clips: Clips,
-                  tmp_path: Path) -> None:
+def check_results(views: dict[str, dict[str, Any]], owners: dict[str, Visitor], clips: Clips, tmp_path: Path) -> None:
     expected: dict[str, Callable[[Path], None]] = {
         "video_merge": lambda path: _close(streams(path).duration, sum(streams(p).duration for p in clips.parts), 0.15),
         "watermark_removal": lambda path: _close(streams(path).duration, streams(clips.watermarked).duration, 0.1),

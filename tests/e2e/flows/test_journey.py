@@ -129,8 +129,14 @@ class BatchRun:
 
 
 @pytest.fixture(scope="module")
-def batch_run(alice: Visitor, visitors: Callable[[str], Visitor], clips: Clips, backend: GenerationBackend,
-              watermark_job: WatermarkJob, merge_job: MergeJob) -> BatchRun:
+def batch_run(
+    alice: Visitor,
+    visitors: Callable[[str], Visitor],
+    clips: Clips,
+    backend: GenerationBackend,
+    watermark_job: WatermarkJob,
+    merge_job: MergeJob,
+) -> BatchRun:
     """Alice submits ten image generations back to back, then Bob submits a merge; Carol watches her own stream.
 
     The service holds Alice's first image until Bob's task has started: Bob must not wait behind
@@ -143,6 +149,7 @@ def batch_run(alice: Visitor, visitors: Callable[[str], Visitor], clips: Clips, 
     bob.upload(bob_task_id, clips.parts[0], clips.parts[2])
     most = [0]
     with alice.events() as mine, bob.events() as bobs, carol.events() as carols:
+
         def count_running(_task_id: str, _track: TaskTrack) -> None:
             running = sum(1 for t in mine.tracks.values() if t.status in ("processing", "cancelling"))
             most[0] = max(most[0], running)
@@ -180,7 +187,8 @@ def cancel_run(alice: Visitor, backend: GenerationBackend, batch_run: BatchRun) 
         waiting_id = alice.generate_image("waits behind the held one")
         stream.wait_until(
             lambda: stream.status_of(held_id) == "processing" and stream.status_of(waiting_id) is not None,
-            JOB_TIMEOUT, "the held task starting",
+            JOB_TIMEOUT,
+            "the held task starting",
         )
         assert stream.status_of(waiting_id) == "queued", "one task per user runs at a time: the second must wait"
         alice.cancel(waiting_id)
@@ -217,15 +225,28 @@ def retry_run(alice: Visitor, backend: GenerationBackend, cancel_run: CancelRun)
         alice.retry(failing_id)
         stream.wait_until(
             lambda: stream.tracks[failing_id].version > first_version and stream.status_of(failing_id) in TERMINAL,
-            JOB_TIMEOUT, "the retried task finishing",
+            JOB_TIMEOUT,
+            "the retried task finishing",
         )
         revived_id = cancel_run.waiting["task_id"]
         alice.retry(revived_id)
-        stream.wait_until(lambda: stream.status_of(revived_id) in TERMINAL and stream.tracks[revived_id].version
-                          > cancel_run.waiting["version"], JOB_TIMEOUT, "the revived task finishing")
+        stream.wait_until(
+            lambda: (
+                stream.status_of(revived_id) in TERMINAL
+                and stream.tracks[revived_id].version > cancel_run.waiting["version"]
+            ),
+            JOB_TIMEOUT,
+            "the revived task finishing",
+        )
         tracks = stream.tracks[failing_id], stream.tracks[revived_id]
-    return RetryRun(failed, alice.status(failing_id), tracks[0], alice.status(revived_id), tracks[1],
-                    backend.prompts()[asked_before:])
+    return RetryRun(
+        failed,
+        alice.status(failing_id),
+        tracks[0],
+        alice.status(revived_id),
+        tracks[1],
+        backend.prompts()[asked_before:],
+    )
 
 
 # --- what the journey shows ---------------------------------------------------------------------
@@ -253,7 +274,9 @@ def test_a_watermark_is_removed_from_an_uploaded_clip(watermark_job: WatermarkJo
 
     assert job.preview.headers["content-type"] == "image/jpeg" and job.preview.content[:3] == b"\xff\xd8\xff"
     assert (job.preview.headers["x-frame-width"], job.preview.headers["x-frame-height"]) == ("640", "360")
-    assert all(abs(a - b) <= 2 for a, b in zip(job.picked, LOGO_BOX, strict=True)), f"picked {job.picked} on the preview"
+    assert all(abs(a - b) <= 2 for a, b in zip(job.picked, LOGO_BOX, strict=True)), (
+        f"picked {job.picked} on the preview"
+    )
 
     assert job.track.statuses == ["created", "uploaded", "queued", "processing", "completed"]
     assert job.track.progress == sorted(job.track.progress) and job.track.progress, "live progress on the stream"
@@ -311,7 +334,9 @@ def test_a_running_and_a_waiting_task_are_cancelled(cancel_run: CancelRun) -> No
 
 
 def test_a_failed_task_completes_when_retried_after_the_cause_is_gone(
-    retry_run: RetryRun, alice: Visitor, outdir: Path,
+    retry_run: RetryRun,
+    alice: Visitor,
+    outdir: Path,
 ) -> None:
     failed, fixed = retry_run.failed, retry_run.fixed
     assert failed["status"] == "failed" and failed["attempts"] == 1, "a refusal is not retried on its own"
@@ -326,13 +351,24 @@ def test_a_failed_task_completes_when_retried_after_the_cause_is_gone(
     assert retry_run.revived_track.statuses[-3:] == ["queued", "processing", "completed"]
 
 
-def test_another_user_sees_none_of_it(alice: Visitor, watermark_job: WatermarkJob, merge_job: MergeJob,
-                                      batch_run: BatchRun, cancel_run: CancelRun, retry_run: RetryRun) -> None:
+def test_another_user_sees_none_of_it(
+    alice: Visitor,
+    watermark_job: WatermarkJob,
+    merge_job: MergeJob,
+    batch_run: BatchRun,
+    cancel_run: CancelRun,
+    retry_run: RetryRun,
+) -> None:
     carol = batch_run.carol
     assert carol.tasks() == {"tasks": [], "next_cursor": None, "counts": {}}
     assert batch_run.carol_events == [], "Carol's stream carried someone else's events"
-    alices = [watermark_job.task_id, merge_job.task_id, batch_run.batch[0]["task_id"],
-              cancel_run.running["task_id"], retry_run.failed["task_id"]]
+    alices = [
+        watermark_job.task_id,
+        merge_job.task_id,
+        batch_run.batch[0]["task_id"],
+        cancel_run.running["task_id"],
+        retry_run.failed["task_id"],
+    ]
     for task_id in alices:
         for method, path in (("GET", "status"), ("GET", "download"), ("POST", "cancel"), ("POST", "retry")):
             doc = carol.call(method, f"/api/tasks/{task_id}/{path}", expect=404)
@@ -343,8 +379,14 @@ def test_another_user_sees_none_of_it(alice: Visitor, watermark_job: WatermarkJo
 
 
 def test_the_first_user_returns_after_a_restart_and_finds_everything(
-    product: ProductProcess, alice: Visitor, outdir: Path, watermark_job: WatermarkJob, merge_job: MergeJob,
-    batch_run: BatchRun, cancel_run: CancelRun, retry_run: RetryRun,
+    product: ProductProcess,
+    alice: Visitor,
+    outdir: Path,
+    watermark_job: WatermarkJob,
+    merge_job: MergeJob,
+    batch_run: BatchRun,
+    cancel_run: CancelRun,
+    retry_run: RetryRun,
 ) -> None:
     before = {t["task_id"]: t for t in alice.all_tasks()}
     assert len(before) == 2 + BATCH + 2 + 1 and all(t["status"] in TERMINAL for t in before.values())

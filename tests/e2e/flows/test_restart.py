@@ -40,7 +40,10 @@ def product_settings(backend: GenerationBackend) -> dict[str, str]:
 
 
 def test_tasks_running_and_waiting_at_a_stop_all_complete_after_the_start(
-    product: ProductProcess, backend: GenerationBackend, visitors: Callable[[str], Visitor], clips: Clips,
+    product: ProductProcess,
+    backend: GenerationBackend,
+    visitors: Callable[[str], Visitor],
+    clips: Clips,
     tmp_path: Path,
 ) -> None:
     backend.hold(HELD)
@@ -56,10 +59,16 @@ def test_tasks_running_and_waiting_at_a_stop_all_complete_after_the_start(
         alice.submit(merge, {})
         alice.submit(watermark, {"regions": [list(LOGO_BOX)]})
         alice_image = alice.generate_image("last in line")
-        bobs.wait_until(lambda: bobs.status_of(held) == "processing" and bobs.status_of(bob_image) is not None,
-                        FINISH_TIMEOUT, "Bob's held task running")
-        alices.wait_until(lambda: alices.status_of(merge) == "processing" and alices.status_of(alice_image) is not None,
-                          FINISH_TIMEOUT, "Alice's first task running")
+        bobs.wait_until(
+            lambda: bobs.status_of(held) == "processing" and bobs.status_of(bob_image) is not None,
+            FINISH_TIMEOUT,
+            "Bob's held task running",
+        )
+        alices.wait_until(
+            lambda: alices.status_of(merge) == "processing" and alices.status_of(alice_image) is not None,
+            FINISH_TIMEOUT,
+            "Alice's first task running",
+        )
         resume_ids = {alice: alices.events[-1].id, bob: bobs.events[-1].id}
     owners = {held: bob, bob_image: bob, merge: alice, watermark: alice, alice_image: alice}
     at_stop = {task_id: who.status(task_id)["status"] for task_id, who in owners.items()}

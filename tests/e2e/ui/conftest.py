@@ -66,8 +66,14 @@ def watch_for_page_errors(ctx: Any) -> list[str]:
 
     def watch(page: Any) -> None:
         page.on("pageerror", lambda exc: problems.append(f"uncaught: {exc}"))
-        page.on("console", lambda msg: problems.append(f"console: {msg.text}")
-                if msg.type == "error" and "Content Security Policy" in msg.text else None)
+        page.on(
+            "console",
+            lambda msg: (
+                problems.append(f"console: {msg.text}")
+                if msg.type == "error" and "Content Security Policy" in msg.text
+                else None
+            ),
+        )
 
     ctx.on("page", watch)
     return problems

@@ -51,6 +51,7 @@ def probe(path: Path) -> dict[str, Any]:
     """ffprobe's view of a downloaded result."""
     out = subprocess.run(
         ["ffprobe", "-v", "error", "-show_streams", "-show_format", "-of", "json", str(path)],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     ).stdout
     return json.loads(out)

@@ -72,15 +72,18 @@ def test_assets_live_under_a_content_version_and_every_module_is_served(http: ht
     assert stale.status_code == 200 and stale.headers["cache-control"] == "no-cache" and stale.content == css.content
 
 
-@pytest.mark.parametrize("path", [
-    "/ui/{v}/missing.js",
-    "/ui/{v}/../__init__.py",
-    "/ui/{v}/%2e%2e/assets.py",
-    "/ui/{v}/..%2f..%2fapp.py",
-    "/ui/{v}/static/app.js",
-    "/ui/{v}//etc/passwd",
-    "/ui/{v}/index.html",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/ui/{v}/missing.js",
+        "/ui/{v}/../__init__.py",
+        "/ui/{v}/%2e%2e/assets.py",
+        "/ui/{v}/..%2f..%2fapp.py",
+        "/ui/{v}/static/app.js",
+        "/ui/{v}//etc/passwd",
+        "/ui/{v}/index.html",
+    ],
+)
 def test_nothing_outside_the_bundle_is_served(http: httpx.Client, path: str) -> None:
     version = _version(http.get("/").text)
     answer = http.get(path.format(v=version))
@@ -92,12 +95,26 @@ def test_nothing_outside_the_bundle_is_served(http: httpx.Client, path: str) -> 
 def test_the_wheel_ships_every_static_file(tmp_path: Path) -> None:
     source = tmp_path / "gateway"
     # build from a copy: an in-tree build leaves build/ and egg-info behind
-    shutil.copytree(REPO / "services" / "gateway", source,
-                    ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+    shutil.copytree(
+        REPO / "services" / "gateway", source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__")
+    )
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "--no-index",
-         str(source), "-w", str(tmp_path / "dist")],
-        check=True, capture_output=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            str(source),
+            "-w",
+            str(tmp_path / "dist"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
     )
     [wheel] = (tmp_path / "dist").glob("*.whl")
     shipped = {name for name in zipfile.ZipFile(wheel).namelist() if "/webui/static/" in name}

@@ -35,9 +35,7 @@ def _user_id(page: Any) -> str:
 
 
 @pytest.mark.slow
-def test_a_waiting_task_can_be_cancelled_and_retried_and_the_queue_survives_a_reload(
-    page: Any, tmp_path: Path
-) -> None:
+def test_a_waiting_task_can_be_cancelled_and_retried_and_the_queue_survives_a_reload(page: Any, tmp_path: Path) -> None:
     # a 30 s 1080p video keeps this visitor's one slot busy for the whole test
     _generate(page, BLOCKER, video=True)
     blocker = task_card(page, BLOCKER)
@@ -95,11 +93,20 @@ def test_a_waiting_task_can_be_cancelled_and_retried_and_the_queue_survives_a_re
 def test_tasks_that_finished_while_away_are_announced_once(context: Any) -> None:
     # submitted with this browser's cookie while no page is open, and finished before it opens one
     request = context.request
-    task = api_data(request.post("/api/tasks/submit", data={
-        "task_type": "image_generation", "config": {"prompt": "made while away", "width": 256, "height": 256},
-    }))
-    poll(lambda: api_data(request.get(f"/api/tasks/{task['task_id']}/status"))["status"] == "completed",
-         timeout=30, what="the task to complete")
+    task = api_data(
+        request.post(
+            "/api/tasks/submit",
+            data={
+                "task_type": "image_generation",
+                "config": {"prompt": "made while away", "width": 256, "height": 256},
+            },
+        )
+    )
+    poll(
+        lambda: api_data(request.get(f"/api/tasks/{task['task_id']}/status"))["status"] == "completed",
+        timeout=30,
+        what="the task to complete",
+    )
 
     page = context.new_page()
     page.goto("/")
@@ -119,11 +126,23 @@ def test_tasks_that_finished_while_away_are_announced_once(context: Any) -> None
 def test_more_than_three_tasks_finished_while_away_are_named_three_and_counted(context: Any) -> None:
     request = context.request
     prompts = [f"away batch {n}" for n in range(4)]
-    ids = [api_data(request.post("/api/tasks/submit", data={
-        "task_type": "image_generation", "config": {"prompt": prompt, "width": 256, "height": 256},
-    }))["task_id"] for prompt in prompts]
-    poll(lambda: all(api_data(request.get(f"/api/tasks/{i}/status"))["status"] == "completed" for i in ids),
-         timeout=60, what="the four tasks to complete")
+    ids = [
+        api_data(
+            request.post(
+                "/api/tasks/submit",
+                data={
+                    "task_type": "image_generation",
+                    "config": {"prompt": prompt, "width": 256, "height": 256},
+                },
+            )
+        )["task_id"]
+        for prompt in prompts
+    ]
+    poll(
+        lambda: all(api_data(request.get(f"/api/tasks/{i}/status"))["status"] == "completed" for i in ids),
+        timeout=60,
+        what="the four tasks to complete",
+    )
 
     page = context.new_page()
     page.goto("/")

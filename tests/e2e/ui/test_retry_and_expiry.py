@@ -52,12 +52,14 @@ def product_in_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
     url = f"http://127.0.0.1:{port}"
     try:
         with httpx.Client(base_url=url, timeout=2) as client:
+
             def ready() -> bool:
                 assert child.poll() is None, f"the product exited with {child.returncode}"
                 try:
                     return client.get("/readyz").status_code == 200
                 except httpx.TransportError:
                     return False
+
             poll(ready, timeout=60, what="the product to be ready")
         yield url
     finally:

@@ -70,8 +70,12 @@ def test_remove_a_watermark_drawn_on_the_preview_frame_and_download_the_result(
     task = api_data(page.request.get(f"/api/tasks/{task_id}/status"))
     assert task["config"]["method"] == "delogo"
     [(x, y, w, h)] = task["config"]["regions"]
-    want = (DRAG_FROM[0] * VIDEO_W, DRAG_FROM[1] * VIDEO_H,
-            (DRAG_TO[0] - DRAG_FROM[0]) * VIDEO_W, (DRAG_TO[1] - DRAG_FROM[1]) * VIDEO_H)
+    want = (
+        DRAG_FROM[0] * VIDEO_W,
+        DRAG_FROM[1] * VIDEO_H,
+        (DRAG_TO[0] - DRAG_FROM[0]) * VIDEO_W,
+        (DRAG_TO[1] - DRAG_FROM[1]) * VIDEO_H,
+    )
     assert all(abs(got - exp) <= 3 for got, exp in zip((x, y, w, h), want, strict=True)), ((x, y, w, h), want)
     assert task["config"]["selected_frame"] > 0
 

@@ -48,8 +48,11 @@ async def test_a_dry_run_deletes_nothing_and_reports_what_a_pass_would_delete(
     assert await store.acquire_lease("cleanup", "someone-else", ttl_seconds=60)  # it took no lease
     await store.release_lease("cleanup", "someone-else")
     listed = {(r.kind, r.task_id) for r in dry.removals if r.kind in (Kind.TASK_FILES, Kind.DRAFT)}
-    assert listed == {(Kind.TASK_FILES, old_done.task_id), (Kind.TASK_FILES, hidden.task_id),
-                      (Kind.DRAFT, draft.task_id)}
+    assert listed == {
+        (Kind.TASK_FILES, old_done.task_id),
+        (Kind.TASK_FILES, hidden.task_id),
+        (Kind.DRAFT, draft.task_id),
+    }
     assert dry.keys_of(Kind.ORPHAN) == {orphan, f"results/{kept_done.task_id}/1/partial.mp4"}
     assert dry.keys_of(Kind.MULTIPART) == {"uploads/alice/x/big.mp4"}
     assert files_of(old_done) | files_of(draft) <= dry.keys_of(Kind.TASK_FILES) | dry.keys_of(Kind.DRAFT)

@@ -55,6 +55,10 @@ async def test_a_live_view_on_rabbitmq_is_told_that_a_task_expired(
     finally:
         await subscription.cancel()
     assert [(e.task_id, e.previous_status, e.status, e.task["message"]) for e in heard] == [
-        (task.task_id, TaskStatus.COMPLETED, TaskStatus.EXPIRED,
-         "The result file has expired and was deleted: results are kept for 7 days."),
+        (
+            task.task_id,
+            TaskStatus.COMPLETED,
+            TaskStatus.EXPIRED,
+            "The result file has expired and was deleted: results are kept for 7 days.",
+        ),
     ]

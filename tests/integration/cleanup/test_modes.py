@@ -56,8 +56,12 @@ async def test_one_shot_mode_lists_in_a_dry_run_then_removes(tmp_path: Path, s3_
     world = World(store, objects, FakeClock(utcnow()))  # real time: the child process runs on it
     old = await world.finished(TaskStatus.COMPLETED, age=8 * DAY)
     await store.close()
-    env = {"MEDIACRAFT_STORE_URL": url, "MEDIACRAFT_OBJECT_STORE_URL": s3_url, "MEDIACRAFT_BUS_URL": "memory://",
-           "MEDIACRAFT_LOG_JSON": "true"}
+    env = {
+        "MEDIACRAFT_STORE_URL": url,
+        "MEDIACRAFT_OBJECT_STORE_URL": s3_url,
+        "MEDIACRAFT_BUS_URL": "memory://",
+        "MEDIACRAFT_LOG_JSON": "true",
+    }
 
     status, out = await run_cli("--once", "--dry-run", "--json", env=env)
     assert status == 0, out
@@ -107,8 +111,11 @@ async def test_loop_mode_runs_a_pass_every_interval_and_serves_metrics(tmp_path:
 
         second = await world.finished(TaskStatus.FAILED, age=3 * DAY - HOUR / 2)  # due in half an hour
         await clock.advance(settings.cleanup_interval.total_seconds())
-        await eventually(lambda: metrics.registry.get_sample_value(
-            "mediacraft_cleanup_passes_total", {"outcome": "completed"}) == 2, timeout=20, what="the second pass")
+        await eventually(
+            lambda: metrics.registry.get_sample_value("mediacraft_cleanup_passes_total", {"outcome": "completed"}) == 2,
+            timeout=20,
+            what="the second pass",
+        )
         report = service.last_report
         assert report is not None and [r.task_id for r in report.of_kind(Kind.TASK_FILES)] == [second.task_id]
     finally:

@@ -82,9 +82,16 @@ async def test_an_orphan_whose_task_appears_during_the_pass_is_kept(
 
         async def _list(self, prefix: str) -> Any:
             if prefix == "uploads/":
-                await store.insert(Task(task_id=task_id, user_id="alice", task_type=TaskType.VIDEO_MERGE,
-                                        status=TaskStatus.UPLOADED, created_at=clock.now(),
-                                        inputs=[InputFile(key=key, original_name="a.mp4", size=1000)]))
+                await store.insert(
+                    Task(
+                        task_id=task_id,
+                        user_id="alice",
+                        task_type=TaskType.VIDEO_MERGE,
+                        status=TaskStatus.UPLOADED,
+                        created_at=clock.now(),
+                        inputs=[InputFile(key=key, original_name="a.mp4", size=1000)],
+                    )
+                )
             async for info in self.inner.list(prefix):
                 yield info
 

@@ -30,8 +30,13 @@ async def test_usage_per_user_is_recorded_with_the_quota_and_falls_when_files_ex
     await service.run_once()
 
     alice, bob, carol = [await store.get_user(u) for u in ("alice", "bob", "carol")]
-    assert storage_of(alice) == {"bytes": 4500, "objects": 3, "quota_bytes": 4000, "over_quota": True,
-                                 "measured_at": clock.now().isoformat().replace("+00:00", "Z")}
+    assert storage_of(alice) == {
+        "bytes": 4500,
+        "objects": 3,
+        "quota_bytes": 4000,
+        "over_quota": True,
+        "measured_at": clock.now().isoformat().replace("+00:00", "Z"),
+    }
     assert alice.metadata["ua"] == "firefox"
     assert (storage_of(bob)["bytes"], storage_of(bob)["over_quota"]) == (400, False)
     assert "storage" not in carol.metadata  # no task, no file: nothing to say
@@ -48,12 +53,21 @@ async def test_usage_per_user_is_recorded_with_the_quota_and_falls_when_files_ex
     await service.run_once()
 
     assert storage_of(await store.get_user("alice"))["bytes"] == 0
-    assert storage_of(await store.get_user("bob")) == {"bytes": 0, "objects": 0, "quota_bytes": 4000,
-                                                      "over_quota": False,
-                                                      "measured_at": clock.now().isoformat().replace("+00:00", "Z")}
+    assert storage_of(await store.get_user("bob")) == {
+        "bytes": 0,
+        "objects": 0,
+        "quota_bytes": 4000,
+        "over_quota": False,
+        "measured_at": clock.now().isoformat().replace("+00:00", "Z"),
+    }
     assert (await store.get(done.task_id)).status is TaskStatus.EXPIRED
     assert sample("mediacraft_storage_total_bytes") == 0  # the unattributed orphan went too
-    assert sample("mediacraft_cleanup_removed_total", {"kind": "task_files", "reason": "retention_completed",
-                                                       "mode": "delete"}) == 1
+    assert (
+        sample(
+            "mediacraft_cleanup_removed_total",
+            {"kind": "task_files", "reason": "retention_completed", "mode": "delete"},
+        )
+        == 1
+    )
     assert sample("mediacraft_cleanup_removed_bytes_total", {"kind": "task_files", "mode": "delete"}) == 4500
     assert sample("mediacraft_cleanup_passes_total", {"outcome": "completed"}) == 2

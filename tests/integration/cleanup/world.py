@@ -60,8 +60,15 @@ class World:
     ) -> Task:
         """A task that finished `age` ago after two attempts: its upload, its result if it completed,
         and the partial output the first attempt left behind."""
-        task = self._task(status, user=user, age=age + HOUR, hidden=hidden, attempts=2,
-                          submitted_at=self.clock.now() - age - HOUR, completed_at=self.clock.now() - age)
+        task = self._task(
+            status,
+            user=user,
+            age=age + HOUR,
+            hidden=hidden,
+            attempts=2,
+            submitted_at=self.clock.now() - age - HOUR,
+            completed_at=self.clock.now() - age,
+        )
         upload = await put(self.objects, f"uploads/{user}/{task.task_id}/{uuid.uuid4().hex}", size)
         await put(self.objects, f"results/{task.task_id}/1/partial.mp4", size)
         task.inputs = [InputFile(key=upload, original_name="clip.mp4", size=size)]

@@ -55,12 +55,22 @@ async def finish(gw: Gateway, task_id: str, payload: bytes = b"RESULT" * 1000) -
         yield payload
 
     info = await gw.objects.put_stream(key, body(), content_type="video/mp4")
-    running = await gw.store.transition(task_id, transitions.DISPATCH, expected_version=task.version,
-                                        changes={"attempts": 1, "started_at": gw.clock.now()})
-    await gw.store.transition(task_id, transitions.COMPLETE, expected_version=running.version, changes={
-        "progress": 100.0, "completed_at": gw.clock.now(),
-        "result": ResultFile(key=key, size=info.size, content_type="video/mp4", filename="result.mp4"),
-    })
+    running = await gw.store.transition(
+        task_id,
+        transitions.DISPATCH,
+        expected_version=task.version,
+        changes={"attempts": 1, "started_at": gw.clock.now()},
+    )
+    await gw.store.transition(
+        task_id,
+        transitions.COMPLETE,
+        expected_version=running.version,
+        changes={
+            "progress": 100.0,
+            "completed_at": gw.clock.now(),
+            "result": ResultFile(key=key, size=info.size, content_type="video/mp4", filename="result.mp4"),
+        },
+    )
 
 
 async def fail(gw: Gateway, task_id: str) -> None:
@@ -68,12 +78,22 @@ async def fail(gw: Gateway, task_id: str) -> None:
     task = await gw.store.get(task_id)
     assert task is not None
     if task.status is TaskStatus.QUEUED:
-        task = await gw.store.transition(task_id, transitions.DISPATCH, expected_version=task.version,
-                                         changes={"attempts": 1, "started_at": gw.clock.now()})
-    await gw.store.transition(task_id, transitions.FAIL, expected_version=task.version, changes={
-        "error": {"code": "invalid_media", "message": "bad", "retryable": False},
-        "error_message": "bad", "completed_at": gw.clock.now(),
-    })
+        task = await gw.store.transition(
+            task_id,
+            transitions.DISPATCH,
+            expected_version=task.version,
+            changes={"attempts": 1, "started_at": gw.clock.now()},
+        )
+    await gw.store.transition(
+        task_id,
+        transitions.FAIL,
+        expected_version=task.version,
+        changes={
+            "error": {"code": "invalid_media", "message": "bad", "retryable": False},
+            "error_message": "bad",
+            "completed_at": gw.clock.now(),
+        },
+    )
 
 
 class SseReader:

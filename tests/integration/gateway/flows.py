@@ -43,8 +43,10 @@ async def watermark_round_trip(gw: Gateway, clip: Path) -> None:
         by_frame = await c.get(f"/api/tasks/{task['task_id']}/preview", params={"frame": 30})
         assert by_frame.status_code == 200 and by_frame.headers["x-frame-time"] == "1.000"
 
-        r = await c.post(f"/api/tasks/{task['task_id']}/config",
-                         json={"regions": [[500, 20, 120, 60]], "selected_frame": 30, "method": "delogo"})
+        r = await c.post(
+            f"/api/tasks/{task['task_id']}/config",
+            json={"regions": [[500, 20, 120, 60]], "selected_frame": 30, "method": "delogo"},
+        )
         assert r.status_code == 202, r.text
         queued = data(r)
         assert queued["status"] == "queued" and queued["duplicate"] is False
@@ -57,8 +59,19 @@ async def watermark_round_trip(gw: Gateway, clip: Path) -> None:
         assert submit.payload["version"] == queued["version"] and submit.payload["task_type"] == "watermark_removal"
 
         status = data(await c.get(f"/api/tasks/{task['task_id']}/status"))
-        for field in ("status", "progress", "stage", "subtasks", "message", "eta_seconds", "queue_position",
-                      "attempts", "retry_count", "next_retry_at", "error"):
+        for field in (
+            "status",
+            "progress",
+            "stage",
+            "subtasks",
+            "message",
+            "eta_seconds",
+            "queue_position",
+            "attempts",
+            "retry_count",
+            "next_retry_at",
+            "error",
+        ):
             assert field in status
         assert "fingerprint" not in status and "lease_expires_at" not in status
 
@@ -122,8 +135,10 @@ async def one_call_submit_duplicates_and_keys(gw: Gateway, clip: Path) -> None:
     config = json.dumps({"regions": [[10, 10, 50, 50]]})
 
     def form(name: str = "a.mp4") -> dict:
-        return {"data": {"task_type": "watermark_removal", "config": config},
-                "files": {"file": (name, clip.read_bytes(), "video/mp4")}}
+        return {
+            "data": {"task_type": "watermark_removal", "config": config},
+            "files": {"file": (name, clip.read_bytes(), "video/mp4")},
+        }
 
     async with gw.client() as c:
         first = await c.post("/api/tasks/submit", **form())
@@ -136,11 +151,17 @@ async def one_call_submit_duplicates_and_keys(gw: Gateway, clip: Path) -> None:
         assert len(await gw.all_tasks()) == 1
         assert len(await gw.objects_under("uploads/")) == 1
 
-        keyed = await c.post("/api/tasks/submit", headers={"Idempotency-Key": "k-1"},
-                             data={"task_type": "image_generation", "config": json.dumps({"prompt": "a cat"})})
+        keyed = await c.post(
+            "/api/tasks/submit",
+            headers={"Idempotency-Key": "k-1"},
+            data={"task_type": "image_generation", "config": json.dumps({"prompt": "a cat"})},
+        )
         assert keyed.status_code == 202
-        replay = await c.post("/api/tasks/submit", headers={"Idempotency-Key": "k-1"},
-                              data={"task_type": "image_generation", "config": json.dumps({"prompt": "a cat"})})
+        replay = await c.post(
+            "/api/tasks/submit",
+            headers={"Idempotency-Key": "k-1"},
+            data={"task_type": "image_generation", "config": json.dumps({"prompt": "a cat"})},
+        )
         assert replay.status_code == 202 and replay.headers["idempotent-replayed"] == "true"
         assert data(replay)["task_id"] == data(keyed)["task_id"]
         assert len(await gw.all_tasks()) == 2
@@ -163,8 +184,13 @@ async def live_events_and_resume(gw: Gateway, clip: Path) -> None:
             created = await events.next()
             assert created["event"] == "status" and created["data"]["task_id"] == task["task_id"]
             assert created["data"]["status"] == "created" and created["data"]["task"]["user_id"] == me
-            await gw.bus.publish(EVENTS, TaskProgressed.TYPE, Envelope.wrap(TaskProgressed(
-                task_id=task["task_id"], user_id=me, progress=42.5, stage="process", version=0)))
+            await gw.bus.publish(
+                EVENTS,
+                TaskProgressed.TYPE,
+                Envelope.wrap(
+                    TaskProgressed(task_id=task["task_id"], user_id=me, progress=42.5, stage="process", version=0)
+                ),
+            )
             progress = await events.until(lambda e: e["event"] == "progress")
             assert progress["data"]["progress"] == 42.5
             last_id = progress["id"]
@@ -201,8 +227,11 @@ async def refused_uploads_leave_nothing(gw: Gateway, clip: Path) -> None:
                 sent += 1024 * 1024
             yield b"\r\n--b--\r\n"
 
-        big = await c.post(f"/api/tasks/{task['task_id']}/upload", content=chunked(),
-                           headers={"content-type": "multipart/form-data; boundary=b"})
+        big = await c.post(
+            f"/api/tasks/{task['task_id']}/upload",
+            content=chunked(),
+            headers={"content-type": "multipart/form-data; boundary=b"},
+        )
         assert big.status_code == 413 and big.json()["error_code"] == "file_too_large"
         await settled(gw)
         assert await snapshot(gw) == before
@@ -212,10 +241,16 @@ async def wait_inbox(gw: Gateway, type_: str, task_id: str, timeout: float = 5.0
     """Wait until the scheduler inbox got `type_` about `task_id`."""
     await eventually(
         lambda: any(m.type == type_ and m.payload.get("task_id") == task_id for m in gw.inbox.messages),
-        timeout=timeout, interval=0.01, what=f"{type_} for {task_id} in scheduler.inbox",
+        timeout=timeout,
+        interval=0.01,
+        what=f"{type_} for {task_id} in scheduler.inbox",
     )
 
 
 async def wait_for_no_subscribers(gw: Gateway, user_id: str, timeout: float = 5.0) -> None:
-    await eventually(lambda: not gw.ctx.hub.subscriber_count(user_id), timeout=timeout, interval=0.01,
-                     what="a closed stream to drop its subscriber")
+    await eventually(
+        lambda: not gw.ctx.hub.subscriber_count(user_id),
+        timeout=timeout,
+        interval=0.01,
+        what="a closed stream to drop its subscriber",
+    )

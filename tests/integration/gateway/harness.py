@@ -136,7 +136,12 @@ async def serve_app(app: Any) -> AsyncIterator[str]:
 
 @asynccontextmanager
 async def serve_gateway(
-    settings: GatewaySettings, *, store: Any, objects: Any, bus: Any, clock: ShiftClock,
+    settings: GatewaySettings,
+    *,
+    store: Any,
+    objects: Any,
+    bus: Any,
+    clock: ShiftClock,
     identity_client: IdentityClient | None = None,
 ) -> AsyncIterator[Gateway]:
     """Start adapters, identity and the gateway; yield it served over HTTP; stop everything.
@@ -204,6 +209,10 @@ async def snapshot(gw: Gateway) -> Snapshot:
 
 async def settled(gw: Gateway) -> None:
     """Wait until no upload is being received and background publishes are done."""
-    await eventually(lambda: gw.metric("mediacraft_gateway_uploads_in_progress") == 0, timeout=5, interval=0.01,
-                     what="no upload in progress")
+    await eventually(
+        lambda: gw.metric("mediacraft_gateway_uploads_in_progress") == 0,
+        timeout=5,
+        interval=0.01,
+        what="no upload in progress",
+    )
     await gw.ctx.drain_background()

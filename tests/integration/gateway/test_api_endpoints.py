@@ -240,8 +240,9 @@ async def test_with_a_remote_store_the_upload_is_teed_and_an_evicted_copy_fetche
 @pytest.fixture(scope="module")
 def big_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """About 14 MB of uncompressed video: an upload that fills several receive buffers."""
-    return make_clip(tmp_path_factory.mktemp("big") / "big.mkv", width=320, height=240, duration=4.0,
-                     vcodec="rawvideo", audio=False)
+    return make_clip(
+        tmp_path_factory.mktemp("big") / "big.mkv", width=320, height=240, duration=4.0, vcodec="rawvideo", audio=False
+    )
 
 
 @pytest.mark.parametrize("local_paths", [True, False], ids=["single_write", "tee"])
@@ -250,8 +251,10 @@ async def test_an_upload_of_many_buffers_arrives_whole_with_its_hash(
 ) -> None:
     content = big_clip.read_bytes()
     assert len(content) > 3 * 4 * 1024 * 1024
-    async with embedded_gateway(tmp_path, local_paths=local_paths, max_upload_bytes=32 * 1024 * 1024) as g, \
-            g.client() as c:
+    async with (
+        embedded_gateway(tmp_path, local_paths=local_paths, max_upload_bytes=32 * 1024 * 1024) as g,
+        g.client() as c,
+    ):
         task = await create(c, "watermark_removal")
         r = await upload(c, task["task_id"], big_clip)
         assert r.status_code == 200, r.text
@@ -286,12 +289,17 @@ async def test_a_failed_one_call_submit_leaves_nothing(gw: Gateway, clip: Path) 
     async with gw.client() as c:
         await user_id_of(c)
         before = await snapshot(gw)
-        r = await c.post("/api/tasks/submit", data={"task_type": "watermark_removal",
-                                                   "config": json.dumps({"regions": [[900, 900, 5, 5]]})},
-                         files={"file": ("a.mp4", clip.read_bytes(), "video/mp4")})
+        r = await c.post(
+            "/api/tasks/submit",
+            data={"task_type": "watermark_removal", "config": json.dumps({"regions": [[900, 900, 5, 5]]})},
+            files={"file": ("a.mp4", clip.read_bytes(), "video/mp4")},
+        )
         assert r.status_code == 422 and r.json()["error_code"] == "invalid_regions"
-        bad_json = await c.post("/api/tasks/submit", data={"task_type": "watermark_removal", "config": "{nope"},
-                                files={"file": ("a.mp4", clip.read_bytes(), "video/mp4")})
+        bad_json = await c.post(
+            "/api/tasks/submit",
+            data={"task_type": "watermark_removal", "config": "{nope"},
+            files={"file": ("a.mp4", clip.read_bytes(), "video/mp4")},
+        )
         assert bad_json.status_code == 422 and bad_json.json()["error_code"] == "invalid_config"
         no_file = await c.post("/api/tasks/submit", json={"task_type": "watermark_removal"})
         assert no_file.status_code == 422 and no_file.json()["error_code"] == "missing_file"
@@ -301,7 +309,10 @@ async def test_a_failed_one_call_submit_leaves_nothing(gw: Gateway, clip: Path) 
 
 async def test_a_one_call_merge_submit_with_files_in_order(gw: Gateway, clip: Path, clip_b: Path) -> None:
     async with gw.client() as c:
-        files = [("file", ("b.mp4", clip_b.read_bytes(), "video/mp4")), ("file", ("a.mp4", clip.read_bytes(), "video/mp4"))]
+        files = [
+            ("file", ("b.mp4", clip_b.read_bytes(), "video/mp4")),
+            ("file", ("a.mp4", clip.read_bytes(), "video/mp4")),
+        ]
         r = await c.post("/api/tasks/submit", data={"task_type": "video_merge"}, files=files)
         assert r.status_code == 202, r.text
         assert [i["original_name"] for i in data(r)["inputs"]] == ["b.mp4", "a.mp4"]
@@ -324,16 +335,30 @@ async def test_operations_endpoints(gw: Gateway) -> None:
         assert data(await c.get("/healthz"))["status"] == "alive"
         ready = await c.get("/readyz")
         assert ready.status_code == 200 and data(ready)["checks"] == {
-            "store": True, "objects": True, "bus": True, "identity": True, "events": True}
+            "store": True,
+            "objects": True,
+            "bus": True,
+            "identity": True,
+            "events": True,
+        }
         metrics = await c.get("/metrics")
         assert metrics.status_code == 200 and "mediacraft_gateway_requests_total" in metrics.text
         assert "set-cookie" not in metrics.headers  # only /api mints identities
         docs = await c.get("/docs")
         assert docs.status_code == 200 and "swagger" in docs.text.lower()
         spec = (await c.get("/openapi.json")).json()
-        for path in ("/api/user/info", "/api/user/tasks", "/api/tasks/create", "/api/tasks/{task_id}/upload",
-                     "/api/tasks/{task_id}/config", "/api/tasks/{task_id}/status", "/api/tasks/{task_id}/download",
-                     "/api/tasks/submit", "/api/events", "/api/tasks/{task_id}/preview"):
+        for path in (
+            "/api/user/info",
+            "/api/user/tasks",
+            "/api/tasks/create",
+            "/api/tasks/{task_id}/upload",
+            "/api/tasks/{task_id}/config",
+            "/api/tasks/{task_id}/status",
+            "/api/tasks/{task_id}/download",
+            "/api/tasks/submit",
+            "/api/events",
+            "/api/tasks/{task_id}/preview",
+        ):
             assert path in spec["paths"], path
         r = await c.get("/api/user/info", headers={"X-Request-ID": "trace-123"})
         assert r.headers["x-request-id"] == "trace-123" and r.json()["meta"]["request_id"] == "trace-123"
@@ -414,8 +439,9 @@ async def test_the_waiting_cap_answers_429_with_the_reason(fresh: Gateway) -> No
         assert (await fresh.store.get(third["task_id"])).status is TaskStatus.CREATED
         running = await fresh.store.list_for_user(await user_id_of(c), statuses=[TaskStatus.QUEUED])
         first = running.items[-1]
-        await fresh.store.transition(first.task_id, transitions.DISPATCH, expected_version=first.version,
-                                     changes={"attempts": 1})
+        await fresh.store.transition(
+            first.task_id, transitions.DISPATCH, expected_version=first.version, changes={"attempts": 1}
+        )
         r = await c.post(f"/api/tasks/{third['task_id']}/config", json={"prompt": "p2"})
         assert r.status_code == 202  # one left waiting: room for one more
         fourth = await create(c, "image_generation")

@@ -64,7 +64,9 @@ async def test_downloads_redirect_to_a_presigned_url(real_gateway: Gateway, clip
     async with gw.client() as c:
         task = await create(c, "watermark_removal")
         assert (await upload(c, task["task_id"], clip)).status_code == 200
-        assert (await c.post(f"/api/tasks/{task['task_id']}/config", json={"regions": [[1, 1, 9, 9]]})).status_code == 202
+        assert (
+            await c.post(f"/api/tasks/{task['task_id']}/config", json={"regions": [[1, 1, 9, 9]]})
+        ).status_code == 202
         await finish(gw, task["task_id"], b"result-bytes")
         r = await c.get(f"/api/tasks/{task['task_id']}/download")
         assert r.status_code == 307 and "X-Amz-Signature" in r.headers["location"]

@@ -64,8 +64,14 @@ async def application(tmp_path: Path) -> AsyncIterator[App]:
     inbox = SchedulerInbox()
     subscription = await bus.consume(SCHEDULER_INBOX, inbox.handle, prefetch=100)
     identity = IdentityService(users=store, tasks=store, bus=bus, clock=clock)
-    ctx = build_context(gateway_settings(tmp_path), store=store, objects=objects, bus=bus,
-                        identity=InProcessIdentityClient(identity), clock=clock)
+    ctx = build_context(
+        gateway_settings(tmp_path),
+        store=store,
+        objects=objects,
+        bus=bus,
+        identity=InProcessIdentityClient(identity),
+        clock=clock,
+    )
     ctx.cache.start()
     try:
         yield App(ctx, inbox, (await identity.mint()).user_id)
@@ -87,15 +93,21 @@ def multipart(fields: dict[str, str], files: list[tuple[str, bytes]], chunk: int
     for name, value in fields.items():
         raw += f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
     for filename, content in files:
-        raw += (f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
-                f"Content-Type: video/mp4\r\n\r\n").encode() + content + b"\r\n"
+        raw += (
+            (
+                f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+                f"Content-Type: video/mp4\r\n\r\n"
+            ).encode()
+            + content
+            + b"\r\n"
+        )
     raw += f"--{BOUNDARY}--\r\n".encode()
     return BodyStream(_chunks(bytes(raw), chunk), f"multipart/form-data; boundary={BOUNDARY}", len(raw))
 
 
 async def _chunks(raw: bytes, size: int) -> AsyncIterator[bytes]:
     for start in range(0, len(raw), size):
-        yield raw[start:start + size]
+        yield raw[start : start + size]
 
 
 async def api_error(call: Any) -> str:

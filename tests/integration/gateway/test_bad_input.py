@@ -114,8 +114,16 @@ async def test_bad_cookies_get_a_fresh_identity_that_sees_nothing(gateway: Gatew
 # --- other users' tasks and malformed ids ---------------------------------------------------------
 
 OWNER_ONLY = [
-    ("GET", "status"), ("GET", "download"), ("POST", "cancel"), ("DELETE", ""), ("GET", "preview"),
-    ("POST", "retry"), ("POST", "hide"), ("POST", "notified"), ("POST", "config"), ("POST", "upload"),
+    ("GET", "status"),
+    ("GET", "download"),
+    ("POST", "cancel"),
+    ("DELETE", ""),
+    ("GET", "preview"),
+    ("POST", "retry"),
+    ("POST", "hide"),
+    ("POST", "notified"),
+    ("POST", "config"),
+    ("POST", "upload"),
 ]
 
 
@@ -146,8 +154,15 @@ async def test_malformed_task_ids_are_422(gateway: Gateway, task_id: str) -> Non
     async with gateway.client() as c:
         await user_id_of(c)
         before = await snapshot(gateway)
-        for method, action in [("GET", "status"), ("POST", "cancel"), ("GET", "download"), ("DELETE", ""),
-                               ("GET", "preview"), ("POST", "upload"), ("POST", "config")]:
+        for method, action in [
+            ("GET", "status"),
+            ("POST", "cancel"),
+            ("GET", "download"),
+            ("DELETE", ""),
+            ("GET", "preview"),
+            ("POST", "upload"),
+            ("POST", "config"),
+        ]:
             r = await c.request(method, f"/api/tasks/{quote(task_id, safe='')}/{action}".rstrip("/"))
             assert (r.status_code, error_code(r)) == (422, "invalid_task_id"), (method, action)
     await unchanged(gateway, before)
@@ -173,8 +188,9 @@ async def test_operator_objects_in_queries_and_bodies_are_422(gateway: Gateway, 
 # --- cross-site requests --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("headers", [{"Sec-Fetch-Site": "cross-site"}, {"Origin": "http://evil.example"},
-                                     {"Origin": "null"}])
+@pytest.mark.parametrize(
+    "headers", [{"Sec-Fetch-Site": "cross-site"}, {"Origin": "http://evil.example"}, {"Origin": "null"}]
+)
 async def test_cross_site_posts_are_refused_before_anything_happens(
     gateway: Gateway, victim: Victim, headers: dict[str, str]
 ) -> None:
@@ -221,7 +237,11 @@ async def test_a_declared_body_over_the_limit_is_refused_unread(
         task = await create(c, "watermark_removal")
         cookie = c.cookies[gateway.ctx.cookie.name]
     before = await snapshot(gateway)
-    path = f"/api/tasks/{task['task_id']}/upload" if endpoint == "upload" else "/api/tasks/submit?task_type=watermark_removal"
+    path = (
+        f"/api/tasks/{task['task_id']}/upload"
+        if endpoint == "upload"
+        else "/api/tasks/submit?task_type=watermark_removal"
+    )
     response = await raw_http(gateway.base_url, request_head(path, cookie, 50 * 1024**3))
     assert response.startswith(b"HTTP/1.1 413"), response[:200]
     assert b'"code":413,' in response and b'"error_code":"payload_too_large"' in response
@@ -241,8 +261,11 @@ async def test_an_undeclared_chunked_body_over_the_limit_is_cut_off(uploads_to: 
                 yield b"\0" * (1024 * 1024)
             yield b"\r\n--b--\r\n"
 
-        r = await c.post(f"/api/tasks/{task['task_id']}/upload", content=chunked(),
-                         headers={"content-type": "multipart/form-data; boundary=b"})
+        r = await c.post(
+            f"/api/tasks/{task['task_id']}/upload",
+            content=chunked(),
+            headers={"content-type": "multipart/form-data; boundary=b"},
+        )
         assert r.status_code == 413 and error_code(r) == "file_too_large"
     await unchanged(uploads_to, before)
 
@@ -314,8 +337,11 @@ async def test_a_video_sent_under_another_field_name_is_named_as_such(
         if endpoint == "upload":
             path = f"/api/tasks/{(await create(c, 'video_merge'))['task_id']}/upload"
         before = await snapshot(gateway)
-        r = await c.post(path, data={"task_type": "video_merge"},
-                         files=[("files", ("a.mp4", video, "video/mp4")), ("files", ("b.mp4", video, "video/mp4"))])
+        r = await c.post(
+            path,
+            data={"task_type": "video_merge"},
+            files=[("files", ("a.mp4", video, "video/mp4")), ("files", ("b.mp4", video, "video/mp4"))],
+        )
         assert (r.status_code, error_code(r)) == (422, "missing_file"), r.text
         assert "named file, not 'files'" in r.json()["message"]
     await unchanged(gateway, before)
@@ -366,8 +392,11 @@ async def test_an_unknown_task_type_creates_nothing(gateway: Gateway, clip: Path
         before = await snapshot(gateway)
         r = await c.post("/api/tasks/create", json={"task_type": "upscale"})
         assert r.status_code == 422 and error_code(r) == "unknown_task_type"
-        r = await c.post("/api/tasks/submit", data={"task_type": "upscale"},
-                         files={"file": ("a.mp4", clip.read_bytes(), "video/mp4")})
+        r = await c.post(
+            "/api/tasks/submit",
+            data={"task_type": "upscale"},
+            files={"file": ("a.mp4", clip.read_bytes(), "video/mp4")},
+        )
         assert r.status_code == 422 and error_code(r) == "unknown_task_type"
     await unchanged(gateway, before)
 
@@ -398,8 +427,9 @@ async def test_a_repeated_idempotency_key_returns_the_first_task(gateway: Gatewa
         r = await c.post("/api/tasks/create", json={"task_type": "video_merge"}, headers={"Idempotency-Key": "abc-1"})
         assert r.status_code == 201 and r.headers["idempotent-replayed"] == "true"
         assert data(r)["task_id"] == first["task_id"]
-        reused = await c.post("/api/tasks/create", json={"task_type": "watermark_removal"},
-                              headers={"Idempotency-Key": "abc-1"})
+        reused = await c.post(
+            "/api/tasks/create", json={"task_type": "watermark_removal"}, headers={"Idempotency-Key": "abc-1"}
+        )
         assert reused.status_code == 422 and error_code(reused) == "idempotency_key_reused"
         bad = await c.post("/api/tasks/create", json={"task_type": "video_merge"}, headers={"Idempotency-Key": "a b"})
         assert bad.status_code == 422
@@ -407,7 +437,10 @@ async def test_a_repeated_idempotency_key_returns_the_first_task(gateway: Gatewa
     await settled(gateway)
     after = await snapshot(gateway)
     assert after.tasks == before.tasks and after.objects == before.objects
-    assert after.counters["mediacraft_gateway_tasks_created_total"] == before_counters["mediacraft_gateway_tasks_created_total"]
+    assert (
+        after.counters["mediacraft_gateway_tasks_created_total"]
+        == before_counters["mediacraft_gateway_tasks_created_total"]
+    )
     async with gateway.client() as other:  # the same key from another user is another task
         theirs = await create(other, "video_merge", **{"Idempotency-Key": "abc-1"})
         assert theirs["task_id"] != first["task_id"]
@@ -419,8 +452,9 @@ async def test_a_repeated_idempotency_key_returns_the_first_task(gateway: Gatewa
 @pytest_asyncio.fixture(loop_scope="module")
 async def strict_gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
     """The gateway with the default rate limits."""
-    async with embedded_gateway(tmp_path, rate_user_burst=100, rate_ip_burst=400, rate_create_burst=20,
-                                new_identities_per_ip_burst=10) as gw:
+    async with embedded_gateway(
+        tmp_path, rate_user_burst=100, rate_ip_burst=400, rate_create_burst=20, new_identities_per_ip_burst=10
+    ) as gw:
         yield gw
 
 

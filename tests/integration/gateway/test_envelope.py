@@ -93,8 +93,12 @@ async def test_unknown_tasks_and_unknown_routes_are_404(gw: Gateway) -> None:
     async with gw.client() as c:
         unknown = refused(await c.get(f"/api/tasks/{uuid.uuid4()}/status"), 404, "not_found")
         assert unknown["message"] == "Task not found"
-        for method, path in (("GET", "/api/no-such-route"), ("POST", "/api/tasks/x/y/z"), ("GET", "/no-such-page"),
-                             ("GET", "/internal/users")):
+        for method, path in (
+            ("GET", "/api/no-such-route"),
+            ("POST", "/api/tasks/x/y/z"),
+            ("GET", "/no-such-page"),
+            ("GET", "/internal/users"),
+        ):
             refused(await c.request(method, path), 404, "not_found")
 
 
@@ -118,8 +122,11 @@ async def test_conflicts_are_409_a_lost_result_410_and_a_bad_range_416(gw: Gatew
         refused(await c.post(f"/api/tasks/{task_id}/retry"), 409, "not_retryable")
         await finish(gw, task_id, b"x" * 1000)
         refused(await c.post(f"/api/tasks/{task_id}/cancel"), 409, "not_cancellable")
-        refused(await c.get(f"/api/tasks/{task_id}/download", headers={"Range": "bytes=5000-6000"}), 416,
-                "range_not_satisfiable")
+        refused(
+            await c.get(f"/api/tasks/{task_id}/download", headers={"Range": "bytes=5000-6000"}),
+            416,
+            "range_not_satisfiable",
+        )
         stored = await gw.store.get(task_id)
         assert stored is not None and stored.result is not None
         await gw.objects.delete(stored.result.key)
@@ -134,23 +141,30 @@ async def test_bodies_over_their_limits_are_413_and_other_media_415(gw: Gateway,
         html = await upload(c, task_id, ("movie.mp4", b"<!DOCTYPE html><html><body>hi</body></html>"))
         refused(html, 415, "unsupported_format")
         limit = gw.ctx.settings.max_upload_bytes
-        body = (b'--b\r\nContent-Disposition: form-data; name="file"; filename="big.mp4"\r\n\r\n'
-                + clip.read_bytes() + b"\0" * limit + b"\r\n--b--\r\n")
-        big = await c.post(f"/api/tasks/{task_id}/upload", content=body,
-                           headers={"content-type": "multipart/form-data; boundary=b"})
+        body = (
+            b'--b\r\nContent-Disposition: form-data; name="file"; filename="big.mp4"\r\n\r\n'
+            + clip.read_bytes()
+            + b"\0" * limit
+            + b"\r\n--b--\r\n"
+        )
+        big = await c.post(
+            f"/api/tasks/{task_id}/upload", content=body, headers={"content-type": "multipart/form-data; boundary=b"}
+        )
         refused(big, 413, "file_too_large")
 
 
 async def test_a_cross_site_request_is_403(gw: Gateway) -> None:
     async with gw.client() as c:
-        forged = await c.post("/api/tasks/create", json={"task_type": "image_generation"},
-                              headers={"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"})
+        forged = await c.post(
+            "/api/tasks/create",
+            json={"task_type": "image_generation"},
+            headers={"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"},
+        )
         assert refused(forged, 403, "forbidden_origin")["message"].startswith("Refused")
 
 
 async def test_rate_limits_are_429_with_retry_after(tmp_path: Path) -> None:
-    async with embedded_gateway(tmp_path, rate_create_burst=1, rate_create_per_second=0.001) as gw, \
-            gw.client() as c:
+    async with embedded_gateway(tmp_path, rate_create_burst=1, rate_create_per_second=0.001) as gw, gw.client() as c:
         await create(c, "image_generation")
         second = await c.post("/api/tasks/create", json={"task_type": "image_generation"})
         refused(second, 429, "rate_limited")

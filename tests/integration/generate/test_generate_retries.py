@@ -45,8 +45,12 @@ class Flow:
 
     def __init__(self, tmp: Path, provider: GenerationProvider) -> None:
         self.settings = Settings(
-            retry_delays_ms=tuple(round(s * 1000) for s in DELAYS_S), lease_seconds=5.0, tick_seconds=0.1,
-            reconcile_seconds=1.0, progress_throttle_seconds=0.2, queue_position_refresh_seconds=0.2,
+            retry_delays_ms=tuple(round(s * 1000) for s in DELAYS_S),
+            lease_seconds=5.0,
+            tick_seconds=0.1,
+            reconcile_seconds=1.0,
+            progress_throttle_seconds=0.2,
+            queue_position_refresh_seconds=0.2,
         )
         topology = build_topology(tuple(self.settings.retry_delays_ms), self.settings.delivery_limit)
         self.broker = MemoryBroker(SystemClock())
@@ -58,7 +62,10 @@ class Flow:
         self.scheduler = SchedulerService(settings=self.settings, bus=scheduler_bus, store=self.store)
         self.changes: list[TaskStatusChanged] = []
         self.worker = WorkerRuntime(
-            pool="generate", processor=GenerateProcessor(provider), bus=worker_bus, objects=self.objects,
+            pool="generate",
+            processor=GenerateProcessor(provider),
+            bus=worker_bus,
+            objects=self.objects,
             settings=WorkerSettings(work_dir=str(tmp / "work"), progress_interval_seconds=0.05, heartbeat_seconds=0.5),
         )
 
@@ -93,9 +100,13 @@ class Flow:
     async def submit(self, task_type: TaskType, config: dict[str, Any]) -> str:
         """What the gateway does: a draft, then CAS created -> queued with the validated config, then SubmitTask."""
         task_id = uuid.uuid4().hex
-        draft = await self.store.insert(Task(task_id=task_id, user_id="alice", task_type=task_type, created_at=utcnow()))
+        draft = await self.store.insert(
+            Task(task_id=task_id, user_id="alice", task_type=task_type, created_at=utcnow())
+        )
         await self.store.transition(
-            task_id, transitions.SUBMIT, expected_version=draft.version,
+            task_id,
+            transitions.SUBMIT,
+            expected_version=draft.version,
             changes={"config": validate_generation_config(task_type, config), "submitted_at": utcnow()},
         )
         submit = SubmitTask(task_id=task_id, user_id="alice", task_type=task_type)
@@ -113,8 +124,9 @@ class Flow:
             assert loop.time() < deadline, f"{final} not announced: {seen}"
             await asyncio.sleep(0.01)
 
-    async def follow(self, task_id: str, *, timeout: float = 20.0,
-                     on_each: Callable[[Task], Awaitable[None]] | None = None) -> Task:
+    async def follow(
+        self, task_id: str, *, timeout: float = 20.0, on_each: Callable[[Task], Awaitable[None]] | None = None
+    ) -> Task:
         """Poll the task until it is final, handing every reading to `on_each`."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -161,8 +173,14 @@ async def test_a_backend_down_for_two_attempts_completes_on_the_third(
         assert fetched.read_bytes() == picture
         assert len(backend.received) == 1 and backend.received[0].body["attempt"] == 3
         assert await flow.announced(task_id, TaskStatus.COMPLETED) == [
-            ("processing", 0), ("retrying", 1), ("queued", 1), ("processing", 1), ("retrying", 2), ("queued", 2),
-            ("processing", 2), ("completed", 2),
+            ("processing", 0),
+            ("retrying", 1),
+            ("queued", 1),
+            ("processing", 1),
+            ("retrying", 2),
+            ("queued", 2),
+            ("processing", 2),
+            ("completed", 2),
         ]
         # the seed was derived once from the task: the retry asked for the same picture
         assert backend.received[0].body["seed"] == done.result.info["seed"]
@@ -182,8 +200,19 @@ async def test_a_backend_that_stays_down_fails_after_three_retries_with_a_clear_
         run = [("processing", n) for n in range(4)]
         waits = [("retrying", n) for n in range(1, 4)]
         requeued = [("queued", n) for n in range(1, 4)]
-        expected = [run[0], waits[0], requeued[0], run[1], waits[1], requeued[1], run[2], waits[2], requeued[2],
-                    run[3], ("failed", 3)]
+        expected = [
+            run[0],
+            waits[0],
+            requeued[0],
+            run[1],
+            waits[1],
+            requeued[1],
+            run[2],
+            waits[2],
+            requeued[2],
+            run[3],
+            ("failed", 3),
+        ]
         assert await flow.announced(task_id, TaskStatus.FAILED) == expected
         assert [o async for o in flow.objects.list("results/")] == []
 
@@ -196,15 +225,20 @@ async def test_a_backend_that_refuses_the_prompt_fails_at_once(tmp_path: Path, b
         assert failed.status == TaskStatus.FAILED
         assert (failed.attempts, failed.retry_count) == (1, 0)
         assert failed.error_message == "The generation service refused the request: The prompt contains a banned word"
-        assert failed.error is not None and (failed.error.code, failed.error.retryable) == ("generation_rejected", False)
+        assert failed.error is not None and (failed.error.code, failed.error.retryable) == (
+            "generation_rejected",
+            False,
+        )
         assert len(backend.received) == 1
         assert await flow.announced(task_id, TaskStatus.FAILED) == [("processing", 0), ("failed", 0)]
 
 
 async def test_the_local_provider_completes_a_video_task_on_a_laptop_setup(tmp_path: Path) -> None:
     async with Flow(tmp_path, LocalProvider()) as flow:
-        task_id = await flow.submit(TaskType.VIDEO_GENERATION, {"prompt": "northern lights", "width": 320,
-                                                                "height": 180, "duration": 1, "fps": 12})
+        task_id = await flow.submit(
+            TaskType.VIDEO_GENERATION,
+            {"prompt": "northern lights", "width": 320, "height": 180, "duration": 1, "fps": 12},
+        )
         done = await flow.follow(task_id)
         assert done.status == TaskStatus.COMPLETED, done.error_message
         assert done.result is not None and done.result.info["provider"] == "local"

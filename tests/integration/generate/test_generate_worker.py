@@ -31,8 +31,15 @@ class Rig(WorkerRig):
         self.provider.close()
 
     async def submit(self, task_type: TaskType, config: dict[str, Any], task_id: str = "t1") -> RunJob:
-        job = RunJob(task_id=task_id, user_id="u1", attempt=1, task_type=task_type, inputs=[], config=config,
-                     output_key=f"results/{task_id}/1/")
+        job = RunJob(
+            task_id=task_id,
+            user_id="u1",
+            attempt=1,
+            task_type=task_type,
+            inputs=[],
+            config=config,
+            output_key=f"results/{task_id}/1/",
+        )
         await self.bus.publish(JOBS, "generate", Envelope.wrap(job, correlation_id=task_id))
         return job
 
@@ -58,8 +65,10 @@ async def test_a_local_image_job_succeeds_with_the_result_in_the_store(tmp_path:
 
 async def test_a_local_video_job_succeeds_with_its_media_info(tmp_path: Path) -> None:
     async with Rig(tmp_path, LocalProvider()) as rig:
-        await rig.submit(TaskType.VIDEO_GENERATION, {"prompt": "clouds", "width": 256, "height": 144,
-                                                     "duration_seconds": 1, "fps": 10})
+        await rig.submit(
+            TaskType.VIDEO_GENERATION,
+            {"prompt": "clouds", "width": 256, "height": 144, "duration_seconds": 1, "fps": 10},
+        )
         done, _ = await rig.outcome()
         assert isinstance(done, JobSucceeded), done
         assert done.result.key == "results/t1/1/video.mp4" and done.result.content_type == "video/mp4"
@@ -81,7 +90,9 @@ async def test_an_http_job_stores_what_the_backend_made(tmp_path: Path, backend_
         assert fetched.read_bytes() == picture
 
 
-async def test_a_backend_that_is_down_fails_the_job_as_retryable(tmp_path: Path, backend_factory: BackendFactory) -> None:
+async def test_a_backend_that_is_down_fails_the_job_as_retryable(
+    tmp_path: Path, backend_factory: BackendFactory
+) -> None:
     backend = backend_factory(in_order(Reply(body=png_bytes())), listening=False)
     async with Rig(tmp_path, HttpProvider(backend.url, timeout=5)) as rig:
         await rig.submit(TaskType.IMAGE_GENERATION, {"prompt": "anything"})
@@ -102,8 +113,9 @@ async def test_a_backend_that_refuses_the_prompt_fails_the_job_for_good(
         failed, _ = await rig.outcome()
         assert isinstance(failed, JobFailed)
         assert (failed.code, failed.retryable) == ("generation_rejected", False)
-        assert failed.message == ("The generation service refused the request: "
-                                  "The prompt asks for a trademarked character")
+        assert failed.message == (
+            "The generation service refused the request: The prompt asks for a trademarked character"
+        )
 
 
 async def test_a_backend_that_sends_a_broken_picture_fails_the_job_as_retryable(
@@ -131,4 +143,3 @@ async def test_bad_settings_fail_at_once_without_calling_the_backend(
         assert (failed.code, failed.retryable) == ("invalid_size", False)
         assert "odd" in failed.message
         assert backend.received == []
-

@@ -22,24 +22,45 @@ from mediacraft.worker_generate.settings import GenerateSettings
 def run(tmp_path: Path, task_type: str, config: dict[str, Any], **ctx: Any) -> ProcessorResult:
     workdir = tmp_path / "job"
     workdir.mkdir(parents=True, exist_ok=True)
-    context = JobContext(task_id="task-1", attempt=1, workdir=workdir, inputs=[], input_names=[], config=config,
-                         task_type=task_type, **ctx)
+    context = JobContext(
+        task_id="task-1",
+        attempt=1,
+        workdir=workdir,
+        inputs=[],
+        input_names=[],
+        config=config,
+        task_type=task_type,
+        **ctx,
+    )
     return GenerateProcessor(LocalProvider())(context)
 
 
 def ffprobe(path: Path) -> dict[str, Any]:
     out = subprocess.run(
-        ["ffprobe", "-v", "error", "-count_frames", "-show_entries",
-         "stream=width,height,nb_read_frames,codec_name,pix_fmt:format=duration,format_name",
-         "-of", "json", str(path)],
-        check=True, capture_output=True, text=True,
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-count_frames",
+            "-show_entries",
+            "stream=width,height,nb_read_frames,codec_name,pix_fmt:format=duration,format_name",
+            "-of",
+            "json",
+            str(path),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return json.loads(out.stdout)
 
 
 def test_an_image_opens_at_the_asked_size_and_names_the_local_provider(tmp_path: Path) -> None:
-    result = run(tmp_path, "image_generation", {"prompt": "A lighthouse in a storm", "width": 640, "height": 384,
-                                                "style": "vivid", "seed": 99})
+    result = run(
+        tmp_path,
+        "image_generation",
+        {"prompt": "A lighthouse in a storm", "width": 640, "height": 384, "style": "vivid", "seed": 99},
+    )
     image = cv2.imread(str(result.path), cv2.IMREAD_UNCHANGED)
     assert image is not None and image.shape == (384, 640, 3)
     assert image.std() > 5  # a picture, not a flat fill
@@ -73,12 +94,23 @@ def test_several_images_come_as_one_zip_of_different_pictures(tmp_path: Path) ->
 
 
 def test_a_video_decodes_completely_with_the_asked_size_duration_and_frames(tmp_path: Path) -> None:
-    result = run(tmp_path, "video_generation", {"prompt": "ocean waves at sunset", "width": 320, "height": 240,
-                                                "duration_seconds": 2, "fps": 12, "style": "pastel"})
+    result = run(
+        tmp_path,
+        "video_generation",
+        {
+            "prompt": "ocean waves at sunset",
+            "width": 320,
+            "height": 240,
+            "duration_seconds": 2,
+            "fps": 12,
+            "style": "pastel",
+        },
+    )
     assert (result.filename, result.content_type) == ("video.mp4", "video/mp4")
     decode = subprocess.run(
         ["ffmpeg", "-v", "error", "-xerror", "-i", str(result.path), "-f", "null", "-"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert decode.returncode == 0 and decode.stderr == ""
     probed = ffprobe(result.path)
@@ -100,16 +132,28 @@ def test_a_cancel_stops_the_video_encoder_and_leaves_nothing(tmp_path: Path) -> 
             cancel.set()
 
     with pytest.raises(JobCancelledError):
-        run(tmp_path, "video_generation", {"prompt": "long", "width": 1280, "height": 720, "duration_seconds": 30,
-                                           "fps": 30}, cancel_event=cancel, report=report)
+        run(
+            tmp_path,
+            "video_generation",
+            {"prompt": "long", "width": 1280, "height": 720, "duration_seconds": 30, "fps": 30},
+            cancel_event=cancel,
+            report=report,
+        )
     assert time.monotonic() - cancelled_at[0] < 3  # a 30 s video is not rendered to the end
     assert list((tmp_path / "job").iterdir()) == []
 
 
 def test_the_default_settings_render_locally(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MEDIACRAFT_GENERATE_PROVIDER", raising=False)
-    context = JobContext(task_id="t", attempt=1, workdir=tmp_path, inputs=[], input_names=[],
-                         config={"prompt": "hello", "width": 96, "height": 64}, task_type="image_generation")
+    context = JobContext(
+        task_id="t",
+        attempt=1,
+        workdir=tmp_path,
+        inputs=[],
+        input_names=[],
+        config={"prompt": "hello", "width": 96, "height": 64},
+        task_type="image_generation",
+    )
     result = build_processor(GenerateSettings())(context)
     assert result.info["provider"] == "local"
     image = cv2.imread(str(result.path))

@@ -84,8 +84,12 @@ class Job:
     def ctx(self, **overrides: Any) -> JobContext:
         """A JobContext over this job's inputs."""
         values: dict[str, Any] = {
-            "task_id": "task-1", "attempt": 1, "workdir": self.workdir, "inputs": list(self.inputs),
-            "input_names": [p.name for p in self.inputs], "config": {},
+            "task_id": "task-1",
+            "attempt": 1,
+            "workdir": self.workdir,
+            "inputs": list(self.inputs),
+            "input_names": [p.name for p in self.inputs],
+            "config": {},
         }
         values.update(overrides)
         return JobContext(**values)

@@ -51,7 +51,9 @@ def test_progress_runs_from_zero_to_one_and_the_output_is_kept(clips: ClipLibrar
     seen: list[FfmpegProgress] = []
     result = run_ffmpeg(
         [*source.input_args(), "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "copy", str(out)],
-        outputs=[out], total_duration=source.duration, on_progress=seen.append,
+        outputs=[out],
+        total_duration=source.duration,
+        on_progress=seen.append,
     )
     fractions = [p.fraction for p in seen if p.fraction is not None]
     assert len(fractions) == len(seen)
@@ -87,7 +89,9 @@ def test_cancel_stops_ffmpeg_quickly_and_removes_the_partial_output(tmp_path: Pa
 
     process = FfmpegProcess(
         [*ENDLESS, "-c:v", "libx264", "-preset", "ultrafast", str(out)],
-        outputs=[out], cancel_event=cancel, on_progress=on_progress,
+        outputs=[out],
+        cancel_event=cancel,
+        on_progress=on_progress,
     )
     with pytest.raises(JobCancelledError):
         with process:
@@ -125,7 +129,9 @@ def test_output_above_the_size_limit_stops_ffmpeg(tmp_path: Path) -> None:
     with pytest.raises(OutputTooLarge) as caught:
         run_ffmpeg(
             ["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25", "-c:v", "rawvideo", "-f", "nut", str(out)],
-            outputs=[out], max_output_bytes=limit, timeout=30,
+            outputs=[out],
+            max_output_bytes=limit,
+            timeout=30,
         )
     assert caught.value.code == "output_too_large"
     assert not out.exists()
@@ -152,7 +158,9 @@ def test_a_failing_progress_callback_stops_ffmpeg_and_is_reraised(tmp_path: Path
 
     out = tmp_path / "x.mp4"
     process = FfmpegProcess(
-        [*ENDLESS, "-c:v", "libx264", "-preset", "ultrafast", str(out)], outputs=[out], on_progress=explode,
+        [*ENDLESS, "-c:v", "libx264", "-preset", "ultrafast", str(out)],
+        outputs=[out],
+        on_progress=explode,
     )
     with pytest.raises(Boom):
         with process:
@@ -179,8 +187,9 @@ def test_raw_frames_can_be_read_from_stdout(clips: ClipLibrary) -> None:
 def test_cancel_while_a_pipeline_reads_raises_cancelled_not_a_pipe_error() -> None:
     cancel = threading.Event()
     with pytest.raises(JobCancelledError):
-        with FfmpegProcess([*ENDLESS, "-f", "rawvideo", "-pix_fmt", "yuv420p", "pipe:1"],
-                           stdout=subprocess.PIPE, cancel_event=cancel) as decoder:
+        with FfmpegProcess(
+            [*ENDLESS, "-f", "rawvideo", "-pix_fmt", "yuv420p", "pipe:1"], stdout=subprocess.PIPE, cancel_event=cancel
+        ) as decoder:
             assert decoder.stdout is not None
             decoder.stdout.read(320 * 240 * 3 // 2)
             cancel.set()

@@ -19,9 +19,22 @@ from tests.integration.media.conftest import ClipLibrary, Job, Listener, Tripwir
 
 def packet_hashes(path: Path, stream: str) -> list[str]:
     out = subprocess.run(
-        ["ffprobe", "-v", "error", "-select_streams", stream, "-show_entries", "packet=data_hash",
-         "-show_data_hash", "MD5", "-of", "json", str(path)],
-        check=True, capture_output=True,
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-select_streams",
+            stream,
+            "-show_entries",
+            "packet=data_hash",
+            "-show_data_hash",
+            "MD5",
+            "-of",
+            "json",
+            str(path),
+        ],
+        check=True,
+        capture_output=True,
     ).stdout
     return [p["data_hash"] for p in json.loads(out)["packets"]]
 
@@ -29,7 +42,8 @@ def packet_hashes(path: Path, stream: str) -> list[str]:
 def stream_durations(path: Path) -> dict[str, float]:
     out = subprocess.run(
         ["ffprobe", "-v", "error", "-show_entries", "stream=codec_type,duration", "-of", "json", str(path)],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     ).stdout
     return {s["codec_type"]: float(s["duration"]) for s in json.loads(out)["streams"]}
 
@@ -63,7 +77,9 @@ def test_matching_clips_are_stream_copied_losslessly(clips: ClipLibrary, job: Jo
     assert (result.media.width, result.media.height, result.media.has_audio) == (640, 360, True)
     assert reports == sorted(reports) and reports[-1] == 1.0
     assert job.listing() == {p.name for p in job.inputs} | {
-        str(result.path.parent.relative_to(job.workdir)), str(result.path.relative_to(job.workdir))}
+        str(result.path.parent.relative_to(job.workdir)),
+        str(result.path.relative_to(job.workdir)),
+    }
 
 
 def test_the_clips_are_joined_in_the_configured_order(clips: ClipLibrary, job: Job) -> None:
@@ -92,12 +108,17 @@ def test_mismatched_clips_are_normalised_into_one_playable_file(clips: ClipLibra
 
     assert result.info["method"] == "normalise"
     assert result.info["target"] == {
-        "width": 1920, "height": 1080, "frame_rate": "30", "pix_fmt": "yuv420p",
-        "sample_rate": 48000, "channel_layout": "stereo",
+        "width": 1920,
+        "height": 1080,
+        "frame_rate": "30",
+        "pix_fmt": "yuv420p",
+        "sample_rate": 48000,
+        "channel_layout": "stereo",
     }
     decode = subprocess.run(
         ["ffmpeg", "-nostdin", "-v", "error", "-xerror", "-i", str(result.path), "-f", "null", "-"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert decode.returncode == 0 and decode.stderr == ""
     durations = stream_durations(result.path)
@@ -106,7 +127,12 @@ def test_mismatched_clips_are_normalised_into_one_playable_file(clips: ClipLibra
     media = result.media
     assert media is not None
     assert (media.width, media.height, media.frame_rate, media.video_codec, media.audio_codec) == (
-        1920, 1080, 30.0, "h264", "aac")
+        1920,
+        1080,
+        30.0,
+        "h264",
+        "aac",
+    )
 
 
 def _html(job: Job, clips: ClipLibrary, listener: Listener, tripwire: Tripwire) -> Path:
@@ -134,10 +160,21 @@ def _truncated_faststart(job: Job, clips: ClipLibrary, listener: Listener, tripw
 
 def _declared_4k_30min(job: Job, clips: ClipLibrary, listener: Listener, tripwire: Tripwire) -> Path:
     # One 4K frame shown for 30 minutes: a valid, tiny file that declares 4K and 1800 s.
-    path = clips.render("4k-30min.mp4", [
-        "-f", "lavfi", "-i", "color=c=black:size=3840x2160:rate=1/1800:duration=1800",
-        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
-    ])
+    path = clips.render(
+        "4k-30min.mp4",
+        [
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=black:size=3840x2160:rate=1/1800:duration=1800",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+        ],
+    )
     assert path.stat().st_size < 100_000
     return job.add(path, "huge.mp4")
 
@@ -155,7 +192,12 @@ def _declared_4k_30min(job: Job, clips: ClipLibrary, listener: Listener, tripwir
     ids=["html", "hls", "ffconcat", "truncated", "truncated-faststart", "declared-4k-30min"],
 )
 def test_bad_input_fails_with_a_stable_code_and_leaves_only_the_inputs(
-    clips: ClipLibrary, job: Job, listener: Listener, outside_tripwire: Tripwire, make_bad, code: str,
+    clips: ClipLibrary,
+    job: Job,
+    listener: Listener,
+    outside_tripwire: Tripwire,
+    make_bad,
+    code: str,
 ) -> None:
     job.add(matching(clips)[0])
     make_bad(job, clips, listener, outside_tripwire)
@@ -198,8 +240,7 @@ def test_cancel_during_a_normalising_merge_stops_ffmpeg_within_two_seconds(clips
     def report(fraction: float, detail: str = "") -> None:
         if detail == "normalise" and fraction > 0.05 and not cancelled_at:
             running.extend(
-                p for p in psutil.Process().children()
-                if p.name() == "ffmpeg" and p.status() != psutil.STATUS_ZOMBIE
+                p for p in psutil.Process().children() if p.name() == "ffmpeg" and p.status() != psutil.STATUS_ZOMBIE
             )
             cancelled_at.append(time.monotonic())
             ctx.cancel_event.set()

@@ -35,10 +35,15 @@ def test_mp4_is_probed_into_media_info(clips: ClipLibrary) -> None:
 
 def test_matroska_and_webm_are_probed(clips: ClipLibrary) -> None:
     mkv = probe_media(clips.get("clip.mkv", duration=1.0))
-    webm = probe_media(clips.get(
-        "clip.webm", duration=1.0, vcodec="libvpx-vp9", acodec="libopus",
-        extra_args=["-deadline", "realtime", "-cpu-used", "8"],
-    ))
+    webm = probe_media(
+        clips.get(
+            "clip.webm",
+            duration=1.0,
+            vcodec="libvpx-vp9",
+            acodec="libopus",
+            extra_args=["-deadline", "realtime", "-cpu-used", "8"],
+        )
+    )
     assert mkv.container is MATROSKA and webm.container is MATROSKA
     assert (webm.media.video_codec, webm.media.audio_codec) == ("vp9", "opus")
     assert mkv.media.frame_count in (30, 31)  # estimated from duration x rate: Matroska stores no count
@@ -70,10 +75,21 @@ def test_limits_refuse_real_files(clips: ClipLibrary, limits: MediaLimits, code:
 
 
 def test_a_tiny_file_declaring_8k_is_refused_from_its_headers(clips: ClipLibrary) -> None:
-    path = clips.render("8k.mp4", [
-        "-f", "lavfi", "-i", "color=c=black:size=7680x4320:rate=1:duration=1",
-        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
-    ])
+    path = clips.render(
+        "8k.mp4",
+        [
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=black:size=7680x4320:rate=1:duration=1",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+        ],
+    )
     assert path.stat().st_size < 100_000
     started = time.monotonic()
     with pytest.raises(InvalidInput) as caught:
@@ -92,7 +108,8 @@ def test_ffprobe_alone_refuses_a_playlist_without_connecting(tmp_path: Path, lis
 
 
 def test_ffprobe_alone_refuses_a_concat_list_without_reading_outside(
-    tmp_path: Path, outside_tripwire: Tripwire,
+    tmp_path: Path,
+    outside_tripwire: Tripwire,
 ) -> None:
     listing = tmp_path / "clip.mkv"
     listing.write_text(f"ffconcat version 1.0\nfile '{outside_tripwire.path}'\n")
@@ -136,7 +153,10 @@ def probe_in_fresh_process(path: Path, probe_memory: int) -> tuple[str, int]:
     """Probe in a new interpreter so that ffprobe is its only child; return (outcome, peak MiB)."""
     out = subprocess.run(
         [sys.executable, "-c", _PEAK_CHILD_RSS, str(path), str(probe_memory)],
-        check=True, capture_output=True, text=True, timeout=60,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
     ).stdout.split()
     return out[0], int(out[1])
 

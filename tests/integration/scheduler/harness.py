@@ -114,25 +114,42 @@ class Harness:
 
     # --- the gateway's part -----------------------------------------------------------------------------
 
-    async def add_task(self, user_id: str, config: dict[str, Any] | None = None, *,
-                       task_type: TaskType = TaskType.VIDEO_MERGE, publish: bool = True,
-                       with_version: bool = True) -> str:
+    async def add_task(
+        self,
+        user_id: str,
+        config: dict[str, Any] | None = None,
+        *,
+        task_type: TaskType = TaskType.VIDEO_MERGE,
+        publish: bool = True,
+        with_version: bool = True,
+    ) -> str:
         """Insert a queued task as the gateway's submit does, then publish SubmitTask.
 
         `with_version=False` sends the bare SubmitTask, which makes the scheduler read the task.
         """
         task_id = uuid.uuid4().hex
         now = utcnow()
-        task = await self.store.insert(Task(
-            task_id=task_id, user_id=user_id, task_type=task_type, status=TaskStatus.QUEUED,
-            created_at=now, submitted_at=now,
-            config=config or behaviour("noop"),
-            inputs=[InputFile(key=f"uploads/{user_id}/{task_id}/in.mp4", original_name="in.mp4", size=1)],
-        ))
+        task = await self.store.insert(
+            Task(
+                task_id=task_id,
+                user_id=user_id,
+                task_type=task_type,
+                status=TaskStatus.QUEUED,
+                created_at=now,
+                submitted_at=now,
+                config=config or behaviour("noop"),
+                inputs=[InputFile(key=f"uploads/{user_id}/{task_id}/in.mp4", original_name="in.mp4", size=1)],
+            )
+        )
         if publish:
             if with_version:
-                message = SubmitTask(task_id=task_id, user_id=user_id, task_type=task_type,
-                                     version=task.version, submitted_at=task.submitted_at)
+                message = SubmitTask(
+                    task_id=task_id,
+                    user_id=user_id,
+                    task_type=task_type,
+                    version=task.version,
+                    submitted_at=task.submitted_at,
+                )
             else:
                 message = SubmitTask(task_id=task_id, user_id=user_id, task_type=task_type)
             await self.send(message, task_id)

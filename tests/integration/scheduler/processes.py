@@ -87,13 +87,24 @@ def start_scheduler(name: str, env: dict[str, str], log_dir: Path) -> Process:
     return Process(name, [sys.executable, "-m", "mediacraft.scheduler"], env=env, log=log_dir / f"{name}.log")
 
 
-def start_worker_pool(name: str, *, bus_url: str, settings: Settings, record: Path, log_dir: Path,
-                      heartbeat: float = 0.3) -> Process:
+def start_worker_pool(
+    name: str, *, bus_url: str, settings: Settings, record: Path, log_dir: Path, heartbeat: float = 0.3
+) -> Process:
     """The fake worker pool as a process, recording its runs in `record`."""
     args = [
-        sys.executable, "-m", "tests.fixtures.fake_workers", "--bus-url", bus_url, "--record", str(record),
-        "--retry-delays-ms", ",".join(str(ms) for ms in settings.retry_delays_ms),
-        "--delivery-limit", str(settings.delivery_limit), "--heartbeat", str(heartbeat),
+        sys.executable,
+        "-m",
+        "tests.fixtures.fake_workers",
+        "--bus-url",
+        bus_url,
+        "--record",
+        str(record),
+        "--retry-delays-ms",
+        ",".join(str(ms) for ms in settings.retry_delays_ms),
+        "--delivery-limit",
+        str(settings.delivery_limit),
+        "--heartbeat",
+        str(heartbeat),
     ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return Process(name, args, env=env, log=log_dir / f"{name}.log")

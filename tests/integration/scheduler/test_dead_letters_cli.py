@@ -31,8 +31,13 @@ async def harness(tmp_path: Path, rabbit_vhost_url: str) -> AsyncIterator[Harnes
 async def cli(harness: Harness, url: str, *args: str) -> str:
     env = settings_env(harness.settings, bus_url=url, store_url=f"sqlite:///{harness.store.path}")
     done = await asyncio.to_thread(
-        subprocess.run, [sys.executable, "-m", "mediacraft.scheduler", "dead-letters", *args],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=60,
+        subprocess.run,
+        [sys.executable, "-m", "mediacraft.scheduler", "dead-letters", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
@@ -47,17 +52,30 @@ async def test_a_parked_submit_is_listed_and_replayed_by_the_command(harness: Ha
 
     await eventually(active, what="the scheduler active")
     task_id = await harness.add_task("alice", behaviour("noop"), publish=False)
-    parked = Envelope.wrap(SubmitTask(task_id=task_id, user_id="alice", task_type=TaskType.VIDEO_MERGE),
-                           correlation_id=task_id)
-    await harness.client.publish(DEAD, "scheduler", parked, headers={
-        TARGET_HEADER: SCHEDULER_INBOX, REASON_HEADER: "store_unavailable: the database did not answer",
-    })
+    parked = Envelope.wrap(
+        SubmitTask(task_id=task_id, user_id="alice", task_type=TaskType.VIDEO_MERGE), correlation_id=task_id
+    )
+    await harness.client.publish(
+        DEAD,
+        "scheduler",
+        parked,
+        headers={
+            TARGET_HEADER: SCHEDULER_INBOX,
+            REASON_HEADER: "store_unavailable: the database did not answer",
+        },
+    )
 
     listed = json.loads(await cli(harness, rabbit_vhost_url, "list", "--json"))
-    assert listed == [{
-        "message_id": parked.message_id, "type": "task.submit", "task_id": task_id, "queue": SCHEDULER_INBOX,
-        "deaths": 0, "reason": "store_unavailable: the database did not answer",
-    }]
+    assert listed == [
+        {
+            "message_id": parked.message_id,
+            "type": "task.submit",
+            "task_id": task_id,
+            "queue": SCHEDULER_INBOX,
+            "deaths": 0,
+            "reason": "store_unavailable: the database did not answer",
+        }
+    ]
     assert (await harness.task(task_id)).status == TaskStatus.QUEUED  # parked: nothing ran it
 
     out = await cli(harness, rabbit_vhost_url, "replay", "--id", parked.message_id)

@@ -56,11 +56,17 @@ async def queue_tasks(ctx: Context, users: list[str]) -> list[Task]:
     """Queued tasks in the store and in the waiting line, one per entry of `users`."""
     tasks = []
     for user in users:
-        task = await ctx.store.insert(Task(
-            task_id=uuid.uuid4().hex, user_id=user, task_type=TaskType.VIDEO_MERGE, status=TaskStatus.QUEUED,
-            created_at=utcnow(), submitted_at=utcnow(),
-            inputs=[InputFile(key=f"uploads/{user}/in.mp4", original_name="in.mp4", size=1)],
-        ))
+        task = await ctx.store.insert(
+            Task(
+                task_id=uuid.uuid4().hex,
+                user_id=user,
+                task_type=TaskType.VIDEO_MERGE,
+                status=TaskStatus.QUEUED,
+                created_at=utcnow(),
+                submitted_at=utcnow(),
+                inputs=[InputFile(key=f"uploads/{user}/in.mp4", original_name="in.mp4", size=1)],
+            )
+        )
         ctx.state.waiting.push(waiting_from(task))
         tasks.append(task)
     return tasks
@@ -101,8 +107,12 @@ async def test_a_failed_write_puts_its_task_back_in_line_and_gives_its_slot_back
 
 async def test_a_task_cancelled_meanwhile_is_dropped_and_its_slot_freed(ctx: Context) -> None:
     tasks = await queue_tasks(ctx, ["alice", "bob"])
-    await ctx.store.transition(tasks[0].task_id, transitions.CANCEL_WAITING, expected_version=tasks[0].version,
-                               changes={"completed_at": utcnow()})
+    await ctx.store.transition(
+        tasks[0].task_id,
+        transitions.CANCEL_WAITING,
+        expected_version=tasks[0].version,
+        changes={"completed_at": utcnow()},
+    )
 
     assert await dispatch_ready(ctx) == 1
 

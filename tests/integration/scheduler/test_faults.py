@@ -57,8 +57,10 @@ def mixed_workload() -> list[tuple[str, dict[str, Any]]]:
     for i in range(40):
         kind = i % 4
         spec = (
-            behaviour("sleep", seconds=0.4) if kind == 0
-            else behaviour("fail", times=1) if kind == 1
+            behaviour("sleep", seconds=0.4)
+            if kind == 0
+            else behaviour("fail", times=1)
+            if kind == 1
             else behaviour("sleep", seconds=0.15)
         )
         work.append((f"user{i % 5}", spec))
@@ -108,7 +110,9 @@ async def test_killing_the_active_scheduler_lets_the_standby_finish_every_task_o
         ids = [await harness.add_task(user, spec) for user, spec in mixed_workload()]
         await eventually(
             lambda: states_present(harness, TaskStatus.QUEUED, TaskStatus.PROCESSING, TaskStatus.RETRYING),
-            timeout=20, interval=0.01, what="tasks queued, running and retrying at once",
+            timeout=20,
+            interval=0.01,
+            what="tasks queued, running and retrying at once",
         )
         active.kill()
         await standby.wait_for('"takeover": true', timeout=20)
@@ -130,8 +134,9 @@ async def test_a_worker_killed_mid_job_is_noticed_by_its_lease_and_the_task_comp
 ) -> None:
     await harness.start_scheduler()
     record = tmp_path / "runs.jsonl"
-    worker = start_worker_pool("worker-1", bus_url=rabbit_vhost_url, settings=harness.settings,
-                               record=record, log_dir=tmp_path)
+    worker = start_worker_pool(
+        "worker-1", bus_url=rabbit_vhost_url, settings=harness.settings, record=record, log_dir=tmp_path
+    )
     processes.append(worker)
     await worker.wait_for("ready")
     task_id = await harness.add_task("alice", behaviour("sleep", seconds=60, times=1))
@@ -162,7 +167,9 @@ async def test_a_broker_restart_with_tasks_in_every_state_loses_nothing(
         ids = [await harness.add_task(user, spec) for user, spec in mixed_workload()]
         await eventually(
             lambda: states_present(harness, TaskStatus.QUEUED, TaskStatus.PROCESSING, TaskStatus.RETRYING),
-            timeout=20, interval=0.01, what="tasks queued, running and retrying at once",
+            timeout=20,
+            interval=0.01,
+            what="tasks queued, running and retrying at once",
         )
         await asyncio.to_thread(rabbit_server.ctl, "stop_app")
         try:
@@ -177,4 +184,3 @@ async def test_a_broker_restart_with_tasks_in_every_state_loses_nothing(
     succeeded = {r.task_id for r in pool.runs if r.outcome == "job.succeeded"}
     assert succeeded == set(ids)
     assert scheduler.popen.poll() is None  # it rode the outage out
-

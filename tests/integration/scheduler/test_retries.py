@@ -19,8 +19,9 @@ async def test_a_job_failing_twice_completes_on_the_schedule_with_its_retries_vi
     harness = await harness_factory()
     await harness.start_scheduler()
     pool = await harness.start_workers()
-    task_id = await harness.add_task("alice", behaviour("fail", times=2, code="backend_unavailable",
-                                                          message="The generation backend is down"))
+    task_id = await harness.add_task(
+        "alice", behaviour("fail", times=2, code="backend_unavailable", message="The generation backend is down")
+    )
     seen: dict[int, Task] = {}
 
     async def watch() -> Task | None:
@@ -51,8 +52,7 @@ async def test_a_job_that_always_fails_ends_failed_after_exactly_max_retries(har
     harness = await harness_factory()
     await harness.start_scheduler()
     pool = await harness.start_workers()
-    task_id = await harness.add_task("alice", behaviour("fail", code="storage_timeout",
-                                                          message="Storage timed out."))
+    task_id = await harness.add_task("alice", behaviour("fail", code="storage_timeout", message="Storage timed out."))
     task = await harness.wait_status(task_id, TaskStatus.FAILED, timeout=15)
     assert (task.retry_count, task.attempts) == (3, 4)
     assert len(pool.started(task_id)) == 4
@@ -78,8 +78,9 @@ async def test_a_non_retryable_failure_fails_at_once(harness_factory: HarnessFac
     harness = await harness_factory()
     await harness.start_scheduler()
     pool = await harness.start_workers()
-    task_id = await harness.add_task("alice", behaviour("fail", retryable=False, code="invalid_input",
-                                                          message="The file is not a video"))
+    task_id = await harness.add_task(
+        "alice", behaviour("fail", retryable=False, code="invalid_input", message="The file is not a video")
+    )
     task = await harness.wait_status(task_id, TaskStatus.FAILED)
     assert (task.retry_count, task.attempts) == (0, 1)
     assert task.error is not None and (task.error.code, task.error.retryable) == ("invalid_input", False)

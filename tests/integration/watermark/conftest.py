@@ -31,7 +31,8 @@ def decode_luma(path: Path, width: int = WIDTH, height: int = HEIGHT) -> np.ndar
     """Every frame's Y plane, decoded by ffmpeg: shape (frames, height, width), uint8."""
     raw = subprocess.run(
         ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "gray", "pipe:1"],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     ).stdout
     return np.frombuffer(raw, dtype=np.uint8).reshape(-1, height, width)
 
@@ -82,8 +83,19 @@ def sample_720p(media_dir: Path, watermarked_720p: Path) -> Sample:
     clean = make_clip(media_dir / "clean.mp4", **CLIP)
     plain = media_dir / "plain.mp4"
     subprocess.run(
-        ["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(watermarked_720p),
-         *OPTIONS.encoder.video_args(), "-c:a", "copy", str(plain)],
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            str(watermarked_720p),
+            *OPTIONS.encoder.video_args(),
+            "-c:a",
+            "copy",
+            str(plain),
+        ],
         check=True,
     )
     return Sample(watermarked_720p, decode_luma(clean), decode_luma(watermarked_720p), decode_luma(plain))
@@ -102,8 +114,22 @@ def odd_mkv(media_dir: Path) -> Path:
     odd = media_dir / "odd.mkv"
     # testsrc2 only renders even sizes: crop one column and row off.
     subprocess.run(
-        ["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(even), "-vf", "crop=321:241:0:0:exact=1",
-         "-c:v", "ffv1", "-c:a", "libvorbis", str(odd)],
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            str(even),
+            "-vf",
+            "crop=321:241:0:0:exact=1",
+            "-c:v",
+            "ffv1",
+            "-c:a",
+            "libvorbis",
+            str(odd),
+        ],
         check=True,
     )
     return odd
@@ -115,8 +141,20 @@ def rotated_mp4(media_dir: Path) -> Path:
     flat = make_clip(media_dir / "flat.mp4", width=320, height=180, fps=25, duration=1.0, watermark=(20, 20, 60, 30))
     rotated = media_dir / "rotated.mp4"
     subprocess.run(
-        ["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(flat), "-c", "copy",
-         "-metadata:s:v:0", "rotate=90", str(rotated)],
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            str(flat),
+            "-c",
+            "copy",
+            "-metadata:s:v:0",
+            "rotate=90",
+            str(rotated),
+        ],
         check=True,
     )
     return rotated
@@ -139,8 +177,13 @@ class JobRun:
                 self.on_report(fraction, detail)
 
         return JobContext(
-            task_id="task-1", attempt=1, workdir=self.workdir, inputs=[self.input],
-            input_names=[f"upload{self.input.suffix}"], config=config, report=report,
+            task_id="task-1",
+            attempt=1,
+            workdir=self.workdir,
+            inputs=[self.input],
+            input_names=[f"upload{self.input.suffix}"],
+            config=config,
+            report=report,
             cancel_event=self.cancel_event,
         )
 
@@ -152,6 +195,7 @@ class JobRun:
 @pytest.fixture
 def job(tmp_path: Path) -> Callable[[Path], JobRun]:
     """Copy a clip into a fresh job directory as its only input."""
+
     def make(source: Path) -> JobRun:
         workdir = tmp_path / "job"
         workdir.mkdir()
@@ -162,7 +206,9 @@ def job(tmp_path: Path) -> Callable[[Path], JobRun]:
     return make
 
 
-def run_in_thread(processor: Callable[[JobContext], ProcessorResult], ctx: JobContext) -> tuple[threading.Thread, dict[str, Any]]:
+def run_in_thread(
+    processor: Callable[[JobContext], ProcessorResult], ctx: JobContext
+) -> tuple[threading.Thread, dict[str, Any]]:
     """Run the processor as the runtime does (in a thread); the dict gets `result` or `error` and `ended`."""
     outcome: dict[str, Any] = {}
 
@@ -177,4 +223,3 @@ def run_in_thread(processor: Callable[[JobContext], ProcessorResult], ctx: JobCo
     thread = threading.Thread(target=target, daemon=True)
     thread.start()
     return thread, outcome
-

@@ -30,11 +30,18 @@ def _ffmpeg_children() -> list[psutil.Process]:
 @pytest.mark.parametrize("method", ["inpaint", "delogo"])
 @pytest.mark.parametrize(
     ("regions", "code"),
-    [([[1280, 0, 50, 50]], "invalid_regions"), ([list(BOX), [-100, 300, 90, 40]], "invalid_regions"),
-     ([[10, 10, 0, 5]], "invalid_config")],  # the codes the gateway answers at submit (shared contract)
+    [
+        ([[1280, 0, 50, 50]], "invalid_regions"),
+        ([list(BOX), [-100, 300, 90, 40]], "invalid_regions"),
+        ([[10, 10, 0, 5]], "invalid_config"),
+    ],  # the codes the gateway answers at submit (shared contract)
 )
 def test_regions_outside_the_frame_fail_before_any_output(
-    method: str, regions: list[list[int]], code: str, watermarked_720p: Path, job: Callable[[Path], JobRun],
+    method: str,
+    regions: list[list[int]],
+    code: str,
+    watermarked_720p: Path,
+    job: Callable[[Path], JobRun],
 ) -> None:
     run = job(watermarked_720p)
     with pytest.raises(InvalidInput) as caught:
@@ -64,7 +71,9 @@ def test_a_second_input_is_refused(watermarked_720p: Path, job: Callable[[Path],
 
 @pytest.mark.parametrize("method", ["inpaint", "delogo"])
 def test_cancel_while_encoding_stops_ffmpeg_within_two_seconds_and_cleans_up(
-    method: str, long_720p: Path, job: Callable[[Path], JobRun],
+    method: str,
+    long_720p: Path,
+    job: Callable[[Path], JobRun],
 ) -> None:
     run = job(long_720p)
     cancelled_at: list[float] = []
@@ -93,7 +102,9 @@ def test_cancel_while_encoding_stops_ffmpeg_within_two_seconds_and_cleans_up(
 
 @pytest.mark.parametrize("method", ["inpaint", "delogo"])
 def test_an_output_over_the_size_limit_fails_with_its_own_code_and_is_removed(
-    method: str, watermarked_720p: Path, job: Callable[[Path], JobRun],
+    method: str,
+    watermarked_720p: Path,
+    job: Callable[[Path], JobRun],
 ) -> None:
     # The encoder is stopped mid-stream: the inpaint pipeline sees a broken pipe, and must still
     # report why the encoder stopped rather than the pipe error.

@@ -19,14 +19,16 @@ def _outside_windows() -> np.ndarray:
     """True where no inpaint window reaches (the padded window around the box)."""
     outside = np.ones((HEIGHT, WIDTH), dtype=bool)
     for box in luma_windows([Region(*BOX)], WIDTH, HEIGHT, radius=OPTIONS.default_radius, grow=OPTIONS.grow):
-        outside[box.top:box.bottom, box.left:box.right] = False
+        outside[box.top : box.bottom, box.left : box.right] = False
     return outside
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["inpaint", "delogo"])
 def test_the_logo_is_removed_and_the_rest_of_the_frame_is_untouched(
-    method: str, sample_720p: Sample, job: Callable[[Path], JobRun],
+    method: str,
+    sample_720p: Sample,
+    job: Callable[[Path], JobRun],
 ) -> None:
     run = job(sample_720p.watermarked)
     result = process(run.context({"regions": [list(BOX)], "method": method, "selected_frame": 12}))
@@ -64,7 +66,9 @@ def test_the_logo_is_removed_and_the_rest_of_the_frame_is_untouched(
 
 @pytest.mark.parametrize("method", ["quality", "speed"])
 def test_odd_sized_matroska_with_overlapping_regions_becomes_an_mp4(
-    method: str, odd_mkv: Path, job: Callable[[Path], JobRun],
+    method: str,
+    odd_mkv: Path,
+    job: Callable[[Path], JobRun],
 ) -> None:
     run = job(odd_mkv)
     # Two overlapping boxes, the second hanging over the right and bottom edges.
@@ -84,7 +88,9 @@ def test_odd_sized_matroska_with_overlapping_regions_becomes_an_mp4(
 
 @pytest.mark.parametrize("method", ["inpaint", "delogo"])
 def test_regions_are_in_the_upright_frame_of_a_rotated_video(
-    method: str, rotated_mp4: Path, job: Callable[[Path], JobRun],
+    method: str,
+    rotated_mp4: Path,
+    job: Callable[[Path], JobRun],
 ) -> None:
     run = job(rotated_mp4)
     # Row 250 exists only in the upright 180x320 frame that players show and ffmpeg decodes.

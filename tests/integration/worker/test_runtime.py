@@ -61,9 +61,13 @@ class Harness(WorkerRig):
         key = f"uploads/u1/{task_id}/clip.mp4"
         await self.objects.put_file(key, src)
         msg = RunJob(
-            task_id=task_id, user_id="u1", attempt=attempt, task_type=TaskType.WATERMARK_REMOVAL,
+            task_id=task_id,
+            user_id="u1",
+            attempt=attempt,
+            task_type=TaskType.WATERMARK_REMOVAL,
             inputs=[InputFile(key=key, original_name="clip.mp4", size=len(data))],
-            output_key=f"results/{task_id}/{attempt}/", **job,
+            output_key=f"results/{task_id}/{attempt}/",
+            **job,
         )
         await self.bus.publish(JOBS, "watermark", Envelope.wrap(msg, correlation_id=task_id))
         return msg

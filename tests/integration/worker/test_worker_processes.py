@@ -63,7 +63,10 @@ class Rig:
         # the child keeps its copy of the log's descriptor, this process closes its own
         with open(self.tmp / f"{name}.log", "wb") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "mediacraft.worker_merge"], env=env, stdout=log, stderr=subprocess.STDOUT,
+                [sys.executable, "-m", "mediacraft.worker_merge"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
         self.procs.append(proc)
@@ -80,8 +83,12 @@ class Rig:
 
     async def run_job(self, task_id: str, inputs: list[InputFile]) -> None:
         job = RunJob(
-            task_id=task_id, user_id="u1", attempt=1, task_type=TaskType.VIDEO_MERGE,
-            inputs=inputs, output_key=f"results/{task_id}/1/",
+            task_id=task_id,
+            user_id="u1",
+            attempt=1,
+            task_type=TaskType.VIDEO_MERGE,
+            inputs=inputs,
+            output_key=f"results/{task_id}/1/",
         )
         await self.bus.publish(JOBS, "merge", Envelope.wrap(job, correlation_id=task_id))
 

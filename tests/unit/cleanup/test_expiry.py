@@ -24,8 +24,14 @@ def task(clock: FakeClock, status: TaskStatus, *, age: timedelta = timedelta(0),
     if status in (TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED):
         fields.setdefault("completed_at", at)
         fields.setdefault("submitted_at", at)
-    return Task(task_id=uuid.uuid4().hex, user_id="alice", task_type=TaskType.WATERMARK_REMOVAL,
-                status=status, created_at=at, **fields)
+    return Task(
+        task_id=uuid.uuid4().hex,
+        user_id="alice",
+        task_type=TaskType.WATERMARK_REMOVAL,
+        status=status,
+        created_at=at,
+        **fields,
+    )
 
 
 @pytest.fixture

@@ -16,8 +16,15 @@ from mediacraft.shared.tasks import InputFile, ResultFile, Task, TaskStatus, Tas
 GRACE = timedelta(hours=6)
 
 
-def make(task_id: str, status: TaskStatus, *, user: str = "alice", inputs: tuple[str, ...] = (),
-         result: str | None = None, **fields: Any) -> Task:
+def make(
+    task_id: str,
+    status: TaskStatus,
+    *,
+    user: str = "alice",
+    inputs: tuple[str, ...] = (),
+    result: str | None = None,
+    **fields: Any,
+) -> Task:
     return Task(
         task_id=task_id, user_id=user, task_type=TaskType.VIDEO_MERGE, status=status,
         created_at=datetime(2025, 1, 1, tzinfo=FakeClock().now().tzinfo),
@@ -77,8 +84,15 @@ def test_a_task_handled_in_the_same_pass_keeps_its_folders_for_that_step(clock: 
 
 def test_files_left_under_an_expired_task_are_orphans(clock: FakeClock) -> None:
     index = TaskIndex()
-    index.add(make("t1", TaskStatus.EXPIRED, inputs=("uploads/alice/t1/in",), result="results/t1/1/out.mp4",
-                   submitted_at=clock.now()))
+    index.add(
+        make(
+            "t1",
+            TaskStatus.EXPIRED,
+            inputs=("uploads/alice/t1/in",),
+            result="results/t1/1/out.mp4",
+            submitted_at=clock.now(),
+        )
+    )
     assert classify(clock, index, "uploads/alice/t1/in") is Reason.ORPHAN_TASK_EXPIRED
     assert classify(clock, index, "results/t1/1/out.mp4") is Reason.ORPHAN_TASK_EXPIRED
 

@@ -21,15 +21,25 @@ def test_usage_is_tallied_per_user_per_area_and_in_total() -> None:
     usage.add("results", 3, None)
     assert usage.of("alice") == Tally(150, 2) and usage.of("bob") == Tally(7, 1) and usage.of("carol") == Tally()
     assert (usage.total_bytes, usage.total_objects) == (160, 4)
-    assert usage.summary() == {"bytes": 160, "objects": 4, "users": 2, "unattributed_bytes": 3,
-                               "uploads_bytes": 107, "results_bytes": 53}
+    assert usage.summary() == {
+        "bytes": 160,
+        "objects": 4,
+        "users": 2,
+        "unattributed_bytes": 3,
+        "uploads_bytes": 107,
+        "results_bytes": 53,
+    }
     assert [user for user, _ in usage.top(1)] == ["alice"]
 
 
 def test_the_storage_record_says_usage_quota_and_when_it_was_measured() -> None:
     at = datetime(2026, 3, 1, 12, tzinfo=UTC)
     assert storage_record(Tally(2048, 3), quota_bytes=1024, measured_at=at) == {
-        "bytes": 2048, "objects": 3, "quota_bytes": 1024, "over_quota": True, "measured_at": "2026-03-01T12:00:00Z",
+        "bytes": 2048,
+        "objects": 3,
+        "quota_bytes": 1024,
+        "over_quota": True,
+        "measured_at": "2026-03-01T12:00:00Z",
     }
     assert storage_record(Tally(2048, 3), quota_bytes=None, measured_at=at)["over_quota"] is False
 

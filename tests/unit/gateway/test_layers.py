@@ -11,8 +11,18 @@ import mediacraft.gateway
 PACKAGE = Path(mediacraft.gateway.__file__).parent
 # Modules that speak HTTP: the app and its wiring, the envelope, the middleware, the routes, and the
 # two that answer with streams of their own (downloads, Server-Sent Events).
-HTTP_EDGE = {"app", "main", "http", "envelope", "middleware", "download", "events",
-             "routes_tasks", "routes_user", "routes_ops"}
+HTTP_EDGE = {
+    "app",
+    "main",
+    "http",
+    "envelope",
+    "middleware",
+    "download",
+    "events",
+    "routes_tasks",
+    "routes_user",
+    "routes_ops",
+}
 WEB_FRAMEWORKS = ("starlette", "fastapi")
 ADAPTERS = {"store", "objects", "bus", "identity", "cache", "frames", "hub", "receiver"}
 
@@ -35,8 +45,7 @@ def test_only_the_http_edge_imports_the_web_framework() -> None:
     found = modules()
     assert {"create", "upload_flow", "submission", "one_call", "ownership"} <= set(found)
     speaking_http = {
-        name for name, tree in found.items()
-        if any(m.split(".")[0] in WEB_FRAMEWORKS for m in imported(tree))
+        name for name, tree in found.items() if any(m.split(".")[0] in WEB_FRAMEWORKS for m in imported(tree))
     }
     assert speaking_http <= HTTP_EDGE
 

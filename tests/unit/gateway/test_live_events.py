@@ -25,10 +25,24 @@ def test_last_event_ids_are_epoch_milliseconds() -> None:
 
 
 def test_status_events_carry_the_public_task_view_without_storage_keys() -> None:
-    task = Task(task_id="t1", user_id="u1", task_type=TaskType.VIDEO_MERGE, status=TaskStatus.QUEUED, version=3,
-                created_at=AT, fingerprint="secret", inputs=[InputFile(key="uploads/u1/t1/k", original_name="a", size=1)])
-    msg = TaskStatusChanged(task_id="t1", user_id="u1", status=TaskStatus.QUEUED, previous_status=TaskStatus.UPLOADED,
-                            version=3, task=task.to_doc())
+    task = Task(
+        task_id="t1",
+        user_id="u1",
+        task_type=TaskType.VIDEO_MERGE,
+        status=TaskStatus.QUEUED,
+        version=3,
+        created_at=AT,
+        fingerprint="secret",
+        inputs=[InputFile(key="uploads/u1/t1/k", original_name="a", size=1)],
+    )
+    msg = TaskStatusChanged(
+        task_id="t1",
+        user_id="u1",
+        status=TaskStatus.QUEUED,
+        previous_status=TaskStatus.UPLOADED,
+        version=3,
+        task=task.to_doc(),
+    )
     user_id, event = to_live_event(incoming(msg))  # type: ignore[misc]
     assert user_id == "u1" and event.name == "status" and event.id == int(AT.timestamp() * 1000)
     wire = event.encode(event.id).decode()

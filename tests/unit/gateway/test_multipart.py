@@ -22,7 +22,7 @@ def body(*parts: tuple[str, str | None, bytes], close: bool = True) -> bytes:
 
 async def chunks_of(data: bytes, size: int) -> AsyncIterator[bytes]:
     for i in range(0, len(data), size):
-        yield data[i:i + size]
+        yield data[i : i + size]
 
 
 async def read_everything(data: bytes, size: int) -> list[tuple[str, str | None, bytes]]:

@@ -24,11 +24,17 @@ HOST = "media.example:8000"
         ("POST", "http://media.example:8000", "same-site", False),
     ],
 )
-def test_unsafe_cross_site_requests_are_refused(method: str, origin: str | None, site: str | None, refused: bool) -> None:
+def test_unsafe_cross_site_requests_are_refused(
+    method: str, origin: str | None, site: str | None, refused: bool
+) -> None:
     reason = cross_site_reason(method, origin=origin, sec_fetch_site=site, host=HOST)
     assert (reason is not None) is refused
 
 
 def test_configured_origins_are_allowed() -> None:
-    assert cross_site_reason("POST", origin="https://app.example", sec_fetch_site=None, host=HOST,
-                             allowed=("https://app.example",)) is None
+    assert (
+        cross_site_reason(
+            "POST", origin="https://app.example", sec_fetch_site=None, host=HOST, allowed=("https://app.example",)
+        )
+        is None
+    )

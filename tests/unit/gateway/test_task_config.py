@@ -8,9 +8,12 @@ from mediacraft.gateway.envelope import ApiError
 from mediacraft.gateway.task_config import estimate_seconds, input_rule, parse_task_type, validate_config
 from mediacraft.shared.tasks import InputFile, MediaInfo, TaskType
 
-VIDEO = InputFile(key="k", original_name="a.mp4", size=10,
-                  media=MediaInfo(format_name="mp4", width=640, height=360, duration=10.0, frame_rate=30.0,
-                                  frame_count=300))
+VIDEO = InputFile(
+    key="k",
+    original_name="a.mp4",
+    size=10,
+    media=MediaInfo(format_name="mp4", width=640, height=360, duration=10.0, frame_rate=30.0, frame_count=300),
+)
 
 
 def check(task_type: TaskType, config: object, inputs: list[InputFile] | None = None) -> dict:
@@ -35,7 +38,9 @@ def test_watermark_method_words_of_the_product_are_accepted(method: str, stored:
 
 
 def test_watermark_inpaint_radius_is_bounded() -> None:
-    assert code_of(TaskType.WATERMARK_REMOVAL, {"regions": [[10, 10, 100, 50]], "inpaint_radius": 99}) == "invalid_config"
+    assert (
+        code_of(TaskType.WATERMARK_REMOVAL, {"regions": [[10, 10, 100, 50]], "inpaint_radius": 99}) == "invalid_config"
+    )
 
 
 def test_watermark_regions_crossing_an_edge_are_clipped_to_the_frame() -> None:
@@ -51,8 +56,16 @@ def test_watermark_regions_outside_the_frame_are_refused(region: list[int]) -> N
 
 @pytest.mark.parametrize(
     "config",
-    [{}, {"regions": []}, {"regions": [[1, 2, 3]]}, {"regions": [[1, 2, 3, 4]], "method": "blur"},
-     {"regions": [[1, 2, 3, 4]], "extra": 1}, {"regions": "all"}, [1, 2], {"regions": [[1.5, 2, 3, 4]]}],
+    [
+        {},
+        {"regions": []},
+        {"regions": [[1, 2, 3]]},
+        {"regions": [[1, 2, 3, 4]], "method": "blur"},
+        {"regions": [[1, 2, 3, 4]], "extra": 1},
+        {"regions": "all"},
+        [1, 2],
+        {"regions": [[1.5, 2, 3, 4]]},
+    ],
 )
 def test_malformed_watermark_configs_are_refused(config: object) -> None:
     assert code_of(TaskType.WATERMARK_REMOVAL, config) == "invalid_config"
@@ -83,7 +96,10 @@ def test_generation_configs_need_a_prompt_and_get_defaults() -> None:
 
 
 def test_input_rules_per_type() -> None:
-    assert (input_rule(TaskType.WATERMARK_REMOVAL, 5).min_files, input_rule(TaskType.WATERMARK_REMOVAL, 5).max_files) == (1, 1)
+    assert (
+        input_rule(TaskType.WATERMARK_REMOVAL, 5).min_files,
+        input_rule(TaskType.WATERMARK_REMOVAL, 5).max_files,
+    ) == (1, 1)
     assert input_rule(TaskType.VIDEO_MERGE, 5).max_files == 5
     assert not input_rule(TaskType.IMAGE_GENERATION, 5).takes_files
 

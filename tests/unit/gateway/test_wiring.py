@@ -15,8 +15,11 @@ from mediacraft.shared.adapters.bundle import Adapters
 
 def test_the_gateway_builds_from_urls_without_connecting(tmp_path: Path) -> None:
     settings = GatewaySettings(
-        bus_url="amqp://guest:guest@127.0.0.1:1/", store_url=f"sqlite:///{tmp_path}/db.sqlite",
-        object_store_url=f"file://{tmp_path}/objects", identity_url="http://127.0.0.1:1", cache_dir=str(tmp_path),
+        bus_url="amqp://guest:guest@127.0.0.1:1/",
+        store_url=f"sqlite:///{tmp_path}/db.sqlite",
+        object_store_url=f"file://{tmp_path}/objects",
+        identity_url="http://127.0.0.1:1",
+        cache_dir=str(tmp_path),
     )
     app = build_gateway(settings, Adapters(settings)).app
     assert isinstance(app, FastAPI)

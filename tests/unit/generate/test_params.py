@@ -27,16 +27,34 @@ def rejected(task_type: Any, config: Any) -> InvalidInput:
 
 def test_image_defaults_are_filled_and_the_prompt_trimmed() -> None:
     assert validate_generation_config(IMAGE, {"prompt": "  a red fox \n"}) == {
-        "prompt": "a red fox", "width": 1024, "height": 1024, "count": 1,
+        "prompt": "a red fox",
+        "width": 1024,
+        "height": 1024,
+        "count": 1,
     }
 
 
 def test_video_config_is_normalised_to_canonical_names() -> None:
-    out = validate_generation_config("video_generation", {
-        "prompt": "waves", "size": "640x360", "duration": 3, "fps": 30, "seed": 7, "style": "vivid",
-    })
-    assert out == {"prompt": "waves", "width": 640, "height": 360, "duration_seconds": 3.0, "fps": 30,
-                   "seed": 7, "style": "vivid"}
+    out = validate_generation_config(
+        "video_generation",
+        {
+            "prompt": "waves",
+            "size": "640x360",
+            "duration": 3,
+            "fps": 30,
+            "seed": 7,
+            "style": "vivid",
+        },
+    )
+    assert out == {
+        "prompt": "waves",
+        "width": 640,
+        "height": 360,
+        "duration_seconds": 3.0,
+        "fps": 30,
+        "seed": 7,
+        "style": "vivid",
+    }
     # what the worker receives back from the task is accepted as it is, unchanged
     assert validate_generation_config(VIDEO, out) == out
 

@@ -76,8 +76,9 @@ async def test_request_ids_are_uuids_unless_the_caller_sent_one(identity: Identi
 
 async def test_a_missing_or_wrong_token_is_401(identity: Identity) -> None:
     refused(await identity.http.post("/internal/users"), 401, "unauthorized")
-    wrong = refused(await identity.http.post("/internal/users", headers={"Authorization": "Bearer nope"}), 401,
-                    "unauthorized")
+    wrong = refused(
+        await identity.http.post("/internal/users", headers={"Authorization": "Bearer nope"}), 401, "unauthorized"
+    )
     assert wrong["message"] == "Missing or wrong bearer token"
 
 

@@ -52,12 +52,24 @@ async def test_info_counts_the_users_tasks_by_status(parts) -> None:
     service, store, _, clock = parts
     user = await service.mint()
     for i, status in enumerate([TaskStatus.CREATED, TaskStatus.QUEUED, TaskStatus.COMPLETED, TaskStatus.COMPLETED]):
-        await store.insert(Task(task_id=f"t{i}", user_id=user.user_id, task_type=TaskType.VIDEO_MERGE, status=status,
-                                created_at=clock.now()))
+        await store.insert(
+            Task(
+                task_id=f"t{i}",
+                user_id=user.user_id,
+                task_type=TaskType.VIDEO_MERGE,
+                status=status,
+                created_at=clock.now(),
+            )
+        )
     await store.insert(Task(task_id="other", user_id="f" * 32, task_type=TaskType.VIDEO_MERGE, created_at=clock.now()))
     info = await service.info(user.user_id)
-    assert info["stats"] == {"total": 4, "by_status": {"created": 1, "queued": 1, "completed": 2},
-                             "drafts": 1, "active": 1, "finished": 2}
+    assert info["stats"] == {
+        "total": 4,
+        "by_status": {"created": 1, "queued": 1, "completed": 2},
+        "drafts": 1,
+        "active": 1,
+        "finished": 2,
+    }
 
 
 async def test_info_recreates_a_lost_record(parts) -> None:

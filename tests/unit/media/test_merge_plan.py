@@ -71,8 +71,14 @@ def test_a_missing_audio_track_forces_normalise_with_a_silent_segment() -> None:
 def test_no_audio_anywhere_gives_a_video_only_output() -> None:
     plan = plan_merge([clip(silent=True), clip({"width": 640, "height": 360}, silent=True)])
     assert not plan.with_audio and plan.target is not None
-    args = segment_args(plan.segments[0], plan.target, Path("/job/part.mov"), with_audio=False,
-                        limits=MediaLimits(), encoder=EncoderSettings())
+    args = segment_args(
+        plan.segments[0],
+        plan.target,
+        Path("/job/part.mov"),
+        with_audio=False,
+        limits=MediaLimits(),
+        encoder=EncoderSettings(),
+    )
     assert "[a]" not in args and "-c:a" not in args
     assert args[args.index("-map") + 1] == "[v]"
 
@@ -91,11 +97,13 @@ def test_codecs_that_mp4_cannot_hold_are_never_copied_even_when_matching() -> No
 
 
 def test_target_is_the_largest_display_size_and_the_highest_frame_rate() -> None:
-    plan = plan_merge([
-        clip({"width": 1280, "height": 720, "r_frame_rate": "30/1", "avg_frame_rate": "30/1"}),
-        clip({"width": 1920, "height": 1080, "r_frame_rate": "25/1", "avg_frame_rate": "25/1"}),
-        clip({"width": 640, "height": 360, "r_frame_rate": "24/1", "avg_frame_rate": "24/1"}, silent=True),
-    ])
+    plan = plan_merge(
+        [
+            clip({"width": 1280, "height": 720, "r_frame_rate": "30/1", "avg_frame_rate": "30/1"}),
+            clip({"width": 1920, "height": 1080, "r_frame_rate": "25/1", "avg_frame_rate": "25/1"}),
+            clip({"width": 640, "height": 360, "r_frame_rate": "24/1", "avg_frame_rate": "24/1"}, silent=True),
+        ]
+    )
     assert plan.target is not None
     assert (plan.target.width, plan.target.height, plan.target.frame_rate) == (1920, 1080, Fraction(30))
     assert (plan.target.pix_fmt, plan.target.sample_rate, plan.target.channel_layout) == ("yuv420p", 48000, "stereo")
@@ -140,21 +148,35 @@ def test_each_segment_lasts_its_video_and_audio_is_padded_and_trimmed_to_it() ->
 def test_each_part_is_opened_with_its_demuxer_forced_and_encoded_alike() -> None:
     plan = plan_merge([clip(), clip({"width": 640, "height": 360})])
     assert plan.target is not None
-    args = [segment_args(seg, plan.target, Path(f"/job/p{i}.mov"), with_audio=True, limits=MediaLimits(),
-                         encoder=EncoderSettings()) for i, seg in enumerate(plan.segments)]
+    args = [
+        segment_args(
+            seg, plan.target, Path(f"/job/p{i}.mov"), with_audio=True, limits=MediaLimits(), encoder=EncoderSettings()
+        )
+        for i, seg in enumerate(plan.segments)
+    ]
     for part in args:
         head = part[: part.index("-i") + 2]
         assert head[:6] == ["-protocol_whitelist", "file,pipe", "-format_whitelist", "mov", "-f", "mov"]
         assert head[-1].startswith("file:/")
-    tails = [part[part.index("-c:v"):] for part in args]
+    tails = [part[part.index("-c:v") :] for part in args]
     assert tails[0][:-1] == tails[1][:-1]  # same encoder settings: the parts can be concatenated
 
 
 def test_stream_copy_reads_the_list_with_file_protocol_only() -> None:
     plan = plan_merge([clip(), clip()])
     args = stream_copy_args(plan, Path("/job/list.ffconcat"), Path("/job/out.mp4"))
-    assert args[:10] == ["-protocol_whitelist", "file", "-format_whitelist", "concat,mov", "-f", "concat",
-                         "-safe", "0", "-auto_convert", "0"]
-    assert args[args.index("-c:a"):args.index("-c:a") + 2] == ["-c:a", "copy"]
-    assert args[args.index("-c:v"):args.index("-c:v") + 2] == ["-c:v", "copy"]
+    assert args[:10] == [
+        "-protocol_whitelist",
+        "file",
+        "-format_whitelist",
+        "concat,mov",
+        "-f",
+        "concat",
+        "-safe",
+        "0",
+        "-auto_convert",
+        "0",
+    ]
+    assert args[args.index("-c:a") : args.index("-c:a") + 2] == ["-c:a", "copy"]
+    assert args[args.index("-c:v") : args.index("-c:v") + 2] == ["-c:v", "copy"]
     assert "+faststart" in args and args[-1] == "/job/out.mp4"

@@ -16,12 +16,23 @@ def test_streams_and_media_info_are_parsed() -> None:
     result = clip()
     video, audio = result.main_video, result.main_audio
     assert video is not None and audio is not None
-    assert (video.codec, video.width, video.height, video.frame_rate, video.sar) == ("h264", 1280, 720, Fraction(30), Fraction(1))
+    assert (video.codec, video.width, video.height, video.frame_rate, video.sar) == (
+        "h264",
+        1280,
+        720,
+        Fraction(30),
+        Fraction(1),
+    )
     assert (audio.codec, audio.sample_rate, audio.channels, audio.channel_layout) == ("aac", 48000, 2, "stereo")
     media = result.media
     assert (media.format_name, media.duration, media.width, media.height) == ("mp4", 2.0, 1280, 720)
     assert (media.frame_rate, media.frame_count, media.video_codec, media.audio_codec, media.has_audio) == (
-        30.0, 60, "h264", "aac", True)
+        30.0,
+        60,
+        "h264",
+        "aac",
+        True,
+    )
 
 
 def test_rotated_video_reports_the_decoded_frame_size() -> None:
@@ -38,8 +49,9 @@ def test_display_size_applies_sample_aspect_ratio() -> None:
 
 
 def test_frame_count_is_estimated_when_the_container_has_none() -> None:
-    result = probe_of(video_json(nb_frames=None, duration=None, avg_frame_rate="25/1"),
-                      duration="4.0", container=MATROSKA)
+    result = probe_of(
+        video_json(nb_frames=None, duration=None, avg_frame_rate="25/1"), duration="4.0", container=MATROSKA
+    )
     assert result.media.frame_count == 100
     assert result.media.format_name == "matroska"
 

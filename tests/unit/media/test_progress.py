@@ -20,8 +20,11 @@ def test_a_block_becomes_one_snapshot_with_fraction_of_total() -> None:
 
 def test_na_and_negative_times_early_on_count_as_zero() -> None:
     parser = ProgressParser(total_duration=4.0)
-    snaps = feed(parser, "out_time_us=N/A\nout_time=N/A\nspeed=N/A\nprogress=continue\n"
-                         "out_time_us=-23220\nout_time=-00:00:00.023220\nprogress=continue\n")
+    snaps = feed(
+        parser,
+        "out_time_us=N/A\nout_time=N/A\nspeed=N/A\nprogress=continue\n"
+        "out_time_us=-23220\nout_time=-00:00:00.023220\nprogress=continue\n",
+    )
     assert [(s.out_time, s.fraction, s.speed) for s in snaps] == [(0.0, 0.0, None), (0.0, 0.0, None)]
 
 

@@ -105,8 +105,15 @@ class RecordingBus:
     async def close(self) -> None:
         self.consumers.clear()
 
-    async def publish(self, exchange: str, routing_key: str, envelope: Envelope, *,
-                      headers: dict[str, Any] | None = None, mandatory: bool = True) -> None:
+    async def publish(
+        self,
+        exchange: str,
+        routing_key: str,
+        envelope: Envelope,
+        *,
+        headers: dict[str, Any] | None = None,
+        mandatory: bool = True,
+    ) -> None:
         self.published.append(Published(exchange, routing_key, envelope, dict(headers or {}), mandatory))
 
     async def consume(self, queue: str, handler: Handler, *, prefetch: int = 1) -> _Subscription:
@@ -194,19 +201,33 @@ class SchedulerRig:
         task_id = f"t{next(self._ids):03d}-{user_id}"
         await self.clock.advance(0.001)  # each submission strictly later than the one before
         now = self.clock.now()
-        await self.store.insert(Task(
-            task_id=task_id, user_id=user_id, task_type=task_type, status=TaskStatus.QUEUED,
-            created_at=now, submitted_at=now, max_retries=self.settings.effective_max_retries,
-            inputs=[InputFile(key=f"uploads/{user_id}/{task_id}/in.mp4", original_name="in.mp4", size=1)],
-        ))
+        await self.store.insert(
+            Task(
+                task_id=task_id,
+                user_id=user_id,
+                task_type=task_type,
+                status=TaskStatus.QUEUED,
+                created_at=now,
+                submitted_at=now,
+                max_retries=self.settings.effective_max_retries,
+                inputs=[InputFile(key=f"uploads/{user_id}/{task_id}/in.mp4", original_name="in.mp4", size=1)],
+            )
+        )
         return task_id
 
     async def submit(self, user_id: str, *, task_type: TaskType = TaskType.VIDEO_MERGE) -> str:
         """Queue a task and send its SubmitTask, as the gateway does."""
         task_id = await self.add_task(user_id, task_type=task_type)
         task = await self.task(task_id)
-        await self.send(SubmitTask(task_id=task_id, user_id=user_id, task_type=task_type,
-                                   version=task.version, submitted_at=task.submitted_at))
+        await self.send(
+            SubmitTask(
+                task_id=task_id,
+                user_id=user_id,
+                task_type=task_type,
+                version=task.version,
+                submitted_at=task.submitted_at,
+            )
+        )
         return task_id
 
     async def cancel(self, task_id: str, user_id: str | None = None) -> Envelope:
@@ -224,17 +245,20 @@ class SchedulerRig:
         await self.send(JobHeartbeat(task_id=task_id, attempt=attempt, worker_id="w1"))
 
     async def progress(self, task_id: str, percent: float, stage: str = "encode", attempt: int = 1) -> None:
-        await self.send(JobProgress(task_id=task_id, attempt=attempt, percent=percent, stage=stage,
-                                    stage_percent=percent))
+        await self.send(
+            JobProgress(task_id=task_id, attempt=attempt, percent=percent, stage=stage, stage_percent=percent)
+        )
 
     async def succeed(self, task_id: str, attempt: int = 1) -> Envelope:
         result = ResultFile(key=f"results/{task_id}/{attempt}/out.mp4", size=10, content_type="video/mp4")
         return await self.send(JobSucceeded(task_id=task_id, attempt=attempt, result=result))
 
-    async def fail(self, task_id: str, attempt: int = 1, *, retryable: bool = True,
-                   message: str = "The encoder crashed.") -> Envelope:
-        return await self.send(JobFailed(task_id=task_id, attempt=attempt, code="encoder_crashed",
-                                         message=message, retryable=retryable))
+    async def fail(
+        self, task_id: str, attempt: int = 1, *, retryable: bool = True, message: str = "The encoder crashed."
+    ) -> Envelope:
+        return await self.send(
+            JobFailed(task_id=task_id, attempt=attempt, code="encoder_crashed", message=message, retryable=retryable)
+        )
 
     async def worker_cancelled(self, task_id: str, attempt: int = 1) -> None:
         await self.send(JobCancelled(task_id=task_id, attempt=attempt))

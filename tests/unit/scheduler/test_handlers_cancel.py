@@ -34,8 +34,15 @@ async def test_a_task_cancelled_before_the_scheduler_heard_of_it_never_starts(ri
     task = await rig.task(task_id)
 
     await rig.cancel(task_id)
-    await rig.send(SubmitTask(task_id=task_id, user_id="alice", task_type=TaskType.VIDEO_MERGE,
-                              version=task.version, submitted_at=task.submitted_at))  # arrives late
+    await rig.send(
+        SubmitTask(
+            task_id=task_id,
+            user_id="alice",
+            task_type=TaskType.VIDEO_MERGE,
+            version=task.version,
+            submitted_at=task.submitted_at,
+        )
+    )  # arrives late
 
     assert await rig.status(task_id) == CANCELLED
     assert rig.jobs() == []

@@ -50,7 +50,10 @@ async def test_a_user_runs_no_more_than_their_quota_and_the_next_starts_when_one
 
     assert rig.jobs() == [(ids[0], 1), (ids[1], 1)]
     assert await rig.statuses_of("alice") == {
-        ids[0]: PROCESSING, ids[1]: PROCESSING, ids[2]: QUEUED, ids[3]: QUEUED,
+        ids[0]: PROCESSING,
+        ids[1]: PROCESSING,
+        ids[2]: QUEUED,
+        ids[3]: QUEUED,
     }
 
     await rig.succeed(ids[0])

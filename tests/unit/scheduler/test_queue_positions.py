@@ -35,4 +35,3 @@ def test_positions_can_be_limited_to_the_head_of_the_line() -> None:
     for i in range(10):
         queue.push(WaitingTask(f"a{i}", "alice", MERGE, T0 + timedelta(seconds=i), 1))
     assert list(standings(queue, Quotas(), Usage(), limit=3)) == ["a0", "a1", "a2"]
-

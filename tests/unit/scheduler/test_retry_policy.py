@@ -43,7 +43,10 @@ def test_more_retries_than_steps_repeat_the_last_step() -> None:
 
 def test_no_retries_allowed_fails_the_first_failure() -> None:
     decision = POLICY.decide(
-        retry_count=0, max_retries=0, retryable=True, message="Storage timed out",
+        retry_count=0,
+        max_retries=0,
+        retryable=True,
+        message="Storage timed out",
         now=datetime(2026, 1, 1, tzinfo=UTC),
     )
     assert decision == GiveUp("Storage timed out")

@@ -44,7 +44,6 @@ def test_a_task_cannot_hold_two_slots() -> None:
     assert state.usage.total == 1
 
 
-
 def test_a_holding_state_starts_nothing_until_released() -> None:
     """While the process drains before a stop, waiting tasks stay waiting."""
     state = SchedulerState(Quotas())

@@ -29,7 +29,8 @@ def code_of(config: Any, media: MediaInfo | None = MEDIA) -> str:
 
 def test_a_valid_config_comes_out_normalised_with_unset_optionals_left_out() -> None:
     assert validate_watermark_config({"regions": [[10, 10, 100, 50]], "method": "Speed"}, MEDIA) == {
-        "regions": [[10, 10, 100, 50]], "method": "delogo",
+        "regions": [[10, 10, 100, 50]],
+        "method": "delogo",
     }
     stored = validate_watermark_config(
         {"regions": [[10, 10, 100, 50]], "selected_frame": 5, "inpaint_radius": 4, "method": "quality"}, MEDIA
@@ -48,11 +49,22 @@ def test_regions_crossing_an_edge_are_clipped_and_those_off_the_frame_refused() 
 
 @pytest.mark.parametrize(
     "config",
-    [{}, {"regions": []}, {"regions": [[1, 2, 3]]}, {"regions": [[1, 2, 3, 4]], "method": "blur"},
-     {"regions": [[1, 2, 3, 4]], "extra": 1}, {"regions": "all"}, [1, 2], {"regions": [[1.5, 2, 3, 4]]},
-     {"regions": [[True, 2, 3, 4]]}, {"regions": [["1", 2, 3, 4]]}, {"regions": [[0, 0, 0, 10]]},
-     {"regions": [[1, 1, 5, 5]], "inpaint_radius": 16}, {"regions": [[1, 1, 5, 5]], "selected_frame": "7"},
-     {"regions": [[1, 1, 5, 5]] * (MAX_REGIONS + 1)}],
+    [
+        {},
+        {"regions": []},
+        {"regions": [[1, 2, 3]]},
+        {"regions": [[1, 2, 3, 4]], "method": "blur"},
+        {"regions": [[1, 2, 3, 4]], "extra": 1},
+        {"regions": "all"},
+        [1, 2],
+        {"regions": [[1.5, 2, 3, 4]]},
+        {"regions": [[True, 2, 3, 4]]},
+        {"regions": [["1", 2, 3, 4]]},
+        {"regions": [[0, 0, 0, 10]]},
+        {"regions": [[1, 1, 5, 5]], "inpaint_radius": 16},
+        {"regions": [[1, 1, 5, 5]], "selected_frame": "7"},
+        {"regions": [[1, 1, 5, 5]] * (MAX_REGIONS + 1)},
+    ],
 )
 def test_malformed_configs_are_invalid_config(config: Any) -> None:
     assert code_of(config) == "invalid_config"

@@ -23,8 +23,15 @@ OPTIONS = WatermarkOptions()
 
 @pytest.mark.parametrize(
     ("method", "expected"),
-    [(None, "inpaint"), ("inpaint", "inpaint"), ("quality", "inpaint"), ("Quality ", "inpaint"),
-     ("delogo", "delogo"), ("speed", "delogo"), ("SPEED", "delogo")],
+    [
+        (None, "inpaint"),
+        ("inpaint", "inpaint"),
+        ("quality", "inpaint"),
+        ("Quality ", "inpaint"),
+        ("delogo", "delogo"),
+        ("speed", "delogo"),
+        ("SPEED", "delogo"),
+    ],
 )
 def test_methods_and_their_aliases(method: str | None, expected: str) -> None:
     config = {"regions": [[1, 1, 2, 2]]} | ({} if method is None else {"method": method})
@@ -37,9 +44,17 @@ def test_methods_and_their_aliases(method: str | None, expected: str) -> None:
 
 @pytest.mark.parametrize(
     "config",
-    [{"method": "blur"}, {"method": 3}, {"inpaint_radius": 0}, {"inpaint_radius": 16},
-     {"inpaint_radius": 2.5}, {"inpaint_radius": True}, {"selected_frame": -1}, {"selected_frame": "7"},
-     {"regions": [[1, 1, 2, 2]], "colour": "red"}],
+    [
+        {"method": "blur"},
+        {"method": 3},
+        {"inpaint_radius": 0},
+        {"inpaint_radius": 16},
+        {"inpaint_radius": 2.5},
+        {"inpaint_radius": True},
+        {"selected_frame": -1},
+        {"selected_frame": "7"},
+        {"regions": [[1, 1, 2, 2]], "colour": "red"},
+    ],
 )
 def test_malformed_config_is_refused_with_the_gateways_code(config: dict[str, object]) -> None:
     with pytest.raises(InvalidConfig) as caught:
@@ -81,29 +96,66 @@ def test_frame_progress_without_a_frame_count_reports_nothing() -> None:
     assert reports == []
 
 
-def _probe(width: int = 1280, height: int = 720, *, audio: tuple[AudioStream, ...] = (), sar: Fraction = Fraction(1)) -> ProbeResult:
+def _probe(
+    width: int = 1280, height: int = 720, *, audio: tuple[AudioStream, ...] = (), sar: Fraction = Fraction(1)
+) -> ProbeResult:
     video = VideoStream(
-        index=0, codec="h264", profile="High", level=31, width=width, height=height, pix_fmt="yuv420p",
-        sar=sar, frame_rate=Fraction(30000, 1001), avg_frame_rate=Fraction(30000, 1001), time_base="1/30000",
-        color_range="tv", color_space="bt709", color_transfer="unknown", color_primaries="bt709",
-        field_order=None, rotation=0, extradata_hash=None, duration=2.0, frame_count=60, attached_pic=False,
+        index=0,
+        codec="h264",
+        profile="High",
+        level=31,
+        width=width,
+        height=height,
+        pix_fmt="yuv420p",
+        sar=sar,
+        frame_rate=Fraction(30000, 1001),
+        avg_frame_rate=Fraction(30000, 1001),
+        time_base="1/30000",
+        color_range="tv",
+        color_space="bt709",
+        color_transfer="unknown",
+        color_primaries="bt709",
+        field_order=None,
+        rotation=0,
+        extradata_hash=None,
+        duration=2.0,
+        frame_count=60,
+        attached_pic=False,
     )
     return ProbeResult(
-        path=Path("/job/input-000.mp4"), container=MP4, size=1000, format_name="mov,mp4", duration=2.0,
-        stream_count=1 + len(audio), video=(video,), audio=audio,
+        path=Path("/job/input-000.mp4"),
+        container=MP4,
+        size=1000,
+        format_name="mov,mp4",
+        duration=2.0,
+        stream_count=1 + len(audio),
+        video=(video,),
+        audio=audio,
         media=MediaInfo(width=width, height=height, frame_rate=29.97, frame_count=60, duration=2.0),
     )
 
 
 def _audio(codec: str, index: int = 1) -> AudioStream:
-    return AudioStream(index=index, codec=codec, profile=None, sample_rate=48000, channels=2,
-                       channel_layout="stereo", sample_fmt="fltp", time_base="1/48000", extradata_hash=None, duration=2.0)
+    return AudioStream(
+        index=index,
+        codec=codec,
+        profile=None,
+        sample_rate=48000,
+        channels=2,
+        channel_layout="stereo",
+        sample_fmt="fltp",
+        time_base="1/48000",
+        extradata_hash=None,
+        duration=2.0,
+    )
 
 
 def test_delogo_chains_one_filter_per_region_and_crops_odd_frames() -> None:
     regions = [Region(10, 20, 30, 40), Region(100, 5, 6, 7)]
     assert delogo_filter(regions) == "delogo=x=10:y=20:w=30:h=40,delogo=x=100:y=5:w=6:h=7"
-    args = delogo_args(_probe(321, 241), regions, Path("/job/out.mp4"), bounds=RunBounds(OPTIONS.limits), encoder=EncoderSettings())
+    args = delogo_args(
+        _probe(321, 241), regions, Path("/job/out.mp4"), bounds=RunBounds(OPTIONS.limits), encoder=EncoderSettings()
+    )
     assert args[args.index("-vf") + 1] == delogo_filter(regions) + ",crop=320:240:0:0"
     assert "-protocol_whitelist" in args and args[args.index("-f") + 1] == "mov"
     assert args[-1] == "/job/out.mp4" and "+faststart" in args
@@ -128,14 +180,26 @@ def test_inpaint_pipes_constant_rate_raw_frames_and_maps_source_audio() -> None:
     assert dec[dec.index("-r") + 1] == "30000/1001" and dec[-3:] == ["-f", "rawvideo", "pipe:1"]
     assert "scale=w=1280:h=720,format=yuv420p" in dec  # already limited range: frames pass through
     enc = encoder_args(source, 1280, 720, Fraction(30000, 1001), Path("/v.mp4"), EncoderSettings())
-    assert enc[:12] == ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-video_size", "1280x720",
-                        "-framerate", "30000/1001", "-thread_queue_size", "2", "-i", "pipe:0"]
+    assert enc[:12] == [
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "yuv420p",
+        "-video_size",
+        "1280x720",
+        "-framerate",
+        "30000/1001",
+        "-thread_queue_size",
+        "2",
+        "-i",
+        "pipe:0",
+    ]
     assert enc[enc.index("-vf") + 1] == "setsar=4/3"
     assert enc[enc.index("-colorspace") + 1] == "bt709" and "-color_trc" not in enc
     assert "-c:a" not in enc and enc[-1] == "/v.mp4"
     remux = remux_args(source, OPTIONS.limits, Path("/v.mp4"), Path("/o.mp4"), EncoderSettings())
     assert remux[:8] == ["-protocol_whitelist", "file", "-format_whitelist", "mov", "-f", "mov", "-i", "file:/v.mp4"]
-    assert remux[remux.index("-map") + 1:remux.index("-map") + 4] == ["0:v:0", "-map", "1:a?"]
+    assert remux[remux.index("-map") + 1 : remux.index("-map") + 4] == ["0:v:0", "-map", "1:a?"]
     assert remux[remux.index("-c:v") + 1] == "copy" and remux[-1] == "/o.mp4"
 
 

@@ -16,7 +16,8 @@ def regions_of(*boxes: list[int], width: int = W, height: int = H) -> tuple[Regi
 
 def test_regions_inside_the_frame_are_kept_as_they_are() -> None:
     assert regions_of([900, 40, 300, 90], [10, 600, 50, 20]) == (
-        Region(900, 40, 300, 90), Region(10, 600, 50, 20),
+        Region(900, 40, 300, 90),
+        Region(10, 600, 50, 20),
     )
 
 
@@ -68,7 +69,8 @@ def test_a_region_entirely_outside_the_frame_is_refused_as_the_gateway_does(raw:
 
 def test_duplicate_regions_are_cleaned_once() -> None:
     assert regions_of([5, 5, 10, 10], [5, 5, 10, 10], [0, 0, 15, 15]) == (
-        Region(5, 5, 10, 10), Region(1, 1, 14, 14),
+        Region(5, 5, 10, 10),
+        Region(1, 1, 14, 14),
     )
 
 

@@ -78,7 +78,7 @@ def test_overlapping_windows_merge_with_both_masks_and_nothing_else() -> None:
     (window,) = luma
     assert window.box == Box(100 - padding(3), 100 - padding(3), 146 + padding(3), 120 + padding(3))
     assert window.masked_pixels == 2 * 20 * 20
-    gap = window.mask[:, 120 - window.box.left:126 - window.box.left]
+    gap = window.mask[:, 120 - window.box.left : 126 - window.box.left]
     assert not gap.any()  # the pixels between the two logos stay known context
 
 

@@ -38,8 +38,7 @@ def check_submission(*, waiting: int, running: int, max_waiting_per_user: int | 
     why = USER_BUSY_MESSAGE if running else SYSTEM_BUSY_MESSAGE
     return Refusal(
         TOO_MANY_WAITING,
-        f"{why}. You already have {waiting} tasks waiting, the most allowed; "
-        "submit more when some have started.",
+        f"{why}. You already have {waiting} tasks waiting, the most allowed; submit more when some have started.",
     )
 
 

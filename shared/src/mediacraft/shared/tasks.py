@@ -30,12 +30,8 @@ class TaskStatus(StrEnum):
 
 
 DRAFT_STATUSES = frozenset({TaskStatus.CREATED, TaskStatus.UPLOADED})
-ACTIVE_STATUSES = frozenset(
-    {TaskStatus.QUEUED, TaskStatus.PROCESSING, TaskStatus.RETRYING, TaskStatus.CANCELLING}
-)
-TERMINAL_STATUSES = frozenset(
-    {TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED, TaskStatus.EXPIRED}
-)
+ACTIVE_STATUSES = frozenset({TaskStatus.QUEUED, TaskStatus.PROCESSING, TaskStatus.RETRYING, TaskStatus.CANCELLING})
+TERMINAL_STATUSES = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED, TaskStatus.EXPIRED})
 
 # Which worker pool (job queue) runs each task type.
 POOL_OF_TYPE: dict[TaskType, str] = {

@@ -53,8 +53,9 @@ class Transition:
     summary: str
 
 
-def _transition(name: str, sources: Iterable[TaskStatus], target: TaskStatus, by: Component,
-                fields: Iterable[str], summary: str) -> Transition:
+def _transition(
+    name: str, sources: Iterable[TaskStatus], target: TaskStatus, by: Component, fields: Iterable[str], summary: str
+) -> Transition:
     ordered = tuple(sorted(set(sources), key=_ORDER.__getitem__))
     return Transition(name, ordered, target, by, frozenset(fields), summary)
 
@@ -65,96 +66,179 @@ _CANCELS = (*_ENDS_ATTEMPT, "queue_position")
 
 # --- the gateway: drafts, submission, cancel of a draft ---------------------------------------------
 UPLOAD = _transition(
-    "upload", (S.CREATED, S.UPLOADED), S.UPLOADED, Component.GATEWAY,
+    "upload",
+    (S.CREATED, S.UPLOADED),
+    S.UPLOADED,
+    Component.GATEWAY,
     ("inputs", "original_filename", "file_size"),
     "files are attached to a draft",
 )
 SUBMIT = _transition(
-    "submit", (S.CREATED, S.UPLOADED), S.QUEUED, Component.GATEWAY,
+    "submit",
+    (S.CREATED, S.UPLOADED),
+    S.QUEUED,
+    Component.GATEWAY,
     ("config", "fingerprint", "submitted_at", "message", "eta_seconds", "expires_at"),
     "the validated config is stored and the task handed to the scheduler",
 )
 CANCEL_DRAFT = _transition(
-    "cancel_draft", (S.CREATED, S.UPLOADED), S.CANCELLED, Component.GATEWAY,
+    "cancel_draft",
+    (S.CREATED, S.UPLOADED),
+    S.CANCELLED,
+    Component.GATEWAY,
     ("completed_at", "message"),
     "a person cancels a draft (its files are deleted)",
 )
 
 # --- the scheduler: everything after submission ------------------------------------------------------
 REPOSITION = _transition(
-    "reposition", (S.QUEUED,), S.QUEUED, Component.SCHEDULER,
+    "reposition",
+    (S.QUEUED,),
+    S.QUEUED,
+    Component.SCHEDULER,
     ("queue_position", "message"),
     "a waiting task's queue position and message change",
 )
 DISPATCH = _transition(
-    "dispatch", (S.QUEUED,), S.PROCESSING, Component.SCHEDULER,
-    ("attempts", "max_retries", "started_at", "lease_expires_at", "queue_position", "message", "progress",
-     "stage", "subtasks", "eta_seconds", "next_retry_at"),
+    "dispatch",
+    (S.QUEUED,),
+    S.PROCESSING,
+    Component.SCHEDULER,
+    (
+        "attempts",
+        "max_retries",
+        "started_at",
+        "lease_expires_at",
+        "queue_position",
+        "message",
+        "progress",
+        "stage",
+        "subtasks",
+        "eta_seconds",
+        "next_retry_at",
+    ),
     "quotas allow: a new attempt starts and its job is published",
 )
 COMPLETE = _transition(
-    "complete", (S.PROCESSING,), S.COMPLETED, Component.SCHEDULER,
+    "complete",
+    (S.PROCESSING,),
+    S.COMPLETED,
+    Component.SCHEDULER,
     (*_ENDS_ATTEMPT, "progress", "result", "error", "error_message"),
     "the worker stored the result",
 )
 SCHEDULE_RETRY = _transition(
-    "schedule_retry", (S.PROCESSING,), S.RETRYING, Component.SCHEDULER,
+    "schedule_retry",
+    (S.PROCESSING,),
+    S.RETRYING,
+    Component.SCHEDULER,
     ("retry_count", "next_retry_at", "lease_expires_at", "eta_seconds", "error", "error_message", "message"),
     "a retryable failure (or a lost worker) with retries left: wait for the next delay step",
 )
 FAIL = _transition(
-    "fail", (S.PROCESSING,), S.FAILED, Component.SCHEDULER,
+    "fail",
+    (S.PROCESSING,),
+    S.FAILED,
+    Component.SCHEDULER,
     (*_ENDS_ATTEMPT, "error", "error_message"),
     "a failure that will not pass, or the last retry failed",
 )
 REQUEUE = _transition(
-    "requeue", (S.RETRYING,), S.QUEUED, Component.SCHEDULER,
+    "requeue",
+    (S.RETRYING,),
+    S.QUEUED,
+    Component.SCHEDULER,
     ("next_retry_at", "message"),
     "the retry delay is over: back in the user's line",
 )
 CANCEL_WAITING = _transition(
-    "cancel_waiting", (S.QUEUED, S.RETRYING), S.CANCELLED, Component.SCHEDULER,
+    "cancel_waiting",
+    (S.QUEUED, S.RETRYING),
+    S.CANCELLED,
+    Component.SCHEDULER,
     _CANCELS,
     "a person cancels a task that is not running: it ends at once",
 )
 REQUEST_CANCEL = _transition(
-    "request_cancel", (S.PROCESSING, S.CANCELLING), S.CANCELLING, Component.SCHEDULER,
+    "request_cancel",
+    (S.PROCESSING, S.CANCELLING),
+    S.CANCELLING,
+    Component.SCHEDULER,
     ("message",),
     "a person cancels a running task: its worker is told to stop (asking again repeats it)",
 )
 CONFIRM_CANCEL = _transition(
-    "confirm_cancel", (S.CANCELLING,), S.CANCELLED, Component.SCHEDULER,
+    "confirm_cancel",
+    (S.CANCELLING,),
+    S.CANCELLED,
+    Component.SCHEDULER,
     _CANCELS,
     "the worker stopped, finished or failed, or its lease lapsed, after a cancel request",
 )
 RESTART = _transition(
-    "restart", (S.FAILED, S.CANCELLED), S.QUEUED, Component.SCHEDULER,
-    ("submitted_at", "retry_count", "next_retry_at", "progress", "stage", "subtasks", "eta_seconds", "result",
-     "error", "error_message", "message", "started_at", "completed_at", "lease_expires_at"),
+    "restart",
+    (S.FAILED, S.CANCELLED),
+    S.QUEUED,
+    Component.SCHEDULER,
+    (
+        "submitted_at",
+        "retry_count",
+        "next_retry_at",
+        "progress",
+        "stage",
+        "subtasks",
+        "eta_seconds",
+        "result",
+        "error",
+        "error_message",
+        "message",
+        "started_at",
+        "completed_at",
+        "lease_expires_at",
+    ),
     "a person retries a failed or cancelled task: a fresh series of attempts",
 )
 
 # --- cleanup: retention and abandoned drafts -------------------------------------------------------
 EXPIRE_FILES = _transition(
-    "expire_files", (S.COMPLETED, S.FAILED, S.CANCELLED), S.EXPIRED, Component.CLEANUP,
+    "expire_files",
+    (S.COMPLETED, S.FAILED, S.CANCELLED),
+    S.EXPIRED,
+    Component.CLEANUP,
     ("message", "expires_at", "eta_seconds", "queue_position"),
     "retention is over (or the task was hidden): its files are deleted, the record stays",
 )
 EXPIRE_DRAFT = _transition(
-    "expire_draft", (S.CREATED, S.UPLOADED), S.EXPIRED, Component.CLEANUP,
+    "expire_draft",
+    (S.CREATED, S.UPLOADED),
+    S.EXPIRED,
+    Component.CLEANUP,
     ("message", "expires_at"),
     "a draft was abandoned (or hidden): claimed, then its files and record are deleted",
 )
 
-TRANSITIONS: Mapping[str, Transition] = MappingProxyType({
-    t.name: t
-    for t in (
-        UPLOAD, SUBMIT, CANCEL_DRAFT,
-        REPOSITION, DISPATCH, COMPLETE, SCHEDULE_RETRY, FAIL, REQUEUE,
-        CANCEL_WAITING, REQUEST_CANCEL, CONFIRM_CANCEL, RESTART,
-        EXPIRE_FILES, EXPIRE_DRAFT,
-    )
-})
+TRANSITIONS: Mapping[str, Transition] = MappingProxyType(
+    {
+        t.name: t
+        for t in (
+            UPLOAD,
+            SUBMIT,
+            CANCEL_DRAFT,
+            REPOSITION,
+            DISPATCH,
+            COMPLETE,
+            SCHEDULE_RETRY,
+            FAIL,
+            REQUEUE,
+            CANCEL_WAITING,
+            REQUEST_CANCEL,
+            CONFIRM_CANCEL,
+            RESTART,
+            EXPIRE_FILES,
+            EXPIRE_DRAFT,
+        )
+    }
+)
 
 
 def checked_changes(transition: Transition, changes: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -102,8 +102,9 @@ class WatermarkConfig(BaseModel):
             x0, y0 = max(0, x), max(0, y)
             x1, y1 = min(width, x + w), min(height, y + h)
             if x1 - x0 < 1 or y1 - y0 < 1:
-                raise InvalidRegions(f"Region {[x, y, w, h]} is outside the {width}x{height} frame",
-                                     width=width, height=height)
+                raise InvalidRegions(
+                    f"Region {[x, y, w, h]} is outside the {width}x{height} frame", width=width, height=height
+                )
             regions.append((x0, y0, x1 - x0, y1 - y0))
         if self.selected_frame is not None and frame_count and self.selected_frame >= frame_count:
             raise InvalidConfig(f"selected_frame is past the last frame ({frame_count - 1})")

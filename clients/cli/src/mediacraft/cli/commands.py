@@ -35,6 +35,7 @@ def full_type(name: str | None) -> str | None:
 
 # --- submitting -----------------------------------------------------------------------------
 
+
 def watermark(args: argparse.Namespace, ctx: Context) -> int:
     config: dict[str, Any] = {"regions": [list(r) for r in args.region], "method": METHODS[args.method]}
     if args.frame is not None:
@@ -48,8 +49,7 @@ def merge(args: argparse.Namespace, ctx: Context) -> int:
 
 def generate(args: argparse.Namespace, ctx: Context) -> int:
     config: dict[str, Any] = {"prompt": args.prompt}
-    optional = {"negative_prompt": args.negative_prompt, "width": args.width, "height": args.height,
-                "seed": args.seed}
+    optional = {"negative_prompt": args.negative_prompt, "width": args.width, "height": args.height, "seed": args.seed}
     if args.kind == "image":
         optional["count"] = args.count
     else:
@@ -74,7 +74,9 @@ def _check_files(ctx: Context, files: list[Path]) -> None:
     most = limits.get("max_upload_bytes")
     for path in files:
         if most and path.stat().st_size > most:
-            raise UsageError(f"{path} is {format_bytes(path.stat().st_size)}; the server takes at most {format_bytes(most)} per file")
+            raise UsageError(
+                f"{path} is {format_bytes(path.stat().st_size)}; the server takes at most {format_bytes(most)} per file"
+            )
     if len(files) > 1 and limits.get("merge_max_inputs") and len(files) > limits["merge_max_inputs"]:
         raise UsageError(f"The server merges at most {limits['merge_max_inputs']} files at once")
 
@@ -113,16 +115,23 @@ def _submit(ctx: Context, args: argparse.Namespace, task_type: str, config: dict
 
 # --- following ------------------------------------------------------------------------------
 
-def _wait(ctx: Context, task_id: str, *, output: Path | None, force: bool, live: bool,
-          newer_than: int | None = None) -> int:
+
+def _wait(
+    ctx: Context, task_id: str, *, output: Path | None, force: bool, live: bool, newer_than: int | None = None
+) -> int:
     """Watch to the end, download when asked and completed, and report the outcome."""
     view = asyncio.run(watch_task(ctx.async_api(), task_id, ctx.line, live=live, newer_than=newer_than))
     code = exit_code_for(view)
-    saved = Downloader(ctx.api, task_id, ctx.line).run(output, force=force) if code == OK and output is not None else None
+    saved = (
+        Downloader(ctx.api, task_id, ctx.line).run(output, force=force) if code == OK and output is not None else None
+    )
     if ctx.json:
         emit_json({**view, "output": _saved_json(saved)} if saved else view)
     elif code == OK:
-        emit(completed_text(view) + (f"; saved to {saved.path}" if saved else f"; get it with: mediacraft download {task_id}"))
+        emit(
+            completed_text(view)
+            + (f"; saved to {saved.path}" if saved else f"; get it with: mediacraft download {task_id}")
+        )
     _report_end(ctx, view, code)
     return code
 
@@ -136,7 +145,9 @@ def _report_end(ctx: Context, view: dict[str, Any], code: int) -> None:
     error_code = (view.get("error") or {}).get("code")
     what = "failed" if code == TASK_FAILED else f"was {status}"
     ctx.line.end()
-    message = f"error: task {view.get('task_id')} {what}" + (f": {reason}" if reason and reason.lower() != status else "")
+    message = f"error: task {view.get('task_id')} {what}" + (
+        f": {reason}" if reason and reason.lower() != status else ""
+    )
     sys.stderr.write(message + (f" [{error_code}]" if error_code else "") + "\n")
 
 
@@ -145,6 +156,7 @@ def watch(args: argparse.Namespace, ctx: Context) -> int:
 
 
 # --- managing -------------------------------------------------------------------------------
+
 
 def status(args: argparse.Namespace, ctx: Context) -> int:
     view = ctx.api.status(args.task_id)
@@ -210,8 +222,14 @@ def retry(args: argparse.Namespace, ctx: Context) -> int:
     task_id = view["task_id"]
     if args.wait or args.output is not None:
         ctx.line.say(f"Retry requested for task {task_id}")
-        return _wait(ctx, task_id, output=args.output, force=args.force, live=not args.poll,
-                     newer_than=int(view.get("version") or 0))
+        return _wait(
+            ctx,
+            task_id,
+            output=args.output,
+            force=args.force,
+            live=not args.poll,
+            newer_than=int(view.get("version") or 0),
+        )
     if ctx.json:
         emit_json(view)
     else:
@@ -235,17 +253,29 @@ def download(args: argparse.Namespace, ctx: Context) -> int:
 def _saved_json(saved: Downloaded | None) -> dict[str, Any] | None:
     if saved is None:
         return None
-    return {"path": str(saved.path), "size": saved.size, "resumed_from": saved.resumed_from,
-            "already_complete": saved.already_complete}
+    return {
+        "path": str(saved.path),
+        "size": saved.size,
+        "resumed_from": saved.resumed_from,
+        "already_complete": saved.already_complete,
+    }
 
 
 def info(args: argparse.Namespace, ctx: Context) -> int:
     reply = ctx.api.info()
     if ctx.json:
-        emit_json({**reply.data, "server": ctx.server, "api_version": reply.api_version,
-                   "identity_file": str(ctx.identity.path)})
+        emit_json(
+            {
+                **reply.data,
+                "server": ctx.server,
+                "api_version": reply.api_version,
+                "identity_file": str(ctx.identity.path),
+            }
+        )
     else:
-        emit(info_text(reply.data, server=ctx.server, api_version=reply.api_version,
-                       identity_path=str(ctx.identity.path)))
+        emit(
+            info_text(
+                reply.data, server=ctx.server, api_version=reply.api_version, identity_path=str(ctx.identity.path)
+            )
+        )
     return OK
-

@@ -99,7 +99,10 @@ class Downloader:
         if offset < size or size == 0:
             resumed_from = self._fetch(part, offset, size)
         if part.stat().st_size != size:
-            raise Unreachable(f"The download is incomplete ({part.stat().st_size} of {size} bytes); run the same command again to resume")
+            raise Unreachable(
+                f"The download is incomplete ({part.stat().st_size} of {size} bytes); "
+                "run the same command again to resume"
+            )
         os.replace(part, target)
         return Downloaded(target, size, resumed_from)
 
@@ -111,7 +114,9 @@ class Downloader:
                 if head.status_code != 200:
                     head.read()
                     unwrap(head)  # raises the server's error
-                    raise ApiError(f"http_{head.status_code}", "Unexpected download answer", http_status=head.status_code)
+                    raise ApiError(
+                        f"http_{head.status_code}", "Unexpected download answer", http_status=head.status_code
+                    )
         if not head.headers.get("content-length", "").isdigit():
             raise ApiError("no_length", "The server did not say how large the result is", http_status=head.status_code)
         return int(head.headers["content-length"]), filename_from_disposition(head.headers.get("content-disposition"))

@@ -49,24 +49,41 @@ def build_parser() -> argparse.ArgumentParser:
     """The whole command line."""
     # Options every subcommand also accepts after its name (`mediacraft list --json`).
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
-                        help="print machine-readable JSON on stdout")
-    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
-                        help="no progress or chatter on stderr (errors still)")
+    common.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="print machine-readable JSON on stdout"
+    )
+    common.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="no progress or chatter on stderr (errors still)",
+    )
     waiting = argparse.ArgumentParser(add_help=False)
     waiting.add_argument("--wait", action="store_true", help="follow the task until it ends")
-    waiting.add_argument("-o", "--output", type=Path, help="when it completes, download the result here (implies --wait)")
+    waiting.add_argument(
+        "-o", "--output", type=Path, help="when it completes, download the result here (implies --wait)"
+    )
     waiting.add_argument("--force", action="store_true", help="replace an existing output file")
     waiting.add_argument("--poll", action="store_true", help="poll status instead of the live event stream")
 
     parser = argparse.ArgumentParser(
-        prog="mediacraft", description="Submit and follow MediaCraft tasks over its HTTP API.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="mediacraft",
+        description="Submit and follow MediaCraft tasks over its HTTP API.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--server", default=os.environ.get("MEDIACRAFT_SERVER") or DEFAULT_SERVER,
-                        help="API base URL (default: $MEDIACRAFT_SERVER or %(default)s)")
-    parser.add_argument("--identity", type=Path, default=None,
-                        help="identity file (default: $MEDIACRAFT_IDENTITY_FILE or ~/.config/mediacraft/identity.json)")
+    parser.add_argument(
+        "--server",
+        default=os.environ.get("MEDIACRAFT_SERVER") or DEFAULT_SERVER,
+        help="API base URL (default: $MEDIACRAFT_SERVER or %(default)s)",
+    )
+    parser.add_argument(
+        "--identity",
+        type=Path,
+        default=None,
+        help="identity file (default: $MEDIACRAFT_IDENTITY_FILE or ~/.config/mediacraft/identity.json)",
+    )
     parser.add_argument("--json", action="store_true", default=False, help="print machine-readable JSON on stdout")
     parser.add_argument("-q", "--quiet", action="store_true", default=False, help="no progress or chatter on stderr")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -74,10 +91,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("watermark", parents=[common, waiting], help="remove a watermark from a video")
     p.add_argument("file", type=Path)
-    p.add_argument("--region", type=region, action="append", required=True, metavar="X,Y,W,H",
-                   help="a box to clean, in frame pixels (repeat for several)")
-    p.add_argument("--method", choices=sorted(commands.METHODS), default="quality",
-                   help="quality: inpainting (default); speed: ffmpeg delogo")
+    p.add_argument(
+        "--region",
+        type=region,
+        action="append",
+        required=True,
+        metavar="X,Y,W,H",
+        help="a box to clean, in frame pixels (repeat for several)",
+    )
+    p.add_argument(
+        "--method",
+        choices=sorted(commands.METHODS),
+        default="quality",
+        help="quality: inpainting (default); speed: ffmpeg delogo",
+    )
     p.add_argument("--frame", type=int, default=None, help="the frame the regions were picked on")
     p.set_defaults(run=commands.watermark)
 
@@ -184,8 +211,15 @@ def fail(ctx: Context | None, json_mode: bool, message: str, code: int, doc: dic
         ctx.line.end()
     sys.stderr.write(message + "\n")
     if json_mode:
-        emit_json(doc or {"success": False, "code": None, "message": message.removeprefix("error: "),
-                          "error_code": "client_error"})
+        emit_json(
+            doc
+            or {
+                "success": False,
+                "code": None,
+                "message": message.removeprefix("error: "),
+                "error_code": "client_error",
+            }
+        )
     return code
 
 

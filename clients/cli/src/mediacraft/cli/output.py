@@ -73,7 +73,9 @@ def status_text(view: dict[str, Any], *, server_now: datetime | None = None) -> 
     if view.get("stage") and view.get("status") not in ("processing", "completed"):
         rows.append(("Stage", f"{view['stage']} ({float(view.get('progress') or 0):.0f}%)"))
     if view.get("attempts"):
-        rows.append(("Attempts", f"{view['attempts']} (retries {view.get('retry_count', 0)} of {view.get('max_retries', '?')})"))
+        rows.append(
+            ("Attempts", f"{view['attempts']} (retries {view.get('retry_count', 0)} of {view.get('max_retries', '?')})")
+        )
     reason = failure_reason(view)
     if view.get("error"):
         rows.append(("Error", f"{reason} [{view['error'].get('code')}]"))
@@ -84,8 +86,13 @@ def status_text(view: dict[str, Any], *, server_now: datetime | None = None) -> 
     if result:
         details = ", ".join(p for p in (format_bytes(result.get("size")), media_text(result.get("media"))) if p)
         rows.append(("Result", f"{result.get('filename') or '-'} ({details})"))
-    for label, key in (("Created", "created_at"), ("Submitted", "submitted_at"), ("Started", "started_at"),
-                       ("Finished", "completed_at"), ("Expires", "expires_at")):
+    for label, key in (
+        ("Created", "created_at"),
+        ("Submitted", "submitted_at"),
+        ("Started", "started_at"),
+        ("Finished", "completed_at"),
+        ("Expires", "expires_at"),
+    ):
         if view.get(key):
             rows.append((label, local_time(view[key])))
     if view.get("download_url"):
@@ -98,14 +105,16 @@ def tasks_table(tasks: Iterable[dict[str, Any]]) -> str:
     """The list command's table, newest first as the API sends it."""
     rows = [("TASK ID", "TYPE", "STATUS", "PROGRESS", "CREATED", "NAME")]
     for t in tasks:
-        rows.append((
-            str(t.get("task_id")),
-            SHORT_TYPES.get(str(t.get("task_type")), str(t.get("task_type"))),
-            str(t.get("status")),
-            f"{float(t.get('progress') or 0):.0f}%",
-            local_time(t.get("created_at")),
-            task_name(t),
-        ))
+        rows.append(
+            (
+                str(t.get("task_id")),
+                SHORT_TYPES.get(str(t.get("task_type")), str(t.get("task_type"))),
+                str(t.get("status")),
+                f"{float(t.get('progress') or 0):.0f}%",
+                local_time(t.get("created_at")),
+                task_name(t),
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1] for r in rows)
 
@@ -123,7 +132,11 @@ def info_text(data: dict[str, Any], *, server: str, api_version: str | None, ide
         ("Server", f"{server} (API version {api_version or '?'})"),
         ("User", f"{data.get('user_id')} (since {local_time(data.get('created_at'))})"),
         ("Identity", identity_path),
-        ("Tasks", f"{stats.get('total', 0)} in total" + (f": {counts_text(stats.get('by_status') or {})}" if stats.get("total") else "")),
+        (
+            "Tasks",
+            f"{stats.get('total', 0)} in total"
+            + (f": {counts_text(stats.get('by_status') or {})}" if stats.get("total") else ""),
+        ),
         ("Upload limit", f"{format_bytes(limits.get('max_upload_bytes'))} per file"),
         ("Merge limit", f"{limits.get('merge_max_inputs', '?')} files"),
     ]

@@ -91,8 +91,14 @@ def task_line(view: dict[str, Any], *, since_update: float = 0.0, server_now: da
 def change_key(view: dict[str, Any]) -> tuple[Any, ...]:
     """What must change for a new line in a log (not the ETA countdown, not fractions of a percent)."""
     return (
-        view.get("status"), view.get("stage"), int(float(view.get("progress") or 0)), view.get("queue_position"),
-        view.get("message"), view.get("retry_count"), view.get("next_retry_at"), failure_reason(view),
+        view.get("status"),
+        view.get("stage"),
+        int(float(view.get("progress") or 0)),
+        view.get("queue_position"),
+        view.get("message"),
+        view.get("retry_count"),
+        view.get("next_retry_at"),
+        failure_reason(view),
     )
 
 

@@ -112,8 +112,10 @@ class Watcher:
         if self.newer_than is None or int(self.view.get("version") or 0) > self.newer_than:
             return True
         if time.monotonic() - self._started > ACT_SECONDS:
-            raise CliError(f"The server has not acted on the request in {ACT_SECONDS:.0f} s; "
-                           f"check with: mediacraft status {self.task_id}")
+            raise CliError(
+                f"The server has not acted on the request in {ACT_SECONDS:.0f} s; "
+                f"check with: mediacraft status {self.task_id}"
+            )
         return False
 
     async def _next(self, queue: asyncio.Queue[SseEvent | Link]) -> SseEvent | Link | None:

@@ -20,26 +20,36 @@ class CleanupMetrics:
         r = self.registry = CollectorRegistry()
         self.top_users = top_users
         self.passes = Counter("mediacraft_cleanup_passes_total", "Cleanup passes by outcome", ["outcome"], registry=r)
-        self.pass_seconds = Histogram("mediacraft_cleanup_pass_seconds", "Duration of cleanup passes",
-                                      buckets=_PASS_BUCKETS, registry=r)
-        self.last_pass = Gauge("mediacraft_cleanup_last_pass_timestamp_seconds",
-                               "When the last completed pass finished (Unix time)", registry=r)
-        self.removed = Counter("mediacraft_cleanup_removed_total",
-                               "Removals (mode=delete) or dry-run findings (mode=dry_run)",
-                               ["kind", "reason", "mode"], registry=r)
-        self.removed_bytes = Counter("mediacraft_cleanup_removed_bytes_total", "Bytes of removed objects",
-                                     ["kind", "mode"], registry=r)
+        self.pass_seconds = Histogram(
+            "mediacraft_cleanup_pass_seconds", "Duration of cleanup passes", buckets=_PASS_BUCKETS, registry=r
+        )
+        self.last_pass = Gauge(
+            "mediacraft_cleanup_last_pass_timestamp_seconds",
+            "When the last completed pass finished (Unix time)",
+            registry=r,
+        )
+        self.removed = Counter(
+            "mediacraft_cleanup_removed_total",
+            "Removals (mode=delete) or dry-run findings (mode=dry_run)",
+            ["kind", "reason", "mode"],
+            registry=r,
+        )
+        self.removed_bytes = Counter(
+            "mediacraft_cleanup_removed_bytes_total", "Bytes of removed objects", ["kind", "mode"], registry=r
+        )
         self.storage_bytes = Gauge("mediacraft_storage_bytes", "Bytes stored, by area", ["area"], registry=r)
         self.storage_objects = Gauge("mediacraft_storage_objects", "Objects stored, by area", ["area"], registry=r)
-        self.storage_total = Gauge("mediacraft_storage_total_bytes", "Bytes stored in uploads and results",
-                                   registry=r)
+        self.storage_total = Gauge("mediacraft_storage_total_bytes", "Bytes stored in uploads and results", registry=r)
         self.storage_users = Gauge("mediacraft_storage_users", "Users storing at least one object", registry=r)
-        self.unattributed = Gauge("mediacraft_storage_unattributed_bytes",
-                                  "Bytes under uploads/ and results/ that no known task accounts for", registry=r)
-        self.user_bytes = Gauge("mediacraft_storage_user_bytes", "Bytes stored by each of the top users",
-                                ["user_id"], registry=r)
-        self.over_quota = Gauge("mediacraft_storage_users_over_quota", "Users storing more than the quota",
-                                registry=r)
+        self.unattributed = Gauge(
+            "mediacraft_storage_unattributed_bytes",
+            "Bytes under uploads/ and results/ that no known task accounts for",
+            registry=r,
+        )
+        self.user_bytes = Gauge(
+            "mediacraft_storage_user_bytes", "Bytes stored by each of the top users", ["user_id"], registry=r
+        )
+        self.over_quota = Gauge("mediacraft_storage_users_over_quota", "Users storing more than the quota", registry=r)
 
     def observe(self, report: PassReport, *, quota_bytes: int | None) -> None:
         """Record one pass."""

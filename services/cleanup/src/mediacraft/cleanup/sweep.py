@@ -129,8 +129,7 @@ class Sweep:
         """
         for status in ALL_STATUSES:
             after: str | None = None
-            while page := await self.store.list_by_status([status], limit=self.settings.cleanup_page_size,
-                                                          after=after):
+            while page := await self.store.list_by_status([status], limit=self.settings.cleanup_page_size, after=after):
                 for task in page:
                     yield task
                 after = page[-1].task_id
@@ -177,9 +176,7 @@ class Sweep:
     async def _claim(self, task: Task, transition: Transition, changes: dict[str, Any]) -> Task | None:
         """Compare-and-set on the version the scan read; None when the task moved on."""
         try:
-            return await self.store.transition(
-                task.task_id, transition, expected_version=task.version, changes=changes
-            )
+            return await self.store.transition(task.task_id, transition, expected_version=task.version, changes=changes)
         except (Conflict, NotFound) as exc:
             why = f"changed since the scan ({exc.message})"
             self.report.skipped.append(Skip(task.task_id, why))

@@ -34,7 +34,8 @@ async def attach_files(ctx: GatewayContext, task: Task, files: list[ReceivedFile
             raise ApiError("too_many_files", f"A {task.task_type.value} task takes at most {rule.max_files} file(s)")
         changes = {
             "inputs": inputs,
-            "original_filename": inputs[0].original_name, "file_size": sum(i.size for i in inputs),
+            "original_filename": inputs[0].original_name,
+            "file_size": sum(i.size for i in inputs),
         }
         try:
             updated = await ctx.store.transition(

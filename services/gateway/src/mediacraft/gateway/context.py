@@ -82,8 +82,15 @@ class GatewayContext:
     def duplicate_window(self) -> timedelta:
         return timedelta(seconds=self.settings.duplicate_window_seconds)
 
-    async def publish(self, exchange: str, routing_key: str, message: Message, *, correlation_id: str | None = None,
-                      mandatory: bool = True) -> bool:
+    async def publish(
+        self,
+        exchange: str,
+        routing_key: str,
+        message: Message,
+        *,
+        correlation_id: str | None = None,
+        mandatory: bool = True,
+    ) -> bool:
         """Publish and report success; a failure is logged and counted, never raised.
 
         The store is the source of truth: a lost nudge is repaired by the scheduler's reconcile.
@@ -130,9 +137,14 @@ def make_limiters(settings: GatewaySettings, clock: Clock) -> Limiters:
     return {
         "ip_limiter": RateLimiter(settings.rate_ip_per_second, settings.rate_ip_burst, now=now, max_keys=keys),
         "user_limiter": RateLimiter(settings.rate_user_per_second, settings.rate_user_burst, now=now, max_keys=keys),
-        "create_limiter": RateLimiter(settings.rate_create_per_second, settings.rate_create_burst, now=now, max_keys=keys),
+        "create_limiter": RateLimiter(
+            settings.rate_create_per_second, settings.rate_create_burst, now=now, max_keys=keys
+        ),
         "identity_limiter": RateLimiter(
-            settings.new_identities_per_ip_per_minute / 60.0, settings.new_identities_per_ip_burst, now=now, max_keys=keys
+            settings.new_identities_per_ip_per_minute / 60.0,
+            settings.new_identities_per_ip_burst,
+            now=now,
+            max_keys=keys,
         ),
         "seen_limiter": RateLimiter(1.0 / settings.seen_interval_seconds, 1, now=now, max_keys=keys),
     }

@@ -37,7 +37,9 @@ async def _cancel_draft(ctx: GatewayContext, task: Task) -> Task:
     now = ctx.clock.now()
     try:
         cancelled = await ctx.store.transition(
-            task.task_id, transitions.CANCEL_DRAFT, expected_version=task.version,
+            task.task_id,
+            transitions.CANCEL_DRAFT,
+            expected_version=task.version,
             changes={"completed_at": now, "message": "Cancelled"},
         )
     except Conflict:
@@ -59,8 +61,9 @@ async def retry(ctx: GatewayContext, user_id: str, task_id: str) -> Task:
     return task
 
 
-async def set_flags(ctx: GatewayContext, user_id: str, task_id: str, *, hidden: bool | None = None,
-                    notified: bool | None = None) -> Task:
+async def set_flags(
+    ctx: GatewayContext, user_id: str, task_id: str, *, hidden: bool | None = None, notified: bool | None = None
+) -> Task:
     """Set the user-owned flags of one task."""
     task = await ctx.store.set_user_flags(task_id, user_id, hidden=hidden, notified=notified)
     if task is None:

@@ -82,8 +82,13 @@ class CookiePolicy:
 
     def header(self, value: str) -> str:
         """The Set-Cookie header value for `value`."""
-        parts = [f"{self.name}={value}", "Path=/", f"Max-Age={int(self.max_age.total_seconds())}",
-                 "HttpOnly", "SameSite=Lax"]
+        parts = [
+            f"{self.name}={value}",
+            "Path=/",
+            f"Max-Age={int(self.max_age.total_seconds())}",
+            "HttpOnly",
+            "SameSite=Lax",
+        ]
         if self.secure:
             parts.append("Secure")
         return "; ".join(parts)

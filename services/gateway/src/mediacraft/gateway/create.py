@@ -17,7 +17,11 @@ DRAFT_TTL = timedelta(hours=24)
 
 
 async def create_draft(
-    ctx: GatewayContext, user_id: str, task_type: TaskType, *, idempotency: tuple[str, str] | None = None,
+    ctx: GatewayContext,
+    user_id: str,
+    task_type: TaskType,
+    *,
+    idempotency: tuple[str, str] | None = None,
 ) -> tuple[Task, bool]:
     """POST /api/tasks/create: a new draft within the create rate. (task, replayed)."""
     check_create_rate(ctx, user_id)
@@ -29,12 +33,17 @@ def check_create_rate(ctx: GatewayContext, user_id: str) -> None:
     wait = ctx.create_limiter.acquire(user_id)
     if wait:
         ctx.metrics.refused.labels("create_rate").inc()
-        raise ApiError("rate_limited", "Too many new tasks; try again shortly",
-                       headers={"Retry-After": retry_after(wait)})
+        raise ApiError(
+            "rate_limited", "Too many new tasks; try again shortly", headers={"Retry-After": retry_after(wait)}
+        )
 
 
 async def create_task(
-    ctx: GatewayContext, user_id: str, task_type: TaskType, *, idempotency: tuple[str, str] | None = None,
+    ctx: GatewayContext,
+    user_id: str,
+    task_type: TaskType,
+    *,
+    idempotency: tuple[str, str] | None = None,
     announce: bool = True,
 ) -> tuple[Task, bool]:
     """Insert a new draft; with (key, request hash) a repeat returns the first task. (task, replayed)."""
@@ -42,8 +51,13 @@ async def create_task(
     task_id = task_id_for(user_id, idempotency[0]) if idempotency else str(uuid.uuid4())
     metadata = {META_FIELD: idempotency[1]} if idempotency else {}
     task = Task(
-        task_id=task_id, user_id=user_id, task_type=task_type, status=TaskStatus.CREATED,
-        created_at=now, updated_at=now, expires_at=now + DRAFT_TTL,
+        task_id=task_id,
+        user_id=user_id,
+        task_type=task_type,
+        status=TaskStatus.CREATED,
+        created_at=now,
+        updated_at=now,
+        expires_at=now + DRAFT_TTL,
         metadata=metadata,
     )
     try:

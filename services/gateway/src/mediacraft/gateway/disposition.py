@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 from mediacraft.gateway.filenames import display_name
 
-_ASCII_UNSAFE = re.compile(r'[^A-Za-z0-9._ ()+-]')
+_ASCII_UNSAFE = re.compile(r"[^A-Za-z0-9._ ()+-]")
 
 
 def content_disposition(filename: str | None, *, default: str = "download", inline: bool = False) -> str:

@@ -54,8 +54,9 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
 
 
 def _unsatisfiable(size: int) -> ApiError:
-    return ApiError("range_not_satisfiable", "The requested range is outside the file",
-                    headers={"Content-Range": f"bytes */{size}"})
+    return ApiError(
+        "range_not_satisfiable", "The requested range is outside the file", headers={"Content-Range": f"bytes */{size}"}
+    )
 
 
 async def download(
@@ -90,5 +91,7 @@ async def download(
         return Response(b"", status_code=206, headers=headers, media_type=media_type)
     return StreamingResponse(
         ctx.objects.open_read(key, start=wanted.start, end=wanted.end),
-        status_code=206, headers=headers, media_type=media_type,
+        status_code=206,
+        headers=headers,
+        media_type=media_type,
     )

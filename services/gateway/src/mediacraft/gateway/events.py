@@ -56,8 +56,13 @@ class LiveEvent:
 
 def status_event(task: Task, event_id: int, previous: str | None = None) -> LiveEvent:
     """A status event carrying the task's public view."""
-    data = {"task_id": task.task_id, "status": task.status.value, "previous_status": previous,
-            "version": task.version, "task": task_view(task)}
+    data = {
+        "task_id": task.task_id,
+        "status": task.status.value,
+        "previous_status": previous,
+        "version": task.version,
+        "task": task_view(task),
+    }
     return LiveEvent(event_id, "status", task.task_id, task.version, data)
 
 
@@ -72,9 +77,13 @@ def to_live_event(incoming: Incoming) -> tuple[str, LiveEvent] | None:
                 view = task_view(Task.model_validate(message.task))
             except ValueError:
                 view = None
-        data = {"task_id": message.task_id, "status": message.status.value,
-                "previous_status": message.previous_status.value if message.previous_status else None,
-                "version": message.version, "task": view}
+        data = {
+            "task_id": message.task_id,
+            "status": message.status.value,
+            "previous_status": message.previous_status.value if message.previous_status else None,
+            "version": message.version,
+            "task": view,
+        }
         return message.user_id, LiveEvent(event_id, "status", message.task_id, message.version, data)
     if isinstance(message, TaskProgressed):
         data = progress_view(message.model_dump(mode="json"))
@@ -261,12 +270,14 @@ class SseResponse(Response):
         self.body_iterator = body
         self.status_code = 200
         self.background = None
-        self.init_headers({
-            "Cache-Control": "no-cache, no-transform",
-            "X-Accel-Buffering": "no",
-            "Content-Type": "text/event-stream; charset=utf-8",
-            **(headers or {}),
-        })
+        self.init_headers(
+            {
+                "Cache-Control": "no-cache, no-transform",
+                "X-Accel-Buffering": "no",
+                "Content-Type": "text/event-stream; charset=utf-8",
+                **(headers or {}),
+            }
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})

@@ -7,8 +7,20 @@ import unicodedata
 MAX_NAME = 200
 
 # Directional overrides and isolates let "gpj.exe" display as "exe.jpg"; drop all of them.
-_BIDI = {"\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069",
-         "\u200e", "\u200f", "\u061c"}
+_BIDI = {
+    "\u202a",
+    "\u202b",
+    "\u202c",
+    "\u202d",
+    "\u202e",
+    "\u2066",
+    "\u2067",
+    "\u2068",
+    "\u2069",
+    "\u200e",
+    "\u200f",
+    "\u061c",
+}
 
 
 def display_name(raw: str, *, default: str = "file") -> str:
@@ -19,8 +31,7 @@ def display_name(raw: str, *, default: str = "file") -> str:
     name = unicodedata.normalize("NFC", raw or "")
     name = name.replace("\\", "/").rsplit("/", 1)[-1]
     name = "".join(
-        c for c in name
-        if c not in _BIDI and unicodedata.category(c) not in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")
+        c for c in name if c not in _BIDI and unicodedata.category(c) not in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")
     )
     name = " ".join(name.split()).strip(" .")
     if not name:

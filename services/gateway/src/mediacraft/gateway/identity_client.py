@@ -116,7 +116,8 @@ class HttpIdentityClient:
             raise MediaCraftError(f"identity service answered {resp.status_code} without an envelope")
         if not doc["success"]:
             # a refusal is a fault of this gateway (its token, its request), never the caller's
-            raise MediaCraftError(f"identity service refused {method} {path}: {doc.get('message')}",
-                                  code=str(doc.get("error_code")))
+            raise MediaCraftError(
+                f"identity service refused {method} {path}: {doc.get('message')}", code=str(doc.get("error_code"))
+            )
         data: dict[str, Any] = doc["data"]
         return data

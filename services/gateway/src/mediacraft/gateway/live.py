@@ -16,6 +16,11 @@ def live_events(ctx: GatewayContext, user_id: str, since: datetime | None) -> As
     if since is not None:
         replay = partial(changed_since, ctx.store, user_id, since, limit=ctx.settings.sse_replay_limit)
     return event_stream(
-        ctx.hub, user_id, now=ctx.clock.now, replay=replay,
-        heartbeat=ctx.settings.sse_heartbeat_seconds, retry_ms=ctx.settings.sse_retry_ms, metrics=ctx.metrics,
+        ctx.hub,
+        user_id,
+        now=ctx.clock.now,
+        replay=replay,
+        heartbeat=ctx.settings.sse_heartbeat_seconds,
+        retry_ms=ctx.settings.sse_retry_ms,
+        metrics=ctx.metrics,
     )

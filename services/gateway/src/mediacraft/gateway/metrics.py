@@ -17,8 +17,9 @@ class GatewayMetrics:
         r = self.registry = CollectorRegistry()
         p = "mediacraft_gateway_"
         self.requests = Counter(p + "requests_total", "HTTP requests", ["method", "route", "status"], registry=r)
-        self.latency = Histogram(p + "request_seconds", "HTTP request latency", ["route"],
-                                 buckets=_LATENCY_BUCKETS, registry=r)
+        self.latency = Histogram(
+            p + "request_seconds", "HTTP request latency", ["route"], buckets=_LATENCY_BUCKETS, registry=r
+        )
         self.tasks_created = Counter(p + "tasks_created_total", "Tasks created", ["task_type"], registry=r)
         self.tasks_submitted = Counter(p + "tasks_submitted_total", "Tasks submitted", ["task_type"], registry=r)
         self.duplicates = Counter(p + "duplicates_total", "Submissions answered with an existing task", registry=r)

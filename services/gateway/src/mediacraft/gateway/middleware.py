@@ -79,8 +79,11 @@ class GatewayMiddleware:
     async def _identify(self, scope: Scope, headers: dict[str, str], extra: list[tuple[bytes, bytes]]) -> str:
         ctx = self.ctx
         reason = cross_site_reason(
-            scope["method"], origin=headers.get("origin"), sec_fetch_site=headers.get("sec-fetch-site"),
-            host=headers.get("host"), allowed=self._allowed_origins,
+            scope["method"],
+            origin=headers.get("origin"),
+            sec_fetch_site=headers.get("sec-fetch-site"),
+            host=headers.get("host"),
+            allowed=self._allowed_origins,
         )
         if reason is not None:
             ctx.metrics.refused.labels("cross_site").inc()
@@ -112,13 +115,18 @@ class GatewayMiddleware:
         wait = ctx.identity_limiter.acquire(ip)
         if wait:
             ctx.metrics.refused.labels("new_identities").inc()
-            raise ApiError("too_many_identities", "Too many new visitors from this address; try again later",
-                           headers={"Retry-After": retry_after(wait)})
+            raise ApiError(
+                "too_many_identities",
+                "Too many new visitors from this address; try again later",
+                headers={"Retry-After": retry_after(wait)},
+            )
         try:
             user_id = await ctx.identity.mint()
         except RetryableError as exc:
             log.warning("identity_unavailable", error=exc.message)
-            raise ApiError("unavailable", "Identity service unavailable; try again", headers={"Retry-After": "5"}) from None
+            raise ApiError(
+                "unavailable", "Identity service unavailable; try again", headers={"Retry-After": "5"}
+            ) from None
         ctx.metrics.identities_minted.inc()
         return user_id
 

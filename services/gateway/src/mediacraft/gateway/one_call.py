@@ -18,7 +18,11 @@ from mediacraft.shared.tasks import DRAFT_STATUSES, Task
 
 
 async def submit_in_one_call(
-    ctx: GatewayContext, user_id: str, body: BodyStream, *, task_type_param: str | None = None,
+    ctx: GatewayContext,
+    user_id: str,
+    body: BodyStream,
+    *,
+    task_type_param: str | None = None,
     idempotency_key: str | None = None,
 ) -> tuple[Task, str]:
     """POST /api/tasks/submit: create, upload and config in one multipart request.

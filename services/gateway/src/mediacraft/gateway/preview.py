@@ -52,11 +52,32 @@ def preview_args(source: Path, media: MediaInfo, seconds: float, out: Path) -> l
     if demuxer is None:
         raise ApiError("unsupported_format", "This file has no frames to preview")
     return [
-        "-ss", f"{seconds:.3f}",
-        "-protocol_whitelist", PROTOCOL_WHITELIST, "-format_whitelist", demuxer, "-f", demuxer,
-        "-i", file_url(source),
-        "-map", "0:v:0", "-frames:v", "1", "-an", "-sn", "-dn",
-        "-c:v", "mjpeg", "-q:v", "3", "-f", "image2", "-update", "1", str(out),
+        "-ss",
+        f"{seconds:.3f}",
+        "-protocol_whitelist",
+        PROTOCOL_WHITELIST,
+        "-format_whitelist",
+        demuxer,
+        "-f",
+        demuxer,
+        "-i",
+        file_url(source),
+        "-map",
+        "0:v:0",
+        "-frames:v",
+        "1",
+        "-an",
+        "-sn",
+        "-dn",
+        "-c:v",
+        "mjpeg",
+        "-q:v",
+        "3",
+        "-f",
+        "image2",
+        "-update",
+        "1",
+        str(out),
     ]
 
 

@@ -68,8 +68,13 @@ async def list_tasks(
         raise ApiError("invalid_input", f"limit must be between 1 and {MAX_PAGE}")
     try:
         page = await ctx.store.list_for_user(
-            user_id, statuses=wanted, task_type=parse_type(task_type), include_hidden=include_hidden,
-            notified=notified, cursor=cursor, limit=limit,
+            user_id,
+            statuses=wanted,
+            task_type=parse_type(task_type),
+            include_hidden=include_hidden,
+            notified=notified,
+            cursor=cursor,
+            limit=limit,
         )
     except InvalidInput as exc:
         raise ApiError("invalid_cursor", sentence(exc.message)) from None

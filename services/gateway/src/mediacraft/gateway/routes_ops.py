@@ -29,4 +29,3 @@ async def readyz(request: Request) -> Response:
 async def metrics(request: Request) -> Response:
     ctx = ctx_of(request)
     return Response(ctx.metrics.render(), media_type=ctx.metrics.content_type)
-

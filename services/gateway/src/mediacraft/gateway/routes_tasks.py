@@ -31,26 +31,44 @@ router = APIRouter(prefix="/api/tasks", tags=["tasks"])
 _MULTIPART_DOC: dict[str, Any] = {
     "requestBody": {
         "required": True,
-        "content": {"multipart/form-data": {"schema": {
-            "type": "object",
-            "properties": {"file": {"type": "array", "items": {"type": "string", "format": "binary"},
-                                    "description": "one or more files, in order (field name repeated)"}},
-        }}},
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "file": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                            "description": "one or more files, in order (field name repeated)",
+                        }
+                    },
+                }
+            }
+        },
     }
 }
 _SUBMIT_DOC: dict[str, Any] = {
     "requestBody": {
         "required": True,
-        "content": {"multipart/form-data": {"schema": {
-            "type": "object",
-            "required": ["task_type"],
-            "properties": {
-                "task_type": {"type": "string", "enum": ["watermark_removal", "video_merge", "image_generation",
-                                                         "video_generation"]},
-                "config": {"type": "string", "description": "the task's config as JSON (sent before the files)"},
-                "file": {"type": "array", "items": {"type": "string", "format": "binary"}},
-            },
-        }}},
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["task_type"],
+                    "properties": {
+                        "task_type": {
+                            "type": "string",
+                            "enum": ["watermark_removal", "video_merge", "image_generation", "video_generation"],
+                        },
+                        "config": {
+                            "type": "string",
+                            "description": "the task's config as JSON (sent before the files)",
+                        },
+                        "file": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                    },
+                }
+            }
+        },
     }
 }
 
@@ -80,8 +98,9 @@ def _body_stream(request: Request) -> BodyStream:
     declared = request.headers.get("content-length")
     if declared is not None and not declared.isdigit():
         raise ApiError("invalid_input", "Invalid Content-Length")
-    return BodyStream(request.stream(), request.headers.get("content-type"),
-                      int(declared) if declared is not None else None)
+    return BodyStream(
+        request.stream(), request.headers.get("content-type"), int(declared) if declared is not None else None
+    )
 
 
 @router.get("/{task_id}/status", summary="A task's status, progress, stage, ETA, queue position, retries, error")
@@ -100,13 +119,15 @@ async def create(request: Request, body: CreateBody) -> Response:
     return reply(request, task_view(task), status=201, headers=headers)
 
 
-@router.post("/submit", status_code=202, summary="Create, upload and submit in one multipart request",
-             openapi_extra=_SUBMIT_DOC)
+@router.post(
+    "/submit", status_code=202, summary="Create, upload and submit in one multipart request", openapi_extra=_SUBMIT_DOC
+)
 async def submit_all(request: Request) -> Response:
     ctx, user_id = ctx_of(request), user_of(request)
     key = check_key(request.headers.get("idempotency-key"))
-    task, outcome = await submit_in_one_call(ctx, user_id, _body_stream(request),
-                                             task_type_param=request.query_params.get("task_type"), idempotency_key=key)
+    task, outcome = await submit_in_one_call(
+        ctx, user_id, _body_stream(request), task_type_param=request.query_params.get("task_type"), idempotency_key=key
+    )
     if outcome == "duplicate":
         return reply(request, {**task_view(task), "duplicate": True})  # the earlier task, nothing new accepted
     headers = {"Idempotent-Replayed": "true"} if outcome == "replayed" else None
@@ -148,8 +169,12 @@ async def config(request: Request, task_id: str) -> Response:
     return reply(request, {**task_view(task), "duplicate": False}, status=202)
 
 
-@router.get("/{task_id}/download", summary="Download the result (supports Range, or redirects to a short-lived URL)",
-            response_class=Response, responses={200: {"content": {"application/octet-stream": {}}}, 206: {}, 307: {}})
+@router.get(
+    "/{task_id}/download",
+    summary="Download the result (supports Range, or redirects to a short-lived URL)",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}, 206: {}, 307: {}},
+)
 async def get_result(request: Request, task_id: str) -> Response:
     ctx = ctx_of(request)
     result = await stored_result(ctx, user_of(request), checked_task_id(task_id))
@@ -163,8 +188,12 @@ async def head_result(request: Request, task_id: str) -> Response:
     return await download(ctx, result, request.headers.get("range"), head=True)
 
 
-@router.get("/{task_id}/preview", summary="One frame of an uploaded video as JPEG (?t=seconds or ?frame=n)",
-            response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
+@router.get(
+    "/{task_id}/preview",
+    summary="One frame of an uploaded video as JPEG (?t=seconds or ?frame=n)",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}},
+)
 async def preview(
     request: Request,
     task_id: str,
@@ -174,12 +203,16 @@ async def preview(
 ) -> Response:
     ctx, user_id, wanted = ctx_of(request), user_of(request), FrameRequest(seconds=t, frame=frame)
     shot = await preview_frame(ctx, user_id, checked_task_id(task_id), input_index=input, want=wanted)
-    return Response(shot.jpeg, media_type="image/jpeg", headers={
-        "Cache-Control": "private, max-age=300",
-        "X-Frame-Time": f"{shot.seconds:.3f}",
-        "X-Frame-Width": str(shot.width or ""),
-        "X-Frame-Height": str(shot.height or ""),
-    })
+    return Response(
+        shot.jpeg,
+        media_type="image/jpeg",
+        headers={
+            "Cache-Control": "private, max-age=300",
+            "X-Frame-Time": f"{shot.seconds:.3f}",
+            "X-Frame-Width": str(shot.width or ""),
+            "X-Frame-Height": str(shot.height or ""),
+        },
+    )
 
 
 @router.post("/{task_id}/cancel", status_code=202, summary="Cancel a waiting, running or draft task")

@@ -46,10 +46,13 @@ async def submit(ctx: GatewayContext, user_id: str, task_id: str, config: Any) -
             await discard_draft(ctx, task)
             return earlier, True
         changes = {
-            "config": normalized, "fingerprint": fingerprint,
-            "submitted_at": now, "message": QUEUED_MESSAGE,
-            "eta_seconds": estimate_seconds(task.task_type, task.inputs, normalized,
-                                            ctx.settings.eta_seconds_per_media_second),
+            "config": normalized,
+            "fingerprint": fingerprint,
+            "submitted_at": now,
+            "message": QUEUED_MESSAGE,
+            "eta_seconds": estimate_seconds(
+                task.task_type, task.inputs, normalized, ctx.settings.eta_seconds_per_media_second
+            ),
             "expires_at": None,
         }
         try:
@@ -61,9 +64,15 @@ async def submit(ctx: GatewayContext, user_id: str, task_id: str, config: Any) -
     ctx.metrics.tasks_submitted.labels(task.task_type.value).inc()
     await publish_status(ctx, queued, task.status)
     await ctx.publish(
-        COMMANDS, SCHEDULER_KEY,
-        SubmitTask(task_id=queued.task_id, user_id=user_id, task_type=queued.task_type,
-                   version=queued.version, submitted_at=queued.submitted_at),
+        COMMANDS,
+        SCHEDULER_KEY,
+        SubmitTask(
+            task_id=queued.task_id,
+            user_id=user_id,
+            task_type=queued.task_type,
+            version=queued.version,
+            submitted_at=queued.submitted_at,
+        ),
         correlation_id=queued.task_id,
     )
     return queued, False
@@ -71,7 +80,9 @@ async def submit(ctx: GatewayContext, user_id: str, task_id: str, config: Any) -
 
 def _same_config(ctx: GatewayContext, task: Task, config: Any) -> bool:
     try:
-        normalized = validate_config(task.task_type, config, task.inputs, merge_max_inputs=ctx.settings.merge_max_inputs)
+        normalized = validate_config(
+            task.task_type, config, task.inputs, merge_max_inputs=ctx.settings.merge_max_inputs
+        )
     except ApiError:
         return False
     return normalized == task.config

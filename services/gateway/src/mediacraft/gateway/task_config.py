@@ -47,7 +47,9 @@ def parse_task_type(value: Any) -> TaskType:
         raise ApiError("unknown_task_type", f"Unknown task type; expected one of: {names}") from None
 
 
-def validate_config(task_type: TaskType, config: Any, inputs: list[InputFile], *, merge_max_inputs: int) -> dict[str, Any]:
+def validate_config(
+    task_type: TaskType, config: Any, inputs: list[InputFile], *, merge_max_inputs: int
+) -> dict[str, Any]:
     """The normalised config for `task_type` over `inputs`, or an ApiError saying what is wrong."""
     if config is None:
         config = {}
@@ -68,7 +70,9 @@ def validate_config(task_type: TaskType, config: Any, inputs: list[InputFile], *
         raise ApiError(exc.code, exc.message, status=422, data=getattr(exc, "data", None)) from None
 
 
-def estimate_seconds(task_type: TaskType, inputs: list[InputFile], config: dict[str, Any], per_media_second: float) -> float | None:
+def estimate_seconds(
+    task_type: TaskType, inputs: list[InputFile], config: dict[str, Any], per_media_second: float
+) -> float | None:
     """A first ETA from the media's duration, until a worker reports its own."""
     if task_type is TaskType.VIDEO_GENERATION:
         return round(float(config.get("duration_seconds", 5.0)) * per_media_second * 4, 1)

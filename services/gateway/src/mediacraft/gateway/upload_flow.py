@@ -51,11 +51,16 @@ def check_declared_size(ctx: GatewayContext, declared_length: int | None, files:
         return
     if declared_length > files * ctx.max_upload_bytes + MULTIPART_OVERHEAD:
         ctx.metrics.uploads.labels("declared_too_large").inc()
-        raise ApiError("payload_too_large", f"The upload is larger than the limit of {ctx.max_upload_bytes} bytes per file")
+        raise ApiError(
+            "payload_too_large", f"The upload is larger than the limit of {ctx.max_upload_bytes} bytes per file"
+        )
 
 
 async def receive_files(
-    ctx: GatewayContext, reader: MultipartReader, task: Task, first: PartHeaders | None,
+    ctx: GatewayContext,
+    reader: MultipartReader,
+    task: Task,
+    first: PartHeaders | None,
 ) -> list[ReceivedFile]:
     """Store every `file` part of the body (starting with `first` if given) for `task`."""
     rule = input_rule(task.task_type, ctx.settings.merge_max_inputs)
@@ -68,7 +73,9 @@ async def receive_files(
         while part is not None:
             if part.is_file and part.name == "file":
                 if len(received) >= room:
-                    raise ApiError("too_many_files", f"A {task.task_type.value} task takes at most {rule.max_files} file(s)")
+                    raise ApiError(
+                        "too_many_files", f"A {task.task_type.value} task takes at most {rule.max_files} file(s)"
+                    )
                 key = upload_key(task.user_id, task.task_id, uuid.uuid4().hex)
                 received.append(await receive_within_quota(ctx, reader, part, key, storage_left))
                 if storage_left is not None:

@@ -98,7 +98,9 @@ class _Tee:
 class UploadReceiver:
     """Turns one multipart file part into a stored, checked input."""
 
-    def __init__(self, *, objects: ObjectStore, cache: MediaCache, limits: MediaLimits, metrics: GatewayMetrics) -> None:
+    def __init__(
+        self, *, objects: ObjectStore, cache: MediaCache, limits: MediaLimits, metrics: GatewayMetrics
+    ) -> None:
         self.objects = objects
         self.cache = cache
         self.limits = limits
@@ -152,10 +154,14 @@ class UploadReceiver:
                 yield await handed_over(buf)  # type: ignore[misc]
             streamed.set()
 
-        store = asyncio.ensure_future(self.objects.put_stream(
-            key, chunks(), content_type=_CONTENT_TYPES.get(container.name, "application/octet-stream"),
-            max_size=max_bytes,
-        ))
+        store = asyncio.ensure_future(
+            self.objects.put_stream(
+                key,
+                chunks(),
+                content_type=_CONTENT_TYPES.get(container.name, "application/octet-stream"),
+                max_size=max_bytes,
+            )
+        )
         try:
             if local is None:
                 info, probed = await self._probe_committed(key, store, tee)
@@ -163,7 +169,9 @@ class UploadReceiver:
                 info, probed = await self._probe_tee(store, streamed, tee, local)
         except InvalidInput as exc:
             await self._abandon(key, tee, store)
-            raise ApiError(exc.code, sentence(exc.message), status=413 if exc.code == "file_too_large" else None) from None
+            raise ApiError(
+                exc.code, sentence(exc.message), status=413 if exc.code == "file_too_large" else None
+            ) from None
         except BaseException:
             await self._abandon(key, tee, store)
             raise

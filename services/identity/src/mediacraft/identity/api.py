@@ -52,7 +52,9 @@ def create_app(
 
     # FastAPI's own OpenTelemetry hooks cost a provider lookup per request; this API exports none
     telemetry = {"tracing": False, "metrics": False, "logs": False}
-    extra: dict[str, Any] = {"telemetry": telemetry} if "telemetry" in inspect.signature(FastAPI.__init__).parameters else {}
+    extra: dict[str, Any] = (
+        {"telemetry": telemetry} if "telemetry" in inspect.signature(FastAPI.__init__).parameters else {}
+    )
     app = FastAPI(title="MediaCraft identity", version=VERSION, lifespan=lifespan, **extra)
 
     async def authorised(request: Request) -> None:

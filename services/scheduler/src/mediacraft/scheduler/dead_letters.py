@@ -43,11 +43,25 @@ class RawBus(Protocol):
 
     async def get(self, queue: str) -> RawMessage | None: ...
 
-    async def publish_raw(self, exchange: str, routing_key: str, body: bytes, *,
-                          headers: dict[str, Any] | None = None, mandatory: bool = True) -> None: ...
+    async def publish_raw(
+        self,
+        exchange: str,
+        routing_key: str,
+        body: bytes,
+        *,
+        headers: dict[str, Any] | None = None,
+        mandatory: bool = True,
+    ) -> None: ...
 
-    async def publish(self, exchange: str, routing_key: str, envelope: Envelope, *,
-                      headers: dict[str, Any] | None = None, mandatory: bool = True) -> None: ...
+    async def publish(
+        self,
+        exchange: str,
+        routing_key: str,
+        envelope: Envelope,
+        *,
+        headers: dict[str, Any] | None = None,
+        mandatory: bool = True,
+    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -65,8 +79,15 @@ class Parked:
     def line(self) -> str:
         """One line for a terminal."""
         return "\t".join(
-            str(x) for x in (self.message_id or "-", self.type or "(not an envelope)", self.task_id or "-",
-                             self.queue or "-", self.deaths, self.reason or "-")
+            str(x)
+            for x in (
+                self.message_id or "-",
+                self.type or "(not an envelope)",
+                self.task_id or "-",
+                self.queue or "-",
+                self.deaths,
+                self.reason or "-",
+            )
         )
 
 
@@ -160,7 +181,8 @@ async def _turn(bus: RawBus, visit: Callable[[Parked], Awaitable[bool]], *, limi
 async def _send_back(bus: RawBus, parked: Parked) -> None:
     assert parked.queue is not None
     headers = {
-        k: v for k, v in app_headers(parked.raw.headers).items()
+        k: v
+        for k, v in app_headers(parked.raw.headers).items()
         if k not in (REASON_HEADER, SCAN_HEADER, RETRIES_HEADER, TARGET_HEADER)
     }
     headers.setdefault(ORIGIN_EXCHANGE_HEADER, parked.raw.exchange)
@@ -173,7 +195,9 @@ async def _restart_job(bus: RawBus, parked: Parked) -> None:
     job = parked.raw.envelope().open()
     assert isinstance(job, RunJob)
     failed = JobFailed(
-        task_id=job.task_id, attempt=job.attempt, code=JOB_DEAD_LETTERED,
+        task_id=job.task_id,
+        attempt=job.attempt,
+        code=JOB_DEAD_LETTERED,
         message="The task could not be processed: its job failed repeatedly and was set aside.",
         retryable=False,
     )

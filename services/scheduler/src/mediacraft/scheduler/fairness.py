@@ -101,9 +101,7 @@ class FairQueue:
         for user_id in self.turn_order():
             if not user_ok(user_id):
                 continue
-            heads = [
-                line[0] for kind, line in self._lines[user_id].items() if line and kind_ok(user_id, kind)
-            ]
+            heads = [line[0] for kind, line in self._lines[user_id].items() if line and kind_ok(user_id, kind)]
             if not heads:
                 continue
             task = self._by_id[min(heads)[1]]
@@ -170,7 +168,7 @@ class FairQueue:
 
     def _forget_oldest_served(self) -> None:
         # users long gone lose their place in history and count as never served when they return
-        keep = sorted(self._last_served.items(), key=lambda item: item[1])[-MAX_REMEMBERED_USERS // 2:]
+        keep = sorted(self._last_served.items(), key=lambda item: item[1])[-MAX_REMEMBERED_USERS // 2 :]
         self._last_served = dict(keep)
 
     def _forget_if_empty(self, user_id: str, kind: TaskType) -> None:

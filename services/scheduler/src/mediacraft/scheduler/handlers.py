@@ -39,6 +39,7 @@ JOB_CANCELLED_BY_WORKER = "job_stopped_by_worker"
 
 # --- commands -----------------------------------------------------------------------------------------
 
+
 async def on_submit(cmd: SubmitTask, ctx: Context) -> None:
     """A task was queued by the gateway: put it in its user's line."""
     state = ctx.state
@@ -91,6 +92,7 @@ async def on_reconcile(cmd: ReconcileTasks, ctx: Context) -> None:
 
 # --- worker events ----------------------------------------------------------------------------------
 
+
 async def on_job_started(event: JobStarted, ctx: Context) -> None:
     """A worker took the job: the lease runs from now."""
     run = await lifecycle.running_attempt(ctx, event.task_id, event.attempt)
@@ -110,7 +112,11 @@ async def on_job_progress(event: JobProgress, ctx: Context) -> None:
     run = await lifecycle.running_attempt(ctx, event.task_id, event.attempt)
     if run is not None:
         await lifecycle.record_progress(
-            ctx, run, percent=event.percent, stage=event.stage, stage_percent=event.stage_percent,
+            ctx,
+            run,
+            percent=event.percent,
+            stage=event.stage,
+            stage_percent=event.stage_percent,
             eta_seconds=event.eta_seconds,
         )
 
@@ -138,7 +144,10 @@ async def on_job_cancelled(event: JobCancelled, ctx: Context) -> None:
         await lifecycle.cancelled(ctx, run)
     else:
         await lifecycle.fail(
-            ctx, run, code=JOB_CANCELLED_BY_WORKER, message="The worker stopped the task before it finished.",
+            ctx,
+            run,
+            code=JOB_CANCELLED_BY_WORKER,
+            message="The worker stopped the task before it finished.",
             retryable=True,
         )
 

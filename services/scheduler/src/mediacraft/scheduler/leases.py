@@ -55,7 +55,9 @@ class LeasePolicy:
         """True once the lease is over."""
         return now >= lease_expires_at
 
-    def lapse_code(self, now: datetime, started_at: datetime, task_type: TaskType, *, worker_started: bool = True) -> str:
+    def lapse_code(
+        self, now: datetime, started_at: datetime, task_type: TaskType, *, worker_started: bool = True
+    ) -> str:
         """Why a lapsed attempt is abandoned: no worker took it, it ran too long, or its worker went silent."""
         if not worker_started:
             return WORKER_NOT_STARTED

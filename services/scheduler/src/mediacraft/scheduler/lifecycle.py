@@ -50,6 +50,7 @@ class Context:
 
 # --- building memory from store documents ---------------------------------------------------------
 
+
 def waiting_from(task: Task) -> WaitingTask:
     """The waiting-line entry of a queued task."""
     return WaitingTask(
@@ -98,6 +99,7 @@ def enqueue(ctx: Context, task: Task) -> None:
 
 # --- dispatch ---------------------------------------------------------------------------------------
 
+
 async def dispatch_ready(ctx: Context, causes: list[str] | None = None) -> int:
     """Start waiting tasks while the quotas allow, in fair order; returns how many started.
 
@@ -114,10 +116,12 @@ async def dispatch_ready(ctx: Context, causes: list[str] | None = None) -> int:
         taken.append(entry)
     if not taken:
         return 0
-    contexts = [ctx if not causes else replace(ctx, causation_id=causes[min(n, len(causes) - 1)])
-                for n in range(len(taken))]
-    outcomes = await asyncio.gather(*(_start_reserved(c, e) for c, e in zip(contexts, taken, strict=True)),
-                                    return_exceptions=True)
+    contexts = [
+        ctx if not causes else replace(ctx, causation_id=causes[min(n, len(causes) - 1)]) for n in range(len(taken))
+    ]
+    outcomes = await asyncio.gather(
+        *(_start_reserved(c, e) for c, e in zip(contexts, taken, strict=True)), return_exceptions=True
+    )
     errors = [o for o in outcomes if isinstance(o, BaseException)]
     if errors:
         raise errors[0]
@@ -184,6 +188,7 @@ async def _start(ctx: Context, entry: WaitingTask) -> bool:
 
 # --- running attempts -------------------------------------------------------------------------------
 
+
 async def running_attempt(ctx: Context, task_id: str, attempt: int) -> RunningTask | None:
     """The slot of this very attempt, or None for a stale or unknown attempt (events to ignore).
 
@@ -241,7 +246,12 @@ async def record_progress(
     run.subtasks[stage] = max(stage_percent, run.subtasks.get(stage, 0.0))
     run.progress, run.stage, run.eta_seconds = percent, stage, eta_seconds
     run.progress_dirty = True
-    if stage_changed or percent >= 100 or progress_due(ctx, run) or ctx.rules.lease.store_lags(run.stored_lease, run.lease_expires_at):
+    if (
+        stage_changed
+        or percent >= 100
+        or progress_due(ctx, run)
+        or ctx.rules.lease.store_lags(run.stored_lease, run.lease_expires_at)
+    ):
         await write_progress(ctx, run)
 
 
@@ -280,9 +290,7 @@ async def _write_running(ctx: Context, run: RunningTask, step: Step) -> Task | N
     for _ in range(3):
         transition, changes = step(run)
         try:
-            return await ctx.store.transition(
-                run.task_id, transition, expected_version=run.version, changes=changes
-            )
+            return await ctx.store.transition(run.task_id, transition, expected_version=run.version, changes=changes)
         except NotFound:
             break
         except Conflict:
@@ -380,8 +388,7 @@ async def fail(ctx: Context, run: RunningTask, *, code: str, message: str, retry
     if task is not None and task.status == TaskStatus.RETRYING and isinstance(decision, RetryLater):
         ctx.state.retrying[task.task_id] = retrying_from(task, ctx.clock.now())
         try:
-            await ctx.publisher.retry_due(task.task_id, task.attempts, decision.delay_ms,
-                                          causation_id=ctx.causation_id)
+            await ctx.publisher.retry_due(task.task_id, task.attempts, decision.delay_ms, causation_id=ctx.causation_id)
         except PUBLISH_ERRORS as exc:
             # the reconcile requeues a retrying task whose wait is over, message or not
             log.error("scheduler.retry_not_scheduled", task_id=task.task_id, error=str(exc))
@@ -426,11 +433,14 @@ async def request_cancel(ctx: Context, run: RunningTask) -> Task | None:
 
 # --- waiting and retrying tasks ---------------------------------------------------------------------
 
+
 async def cancel_waiting(ctx: Context, task: Task) -> Task | None:
     """Cancel a queued or retrying task at once; it never starts."""
     try:
         done = await ctx.store.transition(
-            task.task_id, transitions.CANCEL_WAITING, expected_version=task.version,
+            task.task_id,
+            transitions.CANCEL_WAITING,
+            expected_version=task.version,
             changes=_cancelled(ctx.clock.now()),
         )
     except (Conflict, NotFound):

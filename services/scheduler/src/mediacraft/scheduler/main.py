@@ -74,8 +74,11 @@ async def dead_letters(settings: Settings, args: argparse.Namespace) -> int:
             print(f"replayed\t{p.line()}")
         for p in report.unreplayable:
             print(f"kept (no origin queue)\t{p.line()}")
-        print(f"{len(report.replayed)} replayed ({len(report.jobs_restarted)} job(s) restarted as task retries),"
-              f" {report.kept + len(report.unreplayable)} left parked", file=sys.stderr)
+        print(
+            f"{len(report.replayed)} replayed ({len(report.jobs_restarted)} job(s) restarted as task retries),"
+            f" {report.kept + len(report.unreplayable)} left parked",
+            file=sys.stderr,
+        )
         return 0 if not report.unreplayable else 1
     finally:
         await bus.close()
@@ -87,8 +90,14 @@ def _reads_raw(bus: Bus) -> TypeGuard[RawBus]:
 
 
 def _as_json(p: Parked) -> dict[str, Any]:
-    return {"message_id": p.message_id, "type": p.type, "task_id": p.task_id, "queue": p.queue,
-            "deaths": p.deaths, "reason": p.reason}
+    return {
+        "message_id": p.message_id,
+        "type": p.type,
+        "task_id": p.task_id,
+        "queue": p.queue,
+        "deaths": p.deaths,
+        "reason": p.reason,
+    }
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -100,8 +100,9 @@ class Publisher:
     async def cancel_job(self, task_id: str, attempt: int, *, causation_id: str | None) -> None:
         """Tell every worker to stop (or skip) this attempt."""
         # with no worker running nobody listens, and that is fine: there is nothing to stop
-        await self._send(CONTROL, "", CancelJob(task_id=task_id, attempt=attempt), task_id, causation_id,
-                         mandatory=False)
+        await self._send(
+            CONTROL, "", CancelJob(task_id=task_id, attempt=attempt), task_id, causation_id, mandatory=False
+        )
 
     async def retry_due(self, task_id: str, attempt: int, delay_ms: int, *, causation_id: str | None) -> None:
         """A RetryDue that comes back to the inbox when `delay_ms` is over."""
@@ -113,8 +114,16 @@ class Publisher:
         """Nudge whichever scheduler is active (and make a standby notice it became active)."""
         await self._send(COMMANDS, SCHEDULER_KEY, ReconcileTasks(reason=reason), None, None)
 
-    async def _send(self, exchange: str, key: str, message: Message, task_id: str | None,
-                    causation_id: str | None, *, mandatory: bool = True) -> None:
+    async def _send(
+        self,
+        exchange: str,
+        key: str,
+        message: Message,
+        task_id: str | None,
+        causation_id: str | None,
+        *,
+        mandatory: bool = True,
+    ) -> None:
         envelope = Envelope.wrap(message, correlation_id=task_id, causation_id=causation_id)
         await self.bus.publish(exchange, key, envelope, mandatory=mandatory)
 
@@ -150,8 +159,12 @@ class Publisher:
                 if isinstance(result, Exception):
                     # a job lost here is retried when its lease lapses; an event only informed
                     level = log.error if item.exchange == JOBS else log.warning
-                    level("scheduler.publish_lost", type=item.envelope.type, task_id=item.envelope.correlation_id,
-                          error=repr(result))
+                    level(
+                        "scheduler.publish_lost",
+                        type=item.envelope.type,
+                        task_id=item.envelope.correlation_id,
+                        error=repr(result),
+                    )
             for _ in batch:
                 self._pending.task_done()
             if len(outgoing) < len(batch):

@@ -105,8 +105,16 @@ async def reconcile(ctx: Context, *, takeover: bool) -> ReconcileReport:
             adopted += 1
     report = ReconcileReport(adopted=adopted, dropped=dropped, active=len(tasks))
     if takeover or adopted or dropped:
-        log.info("scheduler.reconciled", takeover=takeover, adopted=adopted, dropped=dropped, active=len(tasks),
-                 waiting=len(state.waiting), running=len(state.running), retrying=len(state.retrying))
+        log.info(
+            "scheduler.reconciled",
+            takeover=takeover,
+            adopted=adopted,
+            dropped=dropped,
+            active=len(tasks),
+            waiting=len(state.waiting),
+            running=len(state.running),
+            retrying=len(state.retrying),
+        )
     return report
 
 

@@ -129,8 +129,12 @@ class SchedulerService:
             loop.create_task(self._position_loop(), name="scheduler-positions"),
             loop.create_task(self._reconcile_loop(), name="scheduler-reconcile"),
         ]
-        log.info("scheduler.started", quota_per_user=self.settings.quota_per_user,
-                 quota_global=self.settings.quota_global, lease_seconds=self.settings.lease_seconds)
+        log.info(
+            "scheduler.started",
+            quota_per_user=self.settings.quota_per_user,
+            quota_global=self.settings.quota_global,
+            lease_seconds=self.settings.lease_seconds,
+        )
 
     def hold_dispatch(self) -> None:
         """Start no more tasks while this process drains before a stop; running ones still finish
@@ -280,8 +284,9 @@ class SchedulerService:
             except Exception as exc:  # a store or broker failure, or a lost race: the step re-reads
                 if delay is None:
                     raise RetryableError(f"scheduler step kept failing: {exc!r}") from exc
-                log.warning("scheduler.step_failed", step=getattr(fn, "__name__", str(fn)), error=repr(exc),
-                            retry_in=delay)
+                log.warning(
+                    "scheduler.step_failed", step=getattr(fn, "__name__", str(fn)), error=repr(exc), retry_in=delay
+                )
                 await asyncio.sleep(delay)
 
     # --- timers ---------------------------------------------------------------------------------------
@@ -324,7 +329,8 @@ class SchedulerService:
                 retryable=False,
             )
             await self.bus.publish(
-                EVENTS, JobFailed.TYPE,
+                EVENTS,
+                JobFailed.TYPE,
                 Envelope.wrap(failed, correlation_id=job.task_id, causation_id=envelope.message_id),
             )
             log.warning("scheduler.job_dead_lettered", task_id=job.task_id, attempt=job.attempt, reason=reason)

@@ -30,7 +30,9 @@ class Settings(BaseServiceSettings):
     start_timeout_seconds: float = Field(default=10 * 60.0, gt=0)
     # The retry budget has one owner, this setting: nothing else reads it.
     max_retries: int | None = Field(
-        default=None, ge=0, description="retries each task gets, written on it at dispatch; unset: one per retry delay",
+        default=None,
+        ge=0,
+        description="retries each task gets, written on it at dispatch; unset: one per retry delay",
     )
 
     tick_seconds: float = Field(default=1.0, gt=0)

@@ -46,7 +46,9 @@ class S3Server:
         """The object-store URL of `bucket` on this server (optionally with another secret)."""
         secret = self.secret_key if secret_key is None else secret_key
         secure = "true" if self.secure else "false"
-        return f"s3://{quote(self.access_key, safe='')}:{quote(secret, safe='')}@{self.endpoint}/{bucket}?secure={secure}"
+        return (
+            f"s3://{quote(self.access_key, safe='')}:{quote(secret, safe='')}@{self.endpoint}/{bucket}?secure={secure}"
+        )
 
     def new_bucket_url(self) -> str:
         """The URL of a bucket name nobody has used yet."""

@@ -91,12 +91,26 @@ class Stack:
         """Which processes to run, in start order (stopped in reverse); what each gets on top of the
         shared environment comes from its Settings class (plan.py)."""
         children = [
-            Child("identity", "mediacraft.identity", {
-                **env, **environment_of(IdentitySettings, http_port=self.identity_port),
-            }),
-            Child("gateway", "mediacraft.gateway", {**env, **environment_of(
-                GatewaySettings, http_port=self.port, identity_url=f"http://127.0.0.1:{self.identity_port}",
-            )}),
+            Child(
+                "identity",
+                "mediacraft.identity",
+                {
+                    **env,
+                    **environment_of(IdentitySettings, http_port=self.identity_port),
+                },
+            ),
+            Child(
+                "gateway",
+                "mediacraft.gateway",
+                {
+                    **env,
+                    **environment_of(
+                        GatewaySettings,
+                        http_port=self.port,
+                        identity_url=f"http://127.0.0.1:{self.identity_port}",
+                    ),
+                },
+            ),
         ]
         configured = SchedulerSettings().quota_per_pool  # what the environment asks for, if anything
         quota = pool_quota(configured, dict.fromkeys(POOLS, self.workers))
@@ -107,9 +121,16 @@ class Stack:
         for pool in POOLS:
             for n in range(self.workers):
                 work = self.data_dir / "work" / f"{pool}-{n}"
-                children.append(Child(f"{pool}-{n}", f"mediacraft.worker_{pool}", {
-                    **env, **environment_of(WorkerSettings, work_dir=str(work), worker_id=f"stack-{pool}-{n}"),
-                }))
+                children.append(
+                    Child(
+                        f"{pool}-{n}",
+                        f"mediacraft.worker_{pool}",
+                        {
+                            **env,
+                            **environment_of(WorkerSettings, work_dir=str(work), worker_id=f"stack-{pool}-{n}"),
+                        },
+                    )
+                )
         children.append(Child("cleanup", "mediacraft.cleanup", dict(env)))
         return children
 
@@ -132,8 +153,13 @@ class Stack:
 
     async def _spawn(self, child: Child) -> None:
         child.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", child.module, env=child.env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
+            sys.executable,
+            "-m",
+            child.module,
+            env=child.env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
         )
         if self.stopping.is_set():  # the stack began to stop while this one started
             child.process.send_signal(signal.SIGTERM)
@@ -159,8 +185,13 @@ class Stack:
                 log.info("process exited", service=child.name, code=code)
                 return
             delay = 0.0 if loop.time() - started >= RESTART_RESET_SECONDS else next_restart_delay(delay)
-            log.warning("process exited on its own; starting it again", service=child.name, code=code,
-                        in_seconds=delay, restarts=child.restarts + 1)
+            log.warning(
+                "process exited on its own; starting it again",
+                service=child.name,
+                code=code,
+                in_seconds=delay,
+                restarts=child.restarts + 1,
+            )
             if delay:
                 try:
                     await asyncio.wait_for(self.stopping.wait(), timeout=delay)
@@ -238,7 +269,7 @@ def children_of(parent: int) -> list[tuple[int, bytes]]:
         try:
             with open(f"/proc/{entry.name}/stat", "rb") as fh:
                 stat = fh.read()
-            ppid = int(stat[stat.rindex(b")") + 2:].split()[1])
+            ppid = int(stat[stat.rindex(b")") + 2 :].split()[1])
             if ppid == parent:
                 with open(f"/proc/{entry.name}/cmdline", "rb") as fh:
                     found.append((int(entry.name), fh.read()))
@@ -250,8 +281,7 @@ def children_of(parent: int) -> list[tuple[int, bytes]]:
 def end_leftovers(ours: set[int]) -> list[int]:
     """Kill and reap this process's children other than `ours` and services being started: what
     dead services left behind. Returns their pids."""
-    leftovers = [pid for pid, cmdline in children_of(os.getpid())
-                 if pid not in ours and b"mediacraft." not in cmdline]
+    leftovers = [pid for pid, cmdline in children_of(os.getpid()) if pid not in ours and b"mediacraft." not in cmdline]
     for pid in leftovers:
         with contextlib.suppress(ProcessLookupError):
             if os.getpgid(pid) == pid:  # a group leader (ffmpeg is): its group goes with it
@@ -294,8 +324,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     configure_logging("INFO", json=False, service="stack")
     stack = Stack(
-        data_dir=Path(args.data_dir).resolve(), port=args.port, identity_port=args.identity_port,
-        workers=args.workers, schedulers=args.schedulers, grace=args.grace,
+        data_dir=Path(args.data_dir).resolve(),
+        port=args.port,
+        identity_port=args.identity_port,
+        workers=args.workers,
+        schedulers=args.schedulers,
+        grace=args.grace,
     )
     eventloop.run(run_stack(stack))
 

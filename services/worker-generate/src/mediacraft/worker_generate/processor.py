@@ -73,8 +73,13 @@ class GenerateProcessor:
         report = _MonotonicReport(ctx)
         seed = params.effective_seed(ctx.task_id)
         request = GenerationRequest(
-            params=params, seed=seed, outdir=scratch / "out", task_id=ctx.task_id, attempt=ctx.attempt,
-            cancel_event=ctx.cancel_event, report=lambda f, d: report(_GENERATE_SHARE * f, d),
+            params=params,
+            seed=seed,
+            outdir=scratch / "out",
+            task_id=ctx.task_id,
+            attempt=ctx.attempt,
+            cancel_event=ctx.cancel_event,
+            report=lambda f, d: report(_GENERATE_SHARE * f, d),
             timeout=ctx.deadline_seconds,
         )
         generation = self.provider.generate(request)
@@ -87,10 +92,17 @@ class GenerateProcessor:
             probe = probes[0]
             ext, content_type = _OUTPUT_TYPES[probe.container.name]
             path = probe.path.rename(scratch / f"{params.kind}{ext}")
-            return ProcessorResult(path=path, content_type=content_type, filename=path.name, media=probe.media, info=info)
+            return ProcessorResult(
+                path=path, content_type=content_type, filename=path.name, media=probe.media, info=info
+            )
         info["images"] = [{"width": p.media.width, "height": p.media.height, "size": p.size} for p in probes]
-        return ProcessorResult(path=_zip(probes, scratch / "images.zip"), content_type="application/zip",
-                               filename="images.zip", media=None, info=info)
+        return ProcessorResult(
+            path=_zip(probes, scratch / "images.zip"),
+            content_type="application/zip",
+            filename="images.zip",
+            media=None,
+            info=info,
+        )
 
     def _check(self, request: GenerationRequest, files: list[GeneratedFile]) -> list[ProbeResult]:
         """Probe each file as untrusted media of the requested kind; wrong count or media is retryable."""

@@ -86,7 +86,7 @@ def caption_overlay(width: int, height: int, prompt: str, label: str) -> np.ndar
     (_, line_h), baseline = cv2.getTextSize("Ag", FONT, scale, thickness)
     step = line_h + baseline + max(2, line_h // 3)
     band_h = min(height, step * len(lines) + 2 * _margin(height))
-    alpha[height - band_h:] = 150  # darkens what lies under the text, whatever its colour
+    alpha[height - band_h :] = 150  # darkens what lies under the text, whatever its colour
     y = height - band_h + _margin(height) + line_h
     for line in lines:
         _text(colour, alpha, line, (_margin(width), y), scale, thickness)
@@ -116,8 +116,9 @@ def _margin(extent: int) -> int:
     return max(4, extent // 40)
 
 
-def _text(colour: np.ndarray, alpha: np.ndarray, text: str, origin: tuple[int, int], scale: float,
-          thickness: int) -> None:
+def _text(
+    colour: np.ndarray, alpha: np.ndarray, text: str, origin: tuple[int, int], scale: float, thickness: int
+) -> None:
     """White text with a dark outline: strokes in `colour`, their antialiased coverage in `alpha`.
 
     Colour and coverage are drawn apart: antialiasing straight into a BGRA image mixes alpha like
@@ -142,7 +143,9 @@ def _wrap(text: str, max_width: int, scale: float, thickness: int) -> list[str]:
     # Glyph widths vary: narrow the wrap until every line renders inside the width.
     while True:
         fitted = textwrap.wrap(text, width=per_line, break_long_words=True) or [""]
-        too_wide = any(cv2.getTextSize(line, FONT, scale, thickness)[0][0] > max_width for line in fitted[:MAX_CAPTION_LINES])
+        too_wide = any(
+            cv2.getTextSize(line, FONT, scale, thickness)[0][0] > max_width for line in fitted[:MAX_CAPTION_LINES]
+        )
         if not too_wide or per_line <= 4:
             break
         per_line -= max(1, per_line // 10)

@@ -1,9 +1,9 @@
 """Settings of the generation worker (environment prefix MEDIACRAFT_), built once in main.
 
-    MEDIACRAFT_GENERATE_PROVIDER=local|http          which provider renders the media
-    MEDIACRAFT_GENERATE_HTTP_ENDPOINT=https://...     the generation service (provider http)
-    MEDIACRAFT_GENERATE_HTTP_API_KEY=...              sent as `Authorization: Bearer <key>`
-    MEDIACRAFT_GENERATE_HTTP_TIMEOUT_SECONDS=120      one request, connect to last byte
+MEDIACRAFT_GENERATE_PROVIDER=local|http          which provider renders the media
+MEDIACRAFT_GENERATE_HTTP_ENDPOINT=https://...     the generation service (provider http)
+MEDIACRAFT_GENERATE_HTTP_API_KEY=...              sent as `Authorization: Bearer <key>`
+MEDIACRAFT_GENERATE_HTTP_TIMEOUT_SECONDS=120      one request, connect to last byte
 """
 
 from __future__ import annotations

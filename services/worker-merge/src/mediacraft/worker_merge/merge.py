@@ -101,13 +101,32 @@ def concat_copy_args(
     if audio_index is not None:
         maps += ["-map", f"0:{audio_index}", *audio_codec]
     return [
-        "-protocol_whitelist", "file",
-        "-format_whitelist", ",".join(["concat", *sorted(set(demuxers))]),
+        "-protocol_whitelist",
+        "file",
+        "-format_whitelist",
+        ",".join(["concat", *sorted(set(demuxers))]),
         # auto_convert would rewrite H.264 into Annex B with in-band headers; the plan has already
         # proven that every input carries the same extradata, so the packets can pass untouched.
-        "-f", "concat", "-safe", "0", "-auto_convert", "0", "-i", file_url(list_path),
-        *maps, "-c:v", "copy", "-map_metadata", "-1", "-map_chapters", "-1",
-        "-movflags", "+faststart", "-f", "mp4", str(output),
+        "-f",
+        "concat",
+        "-safe",
+        "0",
+        "-auto_convert",
+        "0",
+        "-i",
+        file_url(list_path),
+        *maps,
+        "-c:v",
+        "copy",
+        "-map_metadata",
+        "-1",
+        "-map_chapters",
+        "-1",
+        "-movflags",
+        "+faststart",
+        "-f",
+        "mp4",
+        str(output),
     ]
 
 
@@ -115,7 +134,8 @@ def stream_copy_args(plan: MergePlan, list_path: Path, output: Path) -> list[str
     """ffmpeg arguments for a lossless concat of matching inputs."""
     first = plan.segments[0]
     return concat_copy_args(
-        list_path, output,
+        list_path,
+        output,
         demuxers=[s.probe.container.demuxer for s in plan.segments],
         video_index=first.video.index,
         audio_index=first.audio.index if first.audio is not None else None,
@@ -123,8 +143,13 @@ def stream_copy_args(plan: MergePlan, list_path: Path, output: Path) -> list[str
 
 
 def segment_args(
-    segment: Segment, target: NormaliseTarget, output: Path, *,
-    with_audio: bool, limits: MediaLimits, encoder: EncoderSettings,
+    segment: Segment,
+    target: NormaliseTarget,
+    output: Path,
+    *,
+    with_audio: bool,
+    limits: MediaLimits,
+    encoder: EncoderSettings,
 ) -> list[str]:
     """ffmpeg arguments that convert one input into an intermediate of the target format.
 
@@ -134,9 +159,20 @@ def segment_args(
     gop = max(1, round(float(target.frame_rate) * encoder.gop_seconds))
     args = [
         *segment.probe.input_args(limits=limits),
-        "-filter_complex", segment_graph(segment, target, with_audio=with_audio), "-map", "[v]",
-        "-c:v", "libx264", "-preset", encoder.preset, "-crf", str(encoder.crf),
-        "-pix_fmt", target.pix_fmt, "-g", str(gop),
+        "-filter_complex",
+        segment_graph(segment, target, with_audio=with_audio),
+        "-map",
+        "[v]",
+        "-c:v",
+        "libx264",
+        "-preset",
+        encoder.preset,
+        "-crf",
+        str(encoder.crf),
+        "-pix_fmt",
+        target.pix_fmt,
+        "-g",
+        str(gop),
     ]
     if with_audio:
         args += ["-map", "[a]", "-c:a", "pcm_s16le"]
@@ -173,7 +209,12 @@ def run_merge(
     for number, segment in enumerate(plan.segments):
         part = scratch / f"part-{number:03d}.mov"
         args = segment_args(
-            segment, plan.target, part, with_audio=plan.with_audio, limits=limits.media, encoder=encoder,
+            segment,
+            plan.target,
+            part,
+            with_audio=plan.with_audio,
+            limits=limits.media,
+            encoder=encoder,
         )
         start = _NORMALISE_SHARE * done / plan.total_duration
         done += segment.duration
@@ -184,8 +225,12 @@ def run_merge(
     list_path = write_concat_list(parts, scratch / "parts.ffconcat", root=root)
     audio = ["-c:a", "aac", "-b:a", encoder.audio_bitrate] if plan.with_audio else []
     args = concat_copy_args(
-        list_path, output, demuxers=["mov"], video_index=0,
-        audio_index=1 if plan.with_audio else None, audio_codec=audio,
+        list_path,
+        output,
+        demuxers=["mov"],
+        video_index=0,
+        audio_index=1 if plan.with_audio else None,
+        audio_codec=audio,
     )
     runner.run(args, output, plan.total_duration, share=(_NORMALISE_SHARE, 1.0))
 
@@ -202,7 +247,13 @@ class _Runner:
         self.deadline = None if limits.timeout is None else time.monotonic() + limits.timeout
 
     def run(
-        self, args: list[str], output: Path, duration: float, *, share: tuple[float, float], xerror: bool = False,
+        self,
+        args: list[str],
+        output: Path,
+        duration: float,
+        *,
+        share: tuple[float, float],
+        xerror: bool = False,
     ) -> None:
         """Run one step; its progress fills `share` of the whole merge."""
         low, high = share
@@ -211,10 +262,16 @@ class _Runner:
             self.on_progress(low + (high - low) * (snapshot.fraction or 0.0))
 
         run_ffmpeg(
-            args, outputs=[output], total_duration=duration, on_progress=progress,
-            cancel_event=self.cancel_event, timeout=self._remaining(),
-            max_output_bytes=self.limits.max_output_bytes, grace=self.limits.grace,
-            memory_limit=self.limits.memory, xerror=xerror,
+            args,
+            outputs=[output],
+            total_duration=duration,
+            on_progress=progress,
+            cancel_event=self.cancel_event,
+            timeout=self._remaining(),
+            max_output_bytes=self.limits.max_output_bytes,
+            grace=self.limits.grace,
+            memory_limit=self.limits.memory,
+            xerror=xerror,
         )
 
     def _remaining(self) -> float | None:

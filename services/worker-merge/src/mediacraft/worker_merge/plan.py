@@ -31,12 +31,31 @@ from mediacraft.shared.media.probe import AudioStream, ProbeResult, VideoStream
 Method = Literal["stream_copy", "normalise"]
 
 VIDEO_FIELDS = (
-    "codec", "profile", "level", "width", "height", "pix_fmt", "sar", "frame_rate", "time_base",
-    "color_range", "color_space", "color_transfer", "color_primaries", "field_order", "rotation",
+    "codec",
+    "profile",
+    "level",
+    "width",
+    "height",
+    "pix_fmt",
+    "sar",
+    "frame_rate",
+    "time_base",
+    "color_range",
+    "color_space",
+    "color_transfer",
+    "color_primaries",
+    "field_order",
+    "rotation",
     "extradata_hash",
 )
 AUDIO_FIELDS = (
-    "codec", "profile", "sample_rate", "channels", "channel_layout", "sample_fmt", "extradata_hash",
+    "codec",
+    "profile",
+    "sample_rate",
+    "channels",
+    "channel_layout",
+    "sample_fmt",
+    "extradata_hash",
 )
 # Codecs the MP4 muxer stores as they are; anything else must be re-encoded.
 MP4_VIDEO_CODECS = frozenset({"h264", "hevc", "av1", "vp9", "mpeg4"})
@@ -62,8 +81,11 @@ class NormaliseTarget:
     def describe(self) -> dict[str, object]:
         """JSON-safe summary for the task result."""
         return {
-            "width": self.width, "height": self.height, "frame_rate": str(self.frame_rate),
-            "pix_fmt": self.pix_fmt, "sample_rate": self.sample_rate,
+            "width": self.width,
+            "height": self.height,
+            "frame_rate": str(self.frame_rate),
+            "pix_fmt": self.pix_fmt,
+            "sample_rate": self.sample_rate,
             "channel_layout": self.channel_layout,
         }
 

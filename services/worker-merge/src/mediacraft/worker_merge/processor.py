@@ -94,10 +94,15 @@ class MergeProcessor:
         ctx.check_cancelled()
         output = scratch / "merged.mp4"
         run_merge(
-            plan, output, scratch=scratch, root=ctx.workdir,
+            plan,
+            output,
+            scratch=scratch,
+            root=ctx.workdir,
             limits=RunLimits(
-                media=opts.limits, timeout=ctx.deadline_seconds or opts.timeout_seconds,
-                max_output_bytes=opts.max_output_bytes, grace=opts.grace_seconds,
+                media=opts.limits,
+                timeout=ctx.deadline_seconds or opts.timeout_seconds,
+                max_output_bytes=opts.max_output_bytes,
+                grace=opts.grace_seconds,
                 memory=opts.ffmpeg_memory,
             ),
             encoder=EncoderSettings(preset=opts.preset, crf=opts.crf),
@@ -138,10 +143,12 @@ class MergeProcessor:
 
     def _output_limits(self) -> MediaLimits:
         # The output is the sum of the inputs: check it against the merge limits, not one clip's.
-        return self.options.limits.model_copy(update={
-            "max_duration": self.options.max_total_duration + 1.0,
-            "max_file_size": self.options.max_output_bytes,
-        })
+        return self.options.limits.model_copy(
+            update={
+                "max_duration": self.options.max_total_duration + 1.0,
+                "max_file_size": self.options.max_output_bytes,
+            }
+        )
 
 
 class _MonotonicReport:

@@ -23,7 +23,9 @@ def delogo_filter(regions: Sequence[Region]) -> str:
     return ",".join(f"delogo=x={r.x}:y={r.y}:w={r.w}:h={r.h}" for r in regions)
 
 
-def delogo_args(source: ProbeResult, regions: Sequence[Region], output: Path, *, bounds: RunBounds, encoder: EncoderSettings) -> list[str]:
+def delogo_args(
+    source: ProbeResult, regions: Sequence[Region], output: Path, *, bounds: RunBounds, encoder: EncoderSettings
+) -> list[str]:
     """ffmpeg arguments (after the runner's global ones) for the whole job."""
     video = source.main_video
     if video is None or not source.media.width or not source.media.height:
@@ -32,10 +34,16 @@ def delogo_args(source: ProbeResult, regions: Sequence[Region], output: Path, *,
     chain = delogo_filter(regions) + (f",{crop}" if crop else "")
     return [
         *source.input_args(limits=bounds.media),
-        "-map", f"0:{video.index}", "-map", "0:a?",
-        "-vf", chain,
-        *encoder.video_args(), *encoder.audio_args(source.audio),
-        *encoder.container_args(), str(output),
+        "-map",
+        f"0:{video.index}",
+        "-map",
+        "0:a?",
+        "-vf",
+        chain,
+        *encoder.video_args(),
+        *encoder.audio_args(source.audio),
+        *encoder.container_args(),
+        str(output),
     ]
 
 
@@ -50,14 +58,20 @@ def delogo_video(
     on_frames: Callable[[int], None] = lambda done: None,
 ) -> int:
     """Remove `regions` from every frame of `source` into the MP4 `output`; return frames written."""
+
     def progress(snapshot: FfmpegProgress) -> None:
         if snapshot.frame:
             on_frames(snapshot.frame)
 
     result = run_ffmpeg(
         delogo_args(source, regions, output, bounds=bounds, encoder=encoder),
-        outputs=[output], total_duration=source.duration, on_progress=progress,
-        cancel_event=cancel_event, timeout=bounds.timeout, max_output_bytes=bounds.max_output_bytes,
-        grace=bounds.grace, memory_limit=bounds.memory_limit,
+        outputs=[output],
+        total_duration=source.duration,
+        on_progress=progress,
+        cancel_event=cancel_event,
+        timeout=bounds.timeout,
+        max_output_bytes=bounds.max_output_bytes,
+        grace=bounds.grace,
+        memory_limit=bounds.memory_limit,
     )
     return (result.progress.frame if result.progress else None) or 0

@@ -90,18 +90,31 @@ def inpaint_video(
     rate = video.avg_frame_rate or video.frame_rate or _FALLBACK_RATE
     video_only = output.with_name(f"{output.stem}.video.mp4")
     common: _Watch = {
-        "cancel_event": cancel, "timeout": bounds.timeout, "grace": bounds.grace, "memory_limit": bounds.memory_limit,
+        "cancel_event": cancel,
+        "timeout": bounds.timeout,
+        "grace": bounds.grace,
+        "memory_limit": bounds.memory_limit,
     }
     decoder = FfmpegProcess(decoder_args(source, bounds.media, width, height, rate), stdout=subprocess.PIPE, **common)
     encoder_process = FfmpegProcess(
-        encoder_args(source, width, height, rate, video_only, encoder), stdin=subprocess.PIPE,
-        outputs=[video_only], max_output_bytes=bounds.max_output_bytes, **common,
+        encoder_args(source, width, height, rate, video_only, encoder),
+        stdin=subprocess.PIPE,
+        outputs=[video_only],
+        max_output_bytes=bounds.max_output_bytes,
+        **common,
     )
     try:
         with decoder, encoder_process:
             pump = FramePump(
-                decoder, encoder_process, width=width, height=height, windows=windows,
-                cancel_event=cancel, on_frames=on_frames, buffers=buffers, workers=workers,
+                decoder,
+                encoder_process,
+                width=width,
+                height=height,
+                windows=windows,
+                cancel_event=cancel,
+                on_frames=on_frames,
+                buffers=buffers,
+                workers=workers,
             )
             frames, broken = pump.run()
         # Both ffmpeg exited cleanly (their `wait` raises otherwise), yet a pipe broke: never
@@ -113,8 +126,10 @@ def inpaint_video(
         if cancel.is_set():
             raise JobCancelledError("the job was cancelled")
         run_ffmpeg(
-            remux_args(source, bounds.media, video_only, output, encoder), outputs=[output],
-            max_output_bytes=bounds.max_output_bytes, **common,
+            remux_args(source, bounds.media, video_only, output, encoder),
+            outputs=[output],
+            max_output_bytes=bounds.max_output_bytes,
+            **common,
         )
         return frames
     except BaseException:
@@ -138,17 +153,28 @@ def decoder_args(source: ProbeResult, limits: MediaLimits, width: int, height: i
     # One decoding thread: the decoder outruns the encoder anyway, and every frame thread
     # holds its own reference frames (~20 MB more at 1080p).
     return [
-        "-threads", "1",
+        "-threads",
+        "1",
         *source.input_args(limits=limits),
-        "-map", f"0:{video.index}",
-        "-vf", f"{scale},format=yuv420p",
-        "-r", _rate_text(rate),
-        "-f", "rawvideo", "pipe:1",
+        "-map",
+        f"0:{video.index}",
+        "-vf",
+        f"{scale},format=yuv420p",
+        "-r",
+        _rate_text(rate),
+        "-f",
+        "rawvideo",
+        "pipe:1",
     ]
 
 
 def encoder_args(
-    source: ProbeResult, width: int, height: int, rate: Fraction, output: Path, encoder: EncoderSettings,
+    source: ProbeResult,
+    width: int,
+    height: int,
+    rate: Fraction,
+    output: Path,
+    encoder: EncoderSettings,
 ) -> list[str]:
     """ffmpeg arguments that encode raw frames from stdin into the video-only MP4 `output`."""
     video = source.main_video
@@ -156,16 +182,32 @@ def encoder_args(
     filters = [f for f in (even_crop(width, height), _sar_filter(video.sar)) if f]
     # A short input queue: queued raw frames are megabytes each.
     return [
-        "-f", "rawvideo", "-pix_fmt", "yuv420p", "-video_size", f"{width}x{height}",
-        "-framerate", _rate_text(rate), "-thread_queue_size", "2", "-i", "pipe:0",
-        "-map", "0:v:0",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "yuv420p",
+        "-video_size",
+        f"{width}x{height}",
+        "-framerate",
+        _rate_text(rate),
+        "-thread_queue_size",
+        "2",
+        "-i",
+        "pipe:0",
+        "-map",
+        "0:v:0",
         *(["-vf", ",".join(filters)] if filters else []),
-        *encoder.video_args(), *colour_args(video),
-        "-f", "mp4", str(output),
+        *encoder.video_args(),
+        *colour_args(video),
+        "-f",
+        "mp4",
+        str(output),
     ]
 
 
-def remux_args(source: ProbeResult, limits: MediaLimits, video: Path, output: Path, encoder: EncoderSettings) -> list[str]:
+def remux_args(
+    source: ProbeResult, limits: MediaLimits, video: Path, output: Path, encoder: EncoderSettings
+) -> list[str]:
     """ffmpeg arguments that join the encoded video with the source's audio into `output`.
 
     The audio is muxed in this separate, stream-copy pass rather than by the encoder: a second
@@ -174,10 +216,24 @@ def remux_args(source: ProbeResult, limits: MediaLimits, video: Path, output: Pa
     fraction of a second and writes the +faststart index, which rewrites the file anyway.
     """
     return [
-        "-protocol_whitelist", "file", "-format_whitelist", "mov", "-f", "mov", "-i", file_url(video),
+        "-protocol_whitelist",
+        "file",
+        "-format_whitelist",
+        "mov",
+        "-f",
+        "mov",
+        "-i",
+        file_url(video),
         *source.input_args(limits=limits),
-        "-map", "0:v:0", "-map", "1:a?", "-c:v", "copy", *encoder.audio_args(source.audio),
-        *encoder.container_args(), str(output),
+        "-map",
+        "0:v:0",
+        "-map",
+        "1:a?",
+        "-c:v",
+        "copy",
+        *encoder.audio_args(source.audio),
+        *encoder.container_args(),
+        str(output),
     ]
 
 
@@ -224,10 +280,14 @@ class FramePump:
 
     def run(self) -> tuple[int, bool]:
         """Pump until the decoder ends; return (frames written, whether a pipe broke early)."""
-        threads = [threading.Thread(target=self._read, name="inpaint-reader", daemon=True),
-                   threading.Thread(target=self._write, name="inpaint-writer", daemon=True)]
-        threads += [threading.Thread(target=self._work, args=(n,), name=f"inpaint-{n}", daemon=True)
-                    for n in range(self._workers)]
+        threads = [
+            threading.Thread(target=self._read, name="inpaint-reader", daemon=True),
+            threading.Thread(target=self._write, name="inpaint-writer", daemon=True),
+        ]
+        threads += [
+            threading.Thread(target=self._work, args=(n,), name=f"inpaint-{n}", daemon=True)
+            for n in range(self._workers)
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -336,16 +396,16 @@ class FramePump:
 
 
 def _window_views(
-    buffer: np.ndarray, width: int, height: int, windows: Sequence[PlaneWindow],
+    buffer: np.ndarray,
+    width: int,
+    height: int,
+    windows: Sequence[PlaneWindow],
 ) -> list[tuple[np.ndarray, np.ndarray, int]]:
     planes, offset = [], 0
     for rows, cols in plane_shapes(width, height):
-        planes.append(buffer[offset:offset + rows * cols].reshape(rows, cols))
+        planes.append(buffer[offset : offset + rows * cols].reshape(rows, cols))
         offset += rows * cols
-    return [
-        (planes[w.plane][w.box.top:w.box.bottom, w.box.left:w.box.right], w.mask, w.radius)
-        for w in windows
-    ]
+    return [(planes[w.plane][w.box.top : w.box.bottom, w.box.left : w.box.right], w.mask, w.radius) for w in windows]
 
 
 def _widen_pipe(fd: int, size: int) -> None:

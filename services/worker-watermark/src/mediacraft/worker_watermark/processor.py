@@ -110,35 +110,58 @@ class WatermarkProcessor:
             raise
 
     def _clean(
-        self, ctx: JobContext, config: JobConfig, source: ProbeResult, regions: tuple[Region, ...], output: Path,
+        self,
+        ctx: JobContext,
+        config: JobConfig,
+        source: ProbeResult,
+        regions: tuple[Region, ...],
+        output: Path,
     ) -> ProcessorResult:
         opts = self.options
         bounds = RunBounds(
-            media=opts.limits, timeout=ctx.deadline_seconds or opts.timeout_seconds,
-            max_output_bytes=opts.max_output_bytes, memory_limit=opts.memory_limit, grace=opts.grace_seconds,
+            media=opts.limits,
+            timeout=ctx.deadline_seconds or opts.timeout_seconds,
+            max_output_bytes=opts.max_output_bytes,
+            memory_limit=opts.memory_limit,
+            grace=opts.grace_seconds,
         )
         on_frames = FrameProgress(ctx.report, _frame_total(source), config.method)
         ctx.check_cancelled()
         if config.method == INPAINT:
             frames = inpaint_video(
-                source, regions, output, bounds=bounds, encoder=opts.encoder, radius=config.radius,
-                grow=opts.grow, cancel_event=ctx.cancel_event, on_frames=on_frames,
-                buffers=opts.frame_buffers, workers=opts.inpaint_workers,
+                source,
+                regions,
+                output,
+                bounds=bounds,
+                encoder=opts.encoder,
+                radius=config.radius,
+                grow=opts.grow,
+                cancel_event=ctx.cancel_event,
+                on_frames=on_frames,
+                buffers=opts.frame_buffers,
+                workers=opts.inpaint_workers,
             )
         else:
             frames = delogo_video(
-                source, regions, output, bounds=bounds, encoder=opts.encoder,
-                cancel_event=ctx.cancel_event, on_frames=on_frames,
+                source,
+                regions,
+                output,
+                bounds=bounds,
+                encoder=opts.encoder,
+                cancel_event=ctx.cancel_event,
+                on_frames=on_frames,
             )
         # ffmpeg may have finished in the instant the cancel arrived; a cancel still wins.
         ctx.check_cancelled()
         result = probe_media(output, self._output_limits(), expect="video")
         ctx.report(1.0, "done")
         # the settings as applied: the regions as cleaned, the radius only where it was used
-        applied = config.settings.model_copy(update={
-            "regions": [r.as_list() for r in regions],
-            "inpaint_radius": config.radius if config.method == INPAINT else None,
-        })
+        applied = config.settings.model_copy(
+            update={
+                "regions": [r.as_list() for r in regions],
+                "inpaint_radius": config.radius if config.method == INPAINT else None,
+            }
+        )
         info: dict[str, Any] = {**applied.normalized(), "frames": frames}
         return ProcessorResult(path=output, filename=RESULT_NAME, media=result.media, info=info)
 
@@ -150,8 +173,15 @@ class WatermarkProcessor:
 class FrameProgress:
     """Turns frame counts into throttled, monotonic fractions of the processing stage."""
 
-    def __init__(self, report: Callable[[float, str], None], total: int | None, detail: str,
-                 *, every: float = _REPORT_EVERY, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        report: Callable[[float, str], None],
+        total: int | None,
+        detail: str,
+        *,
+        every: float = _REPORT_EVERY,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._report, self._total, self._detail = report, total, detail
         self._every, self._clock = every, clock
         self._last_time = float("-inf")

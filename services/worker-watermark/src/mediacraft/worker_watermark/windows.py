@@ -47,23 +47,33 @@ class Box:
 
     def grown(self, by: int, limit_w: int, limit_h: int) -> Box:
         """This box grown by `by` on every side, clipped to a `limit_w` x `limit_h` plane."""
-        return Box(max(0, self.left - by), max(0, self.top - by),
-                   min(limit_w, self.right + by), min(limit_h, self.bottom + by))
+        return Box(
+            max(0, self.left - by), max(0, self.top - by), min(limit_w, self.right + by), min(limit_h, self.bottom + by)
+        )
 
     def overlaps(self, other: Box) -> bool:
         """True when the two boxes share at least one pixel."""
-        return (self.left < other.right and other.left < self.right
-                and self.top < other.bottom and other.top < self.bottom)
+        return (
+            self.left < other.right and other.left < self.right and self.top < other.bottom and other.top < self.bottom
+        )
 
     def union(self, other: Box) -> Box:
         """The bounding box of both."""
-        return Box(min(self.left, other.left), min(self.top, other.top),
-                   max(self.right, other.right), max(self.bottom, other.bottom))
+        return Box(
+            min(self.left, other.left),
+            min(self.top, other.top),
+            max(self.right, other.right),
+            max(self.bottom, other.bottom),
+        )
 
     def contains(self, other: Box) -> bool:
         """True when `other` lies entirely inside this box."""
-        return (self.left <= other.left and self.top <= other.top
-                and other.right <= self.right and other.bottom <= self.bottom)
+        return (
+            self.left <= other.left
+            and self.top <= other.top
+            and other.right <= self.right
+            and other.bottom <= self.bottom
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -112,7 +122,12 @@ def mask_boxes(region: Region, width: int, height: int, *, grow: int = DEFAULT_G
 
 
 def plan_windows(
-    regions: Iterable[Region], width: int, height: int, *, radius: int, grow: int = DEFAULT_GROW,
+    regions: Iterable[Region],
+    width: int,
+    height: int,
+    *,
+    radius: int,
+    grow: int = DEFAULT_GROW,
 ) -> list[PlaneWindow]:
     """Every window to inpaint in a `width` x `height` frame, masks included, merged per plane.
 
@@ -154,7 +169,9 @@ def merge_windows(pairs: list[tuple[Box, Box]]) -> list[tuple[Box, list[Box]]]:
     return groups
 
 
-def luma_windows(regions: Iterable[Region], width: int, height: int, *, radius: int, grow: int = DEFAULT_GROW) -> list[Box]:
+def luma_windows(
+    regions: Iterable[Region], width: int, height: int, *, radius: int, grow: int = DEFAULT_GROW
+) -> list[Box]:
     """The Y-plane windows: outside them the inpaint method leaves every luma pixel untouched."""
     return [w.box for w in plan_windows(regions, width, height, radius=radius, grow=grow) if w.plane == 0]
 
@@ -162,5 +179,5 @@ def luma_windows(regions: Iterable[Region], width: int, height: int, *, radius: 
 def _mask(window: Box, members: list[Box]) -> np.ndarray:
     mask = np.zeros((window.height, window.width), dtype=np.uint8)
     for box in members:
-        mask[box.top - window.top:box.bottom - window.top, box.left - window.left:box.right - window.left] = 255
+        mask[box.top - window.top : box.bottom - window.top, box.left - window.left : box.right - window.left] = 255
     return mask

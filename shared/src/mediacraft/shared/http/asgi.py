@@ -112,8 +112,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> Response:
-        err = ApiError(code_of_status(exc.status_code), str(exc.detail), status=exc.status_code,
-                       headers=dict(exc.headers or {}))
+        err = ApiError(
+            code_of_status(exc.status_code), str(exc.detail), status=exc.status_code, headers=dict(exc.headers or {})
+        )
         return answer(request, err)
 
     @app.exception_handler(Exception)
@@ -121,8 +122,9 @@ def install_error_handlers(app: FastAPI) -> None:
         # Starlette runs this outermost, past any middleware that adds the request id header;
         # it then re-raises, so the server logs the traceback as well.
         request_id = request_id_of(request.scope)
-        log.error("unexpected_error", error=repr(exc), method=request.method, path=request.url.path,
-                  request_id=request_id)
+        log.error(
+            "unexpected_error", error=repr(exc), method=request.method, path=request.url.path, request_id=request_id
+        )
         err = internal_error()
         err.headers["x-request-id"] = request_id
         return answer(request, err)

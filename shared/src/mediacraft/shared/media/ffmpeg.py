@@ -190,15 +190,26 @@ class FfmpegProcess:
         """Spawn ffmpeg in a new process group and start watching it."""
         read_fd, write_fd = os.pipe()
         command = [
-            self._ffmpeg, "-nostdin", "-hide_banner", "-nostats", "-loglevel", "error", "-y",
-            "-progress", f"pipe:{write_fd}",
+            self._ffmpeg,
+            "-nostdin",
+            "-hide_banner",
+            "-nostats",
+            "-loglevel",
+            "error",
+            "-y",
+            "-progress",
+            f"pipe:{write_fd}",
             *(["-xerror"] if self._xerror else []),
             *self.args,
         ]
         try:
             self._proc = subprocess.Popen(
-                command, stdin=self._stdin, stdout=self._stdout, stderr=subprocess.PIPE,
-                pass_fds=(write_fd,), start_new_session=True,
+                command,
+                stdin=self._stdin,
+                stdout=self._stdout,
+                stderr=subprocess.PIPE,
+                pass_fds=(write_fd,),
+                start_new_session=True,
             )
         except FileNotFoundError as exc:
             os.close(read_fd)
@@ -271,8 +282,10 @@ class FfmpegProcess:
             self._remove_outputs()
             raise typed
         self._result = FfmpegResult(
-            returncode=0, elapsed=time.monotonic() - self._started_at,
-            progress=self._last, stderr=self.stderr_text(),
+            returncode=0,
+            elapsed=time.monotonic() - self._started_at,
+            progress=self._last,
+            stderr=self.stderr_text(),
         )
         return self._result
 
@@ -437,9 +450,17 @@ def run_ffmpeg(
 ) -> FfmpegResult:
     """Run ffmpeg to completion under FfmpegProcess's watch; see the module docstring."""
     process = FfmpegProcess(
-        args, outputs=outputs, total_duration=total_duration, on_progress=on_progress,
-        cancel_event=cancel_event, timeout=timeout, max_output_bytes=max_output_bytes,
-        grace=grace, xerror=xerror, memory_limit=memory_limit, ffmpeg=ffmpeg,
+        args,
+        outputs=outputs,
+        total_duration=total_duration,
+        on_progress=on_progress,
+        cancel_event=cancel_event,
+        timeout=timeout,
+        max_output_bytes=max_output_bytes,
+        grace=grace,
+        xerror=xerror,
+        memory_limit=memory_limit,
+        ffmpeg=ffmpeg,
     )
     with process:
         return process.wait()

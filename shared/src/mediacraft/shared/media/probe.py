@@ -146,7 +146,12 @@ class ProbeResult:
         """
         demuxer = self.container.demuxer
         args = [
-            "-protocol_whitelist", protocols, "-format_whitelist", demuxer, "-f", demuxer,
+            "-protocol_whitelist",
+            protocols,
+            "-format_whitelist",
+            demuxer,
+            "-f",
+            demuxer,
             *self.container.demuxer_options,
         ]
         if limits is not None:
@@ -199,15 +204,27 @@ def read_ffprobe(
     and limit checks.
     """
     args = [
-        ffprobe, "-hide_banner", "-v", "error",
-        "-protocol_whitelist", PROTOCOL_WHITELIST,
-        "-format_whitelist", container.demuxer,
-        "-f", container.demuxer,
+        ffprobe,
+        "-hide_banner",
+        "-v",
+        "error",
+        "-protocol_whitelist",
+        PROTOCOL_WHITELIST,
+        "-format_whitelist",
+        container.demuxer,
+        "-f",
+        container.demuxer,
         *container.demuxer_options,
-        "-probesize", str(PROBE_SIZE),
-        "-analyzeduration", str(ANALYZE_DURATION_US),
-        "-show_format", "-show_streams", "-show_data_hash", "SHA256",
-        "-of", "json",
+        "-probesize",
+        str(PROBE_SIZE),
+        "-analyzeduration",
+        str(ANALYZE_DURATION_US),
+        "-show_format",
+        "-show_streams",
+        "-show_data_hash",
+        "SHA256",
+        "-of",
+        "json",
         file_url(path),
     ]
     returncode, stdout, stderr = _run_bounded(args, timeout, memory)
@@ -236,10 +253,15 @@ def parse_ffprobe(data: dict[str, Any], *, path: Path, container: ContainerForma
         known = [s.duration for s in every if s.duration]
         duration = max(known) if known else None
     return ProbeResult(
-        path=Path(path), container=container, size=size,
-        format_name=fmt.get("format_name"), duration=duration,
+        path=Path(path),
+        container=container,
+        size=size,
+        format_name=fmt.get("format_name"),
+        duration=duration,
         stream_count=max(len(streams), _int(fmt.get("nb_streams")) or 0),
-        video=video, audio=audio, media=_media_info(container, duration, video, audio),
+        video=video,
+        audio=audio,
+        media=_media_info(container, duration, video, audio),
     )
 
 
@@ -259,9 +281,7 @@ def check_limits(result: ProbeResult, limits: MediaLimits, *, expect: Expect = "
         if not v.attached_pic and rate and rate > limits.max_frame_rate:
             raise FrameRateTooHigh(f"the video runs at {float(rate):.3g} fps; the limit is {limits.max_frame_rate:g}")
     if result.duration is not None and result.duration > limits.max_duration:
-        raise MediaTooLong(
-            f"the media lasts {_minutes(result.duration)}; the limit is {_minutes(limits.max_duration)}"
-        )
+        raise MediaTooLong(f"the media lasts {_minutes(result.duration)}; the limit is {_minutes(limits.max_duration)}")
     if expect == "video":
         _check_playable_video(result, limits)
     if expect == "image" and not result.video:
@@ -296,7 +316,10 @@ def _run_bounded(args: list[str], timeout: float, memory: int | None) -> tuple[i
     """Run a short tool in its own process group with a heap limit; kill the group on timeout."""
     try:
         proc = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             start_new_session=True,
         )
     except FileNotFoundError as exc:
@@ -387,8 +410,10 @@ def _audio_stream(s: dict[str, Any]) -> AudioStream:
 
 
 def _media_info(
-    container: ContainerFormat, duration: float | None,
-    videos: tuple[VideoStream, ...], audios: tuple[AudioStream, ...],
+    container: ContainerFormat,
+    duration: float | None,
+    videos: tuple[VideoStream, ...],
+    audios: tuple[AudioStream, ...],
 ) -> MediaInfo:
     video = next((v for v in videos if not v.attached_pic), videos[0] if videos else None)
     audio = audios[0] if audios else None
@@ -406,10 +431,15 @@ def _media_info(
     if frame_count is None and rate and length and not video.attached_pic:
         frame_count = round(length * float(rate))
     width, height = video.frame_size
-    return info.model_copy(update={
-        "width": width, "height": height, "video_codec": video.codec,
-        "frame_rate": round(float(rate), 6) if rate else None, "frame_count": frame_count,
-    })
+    return info.model_copy(
+        update={
+            "width": width,
+            "height": height,
+            "video_codec": video.codec,
+            "frame_rate": round(float(rate), 6) if rate else None,
+            "frame_count": frame_count,
+        }
+    )
 
 
 def _stream_duration(s: dict[str, Any]) -> float | None:

@@ -39,6 +39,7 @@ __all__ = [
 
 # --- commands (mediacraft.commands -> scheduler.inbox) ---------------------------------------
 
+
 class SubmitTask(Message):
     TYPE = "task.submit"
     task_id: str
@@ -81,6 +82,7 @@ class ReconcileTasks(Message):
 
 # --- jobs (mediacraft.jobs -> jobs.<pool>) and control (mediacraft.control, fanout) -------------
 
+
 class RunJob(Message):
     TYPE = "job.run"
     task_id: str
@@ -100,6 +102,7 @@ class CancelJob(Message):
 
 
 # --- worker events (mediacraft.events, routing key job.<what>) -----------------------------------
+
 
 class JobStarted(Message):
     TYPE = "job.started"
@@ -150,6 +153,7 @@ class JobCancelled(Message):
 
 # --- task events (mediacraft.events, routing key task.<what>) for live clients ------------------
 
+
 class TaskStatusChanged(Message):
     TYPE = "task.status_changed"
     task_id: str
@@ -162,8 +166,14 @@ class TaskStatusChanged(Message):
     @classmethod
     def of(cls, task: Task, previous: TaskStatus | None) -> TaskStatusChanged:
         """The event of a write that left `task` as it now is, coming from status `previous`."""
-        return cls(task_id=task.task_id, user_id=task.user_id, status=task.status, previous_status=previous,
-                   version=task.version, task=task.to_doc())
+        return cls(
+            task_id=task.task_id,
+            user_id=task.user_id,
+            status=task.status,
+            previous_status=previous,
+            version=task.version,
+            task=task.to_doc(),
+        )
 
 
 class TaskProgressed(Message):
@@ -179,11 +189,19 @@ class TaskProgressed(Message):
     @classmethod
     def of(cls, task: Task) -> TaskProgressed:
         """The event of a progress write that left `task` as it now is."""
-        return cls(task_id=task.task_id, user_id=task.user_id, progress=task.progress, stage=task.stage,
-                   subtasks=task.subtasks, eta_seconds=task.eta_seconds, version=task.version)
+        return cls(
+            task_id=task.task_id,
+            user_id=task.user_id,
+            progress=task.progress,
+            stage=task.stage,
+            subtasks=task.subtasks,
+            eta_seconds=task.eta_seconds,
+            version=task.version,
+        )
 
 
 # --- user events (mediacraft.events, routing key user.<what>) ------------------------------------
+
 
 class UserCreated(Message):
     TYPE = "user.created"
@@ -197,6 +215,7 @@ class UserSeen(Message):
 
 
 # --- infrastructure --------------------------------------------------------------------------------
+
 
 class ProbeMessage(Message):
     """A message with no business meaning, used by contract tests and benchmarks."""

@@ -170,7 +170,9 @@ class WorkerRuntime:
                 self._work(running, workdir), timeout=job.deadline_seconds or self.settings.job_time_limit_seconds
             )
             outcome = JobSucceeded(
-                task_id=job.task_id, attempt=job.attempt, result=result,
+                task_id=job.task_id,
+                attempt=job.attempt,
+                result=result,
                 processing_seconds=round(time.monotonic() - started, 3),
             )
         except TimeoutError:
@@ -239,8 +241,12 @@ class WorkerRuntime:
         info = await self.objects.put_file(key, produced.path, content_type=produced.content_type)
         self._advance(running, 1.0)
         return ResultFile(
-            key=key, size=info.size, content_type=produced.content_type,
-            filename=produced.filename, media=produced.media, info=produced.info,
+            key=key,
+            size=info.size,
+            content_type=produced.content_type,
+            filename=produced.filename,
+            media=produced.media,
+            info=produced.info,
         )
 
     async def _settle(self, running: _RunningJob) -> None:
@@ -276,14 +282,21 @@ class WorkerRuntime:
                     p = running.progress
                     await self._emit(
                         JobProgress(
-                            task_id=job.task_id, attempt=job.attempt, percent=p.percent, stage=p.stage,
-                            stage_percent=round(p.stage_fraction * 100, 1), eta_seconds=p.eta_seconds(now),
+                            task_id=job.task_id,
+                            attempt=job.attempt,
+                            percent=p.percent,
+                            stage=p.stage,
+                            stage_percent=round(p.stage_fraction * 100, 1),
+                            eta_seconds=p.eta_seconds(now),
                         ),
-                        job, cause,
+                        job,
+                        cause,
                     )
                     last_beat = now
                 elif now - last_beat >= self.settings.heartbeat_seconds:
-                    await self._emit(JobHeartbeat(task_id=job.task_id, attempt=job.attempt, worker_id=self.worker_id), job, cause)
+                    await self._emit(
+                        JobHeartbeat(task_id=job.task_id, attempt=job.attempt, worker_id=self.worker_id), job, cause
+                    )
                     last_beat = now
             except Exception:  # a lost event is repaired by the next one; never kill the job for it
                 log.warning("could not send progress", exc_info=True)
@@ -291,8 +304,11 @@ class WorkerRuntime:
     @staticmethod
     def _failed(job: RunJob, exc: MediaCraftError) -> JobFailed:
         return JobFailed(
-            task_id=job.task_id, attempt=job.attempt, code=exc.code,
-            message=exc.message, retryable=isinstance(exc, RetryableError),
+            task_id=job.task_id,
+            attempt=job.attempt,
+            code=exc.code,
+            message=exc.message,
+            retryable=isinstance(exc, RetryableError),
         )
 
     async def _emit(self, message: Message, job: RunJob, cause: str) -> None:

@@ -52,8 +52,12 @@ def _etags(header: str | None) -> set[str]:
 
 
 def _not_found() -> Response:
-    return Response("Not found", status_code=404, media_type="text/plain; charset=utf-8",
-                    headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"})
+    return Response(
+        "Not found",
+        status_code=404,
+        media_type="text/plain; charset=utf-8",
+        headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"},
+    )
 
 
 def mount_web_ui(app: FastAPI) -> None:
@@ -71,7 +75,7 @@ def mount_web_ui(app: FastAPI) -> None:
         request = Request(scope, receive)
         path, root = scope["path"], scope.get("root_path", "")
         if root and path.startswith(root):
-            path = path[len(root):]  # the mount's prefix is part of root_path, not of the asset's name
+            path = path[len(root) :]  # the mount's prefix is part of root_path, not of the asset's name
         version, _, name = path.lstrip("/").partition("/")
         found = bundle.files.get(name) if request.method in ("GET", "HEAD") else None
         if found is None:

@@ -163,13 +163,18 @@ class HttpProvider:
             cause = " (connection refused)" if "refused" in str(exc).lower() else ""
             raise BackendUnavailable(f"The generation service could not be reached{cause}") from None
         except httpx.TransportError as exc:
-            raise BackendUnavailable(f"The connection to the generation service broke off ({type(exc).__name__})") from None
+            raise BackendUnavailable(
+                f"The connection to the generation service broke off ({type(exc).__name__})"
+            ) from None
 
-    def _single(self, request: GenerationRequest, response: httpx.Response, content_type: str,
-                stop: threading.Event) -> GeneratedFile:
+    def _single(
+        self, request: GenerationRequest, response: httpx.Response, content_type: str, stop: threading.Event
+    ) -> GeneratedFile:
         ext = MEDIA_TYPES[request.kind].get(content_type)
         if ext is None:
-            raise BadBackendResponse(f"The generation service sent {content_type or 'no content type'}, not {_a(request.kind)}")
+            raise BadBackendResponse(
+                f"The generation service sent {content_type or 'no content type'}, not {_a(request.kind)}"
+            )
         if request.expected_files != 1:
             raise BadBackendResponse(f"The generation service sent one file; {request.expected_files} were asked for")
         path = request.outdir / f"{request.kind}-1{ext}"
@@ -221,12 +226,16 @@ class HttpProvider:
         data = item.get("data")
         if not isinstance(data, str):
             if "url" in item:
-                raise BadBackendResponse("The generation service sent a link instead of the file; links are not fetched")
+                raise BadBackendResponse(
+                    "The generation service sent a link instead of the file; links are not fetched"
+                )
             raise BadBackendResponse("The generation service sent an item without data")
         content_type = str(item.get("content_type", "")).lower()
         ext = MEDIA_TYPES[request.kind].get(content_type)
         if ext is None:
-            raise BadBackendResponse(f"The generation service sent {content_type or 'no content type'}, not {_a(request.kind)}")
+            raise BadBackendResponse(
+                f"The generation service sent {content_type or 'no content type'}, not {_a(request.kind)}"
+            )
         try:
             raw = base64.b64decode(data, validate=True)
         except (binascii.Error, ValueError):
@@ -393,4 +402,3 @@ def _wait(
     if error:
         raise error[0]
     return value[0]
-

@@ -53,8 +53,9 @@ class LocalProvider:
         for number in range(params.count):
             request.check_cancelled()
             seed = (request.seed + number) % (MAX_SEED + 1)
-            image = render_image(params.width, params.height, params.prompt, params.style, seed,
-                                 label=f"{LABEL} - seed {seed}")
+            image = render_image(
+                params.width, params.height, params.prompt, params.style, seed, label=f"{LABEL} - seed {seed}"
+            )
             path = request.outdir / f"image-{number + 1}.png"
             _write(path, _encode(".png", image))
             files.append(GeneratedFile(path, "image/png"))
@@ -79,14 +80,37 @@ class LocalProvider:
         )
         run_ffmpeg(
             [
-                "-f", "lavfi", "-i", gradients,
+                "-f",
+                "lavfi",
+                "-i",
+                gradients,
                 # our own PNG, opened as untrusted input would be: demuxer forced, files only
-                "-protocol_whitelist", "file", "-format_whitelist", "png_pipe", "-f", "png_pipe",
-                "-i", file_url(caption),
-                "-filter_complex", "[0:v][1:v]overlay=0:0:format=rgb,format=yuv420p[v]",
-                "-map", "[v]", "-an", "-frames:v", str(params.frame_count), "-r", str(params.fps),
-                "-c:v", "libx264", "-preset", self.preset, "-crf", str(self.crf),
-                "-movflags", "+faststart", str(output),
+                "-protocol_whitelist",
+                "file",
+                "-format_whitelist",
+                "png_pipe",
+                "-f",
+                "png_pipe",
+                "-i",
+                file_url(caption),
+                "-filter_complex",
+                "[0:v][1:v]overlay=0:0:format=rgb,format=yuv420p[v]",
+                "-map",
+                "[v]",
+                "-an",
+                "-frames:v",
+                str(params.frame_count),
+                "-r",
+                str(params.fps),
+                "-c:v",
+                "libx264",
+                "-preset",
+                self.preset,
+                "-crf",
+                str(self.crf),
+                "-movflags",
+                "+faststart",
+                str(output),
             ],
             outputs=[output],
             total_duration=params.duration_seconds,
@@ -113,4 +137,3 @@ def _write(path: Path, data: bytes) -> None:
     except OSError as exc:  # a full or failing disk is the worker's trouble, not the request's
         path.unlink(missing_ok=True)
         raise LocalResourceError(f"could not write {path.name}: {exc.strerror}") from exc
-

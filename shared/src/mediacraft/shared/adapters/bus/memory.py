@@ -157,8 +157,9 @@ class MemoryBroker:
 
     # --- routing --------------------------------------------------------------------------------
 
-    def publish(self, exchange: str, routing_key: str, body: bytes, headers: dict[str, Any] | None,
-                mandatory: bool) -> None:
+    def publish(
+        self, exchange: str, routing_key: str, body: bytes, headers: dict[str, Any] | None, mandatory: bool
+    ) -> None:
         """Route a message into every matching queue; Unroutable when mandatory and none matched."""
         if self.closed:
             raise BusUnavailable("memory broker is closed")
@@ -215,8 +216,14 @@ class MemoryBroker:
             deaths.remove(same)
             same["count"] = int(same.get("count", 1)) + 1
         else:
-            same = {"count": 1, "reason": reason, "queue": queue.name, "time": self.clock.now(),
-                    "exchange": message.exchange, "routing-keys": [message.routing_key]}
+            same = {
+                "count": 1,
+                "reason": reason,
+                "queue": queue.name,
+                "time": self.clock.now(),
+                "exchange": message.exchange,
+                "routing-keys": [message.routing_key],
+            }
         headers["x-death"] = [same, *deaths]
         headers.setdefault("x-first-death-exchange", message.exchange)
         headers.setdefault("x-first-death-queue", queue.name)
@@ -267,11 +274,16 @@ class MemoryBroker:
                     await consumer.handler(self._incoming(queue, message, envelope))
                 except Exception as exc:  # the port maps every handler failure to an outcome
                     error = exc
-            outcome = outcomes.decide(error, topology=consumer.bus.topology, spec=queue.spec,
-                                      redelivered=message.redelivered)
+            outcome = outcomes.decide(
+                error, topology=consumer.bus.topology, spec=queue.spec, redelivered=message.redelivered
+            )
             if error is not None:
-                log.info("bus.handler_failed", queue=queue.name, outcome=outcome.action.value,
-                         reason=outcome.reason or outcomes.reason_for(error))
+                log.info(
+                    "bus.handler_failed",
+                    queue=queue.name,
+                    outcome=outcome.action.value,
+                    reason=outcome.reason or outcomes.reason_for(error),
+                )
             self._settle(queue, message, outcome)
             settled = True
         finally:
@@ -296,12 +308,18 @@ class MemoryBroker:
     def _settle(self, queue: _Queue, message: _Message, outcome: Outcome) -> None:
         try:
             if outcome.action is Action.RETRY:
-                headers = outcomes.retry_headers(message.headers, queue=queue.name, exchange=message.exchange,
-                                                 routing_key=message.routing_key)
+                headers = outcomes.retry_headers(
+                    message.headers, queue=queue.name, exchange=message.exchange, routing_key=message.routing_key
+                )
                 self.publish(RETRY, str(outcome.delay_ms), message.body, headers, mandatory=True)
             elif outcome.action is Action.DEAD:
-                headers = outcomes.dead_headers(message.headers, queue=queue.name, exchange=message.exchange,
-                                                routing_key=message.routing_key, reason=outcome.reason)
+                headers = outcomes.dead_headers(
+                    message.headers,
+                    queue=queue.name,
+                    exchange=message.exchange,
+                    routing_key=message.routing_key,
+                    reason=outcome.reason,
+                )
                 self.publish(DEAD, message.routing_key, message.body, headers, mandatory=True)
             elif outcome.action is Action.REQUEUE:
                 self._requeue(queue, message)
@@ -390,10 +408,20 @@ class MemoryBroker:
 class MemoryBus:
     """The bus port in process; several instances may share one MemoryBroker."""
 
-    def __init__(self, *, topology: Topology, clock: Clock | None = None, broker: MemoryBroker | None = None,
-                 close_grace: float = 10.0) -> None:
-        if (broker is not None and clock is not None and clock is not broker.clock
-                and not (isinstance(clock, SystemClock) and isinstance(broker.clock, SystemClock))):
+    def __init__(
+        self,
+        *,
+        topology: Topology,
+        clock: Clock | None = None,
+        broker: MemoryBroker | None = None,
+        close_grace: float = 10.0,
+    ) -> None:
+        if (
+            broker is not None
+            and clock is not None
+            and clock is not broker.clock
+            and not (isinstance(clock, SystemClock) and isinstance(broker.clock, SystemClock))
+        ):
             raise ValueError("a shared MemoryBroker runs on its own clock: pass the same clock or none")
         self.topology = topology
         self.close_grace = close_grace
@@ -428,13 +456,27 @@ class MemoryBus:
         if self._owns_broker:
             await self._broker.close()
 
-    async def publish(self, exchange: str, routing_key: str, envelope: Envelope, *,
-                      headers: dict[str, Any] | None = None, mandatory: bool = True) -> None:
+    async def publish(
+        self,
+        exchange: str,
+        routing_key: str,
+        envelope: Envelope,
+        *,
+        headers: dict[str, Any] | None = None,
+        mandatory: bool = True,
+    ) -> None:
         """Route the envelope now; Unroutable if mandatory and no queue took it."""
         await self.publish_raw(exchange, routing_key, envelope.to_bytes(), headers=headers, mandatory=mandatory)
 
-    async def publish_raw(self, exchange: str, routing_key: str, body: bytes, *,
-                          headers: dict[str, Any] | None = None, mandatory: bool = True) -> None:
+    async def publish_raw(
+        self,
+        exchange: str,
+        routing_key: str,
+        body: bytes,
+        *,
+        headers: dict[str, Any] | None = None,
+        mandatory: bool = True,
+    ) -> None:
         """Route bytes as they are (replays, tests of malformed bodies)."""
         self._check_open()
         self._broker.publish(exchange, routing_key, body, headers, mandatory)

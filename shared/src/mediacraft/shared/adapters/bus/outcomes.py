@@ -27,16 +27,18 @@ ORIGIN_EXCHANGE_HEADER = "x-mc-exchange"
 ORIGIN_KEY_HEADER = "x-mc-routing-key"
 DELIVERY_COUNT_HEADER = "x-delivery-count"
 # set by the broker on requeue and dead-lettering; a copy we publish must not carry stale ones
-BROKER_HEADERS = frozenset({
-    DELIVERY_COUNT_HEADER,
-    "x-death",
-    "x-first-death-exchange",
-    "x-first-death-queue",
-    "x-first-death-reason",
-    "x-last-death-exchange",
-    "x-last-death-queue",
-    "x-last-death-reason",
-})
+BROKER_HEADERS = frozenset(
+    {
+        DELIVERY_COUNT_HEADER,
+        "x-death",
+        "x-first-death-exchange",
+        "x-first-death-queue",
+        "x-first-death-reason",
+        "x-last-death-exchange",
+        "x-last-death-queue",
+        "x-last-death-reason",
+    }
+)
 MAX_REASON = 1000
 
 
@@ -58,8 +60,7 @@ ACK = Outcome(Action.ACK)
 REQUEUE = Outcome(Action.REQUEUE)
 
 
-def decide(error: BaseException | None, *, topology: Topology, spec: QueueSpec | None,
-           redelivered: bool) -> Outcome:
+def decide(error: BaseException | None, *, topology: Topology, spec: QueueSpec | None, redelivered: bool) -> Outcome:
     """The outcome of a delivery whose handler raised `error` (None: it returned)."""
     if error is None:
         return ACK
@@ -103,8 +104,9 @@ def retry_headers(headers: Mapping[str, Any] | None, *, queue: str, exchange: st
     return out
 
 
-def dead_headers(headers: Mapping[str, Any] | None, *, queue: str, exchange: str, routing_key: str,
-                 reason: str) -> dict[str, Any]:
+def dead_headers(
+    headers: Mapping[str, Any] | None, *, queue: str, exchange: str, routing_key: str, reason: str
+) -> dict[str, Any]:
     """Headers of the copy parked in dead letters: the reason, and the queue a replay goes back to."""
     out = app_headers(headers)
     out.setdefault(ORIGIN_EXCHANGE_HEADER, exchange)

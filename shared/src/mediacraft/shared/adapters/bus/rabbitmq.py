@@ -60,8 +60,14 @@ PERSISTENT = int(aio_pika.DeliveryMode.PERSISTENT)
 class RabbitSubscription:
     """One consume() call: its own channel, queue object and consumer tag, kept alive here."""
 
-    def __init__(self, bus: RabbitBus, spec: QueueSpec, channel: AbstractRobustChannel,
-                 queue: AbstractRobustQueue, handler: Handler) -> None:
+    def __init__(
+        self,
+        bus: RabbitBus,
+        spec: QueueSpec,
+        channel: AbstractRobustChannel,
+        queue: AbstractRobustQueue,
+        handler: Handler,
+    ) -> None:
         self.bus = bus
         self.spec = spec
         self.channel = channel
@@ -96,9 +102,18 @@ class RabbitSubscription:
 class RabbitBus:
     """The bus port on a RabbitMQ broker."""
 
-    def __init__(self, url: str, *, topology: Topology, publish_timeout: float = 30.0,
-                 reconnect_interval: float = 1.0, close_grace: float = 10.0, connect_timeout: float = 10.0,
-                 ping_timeout: float = 5.0, connection_name: str = "mediacraft") -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        topology: Topology,
+        publish_timeout: float = 30.0,
+        reconnect_interval: float = 1.0,
+        close_grace: float = 10.0,
+        connect_timeout: float = 10.0,
+        ping_timeout: float = 5.0,
+        connection_name: str = "mediacraft",
+    ) -> None:
         self.url = url
         self.topology = topology
         self.publish_timeout = publish_timeout
@@ -146,8 +161,7 @@ class RabbitBus:
             for ex in self.topology.exchanges:
                 await channel.declare_exchange(ex.name, ex.type, durable=True, robust=robust)
             for spec in self.topology.queues:
-                queue = await channel.declare_queue(spec.name, durable=True, arguments=spec.arguments(),
-                                                    robust=robust)
+                queue = await channel.declare_queue(spec.name, durable=True, arguments=spec.arguments(), robust=robust)
                 for exchange, key in spec.bindings:
                     await queue.bind(exchange, key, robust=robust)
                 if spec.redeliverable:
@@ -181,21 +195,51 @@ class RabbitBus:
 
     # --- publishing -----------------------------------------------------------------------------
 
-    async def publish(self, exchange: str, routing_key: str, envelope: Envelope, *,
-                      headers: dict[str, Any] | None = None, mandatory: bool = True) -> None:
+    async def publish(
+        self,
+        exchange: str,
+        routing_key: str,
+        envelope: Envelope,
+        *,
+        headers: dict[str, Any] | None = None,
+        mandatory: bool = True,
+    ) -> None:
         """Publish and wait for the broker's confirm; Unroutable if no queue took it."""
-        await self._publish(exchange, routing_key, envelope.to_bytes(), headers, mandatory,
-                            type=envelope.type, correlation_id=envelope.correlation_id,
-                            timestamp=envelope.occurred_at)
+        await self._publish(
+            exchange,
+            routing_key,
+            envelope.to_bytes(),
+            headers,
+            mandatory,
+            type=envelope.type,
+            correlation_id=envelope.correlation_id,
+            timestamp=envelope.occurred_at,
+        )
 
-    async def publish_raw(self, exchange: str, routing_key: str, body: bytes, *,
-                          headers: dict[str, Any] | None = None, mandatory: bool = True) -> None:
+    async def publish_raw(
+        self,
+        exchange: str,
+        routing_key: str,
+        body: bytes,
+        *,
+        headers: dict[str, Any] | None = None,
+        mandatory: bool = True,
+    ) -> None:
         """Publish bytes as they are (replays, tests of malformed bodies), with the same guarantees."""
         await self._publish(exchange, routing_key, body, headers, mandatory)
 
-    async def _publish(self, exchange: str, routing_key: str, body: bytes, headers: dict[str, Any] | None,
-                       mandatory: bool, *, type: str | None = None, correlation_id: str | None = None,
-                       timestamp: datetime | None = None) -> None:
+    async def _publish(
+        self,
+        exchange: str,
+        routing_key: str,
+        body: bytes,
+        headers: dict[str, Any] | None,
+        mandatory: bool,
+        *,
+        type: str | None = None,
+        correlation_id: str | None = None,
+        timestamp: datetime | None = None,
+    ) -> None:
         channel = self._publisher_channel()
         # the AMQP properties go straight to the channel underneath: aio-pika's Message and
         # Exchange layers would only copy them. The publish still waits for its frame to be
@@ -218,8 +262,9 @@ class RabbitBus:
                 async with asyncio.timeout(remaining):
                     await channel.ready()  # during a reconnect: until the channel is back
                     underlay = await channel.get_underlay_channel()
-                    await underlay.basic_publish(body, exchange=exchange, routing_key=routing_key,
-                                                 properties=properties, mandatory=mandatory)
+                    await underlay.basic_publish(
+                        body, exchange=exchange, routing_key=routing_key, properties=properties, mandatory=mandatory
+                    )
                 return
             except PublishError:
                 raise Unroutable(f"no queue bound to {exchange!r} for {routing_key!r}") from None
@@ -273,11 +318,16 @@ class RabbitBus:
                 await subscription.handler(self._incoming(subscription.spec.name, message, envelope))
             except Exception as exc:  # the port maps every handler failure to an outcome
                 error = exc
-        outcome = outcomes.decide(error, topology=self.topology, spec=subscription.spec,
-                                  redelivered=bool(message.redelivered))
+        outcome = outcomes.decide(
+            error, topology=self.topology, spec=subscription.spec, redelivered=bool(message.redelivered)
+        )
         if error is not None:
-            log.info("bus.handler_failed", queue=subscription.spec.name, outcome=outcome.action.value,
-                     reason=outcome.reason or outcomes.reason_for(error))
+            log.info(
+                "bus.handler_failed",
+                queue=subscription.spec.name,
+                outcome=outcome.action.value,
+                reason=outcome.reason or outcomes.reason_for(error),
+            )
         await self._settle(subscription.spec.name, message, outcome)
 
     def _incoming(self, queue: str, message: AbstractIncomingMessage, envelope: Envelope) -> Incoming:
@@ -320,11 +370,20 @@ class RabbitBus:
             headers = outcomes.retry_headers(message.headers, queue=queue, exchange=exchange, routing_key=routing_key)
             target, key = RETRY, str(outcome.delay_ms)
         else:
-            headers = outcomes.dead_headers(message.headers, queue=queue, exchange=exchange,
-                                            routing_key=routing_key, reason=outcome.reason)
+            headers = outcomes.dead_headers(
+                message.headers, queue=queue, exchange=exchange, routing_key=routing_key, reason=outcome.reason
+            )
             target, key = DEAD, routing_key
-        await self._publish(target, key, message.body, headers, True, type=message.type,
-                            correlation_id=message.correlation_id, timestamp=message.timestamp)
+        await self._publish(
+            target,
+            key,
+            message.body,
+            headers,
+            True,
+            type=message.type,
+            correlation_id=message.correlation_id,
+            timestamp=message.timestamp,
+        )
 
     # --- private queues, get, ping --------------------------------------------------------------
 
@@ -362,8 +421,9 @@ class RabbitBus:
             return None
         await message.ack()
         exchange, routing_key = outcomes.origin_of(message.headers, message.exchange or "", message.routing_key or "")
-        return RawMessage(message.body, queue, exchange, routing_key, bool(message.redelivered),
-                          dict(message.headers or {}))
+        return RawMessage(
+            message.body, queue, exchange, routing_key, bool(message.redelivered), dict(message.headers or {})
+        )
 
     async def ping(self) -> bool:
         """True when the broker answers a round trip on this connection."""
@@ -442,5 +502,3 @@ def _redacted(url: str) -> str:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
     return urlunsplit(parts._replace(netloc=netloc))
-
-

@@ -46,17 +46,20 @@ def headers_match(arguments: Mapping[str, Any], headers: Mapping[str, Any]) -> b
     """The headers exchange rule of RabbitMQ for one binding's arguments against message headers."""
     mode = str(arguments.get(MATCH_KEY, "all"))
     with_x = mode.endswith("-with-x")
-    wanted = {
-        k: v for k, v in arguments.items() if k != MATCH_KEY and (with_x or not k.startswith("x-"))
-    }
+    wanted = {k: v for k, v in arguments.items() if k != MATCH_KEY and (with_x or not k.startswith("x-"))}
     hits = (k in headers and (v is None or headers[k] == v) for k, v in wanted.items())
     if mode.startswith("any"):
         return any(hits)
     return all(hits)
 
 
-def binding_matches(exchange_type: str, binding_key: str, arguments: Mapping[str, Any] | None,
-                    routing_key: str, headers: Mapping[str, Any]) -> bool:
+def binding_matches(
+    exchange_type: str,
+    binding_key: str,
+    arguments: Mapping[str, Any] | None,
+    routing_key: str,
+    headers: Mapping[str, Any],
+) -> bool:
     """Whether a message with this routing key and headers goes through one binding."""
     if exchange_type == "fanout":
         return True

@@ -369,7 +369,9 @@ class LocalObjectStore:
             here = Path(dirpath).relative_to(base).as_posix()
             here = "" if here == "." else here + "/"
             # descend only into folders that can hold keys with the prefix
-            dirnames[:] = [d for d in dirnames if (here + d + "/").startswith(prefix) or prefix.startswith(here + d + "/")]
+            dirnames[:] = [
+                d for d in dirnames if (here + d + "/").startswith(prefix) or prefix.startswith(here + d + "/")
+            ]
             for name in filenames:
                 key = here + name
                 if not key.startswith(prefix):

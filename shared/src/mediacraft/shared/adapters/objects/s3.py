@@ -199,7 +199,9 @@ class S3ObjectStore:
                         raise TooLarge(f"upload needs more than {MAX_PARTS} parts")
                     body = pending.take(self._part_size_of(number))
                     if upload_id is None:
-                        upload_id = await self._run(self._client._create_multipart_upload, self._bucket, key, dict(headers))
+                        upload_id = await self._run(
+                            self._client._create_multipart_upload, self._bucket, key, dict(headers)
+                        )
                     if in_flight is not None:
                         await self._settle(in_flight, parts)
                     in_flight = self._executor.submit(

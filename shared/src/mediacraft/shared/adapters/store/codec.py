@@ -75,9 +75,7 @@ def utc_decoded(task: Task) -> Task:
 
 def utc_user(user: User) -> User:
     """A copy of `user` with UTC datetimes."""
-    return user.model_copy(
-        update={"created_at": as_utc(user.created_at), "last_accessed": as_utc(user.last_accessed)}
-    )
+    return user.model_copy(update={"created_at": as_utc(user.created_at), "last_accessed": as_utc(user.last_accessed)})
 
 
 def queue_order_us(submitted_at: datetime | None, created_at_us: int) -> int:
@@ -110,9 +108,7 @@ def validate_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
     return validated
 
 
-def transition_write(
-    transition: Transition, changes: Mapping[str, Any] | None
-) -> tuple[list[str], dict[str, Any]]:
+def transition_write(transition: Transition, changes: Mapping[str, Any] | None) -> tuple[list[str], dict[str, Any]]:
     """The statuses a transition leaves from and its validated changes, target status included.
 
     Raises InvalidTransition for a write the state machine does not allow, ValueError for a value
@@ -152,7 +148,10 @@ def progress_changes(
 ) -> dict[str, Any]:
     """The validated fields a progress report sets (progress clamped to 0-100); None leaves a field."""
     optional: dict[str, object] = {
-        "stage": stage, "eta_seconds": eta_seconds, "message": message, "lease_expires_at": lease_expires_at
+        "stage": stage,
+        "eta_seconds": eta_seconds,
+        "message": message,
+        "lease_expires_at": lease_expires_at,
     }
     changes: dict[str, Any] = {"progress": clamp_progress(progress), "updated_at": now}
     changes.update({name: value for name, value in optional.items() if value is not None})

@@ -54,9 +54,7 @@ _USER_DATETIME_FIELDS = ("created_at", "last_accessed")
 _TASK_INDEXES = [
     IndexModel([("user_id", ASCENDING), (_CREATED, DESCENDING), ("task_id", DESCENDING)], name="user_created"),
     IndexModel([("user_id", ASCENDING), ("status", ASCENDING)], name="user_status"),
-    IndexModel(
-        [("user_id", ASCENDING), ("fingerprint", ASCENDING), (_CREATED, DESCENDING)], name="user_fingerprint"
-    ),
+    IndexModel([("user_id", ASCENDING), ("fingerprint", ASCENDING), (_CREATED, DESCENDING)], name="user_fingerprint"),
     IndexModel([("status", ASCENDING), (_QUEUE_ORDER, ASCENDING), ("task_id", ASCENDING)], name="status_queue"),
 ]
 # Users are keyed by `_id`, which MongoDB always indexes uniquely; this names the lookup field too.
@@ -101,9 +99,7 @@ class MongoStore:
             if self._tasks is not None:
                 return
             if self._client is None:
-                self._client = AsyncIOMotorClient(
-                    self._url, tz_aware=True, serverSelectionTimeoutMS=self._timeout_ms
-                )
+                self._client = AsyncIOMotorClient(self._url, tz_aware=True, serverSelectionTimeoutMS=self._timeout_ms)
             db = self._client.get_database(self._database_name)
             tasks, users = db.get_collection("tasks"), db.get_collection("users")
             await tasks.create_indexes(_TASK_INDEXES)

@@ -300,10 +300,7 @@ class SqliteStore:
         if cursor is not None:
             where.append("(created_at_us, task_id) < (?, ?)")
             params += decode_cursor(cursor)
-        sql = (
-            f"SELECT doc FROM tasks WHERE {' AND '.join(where)}"
-            " ORDER BY created_at_us DESC, task_id DESC LIMIT ?"
-        )
+        sql = f"SELECT doc FROM tasks WHERE {' AND '.join(where)} ORDER BY created_at_us DESC, task_id DESC LIMIT ?"
         rows = await self._rows(sql, (*params, limit + 1))
         items = [_decode(row[0]) for row in rows[:limit]]
         next_cursor = encode_cursor(to_us(items[-1].created_at), items[-1].task_id) if len(rows) > limit else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_ENVIRONMENTS = frozenset({"development", "test"})
@@ -26,11 +26,9 @@ class BaseServiceSettings(BaseSettings):
     object_store_url: str = "file:///./var/objects"  # or s3://KEY:SECRET@host:9000/bucket?secure=false
 
     # NoDecode: the env value is a plain comma list ("60000,300000"), not JSON
-    retry_delays_ms: Annotated[tuple[int, ...], NoDecode] = (
-        60_000,
-        300_000,
-        900_000,
-    )  # one delay queue per step, comma list
+    retry_delays_ms: Annotated[tuple[int, ...], NoDecode] = Field(
+        default=(60_000, 300_000, 900_000), description="one delay queue per step, comma list"
+    )
     delivery_limit: int = 5  # deliveries before a poison message is parked in dead.letters
 
     @field_validator("retry_delays_ms", mode="before")

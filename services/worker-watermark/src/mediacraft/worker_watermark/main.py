@@ -6,27 +6,12 @@ single-process mode (several replicas over shared adapters) both call it.
 
 from __future__ import annotations
 
-from typing import Any
+from mediacraft.shared.worker.serve import ModuleWorker
 
-from mediacraft.shared.adapters.bundle import Adapters
-from mediacraft.shared.worker import serve
-from mediacraft.shared.worker.settings import WorkerSettings
-
-POOL = "watermark"
-
-
-def settings(**values: Any) -> WorkerSettings:
-    """This worker's settings from the environment, with `values` on top."""
-    return WorkerSettings(**{"service_name": "worker-watermark", **values})
-
-
-def build(settings: WorkerSettings, adapters: Adapters, *, replicas: int = 1) -> serve.WorkerPool:
-    """`replicas` watermark workers over the adapters' bus and object store."""
-    from mediacraft.worker_watermark.processor import process
-
-    return serve.build_pool(POOL, process, settings, adapters, replicas=replicas)
-
-
-def run() -> None:
-    """Run one watermark worker until SIGTERM/SIGINT."""
-    serve.main(settings(), build)
+WORKER = ModuleWorker(
+    pool="watermark", service_name="worker-watermark", processor_module="mediacraft.worker_watermark.processor"
+)
+POOL = WORKER.pool
+settings = WORKER.settings
+build = WORKER.build
+run = WORKER.run

@@ -8,8 +8,10 @@ several replicas. A worker holds no task store: it makes only the bus and the ob
 from __future__ import annotations
 
 import asyncio
+import importlib
 from collections.abc import Callable
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from mediacraft.shared import eventloop
 from mediacraft.shared.adapters.bundle import Adapters
@@ -75,3 +77,27 @@ def main(settings: S, build: Callable[[S, Adapters], Part]) -> None:
     configure_logging(settings.log_level, json=settings.log_json, service=settings.service_name)
     adapters = Adapters(settings)
     eventloop.run(run_until_signal([build(settings, adapters)], adapters))
+
+
+@dataclass(frozen=True)
+class ModuleWorker:
+    """The whole wiring of a worker service whose processor is the `process` function of a module
+    (watermark, merge): its settings, its `build` and its console script, written once."""
+
+    pool: str
+    service_name: str
+    processor_module: str
+
+    def settings(self, **values: Any) -> WorkerSettings:
+        """The worker's settings from the environment, with `values` on top."""
+        return WorkerSettings(**{"service_name": self.service_name, **values})
+
+    def build(self, settings: WorkerSettings, adapters: Adapters, *, replicas: int = 1) -> WorkerPool:
+        """`replicas` workers of the pool over the adapters' bus and object store."""
+        # imported here, not at module import: the media libraries load only where a worker runs
+        process: Processor = importlib.import_module(self.processor_module).process
+        return build_pool(self.pool, process, settings, adapters, replicas=replicas)
+
+    def run(self) -> None:
+        """Run one worker until SIGTERM/SIGINT."""
+        main(self.settings(), self.build)

@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 CLIENTS := cli
 PYPROJECTS := shared/pyproject.toml $(foreach s,$(SERVICES),services/$(s)/pyproject.toml) $(foreach c,$(CLIENTS),clients/$(c)/pyproject.toml) requirements-dev.txt
 
-.PHONY: install system-deps lint test test-unit bench run stack clean
+.PHONY: install system-deps lint test test-unit drills bench run stack clean
 
 install: $(STAMP)
 
@@ -45,6 +45,10 @@ lint: install
 
 test: install lint system-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The fault drills (tests marked `drill`): broker outages run on a private RabbitMQ node they start.
+drills: install system-deps
+	$(PY) -m pytest -m drill $(PYTEST_ARGS)
 
 test-unit: install
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)

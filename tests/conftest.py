@@ -14,6 +14,7 @@ pytest_plugins = [
     "tests.fixtures.rabbit",
     "tests.fixtures.seaweed",
     "tests.fixtures.mongo",
+    "tests.fixtures.drill_broker",
 ]
 
 _HERE = Path(__file__).parent

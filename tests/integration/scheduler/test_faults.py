@@ -1,4 +1,6 @@
-"""Faults on real RabbitMQ with real processes: a scheduler killed, a worker killed, the broker restarted."""
+"""Faults on real RabbitMQ with real processes: a scheduler killed, a worker killed, the broker restarted.
+
+The broker restart runs on a private node (`tests.fixtures.drill_broker`), never on the shared one."""
 
 from __future__ import annotations
 
@@ -16,8 +18,8 @@ from mediacraft.shared.messages import TaskStatusChanged
 from mediacraft.shared.ports.bus import Incoming
 from mediacraft.shared.tasks import TERMINAL_STATUSES, TaskStatus
 from mediacraft.shared.topology import EVENTS
+from tests.fixtures.drill_broker import DrillBroker
 from tests.fixtures.fake_workers import JobRun, behaviour, read_runs
-from tests.fixtures.rabbit import RabbitServer
 from tests.fixtures.waiting import eventually
 from tests.integration.scheduler.harness import Harness, StoreSampler, make_harness
 from tests.integration.scheduler.processes import (
@@ -27,7 +29,7 @@ from tests.integration.scheduler.processes import (
     start_worker_pool,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.drill]
 
 QUOTAS = {"quota_per_user": 1, "quota_global": 3}
 
@@ -35,6 +37,13 @@ QUOTAS = {"quota_per_user": 1, "quota_global": 3}
 @pytest.fixture
 async def harness(tmp_path: Path, rabbit_vhost_url: str) -> AsyncIterator[Harness]:
     h = await make_harness(tmp_path, "rabbit", url=rabbit_vhost_url, **QUOTAS)
+    yield h
+    await h.close()
+
+
+@pytest.fixture
+async def drill_harness(tmp_path: Path, drill_vhost_url: str) -> AsyncIterator[Harness]:
+    h = await make_harness(tmp_path, "rabbit", url=drill_vhost_url, **QUOTAS)
     yield h
     await h.close()
 
@@ -157,9 +166,10 @@ async def test_a_worker_killed_mid_job_is_noticed_by_its_lease_and_the_task_comp
 
 
 async def test_a_broker_restart_with_tasks_in_every_state_loses_nothing(
-    harness: Harness, rabbit_vhost_url: str, rabbit_server: RabbitServer, processes: list[Process], tmp_path: Path
+    drill_harness: Harness, drill_vhost_url: str, drill_broker: DrillBroker, processes: list[Process], tmp_path: Path
 ) -> None:
-    scheduler = start_scheduler("scheduler", scheduler_env(harness, rabbit_vhost_url), tmp_path)
+    harness = drill_harness
+    scheduler = start_scheduler("scheduler", scheduler_env(harness, drill_vhost_url), tmp_path)
     processes.append(scheduler)
     await scheduler.wait_for('"takeover": true')
     pool = await harness.start_workers(concurrency=10)
@@ -171,13 +181,8 @@ async def test_a_broker_restart_with_tasks_in_every_state_loses_nothing(
             interval=0.01,
             what="tasks queued, running and retrying at once",
         )
-        await asyncio.to_thread(rabbit_server.ctl, "stop_app")
-        try:
-            await asyncio.to_thread(rabbit_server.ctl, "start_app", timeout=90)
-        except BaseException:
-            # the broker must come back whatever happened, for every test after this one
-            await asyncio.to_thread(rabbit_server.ctl, "await_startup", "--timeout", "90")
-            raise
+        await asyncio.to_thread(drill_broker.stop_app)
+        await asyncio.to_thread(drill_broker.start_app)
         tasks = await harness.wait_terminal(ids, timeout=90)
     assert {t.status for t in tasks} == {TaskStatus.COMPLETED}
     assert sampler.peak_per_user <= 1 and sampler.peak_total <= 3

@@ -68,10 +68,13 @@ def test_domain_errors_map_to_stable_codes() -> None:
     assert from_domain(InvalidInput("bad", code="invalid_cursor")).code == "invalid_cursor"
     assert from_domain(InvalidInput("bad", code="weird")).code == "invalid_input"
     assert (from_domain(TooLarge("big")).status, from_domain(TooLarge("big")).code) == (413, "file_too_large")
-    assert (from_domain(RetryableError("down")).status, from_domain(RetryableError("down")).code) == (
-        500,
-        "internal_error",
-    )
+    down = from_domain(RetryableError("broker unreachable at 10.0.0.7:5672"))
+    assert (down.status, down.code, down.headers["Retry-After"]) == (503, "unavailable", "5")
+    assert "10.0.0.7" not in down.message
+    storage = from_domain(RetryableError("object storage unreachable: host:9000/bucket", code="storage_unavailable"))
+    assert (storage.status, storage.code) == (503, "storage_unavailable")
+    assert "bucket" not in storage.message and "9000" not in storage.message
+    assert from_domain(RetryableError("slow", delay=12.4)).headers["Retry-After"] == "12"
 
 
 def test_api_errors_default_to_the_status_of_their_code() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import io
 import os
 import sys
 from collections.abc import Iterator
@@ -145,3 +146,35 @@ async def test_a_service_that_ignores_the_stop_is_killed_after_the_grace_with_wh
     assert child.process is not None and child.process.returncode == -9, "killed after the grace"
     assert child.restarts == 0
     assert not _running(sleeper), "what it started goes with it"
+
+
+@pytest.mark.slow
+async def test_the_s3_server_the_stack_started_is_started_again_when_it_dies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfdbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    monkeypatch.delenv("MEDIACRAFT_OBJECT_STORE_URL", raising=False)
+    stack = OneServiceStack(data_dir=tmp_path, grace=10.0)
+    await stack.start()
+    try:
+        s3 = stack.s3
+        assert s3 is not None and s3.process is not None
+        client = s3.client(timeout=2.0, retries=False)
+        client.make_bucket("kept")
+        client.put_object("kept", "before", io.BytesIO(b"written before the crash"), 24)
+        first = s3.process
+        first.kill()
+        await eventually(
+            lambda: stack.s3_restarts == 1 and s3.process not in (None, first) and first.poll() is not None,
+            timeout=60,
+            what="SeaweedFS started again",
+        )
+        assert s3.process is not None and s3.process.poll() is None
+        # same endpoint, same data: what was written before the crash is still there
+        body = await asyncio.to_thread(lambda: client.get_object("kept", "before").read())
+        assert body == b"written before the crash"
+    finally:
+        await stack.stop()
+    assert s3.process is not None and s3.process.poll() is not None
+    sys.stdout.flush()
+    out = capfdbinary.readouterr().out
+    assert b"seaweedfs" in out and b"SeaweedFS serving again" in out

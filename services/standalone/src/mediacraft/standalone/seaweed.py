@@ -201,6 +201,25 @@ def stop_seaweed(server: S3Server, *, remove_data: bool = True) -> None:
         shutil.rmtree(server.workdir, ignore_errors=True)
 
 
+def relaunch_seaweed(server: S3Server) -> str | None:
+    """Start a server that has ended again, on its ports and data; None once it serves, else why not.
+
+    The services keep the endpoint they were given, so the ports do not change; a port another
+    process took meanwhile makes this fail (the caller tries again later)."""
+    weed = weed_binary()
+    if weed is None or server.workdir is None or len(server.ports) != 4:
+        return "cannot start this SeaweedFS again (no binary, or not started here)"
+    if server.process is not None and server.process.poll() is None:
+        return None
+    stop_seaweed(server, remove_data=False)  # its unix sockets
+    server.process = _launch(weed, server.workdir, list(server.ports), server.access_key, server.secret_key)
+    reason = _wait_until_serving(server, time.monotonic() + START_DEADLINE)
+    if reason is not None:
+        stop_seaweed(server, remove_data=False)
+        return f"{reason}\n{_log_tail(server.workdir)}"
+    return None
+
+
 def start_seaweed(
     workdir: Path | None = None,
     *,

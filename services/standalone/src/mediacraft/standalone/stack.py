@@ -37,7 +37,7 @@ from mediacraft.shared.logging import configure_logging, get_logger
 from mediacraft.shared.settings import BaseServiceSettings
 from mediacraft.shared.worker.settings import WorkerSettings
 from mediacraft.standalone.plan import environment_of, pool_quota
-from mediacraft.standalone.seaweed import S3Server, start_seaweed, stop_seaweed
+from mediacraft.standalone.seaweed import S3Server, relaunch_seaweed, start_seaweed, stop_seaweed
 
 log = get_logger("mediacraft.stack")
 
@@ -73,6 +73,8 @@ class Stack:
     grace: float = 30.0
     children: list[Child] = field(default_factory=list)
     s3: S3Server | None = None
+    s3_supervisor: asyncio.Task[None] | None = None
+    s3_restarts: int = 0
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     def environment(self) -> dict[str, str]:
@@ -142,6 +144,7 @@ class Stack:
             self.s3 = await asyncio.to_thread(start_seaweed, self.data_dir / "seaweed")
             env["MEDIACRAFT_OBJECT_STORE_URL"] = self.s3.url("mediacraft")
             log.info("started SeaweedFS", endpoint=self.s3.endpoint)
+            self.s3_supervisor = asyncio.create_task(self._supervise_seaweed(self.s3))
         if not become_subreaper():
             log.info("not a child subreaper here: what a dead service leaves running is not ended")
         self.children = self.plan(env)
@@ -202,6 +205,41 @@ class Stack:
             await self._spawn(child)
             child.restarts += 1
 
+    async def _supervise_seaweed(self, server: S3Server) -> None:
+        """Start the S3 server again (same ports and data) when it ends on its own, with the same
+        backoff as the services, until the stack stops."""
+        delay = 0.0
+        loop = asyncio.get_running_loop()
+        while not self.stopping.is_set():
+            started = loop.time()
+            while server.process is not None and server.process.poll() is None:
+                try:
+                    await asyncio.wait_for(self.stopping.wait(), timeout=EXIT_POLL_SECONDS)
+                    return
+                except TimeoutError:
+                    pass
+            code = server.process.returncode if server.process is not None else None
+            delay = 0.0 if loop.time() - started >= RESTART_RESET_SECONDS else next_restart_delay(delay)
+            log.warning(
+                "process exited on its own; starting it again",
+                service="seaweedfs",
+                code=code,
+                in_seconds=delay,
+                restarts=self.s3_restarts + 1,
+            )
+            if delay:
+                try:
+                    await asyncio.wait_for(self.stopping.wait(), timeout=delay)
+                    return
+                except TimeoutError:
+                    pass
+            reason = await asyncio.to_thread(relaunch_seaweed, server)
+            self.s3_restarts += 1
+            if reason is None:
+                log.info("SeaweedFS serving again", endpoint=server.endpoint, restarts=self.s3_restarts)
+            else:
+                log.error("SeaweedFS did not start again", endpoint=server.endpoint, reason=reason.splitlines()[0])
+
     async def _end_leftovers(self, service: str) -> None:
         """Kill and reap the processes a service left behind (reparented to this subreaper)."""
         ours = {c.process.pid for c in self.children if c.process is not None}
@@ -228,6 +266,8 @@ class Stack:
             await asyncio.gather(*(_exited(c.process) for c in self.children if c.process is not None))
             # their supervisors were cancelled with the wait: end what the killed services left
             await self._end_leftovers("stack")
+        if self.s3_supervisor is not None:
+            await self.s3_supervisor
         if self.s3 is not None:
             await asyncio.to_thread(stop_seaweed, self.s3, remove_data=False)
         log.info("stack stopped")

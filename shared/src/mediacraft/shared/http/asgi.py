@@ -99,7 +99,15 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(MediaCraftError)
     async def _domain_error(request: Request, exc: MediaCraftError) -> Response:
         err = from_domain(exc)
-        if err.status >= 500:
+        if err.status == 503:
+            log.warning(
+                "backend_unavailable",
+                error=str(exc),
+                code=exc.code,
+                path=request.url.path,
+                request_id=request_id_of(request.scope),
+            )
+        elif err.status >= 500:
             log.error("unexpected_domain_error", error=str(exc), code=exc.code)
         return answer(request, err)
 

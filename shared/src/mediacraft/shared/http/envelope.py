@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from mediacraft.shared.errors import Conflict, InvalidInput, MediaCraftError, NotFound
+from mediacraft.shared.errors import Conflict, InvalidInput, MediaCraftError, NotFound, RetryableError
 from mediacraft.shared.ports.objects import TooLarge
 
 VERSION = "v1"
@@ -84,6 +84,7 @@ STATUS_OF_CODE: dict[str, int] = {
     "too_many_identities": 429,
     "too_many_waiting": 429,
     "unavailable": 503,
+    "storage_unavailable": 503,
     "internal_error": 500,
 }
 
@@ -144,7 +145,25 @@ def from_domain(exc: MediaCraftError) -> ApiError:
     if isinstance(exc, InvalidInput):
         code = exc.code if exc.code in STATUS_OF_CODE else "invalid_input"
         return ApiError(code, sentence(exc.message), status=STATUS_OF_CODE.get(code, 422))
+    if isinstance(exc, RetryableError):
+        return unavailable(exc)
     return internal_error()
+
+
+# What a person reads when a backend is down: never the backend's own text (hosts, ports, buckets,
+# keys), which goes to the log with the request id.
+_UNAVAILABLE_MESSAGES = {
+    "storage_unavailable": "File storage is unavailable for a moment; please try again shortly",
+    "unavailable": "The service is unavailable for a moment; please try again shortly",
+}
+RETRY_AFTER_SECONDS = 5
+
+
+def unavailable(exc: RetryableError) -> ApiError:
+    """503 with `Retry-After` for a backend that may answer later (object storage, the broker)."""
+    code = "storage_unavailable" if exc.code == "storage_unavailable" else "unavailable"
+    wait = max(1, round(exc.delay)) if exc.delay else RETRY_AFTER_SECONDS
+    return ApiError(code, _UNAVAILABLE_MESSAGES[code], headers={"Retry-After": str(wait)})
 
 
 def internal_error() -> ApiError:

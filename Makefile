@@ -48,7 +48,7 @@ test: install lint system-deps
 
 # The fault drills (tests marked `drill`): broker outages run on a private RabbitMQ node they start.
 drills: install system-deps
-	$(PY) -m pytest -m drill $(PYTEST_ARGS)
+	$(PY) -m pytest -m drill --drill-report docs/drills.md $(PYTEST_ARGS)
 
 test-unit: install
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)

@@ -15,6 +15,7 @@ pytest_plugins = [
     "tests.fixtures.seaweed",
     "tests.fixtures.mongo",
     "tests.fixtures.drill_broker",
+    "tests.fixtures.drill_report",
 ]
 
 _HERE = Path(__file__).parent

@@ -6,8 +6,10 @@ The S3 server is a SeaweedFS of this test's own, killed and started again on the
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -69,7 +71,7 @@ def kill(server: S3Server) -> None:
 
 
 async def test_uploads_and_downloads_during_a_storage_outage_answer_503_and_work_again_after(
-    s3_gateway: Gateway, own_seaweed: S3Server, clip: Path
+    s3_gateway: Gateway, own_seaweed: S3Server, clip: Path, drill_record: Callable[[str, Any], None]
 ) -> None:
     gw = s3_gateway
     async with gw.client() as c:
@@ -81,10 +83,14 @@ async def test_uploads_and_downloads_during_a_storage_outage_answer_503_and_work
         waiting = await create(c, "watermark_removal")
 
         kill(own_seaweed)
+        began = time.monotonic()
         refused = await upload(c, waiting["task_id"], clip)
+        drill_record("upload answered 503 in (s)", time.monotonic() - began)
         assert_storage_unavailable(refused, own_seaweed)
         assert (await gw.store.get(waiting["task_id"])).status.value == "created"  # nothing changed
+        began = time.monotonic()
         assert_storage_unavailable(await c.get(f"/api/tasks/{done['task_id']}/download"), own_seaweed)
+        drill_record("download answered 503 in (s)", time.monotonic() - began)
         status = await c.get(f"/api/tasks/{waiting['task_id']}/status")
         assert status.status_code == 200  # what the store answers is still answered
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -74,6 +74,10 @@ def mixed_workload() -> list[tuple[str, dict[str, Any]]]:
         )
         work.append((f"user{i % 5}", spec))
     return work
+
+
+async def completed_count(harness: Harness) -> int:
+    return len(await harness.store.list_by_status([TaskStatus.COMPLETED], limit=1000))
 
 
 async def states_present(harness: Harness, *wanted: TaskStatus) -> bool:
@@ -166,7 +170,12 @@ async def test_a_worker_killed_mid_job_is_noticed_by_its_lease_and_the_task_comp
 
 
 async def test_a_broker_restart_with_tasks_in_every_state_loses_nothing(
-    drill_harness: Harness, drill_vhost_url: str, drill_broker: DrillBroker, processes: list[Process], tmp_path: Path
+    drill_harness: Harness,
+    drill_vhost_url: str,
+    drill_broker: DrillBroker,
+    processes: list[Process],
+    tmp_path: Path,
+    drill_record: Callable[[str, Any], None],
 ) -> None:
     harness = drill_harness
     scheduler = start_scheduler("scheduler", scheduler_env(harness, drill_vhost_url), tmp_path)
@@ -181,9 +190,20 @@ async def test_a_broker_restart_with_tasks_in_every_state_loses_nothing(
             interval=0.01,
             what="tasks queued, running and retrying at once",
         )
+        completed_before = await completed_count(harness)
         await asyncio.to_thread(drill_broker.stop_app)
+        back = asyncio.get_running_loop().time()  # from the start of the broker's start
         await asyncio.to_thread(drill_broker.start_app)
+
+        async def resumed() -> bool:
+            return await completed_count(harness) > completed_before
+
+        await eventually(resumed, timeout=15, interval=0.05, what="a task completed after the broker came back")
+        drill_record("work resumed after broker start (s)", asyncio.get_running_loop().time() - back)
         tasks = await harness.wait_terminal(ids, timeout=90)
+    drill_record("tasks", len(ids))
+    drill_record("completed", sum(t.status is TaskStatus.COMPLETED for t in tasks))
+    drill_record("peak per user / total", f"{sampler.peak_per_user} / {sampler.peak_total}")
     assert {t.status for t in tasks} == {TaskStatus.COMPLETED}
     assert sampler.peak_per_user <= 1 and sampler.peak_total <= 3
     succeeded = {r.task_id for r in pool.runs if r.outcome == "job.succeeded"}

@@ -57,17 +57,18 @@ def local_secrets(data_dir: Path, names: Iterable[str]) -> dict[str, str]:
     (and the file written) for those it lacks."""
     wanted = list(dict.fromkeys(names))
     path = secrets_path(data_dir)
-    known = _read(path)
-    missing = [name for name in wanted if not _usable(known.get(name))]
-    if missing:
+    for _ in range(3):
+        known, existed = _read(path)
+        missing = [name for name in wanted if not _usable(known.get(name))]
+        if not missing:
+            return {name: known[name] for name in wanted}
         data_dir.mkdir(parents=True, exist_ok=True)
         fresh = {**known, **{name: secrets.token_hex(RANDOM_BYTES) for name in missing}}
-        if _write(path, fresh, replace=path.exists()):
+        # a new file only where none exists yet: two first starts at once agree on the first one's
+        if _write(path, fresh, replace=existed):
             log.info("generated local secrets", path=str(path), names=sorted(missing))
-            known = fresh
-        else:  # another process created it first: use what it wrote
-            known = _read(path)
-    return {name: known[name] for name in wanted}
+            return {name: fresh[name] for name in wanted}
+    raise RuntimeError(f"could not write {path}")
 
 
 def unset_secrets(data_dir: Path, names: Iterable[str] = SETTINGS) -> dict[str, str]:
@@ -82,12 +83,13 @@ def _usable(value: str | None) -> bool:
     return bool(value) and not is_published(value or "")
 
 
-def _read(path: Path) -> dict[str, str]:
+def _read(path: Path) -> tuple[dict[str, str], bool]:
+    """The file's NAME=value pairs, and whether it exists."""
     try:
         mode = path.stat().st_mode
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        return {}
+        return {}, False
     if stat.S_IMODE(mode) & 0o077:
         log.warning("secrets file readable by others: made private", path=str(path), mode=oct(stat.S_IMODE(mode)))
         path.chmod(0o600)
@@ -96,7 +98,7 @@ def _read(path: Path) -> dict[str, str]:
         name, sep, value = line.strip().partition("=")
         if sep and not name.startswith("#"):
             values[name.strip()] = value.strip()
-    return values
+    return values, True
 
 
 def _write(path: Path, values: Mapping[str, str], *, replace: bool) -> bool:

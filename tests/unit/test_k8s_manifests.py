@@ -16,6 +16,7 @@ import importlib
 import importlib.util
 import os
 import re
+import secrets
 import shutil
 import socket
 import subprocess
@@ -32,6 +33,7 @@ import pytest
 import yaml
 
 from mediacraft.cleanup.settings import Settings as CleanupSettings
+from mediacraft.shared.published_secrets import PublishedSecretError, is_published
 from mediacraft.shared.settings import BaseServiceSettings
 from mediacraft.shared.topology import POOLS, job_queue
 from mediacraft.shared.worker.settings import WorkerSettings
@@ -42,11 +44,14 @@ K8S = ROOT / "deploy" / "k8s"
 BASE = K8S / "base"
 LOCAL = K8S / "overlays" / "local"
 CLEANUP_CRONJOB = K8S / "components" / "cleanup-cronjob"
+MAKE_SECRETS = ROOT / "scripts" / "make-secrets.sh"
 
 NAMESPACE = "mediacraft"
 SECRET = "mediacraft-secrets"
 CONFIG = "mediacraft-config"
 STORE_KEY = "MEDIACRAFT_STORE_URL"
+# Secrets the services themselves check: a value the repository publishes is refused.
+GUARDED_SECRETS = ("MEDIACRAFT_COOKIE_KEYS", "MEDIACRAFT_IDENTITY_API_TOKEN")
 SERVICES = (
     "gateway",
     "identity",
@@ -145,6 +150,26 @@ def rendered(directory: Path) -> tuple[dict[str, Any], ...]:
 
 
 @functools.cache
+def rendered_local() -> tuple[dict[str, Any], ...]:
+    """The local overlay rendered as a developer renders it: in a copy of the tree where
+    scripts/make-secrets.sh has written the overlay's git-ignored secrets.env."""
+    if _renderer() is None:
+        pytest.skip("neither kubectl nor kustomize is installed: rendered checks need one")
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp, "k8s")
+        shutil.copytree(K8S, tree, ignore=shutil.ignore_patterns("secrets.env"))
+        local = tree / LOCAL.relative_to(K8S)
+        made = subprocess.run(
+            [str(MAKE_SECRETS), "--env-file", str(Path(tmp, ".env")), "--k8s-file", str(local / "secrets.env")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert made.returncode == 0, made.stderr
+        return _render(local)
+
+
+@functools.cache
 def rendered_cleanup_cronjob() -> tuple[dict[str, Any], ...]:
     """The base rendered with components/cleanup-cronjob, through an overlay like an operator's."""
     if _renderer() is None:
@@ -208,7 +233,7 @@ class Manifests:
 BUNDLES: dict[str, Callable[[], tuple[dict[str, Any], ...]]] = {
     "base": raw_base,
     "base-rendered": lambda: rendered(BASE),
-    "local-rendered": lambda: rendered(LOCAL),
+    "local-rendered": rendered_local,
     "cleanup-cronjob": raw_cleanup_cronjob,
     "cleanup-cronjob-rendered": rendered_cleanup_cronjob,
 }
@@ -233,7 +258,7 @@ def cronjob_bundle(request: pytest.FixtureRequest) -> Manifests:
 
 @pytest.fixture
 def local() -> Manifests:
-    return Manifests(rendered(LOCAL))
+    return Manifests(rendered_local())
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -585,6 +610,11 @@ def test_each_service_accepts_the_environment_its_deployment_gives_it(
     for name, workload in bundle.workloads.items():
         cls, own = settings_class(name)
         env = resolved_env(bundle, workload)
+        placeholders = [k for k in GUARDED_SECRETS if env_field(k) in cls.model_fields and is_published(env.get(k, ""))]
+        if placeholders:  # the base's placeholders: refused by name, and real values are needed
+            with pytest.raises(PublishedSecretError, match=placeholders[0]):
+                settings_from_env(cls, env, monkeypatch)
+            env = {**env, **{k: secrets.token_hex(32) for k in placeholders}}
         settings = settings_from_env(cls, env, monkeypatch)  # raises when a value does not parse
         assert settings.bus_url == env["MEDIACRAFT_BUS_URL"]
         assert settings.retry_delays_ms == (60_000, 300_000, 900_000)
@@ -916,6 +946,7 @@ def test_local_overlay_runs_one_small_replica_of_each_without_autoscalers(local:
         for resource, value in container["resources"]["requests"].items():
             assert quantity(value) <= quantity(base_requests[resource]), f"{name}: more {resource} locally"
     assert all("REPLACE" not in v.upper() for v in local.secret_data(SECRET).values())
+    assert not any(is_published(v) for v in local.secret_data(SECRET).values())
 
 
 # --- the probe script --------------------------------------------------------------------------

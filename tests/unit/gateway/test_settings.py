@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mediacraft.gateway.settings import DEV_COOKIE_KEY, GatewaySettings
+from mediacraft.gateway.settings import GatewaySettings
+from mediacraft.shared.published_secrets import DEV_COOKIE_KEY
 
 KEY = "production-cookie-key-0123456789"
 

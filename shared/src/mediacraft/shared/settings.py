@@ -7,6 +7,8 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from mediacraft.shared.published_secrets import check_secret
+
 DEV_ENVIRONMENTS = frozenset({"development", "test"})
 
 
@@ -15,7 +17,7 @@ class BaseServiceSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="MEDIACRAFT_", env_file=None, extra="ignore")
 
-    environment: str = "development"  # outside development/test, default secrets refuse to start
+    environment: str = "development"  # outside development/test, published secrets refuse to start
     service_name: str = "mediacraft"
     log_level: str = "INFO"
     log_json: bool | None = None  # unset: JSON when stderr is not a terminal
@@ -45,8 +47,7 @@ class BaseServiceSettings(BaseSettings):
     def is_development(self) -> bool:
         return self.environment in DEV_ENVIRONMENTS
 
-    def require_secret(self, name: str, value: str, default: str) -> str:
-        """Refuse to start outside development with a default secret."""
-        if value == default and not self.is_development:
-            raise RuntimeError(f"MEDIACRAFT_{name.upper()} must be set outside development")
-        return value
+    def require_secret(self, name: str, *values: str, http_host: str | None = None) -> None:
+        """Refuse a secret setting that holds a value the repository publishes, outside development
+        or while listening beyond loopback on `http_host` (mediacraft.shared.published_secrets)."""
+        check_secret(f"MEDIACRAFT_{name.upper()}", values, development=self.is_development, http_host=http_host)

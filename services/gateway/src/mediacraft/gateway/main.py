@@ -18,6 +18,7 @@ from mediacraft.shared.adapters.bundle import Adapters
 from mediacraft.shared.http_server import HttpServer
 from mediacraft.shared.logging import configure_logging
 from mediacraft.shared.process import run_until_signal
+from mediacraft.shared.published_secrets import refused_at_start
 
 
 class Gateway(HttpServer):
@@ -57,7 +58,8 @@ def build(settings: GatewaySettings, adapters: Adapters, *, identity: IdentityCl
 
 def main() -> None:
     """Run the gateway until SIGTERM/SIGINT (`python -m mediacraft.gateway` or `mediacraft-gateway`)."""
-    settings = GatewaySettings()
+    with refused_at_start("gateway"):
+        settings = GatewaySettings()
     configure_logging(settings.log_level, json=settings.log_json, service=settings.service_name)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per identity call is noise
     adapters = Adapters(settings)

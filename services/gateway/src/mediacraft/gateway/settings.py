@@ -8,10 +8,8 @@ from pydantic import model_validator
 from pydantic_settings import SettingsConfigDict
 
 from mediacraft.shared.media import MediaLimits
+from mediacraft.shared.published_secrets import DEV_COOKIE_KEY, DEV_IDENTITY_TOKEN
 from mediacraft.shared.settings import BaseServiceSettings
-
-DEV_COOKIE_KEY = "dev-cookie-key-not-for-production"
-DEV_IDENTITY_TOKEN = "dev-identity-token-not-for-production"
 
 
 def split_list(value: str) -> tuple[str, ...]:
@@ -34,11 +32,11 @@ class GatewaySettings(BaseServiceSettings):
 
     # Identity service: its base URL when it runs as its own process; the token both sides share.
     identity_url: str = "http://127.0.0.1:8001"
-    identity_api_token: str = DEV_IDENTITY_TOKEN
+    identity_api_token: str = DEV_IDENTITY_TOKEN  # published default: refused off loopback and in production
     identity_timeout_seconds: float = 5.0
 
     # Cookie identity. Keys newest first: sign with the first, accept any listed (rotation).
-    cookie_keys: str = DEV_COOKIE_KEY
+    cookie_keys: str = DEV_COOKIE_KEY  # published default: refused off loopback and in production
     cookie_name: str = "mc_uid"
     cookie_secure: bool = False  # served over TLS: adds Secure and the __Host- prefix
     cookie_max_age_days: int = 30
@@ -112,7 +110,7 @@ class GatewaySettings(BaseServiceSettings):
         return Path(self.cache_dir) if self.cache_dir else Path(self.data_dir) / "gateway-cache"
 
     def check_secrets(self) -> None:
-        """Refuse to start outside development with the default cookie key or identity token."""
-        for key in self.cookie_key_list:
-            self.require_secret("cookie_keys", key, DEV_COOKIE_KEY)
-        self.require_secret("identity_api_token", self.identity_api_token, DEV_IDENTITY_TOKEN)
+        """Refuse a published cookie key (any of the list) or identity token outside development,
+        or in development while listening beyond loopback."""
+        self.require_secret("cookie_keys", *self.cookie_key_list, http_host=self.http_host)
+        self.require_secret("identity_api_token", self.identity_api_token, http_host=self.http_host)

@@ -22,6 +22,7 @@ from mediacraft.shared.http_server import HttpServer
 from mediacraft.shared.logging import configure_logging
 from mediacraft.shared.ports.bus import Bus, Subscription
 from mediacraft.shared.process import BasePart, run_until_signal
+from mediacraft.shared.published_secrets import refused_at_start
 
 
 class Identity(BasePart):
@@ -76,7 +77,8 @@ def build(settings: IdentitySettings, adapters: Adapters, *, http: bool = True) 
 
 def main() -> None:
     """Run the identity service until SIGTERM/SIGINT (`python -m mediacraft.identity`)."""
-    settings = IdentitySettings()
+    with refused_at_start("identity"):
+        settings = IdentitySettings()
     configure_logging(settings.log_level, json=settings.log_json, service=settings.service_name)
     adapters = Adapters(settings)
     eventloop.run(run_until_signal([build(settings, adapters)], adapters))

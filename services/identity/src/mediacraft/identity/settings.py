@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pydantic import model_validator
 
+from mediacraft.shared.published_secrets import DEV_IDENTITY_TOKEN
 from mediacraft.shared.settings import BaseServiceSettings
-
-DEV_IDENTITY_TOKEN = "dev-identity-token-not-for-production"
 
 
 class IdentitySettings(BaseServiceSettings):
@@ -15,12 +14,12 @@ class IdentitySettings(BaseServiceSettings):
     service_name: str = "identity"
     http_host: str = "127.0.0.1"
     http_port: int = 8001
-    identity_api_token: str = DEV_IDENTITY_TOKEN
+    identity_api_token: str = DEV_IDENTITY_TOKEN  # published default: refused off loopback and in production
     seen_write_interval_seconds: float = 60.0  # at most one last-seen write per user per interval
     seen_throttle_users: int = 100_000  # users remembered by the throttle (least recent forgotten)
     inbox_prefetch: int = 50
 
     @model_validator(mode="after")
     def _check(self) -> IdentitySettings:
-        self.require_secret("identity_api_token", self.identity_api_token, DEV_IDENTITY_TOKEN)
+        self.require_secret("identity_api_token", self.identity_api_token, http_host=self.http_host)
         return self

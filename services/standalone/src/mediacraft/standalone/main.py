@@ -3,7 +3,8 @@
 Each service is built by its own `build(settings, adapters)`, the one its main uses, with its own
 Settings read from the same environment; this module adds only what the mode decides (plan.py):
 embedded adapters under MEDIACRAFT_DATA_DIR shared by all (in-process bus, SQLite store, a local
-object directory), the gateway (API and web UI) on MEDIACRAFT_HTTP_PORT, identity called
+object directory), secrets the environment does not set generated there once (local_secrets.py),
+the gateway (API and web UI) on MEDIACRAFT_HTTP_PORT, identity called
 in-process instead of over HTTP, and several workers per pool whose CPU work runs in ffmpeg
 subprocesses and GIL-free OpenCV calls. Ctrl-C stops taking HTTP requests and dispatching, lets
 running jobs finish within MEDIACRAFT_DRAIN_SECONDS, then closes everything. The in-process bus
@@ -31,8 +32,10 @@ from mediacraft.shared import eventloop
 from mediacraft.shared.adapters.bundle import Adapters
 from mediacraft.shared.logging import configure_logging, get_logger
 from mediacraft.shared.process import Process, Together
+from mediacraft.shared.published_secrets import refused_at_start
 from mediacraft.shared.settings import BaseServiceSettings
 from mediacraft.shared.worker.serve import WorkerPool
+from mediacraft.standalone.local_secrets import unset_secrets
 from mediacraft.standalone.plan import pool_quota, settings_of
 from mediacraft.standalone.settings import StandaloneSettings
 
@@ -60,7 +63,9 @@ class Standalone(Process):
         self.settings = settings
         s = settings
         s.data_path.mkdir(parents=True, exist_ok=True)
-        values: dict[str, Any] = {**s.adapter_urls(), "data_dir": str(s.data_path)}
+        # the cookie key and identity token: the environment's, else generated and kept in the data dir
+        generated = {name.removeprefix("MEDIACRAFT_").lower(): v for name, v in unset_secrets(s.data_path).items()}
+        values: dict[str, Any] = {**s.adapter_urls(), "data_dir": str(s.data_path), **generated}
         shared = BaseServiceSettings(**values, retry_delays_ms=s.retry_delays_ms, delivery_limit=s.delivery_limit)
         adapters = Adapters(shared)  # one bus, one store, one object store for every service
 
@@ -124,4 +129,6 @@ def run() -> None:
     """Entry point of `make run`, `python -m mediacraft.standalone` and `mediacraft-standalone`."""
     settings = StandaloneSettings()
     configure_logging(settings.log_level, json=settings.log_json, service=settings.service_name)
-    eventloop.run(Standalone(settings).run_until_signal())
+    with refused_at_start("standalone"):
+        standalone = Standalone(settings)
+    eventloop.run(standalone.run_until_signal())

@@ -6,7 +6,9 @@ store, with N worker processes per pool, logs prefixed per service, and a clean 
 RabbitMQ comes from MEDIACRAFT_BUS_URL (default: the local broker); S3 from
 MEDIACRAFT_OBJECT_STORE_URL, or a SeaweedFS started here with its data under the data dir; the
 store from MEDIACRAFT_STORE_URL when it is a MongoDB URL, else one SQLite file under the data dir
-(WAL, shared by the processes). This is how the distributed shape runs on one machine.
+(WAL, shared by the processes). The cookie key, the identity token and SeaweedFS's secret key,
+unless the environment sets them, are generated once into <data dir>/secrets.env and reused
+(local_secrets.py). This is how the distributed shape runs on one machine.
 
 Like an orchestrator, the stack starts a service again when its process ends on its own (a crash,
 an out-of-memory kill, a `kill -9` to try recovery): at once when it had run for
@@ -36,6 +38,7 @@ from mediacraft.shared import eventloop
 from mediacraft.shared.logging import configure_logging, get_logger
 from mediacraft.shared.settings import BaseServiceSettings
 from mediacraft.shared.worker.settings import WorkerSettings
+from mediacraft.standalone.local_secrets import SEAWEED_SECRET_KEY, local_secrets, unset_secrets
 from mediacraft.standalone.plan import environment_of, pool_quota
 from mediacraft.standalone.seaweed import S3Server, relaunch_seaweed, start_seaweed, stop_seaweed
 
@@ -85,6 +88,7 @@ class Stack:
         if not store.startswith("mongodb"):
             env.update(environment_of(BaseServiceSettings, store_url=f"sqlite:///{self.data_dir / 'mediacraft.db'}"))
         env.update(environment_of(BaseServiceSettings, data_dir=str(self.data_dir)))
+        env.update(unset_secrets(self.data_dir))  # the cookie key and identity token, unless set
         env.setdefault("MEDIACRAFT_LOG_JSON", "false")
         env["PYTHONUNBUFFERED"] = "1"
         return env
@@ -141,7 +145,8 @@ class Stack:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         env = self.environment()
         if not env.get("MEDIACRAFT_OBJECT_STORE_URL", "").startswith("s3://"):
-            self.s3 = await asyncio.to_thread(start_seaweed, self.data_dir / "seaweed")
+            secret_key = local_secrets(self.data_dir, [SEAWEED_SECRET_KEY])[SEAWEED_SECRET_KEY]
+            self.s3 = await asyncio.to_thread(start_seaweed, self.data_dir / "seaweed", secret_key=secret_key)
             env["MEDIACRAFT_OBJECT_STORE_URL"] = self.s3.url("mediacraft")
             log.info("started SeaweedFS", endpoint=self.s3.endpoint)
             self.s3_supervisor = asyncio.create_task(self._supervise_seaweed(self.s3))

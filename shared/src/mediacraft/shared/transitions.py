@@ -9,8 +9,9 @@ recorded here and checked by a test over the services' source (tests/unit/test_t
 docs/interop.md shows the table and a diagram generated from it (scripts/lifecycle_reference.py).
 
 Pure: no I/O. A task is born `created` by the gateway's insert, not by a transition; progress
-reports (`update_progress`) and the user-owned flags (`set_user_flags`) are not transitions
-either: they change no status and no version.
+reports (`update_progress`), the user-owned flags (`set_user_flags`) and the requested control
+(`request_control`, `clear_control`) are not transitions either: they change no status.
+`FIELD_WRITES` lists those writes, with who makes each.
 """
 
 from __future__ import annotations
@@ -238,6 +239,47 @@ TRANSITIONS: Mapping[str, Transition] = MappingProxyType(
             EXPIRE_DRAFT,
         )
     }
+)
+
+
+@dataclass(frozen=True)
+class FieldWrite:
+    """Task fields written outside the transitions: by `by`, through the store call `through`."""
+
+    fields: tuple[str, ...]
+    by: Component
+    through: str
+    summary: str
+
+
+FIELD_WRITES: tuple[FieldWrite, ...] = (
+    FieldWrite(
+        ("hidden", "notified"),
+        Component.GATEWAY,
+        "set_user_flags",
+        "the user-owned flags, in any status; no version bump",
+    ),
+    FieldWrite(
+        ("control",),
+        Component.GATEWAY,
+        "request_control",
+        "a person asks to cancel a waiting or running task, or to retry a failed or cancelled one: recorded"
+        " (version bumped, so a scheduler write from an older read conflicts and re-reads), then"
+        " CancelTask/RetryTask is published",
+    ),
+    FieldWrite(
+        ("control",),
+        Component.SCHEDULER,
+        "clear_control",
+        "the requested control was carried out (from its message or by the reconcile) or can no longer be;"
+        " only on the version the scheduler last saw, no version bump",
+    ),
+    FieldWrite(
+        ("progress", "stage", "subtasks", "eta_seconds", "message", "lease_expires_at"),
+        Component.SCHEDULER,
+        "update_progress",
+        "a running attempt's progress and lease; never backwards, no version bump",
+    ),
 )
 
 

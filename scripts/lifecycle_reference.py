@@ -60,7 +60,7 @@ def render() -> str:
             "|---|---|---|---|---|---|",
             *(_row(transition) for transition in TRANSITIONS.values()),
             "",
-            "Writes outside the transitions (they change no status; no transition may set `control`):",
+            "Writes outside the transitions (they change no status):",
             "",
             "| fields | written by | through | when |",
             "|---|---|---|---|",

@@ -497,15 +497,22 @@ class StoreContract:
         cancelled = await store.transition(
             task.task_id, transitions.CANCEL_WAITING, expected_version=recorded.version, changes={"message": "x"}
         )
-        assert cancelled.control == control  # a transition keeps the request; clearing it is a write of its own
+        assert cancelled.control == control  # kept unless the transition clears it
 
-    async def test_no_transition_may_set_the_control(self, store: Any) -> None:
+    async def test_only_the_transitions_that_carry_a_control_out_may_clear_it(self, store: Any) -> None:
+        clearing = {transitions.CANCEL_WAITING, transitions.REQUEST_CANCEL, transitions.RESTART}
         task = await store.insert(make_task(status=TaskStatus.QUEUED))
-        for transition in transitions.TRANSITIONS.values():
+        for transition in set(transitions.TRANSITIONS.values()) - clearing:
             with pytest.raises(InvalidTransition):
                 await store.transition(
                     task.task_id, transition, expected_version=task.version, changes={"control": None}
                 )
+        control = RequestedControl(kind=ControlKind.CANCEL, requested_at=T0)
+        recorded = await store.request_control(task.task_id, "alice", control)
+        cancelled = await store.transition(
+            task.task_id, transitions.CANCEL_WAITING, expected_version=recorded.version, changes={"control": None}
+        )
+        assert cancelled.control is None and cancelled.status is TaskStatus.CANCELLED
 
     async def test_a_control_is_cleared_only_on_the_version_it_was_seen_with(self, store: Any) -> None:
         task = await store.insert(make_task(status=TaskStatus.FAILED))

@@ -61,6 +61,10 @@ def _transition(
     return Transition(name, ordered, target, by, frozenset(fields), summary)
 
 
+# The transitions that carry out a person's cancel or retry also clear the requested control
+# (`control`), in the same compare-and-set: it names the version the request was read with, so a
+# request recorded later (which bumps the version) makes it conflict instead of being lost.
+
 # Fields that every end of an attempt clears, so that a finished task shows no stale schedule.
 _ENDS_ATTEMPT = ("completed_at", "lease_expires_at", "next_retry_at", "eta_seconds", "message")
 _CANCELS = (*_ENDS_ATTEMPT, "queue_position")
@@ -157,7 +161,7 @@ CANCEL_WAITING = _transition(
     (S.QUEUED, S.RETRYING),
     S.CANCELLED,
     Component.SCHEDULER,
-    _CANCELS,
+    (*_CANCELS, "control"),
     "a person cancels a task that is not running: it ends at once",
 )
 REQUEST_CANCEL = _transition(
@@ -165,7 +169,7 @@ REQUEST_CANCEL = _transition(
     (S.PROCESSING, S.CANCELLING),
     S.CANCELLING,
     Component.SCHEDULER,
-    ("message",),
+    ("message", "control"),
     "a person cancels a running task: its worker is told to stop (asking again repeats it)",
 )
 CONFIRM_CANCEL = _transition(
@@ -196,6 +200,7 @@ RESTART = _transition(
         "started_at",
         "completed_at",
         "lease_expires_at",
+        "control",
     ),
     "a person retries a failed or cancelled task: a fresh series of attempts",
 )
@@ -271,8 +276,9 @@ FIELD_WRITES: tuple[FieldWrite, ...] = (
         ("control",),
         Component.SCHEDULER,
         "clear_control",
-        "the requested control was carried out (from its message or by the reconcile) or can no longer be;"
-        " only on the version the scheduler last saw, no version bump",
+        "the requested control can no longer be carried out (the task ended or moved on meanwhile); only on"
+        " the version the scheduler last saw, no version bump. Carrying one out clears it in the same"
+        " transition (cancel_waiting, request_cancel, restart)",
     ),
     FieldWrite(
         ("progress", "stage", "subtasks", "eta_seconds", "message", "lease_expires_at"),

@@ -95,12 +95,12 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     bus = SwitchedBus(MemoryBus(topology=build_topology((1000,)), clock=clock))
     for adapter in (store, objects, bus):
         await adapter.start()
-    identity = IdentityService(users=store, tasks=store, bus=bus, clock=clock)  # type: ignore[arg-type]
+    identity = IdentityService(users=store, tasks=store, bus=bus, clock=clock)
     ctx = build_context(
         gateway_settings(tmp_path, publish_timeout_seconds=PUBLISH_TIMEOUT),
         store=store,
         objects=objects,
-        bus=bus,  # type: ignore[arg-type]
+        bus=bus,
         identity=InProcessIdentityClient(identity),
         clock=clock,
     )
@@ -145,7 +145,7 @@ async def test_a_cancel_and_a_retry_during_an_outage_are_answered_within_the_bou
     settings = Settings(
         environment="test", tick_seconds=3600, reconcile_seconds=3600, queue_position_refresh_seconds=3600
     )
-    scheduler = SchedulerService(settings=settings, bus=rig.bus, store=rig.store, clock=rig.clock)  # type: ignore[arg-type]
+    scheduler = SchedulerService(settings=settings, bus=rig.bus, store=rig.store, clock=rig.clock)
     await scheduler.start()
     try:
         rig.clock.shift(10)

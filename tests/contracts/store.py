@@ -19,8 +19,11 @@ from mediacraft.shared import transitions
 from mediacraft.shared.clock import FakeClock
 from mediacraft.shared.errors import Conflict, InvalidInput, InvalidTransition, NotFound
 from mediacraft.shared.tasks import (
+    CONTROL_STATUSES,
+    ControlKind,
     InputFile,
     MediaInfo,
+    RequestedControl,
     ResultFile,
     Task,
     TaskError,
@@ -458,6 +461,86 @@ class StoreContract:
         assert not unhidden.hidden and unhidden.notified
         assert await store.set_user_flags(task.task_id, "alice") == unhidden
         assert await store.set_user_flags("nope", "alice", hidden=True) is None
+
+    # requested controls (gateway records, scheduler clears)
+
+    @pytest.mark.parametrize("kind", list(ControlKind))
+    async def test_a_control_is_recorded_only_in_the_statuses_that_allow_it(
+        self, store: Any, clock: FakeClock, kind: ControlKind
+    ) -> None:
+        for status in TaskStatus:
+            task = await store.insert(make_task(status=status, version=3))
+            await clock.advance(1)
+            control = RequestedControl(kind=kind, requested_at=clock.now())
+            if status in CONTROL_STATUSES[kind]:
+                recorded = await store.request_control(task.task_id, "alice", control)
+                assert recorded == task.model_copy(update={"control": control, "version": 4, "updated_at": clock.now()})
+                assert await store.get(task.task_id) == recorded
+            else:
+                with pytest.raises(Conflict):
+                    await store.request_control(task.task_id, "alice", control)
+                assert await store.get(task.task_id) == task
+
+    async def test_a_control_is_recorded_only_for_the_owner(self, store: Any) -> None:
+        task = await store.insert(make_task(status=TaskStatus.QUEUED))
+        control = RequestedControl(kind=ControlKind.CANCEL, requested_at=T0)
+        assert await store.request_control(task.task_id, "bob", control) is None
+        assert await store.request_control("nope", "alice", control) is None
+        assert await store.get(task.task_id) == task
+
+    async def test_a_recorded_control_makes_a_transition_from_an_older_read_conflict(self, store: Any) -> None:
+        task = await store.insert(make_task(status=TaskStatus.QUEUED))
+        control = RequestedControl(kind=ControlKind.CANCEL, requested_at=T0)
+        recorded = await store.request_control(task.task_id, "alice", control)
+        with pytest.raises(Conflict):
+            await store.transition(task.task_id, transitions.DISPATCH, expected_version=task.version)
+        cancelled = await store.transition(
+            task.task_id, transitions.CANCEL_WAITING, expected_version=recorded.version, changes={"message": "x"}
+        )
+        assert cancelled.control == control  # kept unless the transition clears it
+
+    async def test_only_the_transitions_that_carry_a_control_out_may_clear_it(self, store: Any) -> None:
+        clearing = {transitions.CANCEL_WAITING, transitions.REQUEST_CANCEL, transitions.RESTART}
+        task = await store.insert(make_task(status=TaskStatus.QUEUED))
+        for transition in set(transitions.TRANSITIONS.values()) - clearing:
+            with pytest.raises(InvalidTransition):
+                await store.transition(
+                    task.task_id, transition, expected_version=task.version, changes={"control": None}
+                )
+        control = RequestedControl(kind=ControlKind.CANCEL, requested_at=T0)
+        recorded = await store.request_control(task.task_id, "alice", control)
+        cancelled = await store.transition(
+            task.task_id, transitions.CANCEL_WAITING, expected_version=recorded.version, changes={"control": None}
+        )
+        assert cancelled.control is None and cancelled.status is TaskStatus.CANCELLED
+
+    async def test_a_control_is_cleared_only_on_the_version_it_was_seen_with(self, store: Any) -> None:
+        task = await store.insert(make_task(status=TaskStatus.FAILED))
+        retry = RequestedControl(kind=ControlKind.RETRY, requested_at=T0)
+        recorded = await store.request_control(task.task_id, "alice", retry)
+        again = await store.request_control(
+            task.task_id, "alice", retry.model_copy(update={"requested_at": T0 + timedelta(seconds=1)})
+        )
+        assert await store.clear_control(task.task_id, expected_version=recorded.version) is None
+        assert (await store.get(task.task_id)).control == again.control  # the later request stands
+        cleared = await store.clear_control(task.task_id, expected_version=again.version)
+        assert cleared == again.model_copy(update={"control": None})  # no version bump, nothing else changed
+        assert await store.get(task.task_id) == cleared
+        assert await store.clear_control(task.task_id, expected_version=again.version) is None  # nothing left
+        assert await store.clear_control("nope", expected_version=0) is None
+
+    async def test_tasks_with_a_control_are_listed_by_id_in_pages(self, store: Any) -> None:
+        controlled = []
+        for n in range(7):
+            task = await store.insert(make_task(f"user{n}", task_id=f"t{n:02d}", status=TaskStatus.QUEUED))
+            if n % 2 == 0:
+                control = RequestedControl(kind=ControlKind.CANCEL, requested_at=T0)
+                controlled.append(await store.request_control(task.task_id, task.user_id, control))
+        assert await store.list_controlled() == controlled
+        assert await store.list_controlled(limit=2) == controlled[:2]
+        assert await store.list_controlled(after=controlled[1].task_id) == controlled[2:]
+        await store.clear_control(controlled[0].task_id, expected_version=controlled[0].version)
+        assert ids(await store.list_controlled()) == ids(controlled[1:])
 
     # scheduler and cleanup scans
 

@@ -181,6 +181,11 @@ async def test_publish_waits_for_the_broker_then_gives_up_after_its_timeout(
     )
     await asyncio.to_thread(rabbit_server.close_connections, rabbit_vhost.name)
 
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(BusUnavailable, match=r"within 1\.0s"):
+        await rabbit_bus.publish(JOBS, POOL, probe(0), timeout=1.0)  # a caller's bound, below the bus's own
+    assert loop.time() - started < 3
     rabbit_bus.publish_timeout = 1.0
     with pytest.raises(BusUnavailable):
         await rabbit_bus.publish(JOBS, POOL, probe(1))

@@ -187,7 +187,7 @@ async def test_a_generation_task_is_submitted_from_a_json_body(app: App) -> None
 async def test_cancelling_a_draft_removes_its_uploads(app: App, clip: Path) -> None:
     task, _ = await create_draft(app.ctx, app.user_id, TaskType.WATERMARK_REMOVAL)
     await upload_files(app.ctx, app.user_id, task.task_id, multipart({}, [("clip.mp4", clip.read_bytes())]))
-    cancelled = await controls.cancel(app.ctx, app.user_id, task.task_id)
+    cancelled = (await controls.cancel(app.ctx, app.user_id, task.task_id)).task
     assert cancelled.status is TaskStatus.CANCELLED and await app.objects_under() == []
 
 

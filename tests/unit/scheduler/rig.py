@@ -113,6 +113,7 @@ class RecordingBus:
         *,
         headers: dict[str, Any] | None = None,
         mandatory: bool = True,
+        timeout: float | None = None,
     ) -> None:
         self.published.append(Published(exchange, routing_key, envelope, dict(headers or {}), mandatory))
 

@@ -75,6 +75,29 @@ class ResultFile(BaseModel):
     info: dict[str, Any] = Field(default_factory=dict)
 
 
+class ControlKind(StrEnum):
+    """What a person may ask of a submitted task."""
+
+    CANCEL = "cancel"
+    RETRY = "retry"
+
+
+class RequestedControl(BaseModel):
+    """A cancel or retry a person asked for, recorded on the task by the gateway before it tells the
+    scheduler, so that a lost message loses nothing: the scheduler carries it out and clears it."""
+
+    kind: ControlKind
+    requested_at: datetime
+
+
+# The statuses in which each control can still be carried out: a cancel of a waiting or running
+# task (a cancelling one is already being cancelled), a retry of a failed or cancelled one.
+CONTROL_STATUSES: dict[ControlKind, frozenset[TaskStatus]] = {
+    ControlKind.CANCEL: frozenset({TaskStatus.QUEUED, TaskStatus.PROCESSING, TaskStatus.RETRYING}),
+    ControlKind.RETRY: frozenset({TaskStatus.FAILED, TaskStatus.CANCELLED}),
+}
+
+
 class TaskError(BaseModel):
     code: str
     message: str
@@ -124,6 +147,16 @@ class Task(BaseModel):
     fingerprint: str | None = None
     notified: bool = False
     hidden: bool = False
+    # gateway-owned, beside the user-owned flags: a cancel or retry asked for and not yet carried out
+    control: RequestedControl | None = None
+
+    @property
+    def pending_control(self) -> ControlKind | None:
+        """The requested control while the task's status still allows it; None when there is none
+        or the task has moved on (carried out, or it can no longer be)."""
+        if self.control is None or self.status not in CONTROL_STATUSES[self.control.kind]:
+            return None
+        return self.control.kind
 
     def to_doc(self) -> dict[str, Any]:
         """JSON-safe dict for storage and wire."""

@@ -9,8 +9,9 @@ recorded here and checked by a test over the services' source (tests/unit/test_t
 docs/interop.md shows the table and a diagram generated from it (scripts/lifecycle_reference.py).
 
 Pure: no I/O. A task is born `created` by the gateway's insert, not by a transition; progress
-reports (`update_progress`) and the user-owned flags (`set_user_flags`) are not transitions
-either: they change no status and no version.
+reports (`update_progress`), the user-owned flags (`set_user_flags`) and the requested control
+(`request_control`, `clear_control`) are not transitions either: they change no status.
+`FIELD_WRITES` lists those writes, with who makes each.
 """
 
 from __future__ import annotations
@@ -59,6 +60,10 @@ def _transition(
     ordered = tuple(sorted(set(sources), key=_ORDER.__getitem__))
     return Transition(name, ordered, target, by, frozenset(fields), summary)
 
+
+# The transitions that carry out a person's cancel or retry also clear the requested control
+# (`control`), in the same compare-and-set: it names the version the request was read with, so a
+# request recorded later (which bumps the version) makes it conflict instead of being lost.
 
 # Fields that every end of an attempt clears, so that a finished task shows no stale schedule.
 _ENDS_ATTEMPT = ("completed_at", "lease_expires_at", "next_retry_at", "eta_seconds", "message")
@@ -156,7 +161,7 @@ CANCEL_WAITING = _transition(
     (S.QUEUED, S.RETRYING),
     S.CANCELLED,
     Component.SCHEDULER,
-    _CANCELS,
+    (*_CANCELS, "control"),
     "a person cancels a task that is not running: it ends at once",
 )
 REQUEST_CANCEL = _transition(
@@ -164,7 +169,7 @@ REQUEST_CANCEL = _transition(
     (S.PROCESSING, S.CANCELLING),
     S.CANCELLING,
     Component.SCHEDULER,
-    ("message",),
+    ("message", "control"),
     "a person cancels a running task: its worker is told to stop (asking again repeats it)",
 )
 CONFIRM_CANCEL = _transition(
@@ -195,6 +200,7 @@ RESTART = _transition(
         "started_at",
         "completed_at",
         "lease_expires_at",
+        "control",
     ),
     "a person retries a failed or cancelled task: a fresh series of attempts",
 )
@@ -238,6 +244,48 @@ TRANSITIONS: Mapping[str, Transition] = MappingProxyType(
             EXPIRE_DRAFT,
         )
     }
+)
+
+
+@dataclass(frozen=True)
+class FieldWrite:
+    """Task fields written outside the transitions: by `by`, through the store call `through`."""
+
+    fields: tuple[str, ...]
+    by: Component
+    through: str
+    summary: str
+
+
+FIELD_WRITES: tuple[FieldWrite, ...] = (
+    FieldWrite(
+        ("hidden", "notified"),
+        Component.GATEWAY,
+        "set_user_flags",
+        "the user-owned flags, in any status; no version bump",
+    ),
+    FieldWrite(
+        ("control",),
+        Component.GATEWAY,
+        "request_control",
+        "a person asks to cancel a waiting or running task, or to retry a failed or cancelled one: recorded"
+        " (version bumped, so a scheduler write from an older read conflicts and re-reads), then"
+        " CancelTask/RetryTask is published",
+    ),
+    FieldWrite(
+        ("control",),
+        Component.SCHEDULER,
+        "clear_control",
+        "the requested control can no longer be carried out (the task ended or moved on meanwhile); only on"
+        " the version the scheduler last saw, no version bump. Carrying one out clears it in the same"
+        " transition (cancel_waiting, request_cancel, restart)",
+    ),
+    FieldWrite(
+        ("progress", "stage", "subtasks", "eta_seconds", "message", "lease_expires_at"),
+        Component.SCHEDULER,
+        "update_progress",
+        "a running attempt's progress and lease; never backwards, no version bump",
+    ),
 )
 
 

@@ -93,11 +93,17 @@ class GatewayContext:
     ) -> bool:
         """Publish and report success; a failure is logged and counted, never raised.
 
-        The store is the source of truth: a lost nudge is repaired by the scheduler's reconcile.
+        A request is waiting, so the broker gets `publish_timeout_seconds` to confirm, not the
+        bus's own timeout. The store is the source of truth: a lost nudge is repaired by the
+        scheduler's reconcile, and callers whose answer depends on it say so.
         """
         try:
             await self.bus.publish(
-                exchange, routing_key, Envelope.wrap(message, correlation_id=correlation_id), mandatory=mandatory
+                exchange,
+                routing_key,
+                Envelope.wrap(message, correlation_id=correlation_id),
+                mandatory=mandatory,
+                timeout=self.settings.publish_timeout_seconds,
             )
             return True
         except Exception as exc:

@@ -1,10 +1,18 @@
 """Requests about existing tasks: cancel, retry, hide, clear finished, mark notified.
 
 Cancel and retry of submitted tasks are requests to the scheduler, which decides and writes; the
-gateway writes only drafts (a draft is cancelled here at once) and the user-owned flags.
+gateway writes only drafts (a draft is cancelled here at once), the user-owned flags and the
+requested control. A request is first recorded on the task (`control`, not a status write), then
+published with the gateway's short publish timeout: when the message cannot be sent the recorded
+request stands, the answer is still 202 and says so, and the scheduler's reconcile carries it out.
+When the store cannot be read or written the answer is 503 with Retry-After and nothing changed.
 """
 
 from __future__ import annotations
+
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import TypeVar
 
 from mediacraft.gateway.context import GatewayContext
 from mediacraft.gateway.envelope import ApiError
@@ -12,35 +20,65 @@ from mediacraft.gateway.ownership import owned_task
 from mediacraft.gateway.status_events import publish_status
 from mediacraft.gateway.waiting_cap import check_waiting_cap
 from mediacraft.shared import transitions
-from mediacraft.shared.errors import Conflict
-from mediacraft.shared.messages import CancelTask, RetryTask
+from mediacraft.shared.errors import Conflict, MediaCraftError
+from mediacraft.shared.logging import get_logger
+from mediacraft.shared.messages import CancelTask, Message, RetryTask
 from mediacraft.shared.object_keys import upload_prefix
-from mediacraft.shared.tasks import DRAFT_STATUSES, TERMINAL_STATUSES, Task, TaskStatus
+from mediacraft.shared.tasks import (
+    DRAFT_STATUSES,
+    TERMINAL_STATUSES,
+    ControlKind,
+    RequestedControl,
+    Task,
+    TaskStatus,
+)
 from mediacraft.shared.topology import COMMANDS, SCHEDULER_KEY
 
+log = get_logger(__name__)
+
+T = TypeVar("T")
+
 MAX_CLEARED = 10_000
+STORE_RETRY_AFTER_SECONDS = 5
+STORE_DOWN = "Tasks cannot be changed just now; nothing was changed, try again in a few seconds"
+# What a 202 says when the request is recorded but its message could not be sent in time.
+DELAYED: dict[ControlKind, str] = {
+    ControlKind.CANCEL: "The cancel is recorded and will take effect shortly: the task service is slow to answer",
+    ControlKind.RETRY: "The retry is recorded and the task will queue again shortly: the task service is slow"
+    " to answer",
+}
 
 
-async def cancel(ctx: GatewayContext, user_id: str, task_id: str) -> Task:
-    """Cancel a draft at once; ask the scheduler to cancel a submitted task."""
-    task = await owned_task(ctx, task_id, user_id)
+@dataclass(frozen=True)
+class ControlAnswer:
+    """A cancel or retry as answered: the task, and a sentence when its message is delayed."""
+
+    task: Task
+    notice: str | None = None
+
+
+async def cancel(ctx: GatewayContext, user_id: str, task_id: str) -> ControlAnswer:
+    """Cancel a draft at once; record a cancel of a submitted task and ask the scheduler to carry it out."""
+    task = await _stored(owned_task(ctx, task_id, user_id))
     if task.status in TERMINAL_STATUSES:
         raise ApiError("not_cancellable", f"The task is already {task.status.value}")
     if task.status in DRAFT_STATUSES:
-        return await _cancel_draft(ctx, task)
-    if task.status is not TaskStatus.CANCELLING:
-        await ctx.publish(COMMANDS, SCHEDULER_KEY, CancelTask(task_id=task_id, user_id=user_id), correlation_id=task_id)
-    return task
+        return ControlAnswer(await _cancel_draft(ctx, task))
+    if task.status is TaskStatus.CANCELLING:
+        return ControlAnswer(task)  # already being cancelled
+    return await _request(ctx, task, ControlKind.CANCEL, CancelTask(task_id=task_id, user_id=user_id))
 
 
 async def _cancel_draft(ctx: GatewayContext, task: Task) -> Task:
     now = ctx.clock.now()
     try:
-        cancelled = await ctx.store.transition(
-            task.task_id,
-            transitions.CANCEL_DRAFT,
-            expected_version=task.version,
-            changes={"completed_at": now, "message": "Cancelled"},
+        cancelled = await _stored(
+            ctx.store.transition(
+                task.task_id,
+                transitions.CANCEL_DRAFT,
+                expected_version=task.version,
+                changes={"completed_at": now, "message": "Cancelled"},
+            )
         )
     except Conflict:
         raise ApiError("conflict", "The task changed meanwhile; fetch its status and try again") from None
@@ -51,14 +89,44 @@ async def _cancel_draft(ctx: GatewayContext, task: Task) -> Task:
     return cancelled
 
 
-async def retry(ctx: GatewayContext, user_id: str, task_id: str) -> Task:
-    """Ask the scheduler to run a failed or cancelled task again with the same parameters."""
-    task = await owned_task(ctx, task_id, user_id)
+async def retry(ctx: GatewayContext, user_id: str, task_id: str) -> ControlAnswer:
+    """Record a retry of a failed or cancelled task and ask the scheduler to run it again."""
+    task = await _stored(owned_task(ctx, task_id, user_id))
     if task.status not in (TaskStatus.FAILED, TaskStatus.CANCELLED) or task.submitted_at is None:
         raise ApiError("not_retryable", "Only a submitted task that failed or was cancelled can be retried")
-    await check_waiting_cap(ctx, user_id)
-    await ctx.publish(COMMANDS, SCHEDULER_KEY, RetryTask(task_id=task_id, user_id=user_id), correlation_id=task_id)
-    return task
+    await _stored(check_waiting_cap(ctx, user_id))
+    return await _request(ctx, task, ControlKind.RETRY, RetryTask(task_id=task_id, user_id=user_id))
+
+
+async def _request(ctx: GatewayContext, task: Task, kind: ControlKind, message: Message) -> ControlAnswer:
+    """Record the control on the task, then publish its command; a failed publish leaves it recorded."""
+    control = RequestedControl(kind=kind, requested_at=ctx.clock.now())
+    try:
+        recorded = await _stored(ctx.store.request_control(task.task_id, task.user_id, control))
+    except Conflict:  # the task moved on since it was read: answer from where it is now
+        fresh = await _stored(owned_task(ctx, task.task_id, task.user_id))
+        if kind is ControlKind.CANCEL:
+            if fresh.status is TaskStatus.CANCELLING:
+                return ControlAnswer(fresh)
+            raise ApiError("not_cancellable", f"The task is already {fresh.status.value}") from None
+        raise ApiError("not_retryable", f"The task is {fresh.status.value} now; it cannot be retried") from None
+    if recorded is None:
+        raise ApiError("not_found", "Task not found")
+    sent = await ctx.publish(COMMANDS, SCHEDULER_KEY, message, correlation_id=task.task_id)
+    if not sent:
+        log.warning("control_not_sent", task_id=task.task_id, control=kind.value)
+    return ControlAnswer(recorded, None if sent else DELAYED[kind])
+
+
+async def _stored(call: Awaitable[T]) -> T:
+    """`call`, a store read or write; 503 with Retry-After when the store fails (not a refusal)."""
+    try:
+        return await call
+    except (ApiError, MediaCraftError):
+        raise
+    except Exception as exc:
+        log.warning("task_store_unavailable", error=repr(exc))
+        raise ApiError("unavailable", STORE_DOWN, headers={"Retry-After": str(STORE_RETRY_AFTER_SECONDS)}) from exc
 
 
 async def set_flags(

@@ -217,14 +217,14 @@ async def preview(
 
 @router.post("/{task_id}/cancel", status_code=202, summary="Cancel a waiting, running or draft task")
 async def cancel(request: Request, task_id: str) -> Response:
-    task = await controls.cancel(ctx_of(request), user_of(request), checked_task_id(task_id))
-    return reply(request, task_view(task), status=202)
+    answer = await controls.cancel(ctx_of(request), user_of(request), checked_task_id(task_id))
+    return reply(request, {**task_view(answer.task), "notice": answer.notice}, status=202)
 
 
 @router.post("/{task_id}/retry", status_code=202, summary="Run a failed or cancelled task again")
 async def retry(request: Request, task_id: str) -> Response:
-    task = await controls.retry(ctx_of(request), user_of(request), checked_task_id(task_id))
-    return reply(request, task_view(task), status=202)
+    answer = await controls.retry(ctx_of(request), user_of(request), checked_task_id(task_id))
+    return reply(request, {**task_view(answer.task), "notice": answer.notice}, status=202)
 
 
 @router.post("/{task_id}/hide", summary="Hide a task from the list")

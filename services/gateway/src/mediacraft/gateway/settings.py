@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from mediacraft.shared.media import MediaLimits
@@ -34,6 +34,13 @@ class GatewaySettings(BaseServiceSettings):
     identity_url: str = "http://127.0.0.1:8001"
     identity_api_token: str = DEV_IDENTITY_TOKEN  # published default: refused off loopback and in production
     identity_timeout_seconds: float = 5.0
+    publish_timeout_seconds: float = Field(
+        default=3.0,
+        gt=0,
+        description="longest wait for the broker's confirm of a publish made while answering a request"
+        " (the bus's own 30 s rides out a broker restart, which no caller should wait for);"
+        " a nudge that fails is repaired from the store (reconcile)",
+    )
 
     # Cookie identity. Keys newest first: sign with the first, accept any listed (rotation).
     cookie_keys: str = DEV_COOKIE_KEY  # published default: refused off loopback and in production

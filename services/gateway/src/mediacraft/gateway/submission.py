@@ -7,6 +7,7 @@ is a compare-and-set on (status, version), so concurrent requests cannot both wi
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from mediacraft.gateway.context import GatewayContext
@@ -20,9 +21,12 @@ from mediacraft.gateway.waiting_cap import check_waiting_cap
 from mediacraft.shared import transitions
 from mediacraft.shared.admission import QUEUED_MESSAGE
 from mediacraft.shared.errors import Conflict
+from mediacraft.shared.logging import get_logger
 from mediacraft.shared.messages import SubmitTask
 from mediacraft.shared.tasks import ACTIVE_STATUSES, DRAFT_STATUSES, Task, TaskStatus
 from mediacraft.shared.topology import COMMANDS, SCHEDULER_KEY
+
+log = get_logger(__name__)
 
 
 async def submit(ctx: GatewayContext, user_id: str, task_id: str, config: Any) -> tuple[Task, bool]:
@@ -62,19 +66,21 @@ async def submit(ctx: GatewayContext, user_id: str, task_id: str, config: Any) -
         except Conflict:
             raise ApiError("conflict", "The task changed meanwhile; fetch its status and try again") from None
     ctx.metrics.tasks_submitted.labels(task.task_type.value).inc()
-    await publish_status(ctx, queued, task.status)
-    await ctx.publish(
-        COMMANDS,
-        SCHEDULER_KEY,
-        SubmitTask(
-            task_id=queued.task_id,
-            user_id=user_id,
-            task_type=queued.task_type,
-            version=queued.version,
-            submitted_at=queued.submitted_at,
-        ),
-        correlation_id=queued.task_id,
+    # side by side, so that the answer waits for the broker at most one publish timeout; the live
+    # views drop a "queued" that arrives after the scheduler's "processing" (older version)
+    submitted = SubmitTask(
+        task_id=queued.task_id,
+        user_id=user_id,
+        task_type=queued.task_type,
+        version=queued.version,
+        submitted_at=queued.submitted_at,
     )
+    _, sent = await asyncio.gather(
+        publish_status(ctx, queued, task.status),
+        ctx.publish(COMMANDS, SCHEDULER_KEY, submitted, correlation_id=queued.task_id),
+    )
+    if not sent:  # still queued in the store: the scheduler's reconcile finds it
+        log.warning("submit_not_sent", task_id=queued.task_id)
     return queued, False
 
 

@@ -70,7 +70,12 @@ def build(settings: IdentitySettings, adapters: Adapters, *, http: bool = True) 
     interval = timedelta(seconds=settings.seen_write_interval_seconds)
     throttle = SeenThrottle(interval, max_users=settings.seen_throttle_users)
     service = IdentityService(
-        users=adapters.store, tasks=adapters.store, bus=adapters.bus, clock=adapters.clock, throttle=throttle
+        users=adapters.store,
+        tasks=adapters.store,
+        bus=adapters.bus,
+        clock=adapters.clock,
+        throttle=throttle,
+        publish_timeout=settings.publish_timeout_seconds,
     )
     return Identity(settings, service, adapters.bus, http=http)
 

@@ -22,9 +22,18 @@ class IdentityService:
     """The identity domain; the HTTP API and the bus handlers both call it."""
 
     def __init__(
-        self, *, users: UserStore, tasks: TaskStore, bus: Bus | None, clock: Clock, throttle: SeenThrottle | None = None
+        self,
+        *,
+        users: UserStore,
+        tasks: TaskStore,
+        bus: Bus | None,
+        clock: Clock,
+        throttle: SeenThrottle | None = None,
+        publish_timeout: float = 3.0,
     ) -> None:
+        """`publish_timeout`: the longest wait for the broker while a new identity is answered."""
         self.users = users
+        self.publish_timeout = publish_timeout
         self.tasks = tasks
         self.bus = bus
         self.clock = clock
@@ -33,14 +42,26 @@ class IdentityService:
         self.seen_writes = 0
 
     async def mint(self) -> User:
-        """Create a new anonymous user with a random id and announce it."""
+        """Create a new anonymous user with a random id and announce it.
+
+        The record is the identity; `user.created` only informs (its one consumer, identity's own
+        inbox, makes sure the record exists, which it does). So the announcement waits at most
+        `publish_timeout` for the broker and a failed one is logged, never raised: the caller gets
+        the user it asked for (under the gateway's identity timeout) and no record is left without
+        the cookie that names it.
+        """
         now = self.clock.now()
         user = await self.users.create_user(User(user_id=uuid.uuid4().hex, created_at=now, last_accessed=now))
         self.throttle.record(user.user_id, now)
         self.minted += 1
         if self.bus is not None:
             try:
-                await self.bus.publish(EVENTS, UserCreated.TYPE, Envelope.wrap(UserCreated(user_id=user.user_id)))
+                await self.bus.publish(
+                    EVENTS,
+                    UserCreated.TYPE,
+                    Envelope.wrap(UserCreated(user_id=user.user_id)),
+                    timeout=self.publish_timeout,
+                )
             except Exception as exc:  # the record is the truth; the event only informs
                 log.warning("user_created_publish_failed", user_id=user.user_id, error=str(exc))
         return user

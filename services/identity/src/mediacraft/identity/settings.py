@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from mediacraft.shared.published_secrets import DEV_IDENTITY_TOKEN
 from mediacraft.shared.settings import BaseServiceSettings
@@ -18,6 +18,12 @@ class IdentitySettings(BaseServiceSettings):
     seen_write_interval_seconds: float = 60.0  # at most one last-seen write per user per interval
     seen_throttle_users: int = 100_000  # users remembered by the throttle (least recent forgotten)
     inbox_prefetch: int = 50
+    publish_timeout_seconds: float = Field(
+        default=3.0,
+        gt=0,
+        description="longest wait for the broker's confirm of user.created while a new identity is"
+        " answered (keep it under the gateway's identity timeout); the event is optional",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> IdentitySettings:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from mediacraft.scheduler import lifecycle
+from mediacraft.scheduler import controls, lifecycle
 from mediacraft.scheduler.fairness import WaitingTask
 from mediacraft.scheduler.lifecycle import Context
 from mediacraft.scheduler.recovery import reconcile, repair_due
@@ -30,7 +30,7 @@ from mediacraft.shared.messages import (
     RetryTask,
     SubmitTask,
 )
-from mediacraft.shared.tasks import TaskStatus
+from mediacraft.shared.tasks import ControlKind, TaskStatus
 
 log = get_logger("mediacraft.scheduler.handlers")
 
@@ -61,12 +61,11 @@ async def on_cancel(cmd: CancelTask, ctx: Context) -> None:
     if task is None or task.user_id != cmd.user_id:
         log.info("scheduler.cancel_ignored", task_id=cmd.task_id, reason="not found for this user")
         return
-    if task.status in (TaskStatus.QUEUED, TaskStatus.RETRYING):
-        await lifecycle.cancel_waiting(ctx, task)
-    elif task.status in lifecycle.RUNNING:
+    if task.status == TaskStatus.CANCELLING:  # asked again: repeat the signal to its worker
         run = await lifecycle.running_attempt(ctx, task.task_id, task.attempts)
         if run is not None:
             await lifecycle.request_cancel(ctx, run)
+    await controls.carry_out(ctx, task, ControlKind.CANCEL)
 
 
 async def on_retry_task(cmd: RetryTask, ctx: Context) -> None:
@@ -74,8 +73,7 @@ async def on_retry_task(cmd: RetryTask, ctx: Context) -> None:
     task = await ctx.store.get(cmd.task_id)
     if task is None or task.user_id != cmd.user_id:
         return
-    if task.status in (TaskStatus.FAILED, TaskStatus.CANCELLED):
-        await lifecycle.restart(ctx, task)
+    await controls.carry_out(ctx, task, ControlKind.RETRY)
 
 
 async def on_retry_due(cmd: RetryDue, ctx: Context) -> None:
@@ -84,9 +82,11 @@ async def on_retry_due(cmd: RetryDue, ctx: Context) -> None:
 
 
 async def on_reconcile(cmd: ReconcileTasks, ctx: Context) -> None:
-    """A tick acts on lapsed leases and overdue retries; any other reason also compares with the store."""
+    """A tick acts on lapsed leases and overdue retries; any other reason also compares with the store
+    and carries out the cancels and retries whose commands were lost."""
     if cmd.reason != "tick":
         await reconcile(ctx, takeover=False)
+        await controls.carry_out_requested(ctx, await controls.load_controlled(ctx.store))
     await repair_due(ctx)
 
 

@@ -25,7 +25,7 @@ from mediacraft.shared.errors import Conflict, NotFound
 from mediacraft.shared.logging import get_logger
 from mediacraft.shared.ports.bus import BusUnavailable, Unroutable
 from mediacraft.shared.ports.stores import TaskStore
-from mediacraft.shared.tasks import TERMINAL_STATUSES, ResultFile, Task, TaskError, TaskStatus
+from mediacraft.shared.tasks import TERMINAL_STATUSES, ControlKind, ResultFile, Task, TaskError, TaskStatus
 from mediacraft.shared.transitions import Transition
 
 log = get_logger("mediacraft.scheduler")
@@ -172,6 +172,9 @@ async def _start(ctx: Context, entry: WaitingTask) -> bool:
             fresh = await ctx.store.get(entry.task_id)
             if fresh is None or fresh.status != QUEUED:
                 return False  # cancelled or started elsewhere: it is no longer waiting
+            if fresh.pending_control is ControlKind.CANCEL:
+                await cancel_waiting(ctx, fresh)  # cancelled meanwhile, its message late or lost
+                return False
             entry.version, entry.attempts = fresh.version, fresh.attempts
     if task is None:
         return False  # still racing after a fresh read; the next reconcile puts it back in line
@@ -298,8 +301,29 @@ async def _write_running(ctx: Context, run: RunningTask, step: Step) -> Task | N
             if fresh is None or fresh.status not in RUNNING or fresh.attempts != run.attempt:
                 break
             run.version, run.cancelling = fresh.version, fresh.status == CANCELLING
+            if fresh.pending_control is ControlKind.CANCEL and transition is not transitions.REQUEST_CANCEL:
+                # a person cancelled meanwhile and the message is late or lost: the attempt ends
+                # cancelled, whatever it was about to become (a result is not kept)
+                await _cancel_first(ctx, run)
     ctx.state.release(run.task_id)
     return None
+
+
+async def _cancel_first(ctx: Context, run: RunningTask) -> None:
+    """Mark a running attempt cancelling, carrying out the cancel recorded on it (a conflict: re-read)."""
+    try:
+        task = await ctx.store.transition(
+            run.task_id, transitions.REQUEST_CANCEL, expected_version=run.version, changes=_CANCELLING
+        )
+    except (Conflict, NotFound):
+        return
+    run.version, run.cancelling = task.version, True
+    ctx.publisher.status_changed(task, PROCESSING, causation_id=ctx.causation_id)
+    log.info("scheduler.cancel_carried_out", task_id=run.task_id, attempt=run.attempt, via="conflict")
+
+
+# what marks a running attempt cancelling; the person's cancel request is carried out with it
+_CANCELLING: dict[str, Any] = {"message": "Cancelling", "control": None}
 
 
 def _cancelled(now: datetime) -> dict[str, Any]:
@@ -422,7 +446,7 @@ async def request_cancel(ctx: Context, run: RunningTask) -> Task | None:
     if run.cancelling:
         await stop_worker(ctx, run.task_id, run.attempt)  # asked again: repeat the signal
         return None
-    task = await _write_running(ctx, run, lambda r: (transitions.REQUEST_CANCEL, {"message": "Cancelling"}))
+    task = await _write_running(ctx, run, lambda r: (transitions.REQUEST_CANCEL, _CANCELLING))
     if task is None:
         return None
     run.version, run.cancelling = task.version, task.status == CANCELLING
@@ -441,7 +465,7 @@ async def cancel_waiting(ctx: Context, task: Task) -> Task | None:
             task.task_id,
             transitions.CANCEL_WAITING,
             expected_version=task.version,
-            changes=_cancelled(ctx.clock.now()),
+            changes={**_cancelled(ctx.clock.now()), "control": None},
         )
     except (Conflict, NotFound):
         return None
@@ -458,6 +482,9 @@ async def requeue_retry(ctx: Context, task_id: str, attempt: int) -> Task | None
         watch = ctx.state.retrying.get(task_id)
         if watch is not None and watch.attempt == attempt:
             ctx.state.retrying.pop(task_id)
+        return None
+    if task.pending_control is ControlKind.CANCEL:
+        await cancel_waiting(ctx, task)  # cancelled during its wait, the message late or lost
         return None
     try:
         queued = await ctx.store.transition(
@@ -496,6 +523,7 @@ async def restart(ctx: Context, task: Task) -> Task | None:
                 "started_at": None,
                 "completed_at": None,
                 "lease_expires_at": None,
+                "control": None,
             },
         )
     except (Conflict, NotFound):

@@ -26,6 +26,7 @@ from collections import Counter, OrderedDict
 from dataclasses import dataclass, replace
 from typing import Any
 
+from mediacraft.scheduler.controls import carry_out_requested, load_controlled
 from mediacraft.scheduler.handlers import HANDLERS
 from mediacraft.scheduler.lifecycle import Context, dispatch_ready
 from mediacraft.scheduler.publisher import Publisher
@@ -342,6 +343,7 @@ class SchedulerService:
                 continue
             try:
                 await self.adopt_lost_tasks()
+                await self.carry_out_lost_controls()
             except Exception as exc:
                 log.warning("scheduler.reconcile_failed", error=repr(exc))
 
@@ -353,6 +355,17 @@ class SchedulerService:
             if adopted:
                 await self._guarded(dispatch_ready, self.ctx)
         return adopted
+
+    async def carry_out_lost_controls(self) -> int:
+        """Carry out the cancels and retries recorded on tasks whose commands never arrived."""
+        snapshot = await load_controlled(self.ctx.store)  # outside the lock, like adopt_lost_tasks
+        if not snapshot:
+            return 0
+        async with self.lock:
+            acted = await carry_out_requested(self.ctx, snapshot)
+            if acted:
+                await self._guarded(dispatch_ready, self.ctx)
+        return acted
 
     async def _position_loop(self) -> None:
         while True:

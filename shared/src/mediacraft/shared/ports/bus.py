@@ -72,8 +72,14 @@ class Bus(Protocol):
         *,
         headers: dict[str, Any] | None = None,
         mandatory: bool = True,
+        timeout: float | None = None,
     ) -> None:
-        """Publish and wait for the broker's confirm; raise Unroutable if no queue took it."""
+        """Publish and wait for the broker's confirm; raise Unroutable if no queue took it.
+
+        BusUnavailable when no confirm came within `timeout` seconds (None: the adapter's own
+        publish timeout, which rides out a broker restart; a service answering a request passes
+        a short one, since its caller is waiting).
+        """
 
     async def consume(self, queue: str, handler: Handler, *, prefetch: int = 1) -> Subscription:
         """Start delivering `queue` to `handler`, at most `prefetch` unacked at a time."""

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from mediacraft.shared.errors import InvalidInput
-from mediacraft.shared.tasks import Page, Task, TaskStatus, TaskType, User
+from mediacraft.shared.tasks import Page, RequestedControl, Task, TaskStatus, TaskType, User
 from mediacraft.shared.transitions import Transition
 
 _METADATA_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -80,6 +80,26 @@ class TaskStore(Protocol):
         self, task_id: str, user_id: str, *, hidden: bool | None = None, notified: bool | None = None
     ) -> Task | None:
         """Set the user-owned flags on the owner's task; None when not found or not owned."""
+
+    async def request_control(self, task_id: str, user_id: str, control: RequestedControl) -> Task | None:
+        """Record a cancel or retry on the owner's task while its status allows it (CONTROL_STATUSES).
+
+        Replaces any earlier request, sets updated_at and bumps `version`, so that a lifecycle write
+        the scheduler prepared from an older read conflicts, and the scheduler re-reads the task and
+        sees the request. Not a transition: the status does not change. None when the task is not
+        found or not owned; Conflict when its status does not allow this control.
+        """
+
+    async def clear_control(self, task_id: str, *, expected_version: int) -> Task | None:
+        """Forget the requested control while the task's version is `expected_version`.
+
+        The scheduler calls it once the control is carried out or can no longer be; a request
+        recorded meanwhile bumped the version, so it is never forgotten unseen. No version bump.
+        Returns the task, or None when nothing applied (no control, another version, no task).
+        """
+
+    async def list_controlled(self, *, limit: int = 1000, after: str | None = None) -> list[Task]:
+        """All users' tasks with a requested control, by task_id after `after` (scheduler reconcile)."""
 
     async def list_for_user(
         self,

@@ -464,8 +464,10 @@ class MemoryBus:
         *,
         headers: dict[str, Any] | None = None,
         mandatory: bool = True,
+        timeout: float | None = None,
     ) -> None:
-        """Route the envelope now; Unroutable if mandatory and no queue took it."""
+        """Route the envelope now (nothing to wait for, so `timeout` never applies); Unroutable if
+        mandatory and no queue took it."""
         await self.publish_raw(exchange, routing_key, envelope.to_bytes(), headers=headers, mandatory=mandatory)
 
     async def publish_raw(

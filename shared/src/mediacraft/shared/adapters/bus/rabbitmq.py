@@ -203,8 +203,10 @@ class RabbitBus:
         *,
         headers: dict[str, Any] | None = None,
         mandatory: bool = True,
+        timeout: float | None = None,
     ) -> None:
-        """Publish and wait for the broker's confirm; Unroutable if no queue took it."""
+        """Publish and wait for the broker's confirm, at most `timeout` seconds (None, or longer
+        than `publish_timeout`: `publish_timeout`); Unroutable if no queue took it."""
         await self._publish(
             exchange,
             routing_key,
@@ -214,6 +216,7 @@ class RabbitBus:
             type=envelope.type,
             correlation_id=envelope.correlation_id,
             timestamp=envelope.occurred_at,
+            timeout=timeout,
         )
 
     async def publish_raw(
@@ -239,6 +242,7 @@ class RabbitBus:
         type: str | None = None,
         correlation_id: str | None = None,
         timestamp: datetime | None = None,
+        timeout: float | None = None,
     ) -> None:
         channel = self._publisher_channel()
         # the AMQP properties go straight to the channel underneath: aio-pika's Message and
@@ -254,7 +258,8 @@ class RabbitBus:
             timestamp=timestamp,
         )
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.publish_timeout
+        limit = self.publish_timeout if timeout is None else max(0.0, min(timeout, self.publish_timeout))
+        deadline = loop.time() + limit
         attempt = 0
         failure: BaseException | None = None
         while (remaining := deadline - loop.time()) > 0:
@@ -285,7 +290,7 @@ class RabbitBus:
                 failure = exc
             attempt += 1
             await asyncio.sleep(min(0.05 * 2**attempt, 1.0, max(0.0, deadline - loop.time())))
-        raise BusUnavailable(f"publish to {exchange!r} not confirmed within {self.publish_timeout}s: {failure!r}")
+        raise BusUnavailable(f"publish to {exchange!r} not confirmed within {limit}s: {failure!r}")
 
     # --- consuming ------------------------------------------------------------------------------
 

@@ -44,7 +44,7 @@ from mediacraft.shared.adapters.store.codec import (
 from mediacraft.shared.clock import Clock, SystemClock
 from mediacraft.shared.errors import Conflict, NotFound
 from mediacraft.shared.ports.stores import validate_metadata_key
-from mediacraft.shared.tasks import Page, Task, TaskStatus, TaskType, User
+from mediacraft.shared.tasks import CONTROL_STATUSES, Page, RequestedControl, Task, TaskStatus, TaskType, User
 from mediacraft.shared.transitions import Transition
 
 DEFAULT_DATABASE = "mediacraft"
@@ -56,7 +56,10 @@ _TASK_INDEXES = [
     IndexModel([("user_id", ASCENDING), ("status", ASCENDING)], name="user_status"),
     IndexModel([("user_id", ASCENDING), ("fingerprint", ASCENDING), (_CREATED, DESCENDING)], name="user_fingerprint"),
     IndexModel([("status", ASCENDING), (_QUEUE_ORDER, ASCENDING), ("task_id", ASCENDING)], name="status_queue"),
+    # only the few tasks with a requested control are in it (the scheduler's reconcile reads them)
+    IndexModel([("task_id", ASCENDING)], name="control", partialFilterExpression={"control": {"$type": "object"}}),
 ]
+_CONTROLLED: dict[str, Any] = {"control": {"$type": "object"}}
 # Users are keyed by `_id`, which MongoDB always indexes uniquely; this names the lookup field too.
 _USER_INDEXES = [IndexModel([("user_id", ASCENDING)], name="user_id", unique=True)]
 
@@ -221,6 +224,40 @@ class MongoStore:
             {"_id": task_id, "user_id": user_id}, _update(validated), return_document=ReturnDocument.AFTER
         )
         return _task_or_none(doc)
+
+    async def request_control(self, task_id: str, user_id: str, control: RequestedControl) -> Task | None:
+        """Record a cancel or retry on the owner's task while its status allows it; bumps version."""
+        validated = validate_changes({"control": control, "updated_at": self._clock.now()})
+        statuses = [status.value for status in CONTROL_STATUSES[validated["control"].kind]]
+        update = _update(validated)
+        update["$inc"] = {"version": 1}
+        doc = await self._task_collection().find_one_and_update(
+            {"_id": task_id, "user_id": user_id, "status": {"$in": statuses}},
+            update,
+            return_document=ReturnDocument.AFTER,
+        )
+        if doc is not None:
+            return _task(doc)
+        current = await self.get_for_user(task_id, user_id)
+        if current is None:
+            return None
+        raise Conflict(f"cannot request {control.kind.value} of task {task_id}: it is {current.status.value}")
+
+    async def clear_control(self, task_id: str, *, expected_version: int) -> Task | None:
+        """Forget the requested control while the version is `expected_version`; no version bump."""
+        doc = await self._task_collection().find_one_and_update(
+            {"_id": task_id, "version": expected_version, **_CONTROLLED},
+            {"$set": {"control": None}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return _task_or_none(doc)
+
+    async def list_controlled(self, *, limit: int = 1000, after: str | None = None) -> list[Task]:
+        """Tasks with a requested control, by task_id after `after`."""
+        limit = check_limit(limit)
+        query: dict[str, Any] = {**_CONTROLLED, "task_id": {"$gt": after or ""}}
+        found = self._task_collection().find(query).sort([("task_id", ASCENDING)])
+        return [_task(doc) for doc in await found.limit(limit).to_list(length=limit)]
 
     async def list_for_user(
         self,

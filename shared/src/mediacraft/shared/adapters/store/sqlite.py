@@ -41,7 +41,7 @@ from mediacraft.shared.adapters.store.codec import (
 from mediacraft.shared.clock import Clock, SystemClock
 from mediacraft.shared.errors import Conflict, NotFound
 from mediacraft.shared.ports.stores import validate_metadata_key
-from mediacraft.shared.tasks import Page, Task, TaskStatus, TaskType, User
+from mediacraft.shared.tasks import CONTROL_STATUSES, Page, RequestedControl, Task, TaskStatus, TaskType, User
 from mediacraft.shared.transitions import Transition
 
 _SCHEMA = """
@@ -64,6 +64,7 @@ CREATE INDEX IF NOT EXISTS tasks_user_created ON tasks (user_id, created_at_us, 
 CREATE INDEX IF NOT EXISTS tasks_user_status ON tasks (user_id, status, hidden);
 CREATE INDEX IF NOT EXISTS tasks_user_fingerprint ON tasks (user_id, fingerprint, created_at_us);
 CREATE INDEX IF NOT EXISTS tasks_status_queue ON tasks (status, queue_order_us, task_id);
+CREATE INDEX IF NOT EXISTS tasks_control ON tasks (task_id) WHERE json_type(doc, '$.control') = 'object';
 CREATE TABLE IF NOT EXISTS users (
     user_id          TEXT PRIMARY KEY,
     last_accessed_us INTEGER NOT NULL,
@@ -84,6 +85,8 @@ _INSERT = (
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _MIN_INT64 = -(2**63)
+# The condition of the partial index tasks_control, written the same way so that queries use it.
+_CONTROLLED = "json_type(doc, '$.control') = 'object'"
 
 
 class SqliteStore:
@@ -270,6 +273,37 @@ class SqliteStore:
         )
         rows = await self._rows(sql, (*(int(v) for v in flags.values()), *doc_params, task_id, user_id))
         return _first(rows)
+
+    async def request_control(self, task_id: str, user_id: str, control: RequestedControl) -> Task | None:
+        """Record a cancel or retry on the owner's task while its status allows it; bumps version."""
+        validated = validate_changes({"control": control, "updated_at": self._clock.now()})
+        statuses = [status.value for status in CONTROL_STATUSES[validated["control"].kind]]
+        doc_set, doc_params = _json_set(validated)
+        sql = (
+            f"UPDATE tasks SET version = version + 1, doc = json_set(doc, '$.version', version + 1, {doc_set})"
+            f" WHERE task_id = ? AND user_id = ? AND status IN ({_marks(statuses)}) RETURNING doc"
+        )
+        rows = await self._rows(sql, (*doc_params, task_id, user_id, *statuses))
+        if rows:
+            return _decode(rows[0][0])
+        current = await self.get_for_user(task_id, user_id)
+        if current is None:
+            return None
+        raise Conflict(f"cannot request {control.kind.value} of task {task_id}: it is {current.status.value}")
+
+    async def clear_control(self, task_id: str, *, expected_version: int) -> Task | None:
+        """Forget the requested control while the version is `expected_version`; no version bump."""
+        sql = (
+            "UPDATE tasks SET doc = json_set(doc, '$.control', json('null'))"
+            f" WHERE task_id = ? AND version = ? AND {_CONTROLLED} RETURNING doc"
+        )
+        return _first(await self._rows(sql, (task_id, expected_version)))
+
+    async def list_controlled(self, *, limit: int = 1000, after: str | None = None) -> list[Task]:
+        """Tasks with a requested control, by task_id after `after`."""
+        limit = check_limit(limit)
+        sql = f"SELECT doc FROM tasks WHERE {_CONTROLLED} AND task_id > ? ORDER BY task_id LIMIT ?"
+        return [_decode(row[0]) for row in await self._rows(sql, (after or "", limit))]
 
     async def list_for_user(
         self,

@@ -1,0 +1,85 @@
+"""Durable controls: a cancel or retry recorded on the task whose command never arrived is carried
+out by the reconcile, and a task whose cancel was recorded never completes."""
+
+from __future__ import annotations
+
+from mediacraft.shared.messages import ReconcileTasks
+from mediacraft.shared.tasks import ControlKind, RequestedControl, TaskStatus
+from tests.unit.scheduler.rig import SchedulerRig
+
+QUEUED, PROCESSING, CANCELLING = TaskStatus.QUEUED, TaskStatus.PROCESSING, TaskStatus.CANCELLING
+CANCELLED, COMPLETED, FAILED = TaskStatus.CANCELLED, TaskStatus.COMPLETED, TaskStatus.FAILED
+
+
+async def record(rig: SchedulerRig, task_id: str, kind: ControlKind) -> None:
+    """What the gateway does before it publishes the command (which is then lost)."""
+    task = await rig.task(task_id)
+    assert await rig.store.request_control(
+        task_id, task.user_id, RequestedControl(kind=kind, requested_at=rig.clock.now())
+    )
+
+
+async def test_a_lost_cancel_of_a_running_task_is_carried_out_by_the_reconcile(rig: SchedulerRig) -> None:
+    task_id = await rig.submit("alice")
+    await rig.started(task_id)
+    await record(rig, task_id, ControlKind.CANCEL)
+
+    assert await rig.scheduler.carry_out_lost_controls() == 0  # its command may still be on the way
+    await rig.clock.advance(10)
+    assert await rig.scheduler.carry_out_lost_controls() == 1
+    await rig.scheduler.publisher.flush()
+
+    task = await rig.task(task_id)
+    assert (task.status, task.control) == (CANCELLING, None)
+    assert rig.stop_signals() == [(task_id, 1)]
+    await rig.worker_cancelled(task_id)
+    assert await rig.status(task_id) == CANCELLED
+    assert await rig.scheduler.carry_out_lost_controls() == 0
+
+
+async def test_a_task_whose_cancel_was_recorded_never_completes(rig: SchedulerRig) -> None:
+    task_id = await rig.submit("alice")
+    await rig.started(task_id)
+    await record(rig, task_id, ControlKind.CANCEL)  # the command is lost; the job finishes first
+
+    await rig.succeed(task_id)
+
+    task = await rig.task(task_id)
+    assert (task.status, task.result, task.control) == (CANCELLED, None, None)
+    assert [new for _, new in rig.changes(task_id)][-2:] == [CANCELLING, CANCELLED]
+
+
+async def test_a_queued_task_whose_cancel_was_lost_never_starts(rig: SchedulerRig) -> None:
+    running = await rig.submit("alice")
+    waiting = await rig.submit("alice")
+    await record(rig, waiting, ControlKind.CANCEL)
+
+    await rig.succeed(running)  # frees the slot: the dispatch finds the recorded cancel
+
+    task = await rig.task(waiting)
+    assert (task.status, task.control) == (CANCELLED, None)
+    assert rig.jobs() == [(running, 1)]
+
+
+async def test_a_lost_retry_is_carried_out_by_a_requested_reconcile(rig: SchedulerRig) -> None:
+    task_id = await rig.submit("alice")
+    await rig.fail(task_id, retryable=False)
+    assert await rig.status(task_id) == FAILED
+    await record(rig, task_id, ControlKind.RETRY)
+    await rig.clock.advance(10)
+
+    await rig.send(ReconcileTasks(reason="requested"))
+
+    task = await rig.task(task_id)
+    assert (task.status, task.attempts, task.control) == (PROCESSING, 2, None)
+    assert rig.jobs() == [(task_id, 1), (task_id, 2)]
+    await rig.retry(task_id)  # the command arrives late after all: nothing more happens
+    assert rig.jobs() == [(task_id, 1), (task_id, 2)]
+
+
+async def test_the_cancel_command_clears_the_recorded_request(rig: SchedulerRig) -> None:
+    task_id = await rig.submit("alice")
+    await rig.started(task_id)
+    await record(rig, task_id, ControlKind.CANCEL)
+    await rig.cancel(task_id)
+    assert (await rig.task(task_id)).control is None

@@ -108,6 +108,8 @@ class Stack:
                         GatewaySettings,
                         http_port=self.port,
                         identity_url=f"http://127.0.0.1:{self.identity_port}",
+                        # no metrics port unless the environment asks for one
+                        metrics_port=int(env.get("MEDIACRAFT_METRICS_PORT", "0")),
                     ),
                 },
             ),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from mediacraft.shared.settings import BaseServiceSettings
 
@@ -19,6 +19,10 @@ class IdentitySettings(BaseServiceSettings):
     seen_write_interval_seconds: float = 60.0  # at most one last-seen write per user per interval
     seen_throttle_users: int = 100_000  # users remembered by the throttle (least recent forgotten)
     inbox_prefetch: int = 50
+    metrics_host: str = Field(default="0.0.0.0", description="Interface of the identity metrics endpoint.")
+    metrics_port: int = Field(
+        default=9101, ge=0, le=65_535, description="Port of the identity Prometheus metrics endpoint; 0 turns it off."
+    )
 
     @model_validator(mode="after")
     def _check(self) -> IdentitySettings:

@@ -96,7 +96,8 @@ class Stack:
                 "mediacraft.identity",
                 {
                     **env,
-                    **environment_of(IdentitySettings, http_port=self.identity_port),
+                    # no metrics port: the gateway's, when asked for, is the stack's one
+                    **environment_of(IdentitySettings, http_port=self.identity_port, metrics_port=0),
                 },
             ),
             Child(

@@ -46,6 +46,7 @@ async def gateway_process(tmp_path: Path, **overrides: Any) -> AsyncIterator[gat
         **overrides,
     )
     adapters = Adapters(settings)
+    _ = (adapters.bus, adapters.store, adapters.objects)  # made on first use, started together
     await adapters.start()
     identity = IdentityService(users=adapters.store, tasks=adapters.store, bus=adapters.bus, clock=SystemClock())
     gw = gateway_main.build(settings, adapters, identity=InProcessIdentityClient(identity))
@@ -78,9 +79,10 @@ async def test_metrics_are_served_on_the_metrics_port_and_not_on_the_public_port
         )
         assert line and float(line.group(1)) == 1.0
         assert "mediacraft_gateway_identities_minted_total 1.0" in scraped.text
-    # stopped with the gateway: the port is free again
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", metrics_port))
+    # stopped with the gateway: nothing answers on the metrics port any more
+    async with httpx.AsyncClient(timeout=5) as c:
+        with pytest.raises(httpx.ConnectError):
+            await c.get(f"http://127.0.0.1:{metrics_port}/metrics")
 
 
 async def test_a_metrics_port_of_zero_serves_no_metrics(tmp_path: Path) -> None:

@@ -24,8 +24,6 @@ from mediacraft.shared.clock import SystemClock
 from tests.integration.gateway.conftest import embedded_gateway
 from tests.integration.gateway.harness import TEST_COOKIE_KEY, gateway_settings, serve_app
 
-pytestmark = pytest.mark.asyncio
-
 
 def free_port() -> int:
     with socket.socket() as sock:

@@ -1,4 +1,4 @@
-"""The API docs page: Swagger UI served from the package (swagger-ui-bundle), never from a CDN,
+"""The API docs page: Swagger UI served from the package (swagger-ui-bundle-v2), never from a CDN,
 under a strict Content-Security-Policy; on or off by settings (docs_enabled, openapi_enabled).
 
 The page has no inline script: its start-up code is a file of its own (/docs/init.js), so the

@@ -123,7 +123,7 @@ async def test_schema_off_turns_the_docs_off_too(tmp_path: Path) -> None:
 
 
 def test_production_serves_no_docs_unless_asked() -> None:
-    production = {
+    production: dict[str, Any] = {
         "environment": "production",
         "cookie_keys": TEST_COOKIE_KEY,
         "identity_api_token": "a-real-token-0123456789",

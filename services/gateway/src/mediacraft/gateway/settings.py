@@ -92,11 +92,14 @@ class GatewaySettings(BaseServiceSettings):
         default="0.0.0.0", description="Interface of the metrics endpoint (127.0.0.1: this host only)."
     )
     metrics_port: int = Field(
-        default=9100, ge=0, le=65_535, description="Port of the Prometheus metrics endpoint; 0 turns it off."
+        default=9100,
+        ge=0,
+        le=65_535,
+        description="Port of the Prometheus metrics endpoint (identity: 9101 by default); 0 turns it off.",
     )
     docs_enabled: bool | None = Field(
         default=None,
-        description="Serve the API docs page at /docs (Swagger UI from the package); unset: on in development only.",
+        description="Serve the API docs page at /docs (Swagger UI from the package); unset: on in development and test only.",
     )
     openapi_enabled: bool = Field(default=True, description="Serve the API schema at /openapi.json.")
     allowed_hosts: str = Field(

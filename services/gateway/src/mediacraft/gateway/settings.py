@@ -99,7 +99,8 @@ class GatewaySettings(BaseServiceSettings):
     )
     docs_enabled: bool | None = Field(
         default=None,
-        description="Serve the API docs page at /docs (Swagger UI from the package); unset: on in development and test only.",
+        description="Serve the API docs page at /docs (Swagger UI from the package); "
+        "unset: on in development and test only.",
     )
     openapi_enabled: bool = Field(default=True, description="Serve the API schema at /openapi.json.")
     allowed_hosts: str = Field(

@@ -63,6 +63,7 @@ SERVICES = (
 )
 HTTP_PORTS = {"gateway": 8000, "identity": 8001}
 METRICS_PORTS = {"cleanup": 9464}  # a Prometheus endpoint and nothing else
+API_METRICS_PORTS = {"gateway": 9100, "identity": 9101}  # metrics off the API port
 SERVICE_PORTS = {**HTTP_PORTS, **METRICS_PORTS}
 WORKER_POOLS = {"worker-watermark": "watermark", "worker-merge": "merge", "worker-generate": "generate"}
 MONGODB_PORT = 27017
@@ -735,7 +736,12 @@ def test_services_route_to_the_serving_port(bundle: Manifests) -> None:
         assert [d["metadata"]["name"] for d in matched] == [name]
         ports = {p["name"]: p["containerPort"] for p in pod_spec(matched[0])["containers"][0]["ports"]}
         for port in service["spec"]["ports"]:
-            assert ports.get(port["targetPort"], port["targetPort"]) == SERVICE_PORTS[name]
+            wanted = (
+                API_METRICS_PORTS[name]
+                if port["name"] == "metrics" and name in API_METRICS_PORTS
+                else SERVICE_PORTS[name]
+            )
+            assert ports.get(port["targetPort"], port["targetPort"]) == wanted
 
 
 # --- network policies --------------------------------------------------------------------------
@@ -781,13 +787,17 @@ def test_ingress_is_denied_unless_allowed(bundle: Manifests) -> None:
         p for p in bundle.of_kind("NetworkPolicy") if p["spec"]["podSelector"] == {} and not p["spec"].get("ingress")
     ]
     assert deny and "Ingress" in deny[0]["spec"]["policyTypes"]
-    assert allowed_ports(ingress_rules(bundle, "gateway")) == {HTTP_PORTS["gateway"]}
+    assert allowed_ports(ingress_rules(bundle, "gateway")) == {HTTP_PORTS["gateway"], API_METRICS_PORTS["gateway"]}
     for name in ("scheduler", *WORKER_POOLS):
         assert ingress_rules(bundle, name) == [], f"{name} listens to nothing, yet accepts traffic"
 
 
 def test_identity_accepts_only_the_gateway(bundle: Manifests) -> None:
-    rules = ingress_rules(bundle, "identity")
+    every = ingress_rules(bundle, "identity")
+    # its metrics port alone is open to Prometheus, wherever that runs
+    metrics = [r for r in every if allowed_ports([r]) == {API_METRICS_PORTS["identity"]}]
+    assert len(metrics) == 1
+    rules = [r for r in every if r not in metrics]
     assert rules
     gateway_labels = pod_labels(bundle.deployments["gateway"])
     for rule in rules:

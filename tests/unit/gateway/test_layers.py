@@ -13,6 +13,7 @@ PACKAGE = Path(mediacraft.gateway.__file__).parent
 # two that answer with streams of their own (downloads, Server-Sent Events).
 HTTP_EDGE = {
     "app",
+    "docs_page",
     "main",
     "http",
     "envelope",

@@ -20,6 +20,7 @@ from mediacraft.cleanup.settings import Settings
 from mediacraft.shared import eventloop
 from mediacraft.shared.adapters.bundle import Adapters
 from mediacraft.shared.logging import configure_logging, get_logger
+from mediacraft.shared.metrics_server import MetricsServer
 from mediacraft.shared.process import BasePart, run_until_signal
 
 log = get_logger("mediacraft.cleanup.main")
@@ -102,21 +103,13 @@ async def run_once(settings: Settings, *, dry_run: bool | None, as_json: bool) -
 
 async def serve(service: CleanupService, settings: Settings, metrics: CleanupMetrics, stop: asyncio.Event) -> None:
     """Passes every interval until `stop` is set, with the metrics endpoint up."""
-    server = None
-    if settings.cleanup_metrics_port:
-        from prometheus_client import start_http_server
-
-        # its own thread: a scrape never waits for the event loop, even in the middle of a pass
-        server, _ = start_http_server(
-            settings.cleanup_metrics_port, addr=settings.cleanup_metrics_host, registry=metrics.registry
-        )
+    server = MetricsServer(metrics.registry, host=settings.cleanup_metrics_host, port=settings.cleanup_metrics_port)
+    server.start()
     try:
         await service.run_forever(stop)
     finally:
         log.info("cleanup.stopping")
-        if server is not None:
-            server.shutdown()
-            server.server_close()
+        server.stop()
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

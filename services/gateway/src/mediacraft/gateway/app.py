@@ -17,6 +17,7 @@ from starlette.responses import Response
 from mediacraft.gateway import routes_ops, routes_tasks, routes_user
 from mediacraft.gateway.context import GatewayContext, make_limiters
 from mediacraft.gateway.cookies import CookiePolicy, CookieSigner
+from mediacraft.gateway.docs_page import mount_docs
 from mediacraft.gateway.events import EventHub
 from mediacraft.gateway.identity_client import IdentityClient
 from mediacraft.gateway.media_cache import MediaCache
@@ -96,6 +97,10 @@ def create_app(
         version=VERSION,
         description="Remove watermarks, merge videos, generate media: submit, leave, come back.",
         lifespan=lifespan,
+        # the docs page is ours (docs_page: no CDN, strict CSP); the schema only when enabled
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if settings.openapi_enabled else None,
         **no_native_telemetry(),
     )
     app.state.ctx = ctx
@@ -103,6 +108,8 @@ def create_app(
     app.include_router(routes_user.router)
     app.include_router(routes_tasks.router)
     app.include_router(routes_ops.router)
+    if settings.docs_on:
+        mount_docs(app, openapi_url="/openapi.json")
     mount_web_ui(app)  # the web UI at /, after the API so its routes never shadow one
     _install_error_handlers(app)
     app.add_middleware(GatewayMiddleware, ctx=ctx)
@@ -113,7 +120,7 @@ def no_native_telemetry() -> dict[str, Any]:
     """FastAPI's own OpenTelemetry hooks, switched off where this FastAPI has them.
 
     They look up the global tracer and meter providers on every request (a measurable share of a
-    status request); the gateway exports Prometheus metrics of its own at /metrics.
+    status request); the gateway exports Prometheus metrics of its own on its metrics port.
     """
     if "telemetry" in inspect.signature(FastAPI.__init__).parameters:
         return {"telemetry": {"tracing": False, "metrics": False, "logs": False}}

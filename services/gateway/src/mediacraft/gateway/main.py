@@ -17,6 +17,7 @@ from mediacraft.shared import eventloop
 from mediacraft.shared.adapters.bundle import Adapters
 from mediacraft.shared.http_server import HttpServer
 from mediacraft.shared.logging import configure_logging
+from mediacraft.shared.metrics_server import MetricsServer
 from mediacraft.shared.process import run_until_signal
 from mediacraft.shared.published_secrets import refused_at_start
 
@@ -34,12 +35,26 @@ class Gateway(HttpServer):
         )  # fmt: skip
         self.settings = settings
         self.identity = identity
+        # Prometheus text on a port of its own, never on the public app
+        self.metrics = MetricsServer(
+            app.state.ctx.metrics.registry, host=settings.metrics_host, port=settings.metrics_port
+        )
+
+    async def start(self) -> None:
+        """Serve the API, then the metrics endpoint."""
+        await super().start()
+        try:
+            self.metrics.start()
+        except OSError:
+            await super().stop()
+            raise
 
     async def stop(self) -> None:
-        """Stop serving, then close the identity client."""
+        """Stop serving, then close the metrics endpoint and the identity client."""
         try:
             await super().stop()
         finally:
+            self.metrics.stop()
             await self.identity.close()
 
 

@@ -19,13 +19,15 @@ from mediacraft.gateway.envelope import ApiError
 from mediacraft.gateway.origin import cross_site_reason
 from mediacraft.gateway.ratelimit import retry_after
 from mediacraft.shared.errors import RetryableError
-from mediacraft.shared.http.asgi import error_response
+from mediacraft.shared.http.asgi import error_response, host_allowed, with_nosniff
 from mediacraft.shared.http.envelope import RequestIds
 from mediacraft.shared.logging import bound_contextvars, get_logger
 from mediacraft.shared.messages import UserSeen
 from mediacraft.shared.topology import EVENTS
 
 log = get_logger(__name__)
+# probes from the orchestrator name the pod's address, not the public host
+_PROBES = frozenset({"/healthz", "/readyz"})
 _WANTED_HEADERS = frozenset({b"x-request-id", b"origin", b"sec-fetch-site", b"host", b"cookie"})
 
 
@@ -36,6 +38,7 @@ class GatewayMiddleware:
         self.app = app
         self.ctx = ctx
         self._allowed_origins = ctx.settings.allowed_origin_list
+        self._allowed_hosts = ctx.settings.allowed_host_list
         self._ids = RequestIds()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -53,10 +56,15 @@ class GatewayMiddleware:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
-                message["headers"] = [*message.get("headers", ()), *extra]
+                message["headers"] = with_nosniff([*message.get("headers", ()), *extra])
             await send(message)
 
         try:
+            if not host_allowed(headers.get("host"), self._allowed_hosts) and scope["path"] not in _PROBES:
+                self.ctx.metrics.refused.labels("host").inc()
+                err = ApiError("invalid_host", "Unknown host; this server does not answer for it")
+                await error_response(err, request_id=request_id)(scope, receive, send_with_headers)
+                return
             if scope["path"].startswith("/api/"):
                 try:
                     user_id = await self._identify(scope, headers, extra)

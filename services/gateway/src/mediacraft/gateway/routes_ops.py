@@ -1,4 +1,5 @@
-"""Operator routes: liveness, readiness (checks every adapter), Prometheus metrics."""
+"""Operator routes: liveness and readiness (checks every adapter). Prometheus metrics are served on
+the metrics port (mediacraft.shared.metrics_server), not by this app."""
 
 from __future__ import annotations
 
@@ -23,9 +24,3 @@ async def readyz(request: Request) -> Response:
     if not all(checks.values()):
         raise ApiError("unavailable", "Not ready", data={"ready": False, "checks": checks})
     return reply(request, {"ready": True, "checks": checks})
-
-
-@router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
-async def metrics(request: Request) -> Response:
-    ctx = ctx_of(request)
-    return Response(ctx.metrics.render(), media_type=ctx.metrics.content_type)

@@ -91,6 +91,29 @@ class GatewaySettings(BaseServiceSettings):
     preview_timeout_seconds: float = 10.0
     preview_concurrency: int = 2
 
+    # Operator endpoints, off the public port (#16): Prometheus metrics on a port of their own,
+    # the API docs page and its schema, and the Host names the gateway answers.
+    metrics_host: str = Field(
+        default="0.0.0.0", description="Interface of the metrics endpoint (127.0.0.1: this host only)."
+    )
+    metrics_port: int = Field(
+        default=9100,
+        ge=0,
+        le=65_535,
+        description="Port of the Prometheus metrics endpoint (identity: 9101 by default); 0 turns it off.",
+    )
+    docs_enabled: bool | None = Field(
+        default=None,
+        description="Serve the API docs page at /docs (Swagger UI from the package); "
+        "unset: on in development and test only.",
+    )
+    openapi_enabled: bool = Field(default=True, description="Serve the API schema at /openapi.json.")
+    allowed_hosts: str = Field(
+        default="",
+        description="Host headers answered (comma list, e.g. `media.example.com,localhost`); others get 400 "
+        "`invalid_host`. Empty: any host.",
+    )
+
     @model_validator(mode="after")
     def _check(self) -> GatewaySettings:
         if not self.cookie_key_list:
@@ -111,6 +134,16 @@ class GatewaySettings(BaseServiceSettings):
     @property
     def allowed_origin_list(self) -> tuple[str, ...]:
         return tuple(o.rstrip("/").lower() for o in split_list(self.allowed_origins))
+
+    @property
+    def allowed_host_list(self) -> tuple[str, ...]:
+        return tuple(h.lower() for h in split_list(self.allowed_hosts))
+
+    @property
+    def docs_on(self) -> bool:
+        """The docs page is served: as set, else everywhere but production (it needs the schema)."""
+        wanted = self.docs_enabled if self.docs_enabled is not None else self.is_development
+        return wanted and self.openapi_enabled
 
     @property
     def cache_path(self) -> Path:

@@ -89,16 +89,6 @@ def create_app(
             raise ApiError("unavailable", "Not ready", data={"ready": False, "checks": checks})
         return reply(request, {"ready": True, "checks": checks})
 
-    @app.get("/metrics")
-    async def metrics() -> Response:
-        text = (
-            "# TYPE mediacraft_identity_users_minted_total counter\n"
-            f"mediacraft_identity_users_minted_total {service.minted}\n"
-            "# TYPE mediacraft_identity_seen_writes_total counter\n"
-            f"mediacraft_identity_seen_writes_total {service.seen_writes}\n"
-        )
-        return Response(text, media_type="text/plain; version=0.0.4")
-
     return app
 
 

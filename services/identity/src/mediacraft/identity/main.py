@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from mediacraft.identity.api import create_app
 from mediacraft.identity.handlers import subscribe
+from mediacraft.identity.metrics import identity_registry
 from mediacraft.identity.service import IdentityService
 from mediacraft.identity.settings import IdentitySettings
 from mediacraft.identity.throttle import SeenThrottle
@@ -20,6 +21,7 @@ from mediacraft.shared import eventloop
 from mediacraft.shared.adapters.bundle import Adapters
 from mediacraft.shared.http_server import HttpServer
 from mediacraft.shared.logging import configure_logging
+from mediacraft.shared.metrics_server import MetricsServer
 from mediacraft.shared.ports.bus import Bus, Subscription
 from mediacraft.shared.process import BasePart, run_until_signal
 from mediacraft.shared.published_secrets import refused_at_start
@@ -34,8 +36,13 @@ class Identity(BasePart):
         self.bus = bus
         self.app: FastAPI = create_app(service, token=settings.identity_api_token, bus=bus)  # bus: for /readyz
         self.server: HttpServer | None = None
+        self.metrics: MetricsServer | None = None
         if http:
             self.server = HttpServer(self.app, host=settings.http_host, port=settings.http_port, graceful_seconds=5.0)
+            # Prometheus text on a port of its own, not on the API port
+            self.metrics = MetricsServer(
+                identity_registry(service), host=settings.metrics_host, port=settings.metrics_port
+            )
         self._inbox: Subscription | None = None
 
     async def start(self) -> None:
@@ -43,6 +50,8 @@ class Identity(BasePart):
         self._inbox = await subscribe(self.bus, self.service, prefetch=self.settings.inbox_prefetch)
         if self.server is not None:
             await self.server.start()
+        if self.metrics is not None:
+            self.metrics.start()
 
     def hold(self) -> None:
         """Answer no new HTTP requests."""
@@ -53,6 +62,8 @@ class Identity(BasePart):
         """Stop the API, then the inbox consumer."""
         if self.server is not None:
             await self.server.stop()
+        if self.metrics is not None:
+            self.metrics.stop()
         if self._inbox is not None:
             await self._inbox.cancel()
             self._inbox = None

@@ -24,6 +24,10 @@ class IdentitySettings(BaseServiceSettings):
         description="longest wait for the broker's confirm of user.created while a new identity is"
         " answered (keep it under the gateway's identity timeout); the event is optional",
     )
+    metrics_host: str = Field(default="0.0.0.0", description="Interface of the identity metrics endpoint.")
+    metrics_port: int = Field(
+        default=9101, ge=0, le=65_535, description="Port of the identity Prometheus metrics endpoint; 0 turns it off."
+    )
 
     @model_validator(mode="after")
     def _check(self) -> IdentitySettings:

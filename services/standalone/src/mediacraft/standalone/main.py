@@ -103,7 +103,8 @@ class Standalone(Process):
         self.workers = Together(pools)
 
         address = {"http_host": s.http_host, "http_port": s.http_port}
-        self.gateway_settings = settings_of(GatewaySettings, {**values, **address})
+        # metrics port off in the single-process mode unless the environment asks for one
+        self.gateway_settings = settings_of(GatewaySettings, {**values, **address}, {"metrics_port": 0})
         self.gateway = gateway.build(
             self.gateway_settings, adapters, identity=InProcessIdentityClient(self.identity.service)
         )

@@ -102,7 +102,8 @@ class Stack:
                 "mediacraft.identity",
                 {
                     **env,
-                    **environment_of(IdentitySettings, http_port=self.identity_port),
+                    # no metrics port: the gateway's, when asked for, is the stack's one
+                    **environment_of(IdentitySettings, http_port=self.identity_port, metrics_port=0),
                 },
             ),
             Child(
@@ -114,6 +115,8 @@ class Stack:
                         GatewaySettings,
                         http_port=self.port,
                         identity_url=f"http://127.0.0.1:{self.identity_port}",
+                        # no metrics port unless the environment asks for one
+                        metrics_port=int(env.get("MEDIACRAFT_METRICS_PORT", "0")),
                     ),
                 },
             ),

@@ -63,6 +63,33 @@ def error_response(err: ApiError, *, request_id: str) -> EnvelopeResponse:
     return EnvelopeResponse(failure(err, request_id=request_id), headers=err.headers)
 
 
+# Every answer, JSON first among them, is taken for the type it declares (#16)
+NOSNIFF = (b"x-content-type-options", b"nosniff")
+
+
+def with_nosniff(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """`headers` with X-Content-Type-Options: nosniff, unless a response set it already."""
+    if any(k.lower() == NOSNIFF[0] for k, _ in headers):
+        return headers
+    return [*headers, NOSNIFF]
+
+
+def host_allowed(host: str | None, allowed: tuple[str, ...]) -> bool:
+    """Whether a Host header names an allowed host: an exact name, or under a `.domain` entry;
+    its port is ignored. No list allows any host."""
+    if not allowed:
+        return True
+    if not host:
+        return False
+    name = host.strip().lower()
+    if name.startswith("["):  # [::1]:8000
+        name = name[: name.find("]") + 1]
+    elif name.count(":") == 1:
+        name = name.rsplit(":", 1)[0]
+    name = name.rstrip(".")
+    return any(name == entry or (entry.startswith(".") and name.endswith(entry)) for entry in allowed)
+
+
 class RequestIdMiddleware:
     """Gives each HTTP request an id (the caller's X-Request-ID if well formed) and echoes it."""
 
@@ -80,7 +107,7 @@ class RequestIdMiddleware:
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), (b"x-request-id", request_id.encode())]
+                message["headers"] = with_nosniff([*message.get("headers", ()), (b"x-request-id", request_id.encode())])
             await send(message)
 
         await self.app(scope, receive, send_with_id)

@@ -75,6 +75,7 @@ STATUS_OF_CODE: dict[str, int] = {
     "not_found": 404,
     "method_not_allowed": 405,
     "forbidden_origin": 403,
+    "invalid_host": 400,
     "unauthorized": 401,
     "file_too_large": 413,
     "storage_quota_exceeded": 413,

@@ -1,9 +1,11 @@
-"""The ASGI layer every request passes: request id, metrics, cross-site refusal, rate limits and
-cookie identity.
+"""The ASGI layer every request passes: request id, metrics, the body's limits, cross-site
+refusal, rate limits and cookie identity.
 
 Plain ASGI rather than BaseHTTPMiddleware: it costs a few microseconds per request and never
-buffers a streamed upload or an SSE stream. Order matters and is deliberate: a cross-site or
-rate-limited request is refused before it can mint an identity, so refusals create nothing.
+buffers a streamed upload or an SSE stream. Order matters and is deliberate: a declared body over
+its limit, a cross-site or a rate-limited request is refused before it can mint an identity, so
+refusals create nothing. Every body of every route is read through a `BodyGuard`
+(`mediacraft.shared.http.body_limit`): counted against the route's limit and cut when it stalls.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from mediacraft.gateway.origin import cross_site_reason
 from mediacraft.gateway.ratelimit import retry_after
 from mediacraft.shared.errors import RetryableError
 from mediacraft.shared.http.asgi import error_response
+from mediacraft.shared.http.body_limit import BodyGuard, BodyRules, GuardedSend
 from mediacraft.shared.http.envelope import RequestIds
 from mediacraft.shared.logging import bound_contextvars, get_logger
 from mediacraft.shared.messages import UserSeen
@@ -32,9 +35,10 @@ _WANTED_HEADERS = frozenset({b"x-request-id", b"origin", b"sec-fetch-site", b"ho
 class GatewayMiddleware:
     """Wraps the FastAPI app; sets scope["state"]["user_id"] for every /api request."""
 
-    def __init__(self, app: ASGIApp, ctx: GatewayContext) -> None:
+    def __init__(self, app: ASGIApp, ctx: GatewayContext, body_rules: BodyRules) -> None:
         self.app = app
         self.ctx = ctx
+        self.body_rules = body_rules
         self._allowed_origins = ctx.settings.allowed_origin_list
         self._ids = RequestIds()
 
@@ -56,7 +60,14 @@ class GatewayMiddleware:
                 message["headers"] = [*message.get("headers", ()), *extra]
             await send(message)
 
+        guard = BodyGuard.for_request(scope, receive, self.body_rules)
+        out = GuardedSend(send_with_headers, guard, lambda: request_id)
         try:
+            declared = guard.declared_refusal(scope)
+            if declared is not None:
+                self.ctx.metrics.refused.labels(declared.code).inc()
+                await out.refuse(declared, scope)
+                return
             if scope["path"].startswith("/api/"):
                 try:
                     user_id = await self._identify(scope, headers, extra)
@@ -66,10 +77,13 @@ class GatewayMiddleware:
                     return
                 state["user_id"] = user_id
                 with bound_contextvars(request_id=request_id, user_id=user_id):
-                    await self.app(scope, receive, send_with_headers)
+                    await self.app(scope, guard.receive, out)
             else:
                 with bound_contextvars(request_id=request_id):
-                    await self.app(scope, receive, send_with_headers)
+                    await self.app(scope, guard.receive, out)
+            await out.finish()
+            if guard.refusal is not None:
+                self.ctx.metrics.refused.labels(guard.refusal.code).inc()
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"

@@ -5,7 +5,8 @@ Plain ASGI rather than BaseHTTPMiddleware: it costs a few microseconds per reque
 buffers a streamed upload or an SSE stream. Order matters and is deliberate: a declared body over
 its limit, a cross-site or a rate-limited request is refused before it can mint an identity, so
 refusals create nothing. Every body of every route is read through a `BodyGuard`
-(`mediacraft.shared.http.body_limit`): counted against the route's limit and cut when it stalls.
+(`mediacraft.shared.http.body_limit`): counted against the route's limit and cut when it stalls;
+a body other than an upload's is read whole (it is small) before identity and the route.
 """
 
 from __future__ import annotations
@@ -63,10 +64,13 @@ class GatewayMiddleware:
         guard = BodyGuard.for_request(scope, receive, self.body_rules)
         out = GuardedSend(send_with_headers, guard, lambda: request_id)
         try:
-            declared = guard.declared_refusal(scope)
-            if declared is not None:
-                self.ctx.metrics.refused.labels(declared.code).inc()
-                await out.refuse(declared, scope)
+            refusal = guard.declared_refusal(scope)
+            if refusal is None and not guard.streamed:
+                await guard.read_ahead()  # small bodies: whole before any route acts on them
+                refusal = guard.refusal
+            if refusal is not None:
+                self.ctx.metrics.refused.labels(refusal.code).inc()
+                await out.refuse(refusal, scope)
                 return
             if scope["path"].startswith("/api/"):
                 try:

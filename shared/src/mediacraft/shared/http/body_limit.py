@@ -13,10 +13,15 @@ forget it:
   spends with what it received (an object store being slow is not the client's fault).
 
 The limit is `max_bytes` unless a `StreamedRoute` (an upload) names the path and the media type.
+Every other body is small, so it is read in full (`BodyGuard.read_ahead`) before the app runs:
+a body over the limit is refused before any route acts on the request, even one that never
+reads its body, and the app then receives the body whole.
 
 When a body is cut, the app reads `http.disconnect` from then on, so it unwinds as for a client
 that went away (an upload removes what it stored), and the answer it then gives is replaced with
-the refusal, sent with `Connection: close`.
+the refusal. A 408 closes the connection. A 413 leaves it to the server, which discards the rest
+of the body unread and closes the connection after its keep-alive timeout: closing at once would
+reset it while the client is still sending, and most clients would then lose the answer.
 """
 
 from __future__ import annotations
@@ -57,13 +62,14 @@ class BodyRules:
     rate_grace_seconds: float = 10.0
     streamed: tuple[StreamedRoute, ...] = ()
 
-    def limit_for(self, path: str, content_type: str | None) -> int:
-        """The most bytes a body sent to `path` with `content_type` may have."""
+    def limit_for(self, path: str, content_type: str | None) -> tuple[int, bool]:
+        """The most bytes a body sent to `path` with `content_type` may have, and whether it streams
+        (an upload, read by the app as it arrives) rather than being read ahead."""
         media_type = (content_type or "").split(";")[0].strip().lower()
         for route in self.streamed:
             if route.applies(path, media_type):
-                return route.max_bytes
-        return self.max_bytes
+                return route.max_bytes, True
+        return self.max_bytes, False
 
 
 def _headers(scope: Scope) -> dict[bytes, bytes]:
@@ -79,11 +85,14 @@ class BodyGuard:
         rules: BodyRules,
         limit: int,
         *,
+        streamed: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._receive = receive
         self.rules = rules
         self.limit = limit
+        self.streamed = streamed
+        self._ahead: list[Message] = []
         self._clock = clock
         self.received = 0
         self.waited = 0.0
@@ -94,7 +103,8 @@ class BodyGuard:
     def for_request(cls, scope: Scope, receive: Receive, rules: BodyRules) -> BodyGuard:
         headers = _headers(scope)
         content_type = headers.get(b"content-type", b"").decode("latin-1")
-        return cls(receive, rules, rules.limit_for(scope["path"], content_type))
+        limit, streamed = rules.limit_for(scope["path"], content_type)
+        return cls(receive, rules, limit, streamed=streamed)
 
     def declared_refusal(self, scope: Scope) -> ApiError | None:
         """413 when Content-Length already says the body is over the limit (nothing read yet)."""
@@ -107,8 +117,23 @@ class BodyGuard:
             return too_large(self.limit)
         return None
 
+    async def read_ahead(self) -> None:
+        """Read the whole body now (it is at most the limit); the app then receives it in one message."""
+        body = bytearray()
+        while True:
+            message = await self.receive()
+            if message["type"] != "http.request":
+                self._ahead = [message]  # a disconnect (or the refusal), replayed to the app
+                return
+            body += message.get("body", b"")
+            if not message.get("more_body", False):
+                self._ahead = [{"type": "http.request", "body": bytes(body), "more_body": False}]
+                return
+
     async def receive(self) -> Message:
         """The next message for the app: the body counted and timed, `http.disconnect` once cut."""
+        if self._ahead:
+            return self._ahead.pop(0)
         if self.refusal is not None:
             return DISCONNECT
         if self._complete:
@@ -178,10 +203,11 @@ class GuardedSend:
         await self._send(message)
 
     async def refuse(self, err: ApiError, scope: Scope | None = None) -> None:
-        """Answer `err` with Connection: close (the rest of the body is never read)."""
+        """Answer `err` (the rest of the body is never read by the app); a timeout closes the connection."""
         self.started = self._replaced = True
         response = error_response(err, request_id=self._request_id())
-        response.headers["connection"] = "close"
+        if err.status == 408:
+            response.headers["connection"] = "close"
         await response(scope or {"type": "http"}, _no_receive, self._send)
 
     async def finish(self) -> None:
@@ -212,6 +238,11 @@ class BodyLimitMiddleware:
         if declared is not None:
             await out.refuse(declared, scope)
             return
+        if not guard.streamed:
+            await guard.read_ahead()
+            if guard.refusal is not None:
+                await out.refuse(guard.refusal, scope)
+                return
         await self.app(scope, guard.receive, out)
         await out.finish()
 

@@ -105,3 +105,17 @@ async def test_a_store_that_fails_is_a_500_in_the_envelope(identity: Identity) -
     await asyncio.to_thread(drop_users)
     broken = refused(await identity.http.post("/internal/users", headers=AUTH), 500, "internal_error")
     assert broken["message"] == "Something went wrong on our side" and broken["data"] is None
+
+
+async def test_a_body_over_the_limit_is_413_and_mints_nobody(identity: Identity) -> None:
+    declared = await identity.http.post("/internal/users", headers=AUTH, content=b"x" * (64 * 1024))
+    refused(declared, 413, "payload_too_large")
+
+    async def chunked() -> AsyncIterator[bytes]:
+        for _ in range(64):
+            yield b"x" * 1024
+
+    streamed = await identity.http.post("/internal/users", headers=AUTH, content=chunked())
+    refused(streamed, 413, "payload_too_large")
+    rows = sqlite3.connect(identity.db).execute("SELECT count(*) FROM users").fetchone()[0]
+    assert rows == 0

@@ -15,6 +15,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from mediacraft.gateway import routes_ops, routes_tasks, routes_user
+from mediacraft.gateway.body_limits import body_rules
 from mediacraft.gateway.context import GatewayContext, make_limiters
 from mediacraft.gateway.cookies import CookiePolicy, CookieSigner
 from mediacraft.gateway.docs_page import mount_docs
@@ -65,7 +66,9 @@ def build_context(
         cache=cache,
         receiver=UploadReceiver(objects=objects, cache=cache, limits=settings.media, metrics=metrics),
         frames=FrameExtractor(concurrency=settings.preview_concurrency, timeout=settings.preview_timeout_seconds),
-        hub=EventHub(bus, metrics=metrics, queue_size=settings.sse_client_queue),
+        hub=EventHub(
+            bus, metrics=metrics, queue_size=settings.sse_client_queue, max_per_user=settings.sse_max_streams_per_user
+        ),
         **make_limiters(settings, clock),
     )
 
@@ -112,7 +115,7 @@ def create_app(
         mount_docs(app, openapi_url="/openapi.json")
     mount_web_ui(app)  # the web UI at /, after the API so its routes never shadow one
     _install_error_handlers(app)
-    app.add_middleware(GatewayMiddleware, ctx=ctx)
+    app.add_middleware(GatewayMiddleware, ctx=ctx, body_rules=body_rules(settings))
     return app
 
 

@@ -91,6 +91,10 @@ def to_live_event(incoming: Incoming) -> tuple[str, LiveEvent] | None:
     return None
 
 
+# The reason a stream is closed when its identity opens more than the cap allows.
+TOO_MANY_STREAMS = "too_many_streams"
+
+
 @dataclass(eq=False)
 class Subscriber:
     """One connected stream: a bounded queue; overflow ends the stream so the client resumes."""
@@ -100,10 +104,13 @@ class Subscriber:
     overflowed: bool = False
     closed: bool = False
     versions: dict[str, int] = field(default_factory=dict)
+    close_reason: str | None = None  # sent to the client in a final `closed` event
 
-    def close(self) -> None:
-        """End the stream (shutdown); the client reconnects elsewhere with Last-Event-ID."""
+    def close(self, reason: str | None = None) -> None:
+        """End the stream: at shutdown (no reason: the client reconnects elsewhere with
+        Last-Event-ID), or with a reason the client is told in a final `closed` event."""
         self.closed = True
+        self.close_reason = reason
         try:
             self.queue.put_nowait(None)
         except asyncio.QueueFull:
@@ -127,11 +134,13 @@ class Subscriber:
 class EventHub:
     """Consumes this replica's private `task.#` queue and hands events to subscribers by user."""
 
-    def __init__(self, bus: Bus, *, metrics: GatewayMetrics, queue_size: int = 256) -> None:
+    def __init__(self, bus: Bus, *, metrics: GatewayMetrics, queue_size: int = 256, max_per_user: int = 8) -> None:
         self._bus = bus
         self._metrics = metrics
         self._queue_size = queue_size
-        self._subscribers: dict[str, set[Subscriber]] = {}
+        self._max_per_user = max_per_user
+        # each user's streams, oldest first (a dict keeps insertion order)
+        self._subscribers: dict[str, dict[Subscriber, None]] = {}
         self._subscription: Subscription | None = None
         self.queue_name: str | None = None
 
@@ -154,15 +163,21 @@ class EventHub:
         return self._subscription is not None
 
     def subscribe(self, user_id: str) -> Subscriber:
+        """A new stream for the user; past the cap, the user's oldest stream is closed (and told why)."""
+        subs = self._subscribers.setdefault(user_id, {})
+        for oldest in list(subs)[: max(0, len(subs) - self._max_per_user + 1)]:
+            self.unsubscribe(oldest)
+            oldest.close(TOO_MANY_STREAMS)
+            self._metrics.sse_closed.labels(TOO_MANY_STREAMS).inc()
         sub = Subscriber(user_id, asyncio.Queue(self._queue_size))
-        self._subscribers.setdefault(user_id, set()).add(sub)
+        self._subscribers.setdefault(user_id, {})[sub] = None
         self._metrics.sse_clients.inc()
         return sub
 
     def unsubscribe(self, sub: Subscriber) -> None:
         subs = self._subscribers.get(sub.user_id)
         if subs is not None and sub in subs:
-            subs.discard(sub)
+            del subs[sub]
             self._metrics.sse_clients.dec()
             if not subs:
                 del self._subscribers[sub.user_id]
@@ -247,14 +262,24 @@ async def event_stream(
                 yield b": ping\n\n"
                 continue
             if event is None:
-                return
+                break
             if sub.is_stale(event):
                 continue
             last_id = max(last_id, event.id)
             metrics.sse_events.inc()
             yield event.encode(last_id)
+        if sub.close_reason is not None:
+            yield closed_event(sub.close_reason)
     finally:
         hub.unsubscribe(sub)
+
+
+def closed_event(reason: str) -> bytes:
+    """The last frame of a stream the gateway closes for a reason (no id: Last-Event-ID stays)."""
+    message = {
+        TOO_MANY_STREAMS: "Too many live streams are open for this identity; this one, the oldest, was closed",
+    }.get(reason, "The stream was closed")
+    return f"event: closed\ndata: {json.dumps({'reason': reason, 'message': message})}\n\n".encode()
 
 
 class SseResponse(Response):

@@ -30,6 +30,7 @@ class GatewayMetrics:
         self.identities_minted = Counter(p + "identities_minted_total", "New anonymous identities", registry=r)
         self.refused = Counter(p + "refused_total", "Requests refused before routing", ["reason"], registry=r)
         self.sse_clients = Gauge(p + "sse_clients", "Connected live-event clients", registry=r)
+        self.sse_closed = Counter(p + "sse_closed_total", "Live streams the gateway closed", ["reason"], registry=r)
         self.sse_events = Counter(p + "sse_events_total", "Events sent to live clients", registry=r)
         self.previews = Counter(p + "previews_total", "Frame previews", ["outcome"], registry=r)
         self.publish_failures = Counter(p + "publish_failures_total", "Bus publishes that failed", registry=r)

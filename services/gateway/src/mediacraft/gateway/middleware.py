@@ -1,9 +1,12 @@
-"""The ASGI layer every request passes: request id, metrics, cross-site refusal, rate limits and
-cookie identity.
+"""The ASGI layer every request passes: request id, metrics, the body's limits, cross-site
+refusal, rate limits and cookie identity.
 
 Plain ASGI rather than BaseHTTPMiddleware: it costs a few microseconds per request and never
-buffers a streamed upload or an SSE stream. Order matters and is deliberate: a cross-site or
-rate-limited request is refused before it can mint an identity, so refusals create nothing.
+buffers a streamed upload or an SSE stream. Order matters and is deliberate: a declared body over
+its limit, a cross-site or a rate-limited request is refused before it can mint an identity, so
+refusals create nothing. Every body of every route is read through a `BodyGuard`
+(`mediacraft.shared.http.body_limit`): counted against the route's limit and cut when it stalls;
+a body other than an upload's is read whole (it is small) before identity and the route.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from mediacraft.gateway.origin import cross_site_reason
 from mediacraft.gateway.ratelimit import retry_after
 from mediacraft.shared.errors import RetryableError
 from mediacraft.shared.http.asgi import error_response, host_allowed, with_nosniff
+from mediacraft.shared.http.body_limit import BodyGuard, BodyRules, GuardedSend
 from mediacraft.shared.http.envelope import RequestIds
 from mediacraft.shared.logging import bound_contextvars, get_logger
 from mediacraft.shared.messages import UserSeen
@@ -34,9 +38,10 @@ _WANTED_HEADERS = frozenset({b"x-request-id", b"origin", b"sec-fetch-site", b"ho
 class GatewayMiddleware:
     """Wraps the FastAPI app; sets scope["state"]["user_id"] for every /api request."""
 
-    def __init__(self, app: ASGIApp, ctx: GatewayContext) -> None:
+    def __init__(self, app: ASGIApp, ctx: GatewayContext, body_rules: BodyRules) -> None:
         self.app = app
         self.ctx = ctx
+        self.body_rules = body_rules
         self._allowed_origins = ctx.settings.allowed_origin_list
         self._allowed_hosts = ctx.settings.allowed_host_list
         self._ids = RequestIds()
@@ -59,11 +64,21 @@ class GatewayMiddleware:
                 message["headers"] = with_nosniff([*message.get("headers", ()), *extra])
             await send(message)
 
+        guard = BodyGuard.for_request(scope, receive, self.body_rules)
+        out = GuardedSend(send_with_headers, guard, lambda: request_id)
         try:
             if not host_allowed(headers.get("host"), self._allowed_hosts) and scope["path"] not in _PROBES:
                 self.ctx.metrics.refused.labels("host").inc()
                 err = ApiError("invalid_host", "Unknown host; this server does not answer for it")
                 await error_response(err, request_id=request_id)(scope, receive, send_with_headers)
+                return
+            refusal = guard.declared_refusal(scope)
+            if refusal is None and not guard.streamed:
+                await guard.read_ahead()  # small bodies: whole before any route acts on them
+                refusal = guard.refusal
+            if refusal is not None:
+                self.ctx.metrics.refused.labels(refusal.code).inc()
+                await out.refuse(refusal, scope)
                 return
             if scope["path"].startswith("/api/"):
                 try:
@@ -74,10 +89,13 @@ class GatewayMiddleware:
                     return
                 state["user_id"] = user_id
                 with bound_contextvars(request_id=request_id, user_id=user_id):
-                    await self.app(scope, receive, send_with_headers)
+                    await self.app(scope, guard.receive, out)
             else:
                 with bound_contextvars(request_id=request_id):
-                    await self.app(scope, receive, send_with_headers)
+                    await self.app(scope, guard.receive, out)
+            await out.finish()
+            if guard.refusal is not None:
+                self.ctx.metrics.refused.labels(guard.refusal.code).inc()
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"

@@ -18,6 +18,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from mediacraft.gateway.envelope import ApiError
 
 MAX_HEADER_BYTES = 8 * 1024
+MAX_PART_HEADERS = 16
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,8 @@ class MultipartReader:
                 # latin-1 keeps the raw bytes; names are decoded as UTF-8 once parsed
                 headers[field.decode("latin-1").strip().lower()] = value.decode("latin-1").strip()
                 field, value = bytearray(), bytearray()
+                if len(headers) > MAX_PART_HEADERS:
+                    raise ApiError("invalid_input", f"A multipart part has more than {MAX_PART_HEADERS} headers")
             elif kind == "hdone":
                 break
             else:
@@ -139,6 +142,36 @@ class MultipartReader:
             except MultipartParseError as exc:
                 raise ApiError("invalid_input", f"Malformed multipart body: {exc}", status=422) from None
         return self._events.popleft()
+
+
+class FormFields:
+    """The non-file fields of one multipart body, bounded in number and in total size as well as
+    one by one: a body of many small fields is refused as early as one large field."""
+
+    def __init__(self, *, max_fields: int, max_field_bytes: int, max_total_bytes: int) -> None:
+        self.max_fields = max_fields
+        self.max_field_bytes = max_field_bytes
+        self.max_total_bytes = max_total_bytes
+        self.count = 0
+        self.total = 0
+
+    async def read(self, reader: MultipartReader) -> bytes:
+        """The current part's value; 413 past any of the three limits."""
+        self.count += 1
+        if self.count > self.max_fields:
+            raise ApiError("too_many_fields", f"A form may have at most {self.max_fields} fields besides its files")
+        left = self.max_total_bytes - self.total
+        if left < self.max_field_bytes:
+            try:
+                raw = await reader.read_all(left)
+            except ApiError:
+                raise ApiError(
+                    "payload_too_large", f"The form's fields are larger than {self.max_total_bytes} bytes together"
+                ) from None
+        else:
+            raw = await reader.read_all(self.max_field_bytes)
+        self.total += len(raw)
+        return raw
 
 
 def _part_headers(headers: dict[str, str]) -> PartHeaders:

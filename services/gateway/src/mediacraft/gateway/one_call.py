@@ -12,7 +12,7 @@ from mediacraft.gateway.idempotency import request_hash
 from mediacraft.gateway.submission import submit
 from mediacraft.gateway.submit_form import read_submit_form
 from mediacraft.gateway.task_config import input_rule, parse_task_type
-from mediacraft.gateway.upload_flow import check_declared_size, receive_files
+from mediacraft.gateway.upload_flow import check_declared_size, form_limits, receive_files
 from mediacraft.gateway.uploads import ReceivedFile
 from mediacraft.shared.tasks import DRAFT_STATUSES, Task
 
@@ -32,7 +32,8 @@ async def submit_in_one_call(
     or replayed. A failure removes the draft and its files, so a failed call leaves nothing behind.
     """
     check_declared_size(ctx, body.declared_length, ctx.settings.merge_max_inputs)
-    form = await read_submit_form(body, ctx.settings.max_form_field_bytes)
+    fields = form_limits(ctx)
+    form = await read_submit_form(body, fields, ctx.settings.max_json_body_bytes)
     config = form.config
     task_type = parse_task_type(form.fields.get("task_type") or task_type_param)
     rule = input_rule(task_type, ctx.settings.merge_max_inputs)
@@ -54,7 +55,7 @@ async def submit_in_one_call(
         if rule.takes_files:
             if form.reader is None:
                 raise ApiError("missing_file", "Send the file as multipart/form-data (field name: file)")
-            files = await receive_files(ctx, form.reader, task, form.first_file)
+            files = await receive_files(ctx, form.reader, task, form.first_file, fields)
             try:
                 task = await attach_files(ctx, task, files, announce=False)
             except BaseException:

@@ -114,6 +114,26 @@ class GatewaySettings(BaseServiceSettings):
         "`invalid_host`. Empty: any host.",
     )
 
+    # Request bodies and slow or long-lived connections (every route; services/gateway/README.md, "Limits").
+    max_json_body_bytes: int = Field(
+        64 * 1024,
+        description="largest body of any request but an upload's multipart body (JSON, forms); 413 past it",
+    )
+    max_form_fields: int = Field(20, description="most non-file fields of a multipart body; 413 past it")
+    max_form_bytes: int = Field(
+        256 * 1024, description="most bytes of all non-file fields of a multipart body together; 413 past it"
+    )
+    body_idle_timeout_seconds: float = Field(
+        30.0, description="a body that sends no byte for this long is cut with 408 (0: never)"
+    )
+    body_min_rate_bytes_per_second: float = Field(
+        1024.0, description="a body slower than this on average, after the grace period, is cut with 408 (0: never)"
+    )
+    body_rate_grace_seconds: float = Field(10.0, description="waiting time before the minimum rate applies")
+    sse_max_streams_per_user: int = Field(
+        8, description="live event streams one identity may hold; a new one closes the oldest"
+    )
+
     @model_validator(mode="after")
     def _check(self) -> GatewaySettings:
         if not self.cookie_key_list:
@@ -122,6 +142,8 @@ class GatewaySettings(BaseServiceSettings):
             raise ValueError("every cookie key needs at least 16 characters")
         if self.max_waiting_per_user is not None and self.max_waiting_per_user < 1:
             raise ValueError("MEDIACRAFT_MAX_WAITING_PER_USER must be at least 1 when set")
+        if self.sse_max_streams_per_user < 1:
+            raise ValueError("MEDIACRAFT_SSE_MAX_STREAMS_PER_USER must be at least 1")
         if self.merge_max_inputs < 2:
             raise ValueError("MEDIACRAFT_MERGE_MAX_INPUTS must be at least 2")
         self.check_secrets()

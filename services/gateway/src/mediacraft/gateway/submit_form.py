@@ -10,7 +10,7 @@ from urllib.parse import parse_qs
 
 from mediacraft.gateway.body_stream import BodyStream
 from mediacraft.gateway.envelope import ApiError
-from mediacraft.gateway.multipart import MultipartReader, PartHeaders
+from mediacraft.gateway.multipart import FormFields, MultipartReader, PartHeaders
 
 
 @dataclass(frozen=True)
@@ -23,20 +23,23 @@ class SubmitForm:
     first_file: PartHeaders | None = None
 
 
-async def read_submit_form(body: BodyStream, field_limit: int) -> SubmitForm:
-    """Read the fields of a one-call submit, leaving a multipart body at its first file."""
+async def read_submit_form(body: BodyStream, limits: FormFields, body_limit: int) -> SubmitForm:
+    """Read the fields of a one-call submit, leaving a multipart body at its first file.
+
+    Multipart fields are bounded by `limits` (number, each, all together); a JSON or urlencoded
+    body by `body_limit`."""
     if body.is_multipart:
-        return await _fields_before_files(body.multipart(), field_limit)
-    fields = await small_form(body, field_limit)
+        return await _fields_before_files(body.multipart(), limits)
+    fields = await small_form(body, body_limit)
     config = fields.get("config", {}) if not isinstance(fields.get("config"), str) else _json_field(fields["config"])
     return SubmitForm(fields, config)
 
 
-async def _fields_before_files(reader: MultipartReader, field_limit: int) -> SubmitForm:
+async def _fields_before_files(reader: MultipartReader, limits: FormFields) -> SubmitForm:
     fields: dict[str, Any] = {}
     part = await reader.next_part()
     while part is not None and not part.is_file:
-        raw = await reader.read_all(field_limit)
+        raw = await limits.read(reader)
         fields[part.name] = raw.decode("utf-8", "replace")
         part = await reader.next_part()
     return SubmitForm(fields, _json_field(fields.get("config")), reader, part)

@@ -13,7 +13,7 @@ from mediacraft.gateway.body_stream import BodyStream
 from mediacraft.gateway.context import GatewayContext
 from mediacraft.gateway.discard import discard_files
 from mediacraft.gateway.envelope import ApiError
-from mediacraft.gateway.multipart import MultipartReader, PartHeaders
+from mediacraft.gateway.multipart import FormFields, MultipartReader, PartHeaders
 from mediacraft.gateway.ownership import owned_task
 from mediacraft.gateway.storage_quota import receive_within_quota, storage_room
 from mediacraft.gateway.task_config import input_rule
@@ -45,6 +45,14 @@ async def upload_files(ctx: GatewayContext, user_id: str, task_id: str, body: Bo
         raise
 
 
+def form_limits(ctx: GatewayContext) -> FormFields:
+    """The bounds of the non-file fields of one multipart body: their number, each, all together."""
+    s = ctx.settings
+    return FormFields(
+        max_fields=s.max_form_fields, max_field_bytes=s.max_form_field_bytes, max_total_bytes=s.max_form_bytes
+    )
+
+
 def check_declared_size(ctx: GatewayContext, declared_length: int | None, files: int) -> None:
     """413 at once when Content-Length already says the body is too large."""
     if declared_length is None:
@@ -61,8 +69,11 @@ async def receive_files(
     reader: MultipartReader,
     task: Task,
     first: PartHeaders | None,
+    fields: FormFields | None = None,
 ) -> list[ReceivedFile]:
-    """Store every `file` part of the body (starting with `first` if given) for `task`."""
+    """Store every `file` part of the body (starting with `first` if given) for `task`; other
+    fields are read and dropped within `fields` (the same bounds as the fields before the files)."""
+    fields = fields or form_limits(ctx)
     rule = input_rule(task.task_type, ctx.settings.merge_max_inputs)
     room = rule.max_files - len(task.inputs)
     received: list[ReceivedFile] = []
@@ -84,7 +95,7 @@ async def receive_files(
                 # refused at once: read as a form field, a video would only be "too large a field"
                 raise ApiError("missing_file", f"Files go in the multipart field named file, not {part.name!r}")
             else:
-                await reader.read_all(ctx.settings.max_form_field_bytes)
+                await fields.read(reader)
             part = await reader.next_part()
         if not received:
             raise ApiError("missing_file", "No file was sent (multipart field name: file)")

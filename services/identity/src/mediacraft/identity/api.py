@@ -15,12 +15,14 @@ from starlette.responses import Response
 from mediacraft.identity.handlers import subscribe
 from mediacraft.identity.service import IdentityService
 from mediacraft.shared.http.asgi import RequestIdMiddleware, install_error_handlers, reply
+from mediacraft.shared.http.body_limit import BodyLimitMiddleware, BodyRules
 from mediacraft.shared.http.envelope import VERSION, ApiError
 from mediacraft.shared.logging import get_logger
 from mediacraft.shared.ports.bus import Bus, Subscription
 
 log = get_logger(__name__)
 _USER_ID = re.compile(r"^[0-9a-f]{32}$")
+IDENTITY_BODY_BYTES = 16 * 1024
 
 
 def create_app(
@@ -63,7 +65,9 @@ def create_app(
             raise ApiError("unauthorized", "Missing or wrong bearer token")
 
     install_error_handlers(app)
-    app.add_middleware(RequestIdMiddleware)
+    # no route reads a body: any body is small, and a declared large one is refused unread
+    app.add_middleware(BodyLimitMiddleware, rules=BodyRules(max_bytes=IDENTITY_BODY_BYTES))
+    app.add_middleware(RequestIdMiddleware)  # outermost: the refusals carry the request id too
 
     @app.post("/internal/users", status_code=201, dependencies=[Depends(authorised)])
     async def mint(request: Request) -> Response:

@@ -1,6 +1,7 @@
 // The live event stream (/api/events). EventSource reconnects by itself and sends Last-Event-ID,
 // so the gateway replays whatever changed meanwhile; only when the browser gives up (the stream
-// answered with an error status) is a new one opened here, with a growing pause.
+// answered with an error status) is a new one opened here, with a growing pause. A stream the
+// gateway closes with a `closed` event (too many streams of one identity) stays closed.
 
 const MIN_PAUSE_MS = 1000;
 const MAX_PAUSE_MS = 30000;
@@ -38,6 +39,16 @@ export function connectLive(handlers) {
     source.addEventListener("progress", (event) => {
       const data = parse(event);
       if (data) handlers.progress(data);
+    });
+    source.addEventListener("closed", (event) => {
+      // the gateway closed this stream because newer ones (other tabs) took its place: stay closed,
+      // or the tabs would take turns closing each other
+      const data = parse(event);
+      if (data && data.reason === "too_many_streams") {
+        closed = true;
+        source.close();
+        handlers.state("offline");
+      }
     });
     source.addEventListener("error", () => {
       if (closed) return;

@@ -79,14 +79,14 @@ async def test_a_queued_task_whose_submit_message_was_lost_is_found_and_run(harn
 async def test_a_job_that_keeps_crashing_workers_is_parked_fails_its_task_and_can_be_replayed(
     harness_factory: HarnessFactory,
 ) -> None:
-    harness = await harness_factory(delivery_limit=2)
+    harness = await harness_factory(delivery_limit=3)
     await harness.start_scheduler()
     pool = await harness.start_workers()
     task_id = await harness.add_task("alice", behaviour("crash", times=1))
     failed = await harness.wait_status(task_id, TaskStatus.FAILED, timeout=10)
     assert failed.error is not None and failed.error.code == JOB_DEAD_LETTERED
     assert "set aside" in (failed.error_message or "")
-    assert len(pool.started(task_id)) == 3  # first delivery and two redeliveries
+    assert len(pool.started(task_id)) == 3  # the delivery limit: three deliveries in all
 
     parked = await list_parked(harness.client)  # type: ignore[arg-type]
     assert [(p.type, p.task_id) for p in parked] == [(RunJob.TYPE, task_id)]

@@ -86,7 +86,7 @@ class _RunningJob:
         self.broker_lost = False
 
 
-class _Executions:
+class Executions:
     """The attempts this process runs and has recently finished (bounded), for every runtime in it."""
 
     def __init__(self, memory: int = 1000) -> None:
@@ -94,17 +94,20 @@ class _Executions:
         self.finished: OrderedDict[Attempt, None] = OrderedDict()
         self.memory = memory
 
-    def finish(self, key: Attempt) -> None:
+    def finish(self, key: Attempt, *, reported: bool) -> None:
+        """The run of `key` ended; `reported`: its outcome event was published (else a copy may run)."""
         running = self.running.pop(key, None)
         if running is not None:
             running.done.set()
+        if not reported:
+            return
         self.finished[key] = None
         self.finished.move_to_end(key)
         while len(self.finished) > self.memory:
             self.finished.popitem(last=False)
 
 
-EXECUTIONS = _Executions()
+EXECUTIONS = Executions()
 
 
 class WorkerRuntime:
@@ -118,8 +121,10 @@ class WorkerRuntime:
         bus: Bus,
         objects: ObjectStore,
         settings: WorkerSettings | None = None,
+        executions: Executions | None = None,
     ) -> None:
         self.pool = pool
+        self.executions = EXECUTIONS if executions is None else executions  # one per process
         self.processor = processor
         self.bus = bus
         self.objects = objects
@@ -218,16 +223,19 @@ class WorkerRuntime:
                 self.duplicates_dropped += 1
                 return
             running = _RunningJob(msg)
-            EXECUTIONS.running[key] = running
+            self.executions.running[key] = running
             self._current = running
             self._idle.clear()
+            reported = False
             try:
                 await self._run(running, cause, redelivered=incoming.redelivered)
+                reported = True
             finally:
-                EXECUTIONS.finish(key)
-                self._ran[key] = None
-                while len(self._ran) > self.settings.cancel_memory:
-                    self._ran.popitem(last=False)
+                self.executions.finish(key, reported=reported)
+                if reported:
+                    self._ran[key] = None
+                    while len(self._ran) > self.settings.cancel_memory:
+                        self._ran.popitem(last=False)
                 self._current = None
                 self._idle.set()
 
@@ -235,12 +243,14 @@ class WorkerRuntime:
 
     async def _runs_elsewhere(self, key: Attempt) -> bool:
         """Whether a redelivered attempt runs or ran in this process or on another worker."""
-        local = EXECUTIONS.running.get(key)
+        local = self.executions.running.get(key)
         if local is not None:
             log.warning("redelivered job already running here: waiting for that run", worker_id=self.worker_id)
             await local.done.wait()
-            return True
-        if key in EXECUTIONS.finished:
+            if key in self.executions.finished:
+                return True
+            # that run ended without reporting (handed back, broker lost): this copy may run
+        if key in self.executions.finished:
             log.warning("redelivered job already ran here: dropped")
             return True
         loop = asyncio.get_running_loop()

@@ -20,6 +20,7 @@ from mediacraft.shared.tasks import InputFile, TaskType
 from mediacraft.shared.topology import CONTROL, JOBS
 from mediacraft.shared.worker.contract import JobCancelledError, JobContext, Processor, ProcessorResult
 from mediacraft.shared.worker.runtime import describe
+from tests.fixtures.waiting import eventually
 from tests.fixtures.worker_rig import WorkerRig
 
 
@@ -248,13 +249,10 @@ async def test_a_worker_that_cannot_reach_the_broker_past_the_lease_stops_its_jo
         t0 = time.monotonic()
         assert await asyncio.to_thread(first_run_stopped.wait, 10)
         assert 0.8 <= time.monotonic() - t0 < 5  # about one lease after the last news it sent
-        deadline = time.monotonic() + 5
-        while h.leftovers() and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
-        assert h.leftovers() == []
+        await eventually(lambda: h.leftovers() == [], timeout=5, what="the job directory removed")
         h.bus.publish = publish  # type: ignore[method-assign]
         cut.set()
         # the stopped run reported nothing: its copy comes back and runs to the end
-        done, seen = await h.until("job.succeeded")
+        _, seen = await h.until("job.succeeded")
         assert [m.TYPE for m in seen if m.TYPE in ("job.failed", "job.cancelled")] == []
         assert len(runs) == 2

@@ -32,7 +32,7 @@ class BaseServiceSettings(BaseSettings):
     delivery_limit: int = Field(
         default=5,
         ge=1,
-        description="deliveries of a message (the first one included) before a poison message is parked in dead.letters",
+        description="deliveries of a message (the first one included) before it is parked in dead.letters",
     )
 
     @field_validator("retry_delays_ms", mode="before")

@@ -222,6 +222,16 @@ class WorkerRuntime:
             if incoming.redelivered and await self._runs_elsewhere(key):
                 self.duplicates_dropped += 1
                 return
+            # after a reconnect the new channel may deliver while a job still runs: one at a time
+            while self._current is not None:
+                await self._idle.wait()
+            if self._stopping:
+                raise HandBack("worker stopping")
+            if not incoming.live():
+                # its channel closed while it waited: the broker delivers it again, to run it then
+                log.warning("job not started: its delivery was lost with a reconnect")
+                self.duplicates_dropped += 1
+                return
             running = _RunningJob(msg)
             self.executions.running[key] = running
             self._current = running
@@ -256,14 +266,23 @@ class WorkerRuntime:
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[JobClaimed] = loop.create_future()
         self._claims[key] = answer
+        query = JobClaimQuery(task_id=key[0], attempt=key[1], asked_by=self.worker_id)
+        deadline = loop.time() + self.settings.claim_wait_seconds
         try:
-            query = JobClaimQuery(task_id=key[0], attempt=key[1], asked_by=self.worker_id)
-            await self.bus.publish(CONTROL, "", Envelope.wrap(query, correlation_id=key[0]))
-            claimed = await asyncio.wait_for(answer, timeout=self.settings.claim_wait_seconds)
-        except TimeoutError:
-            return False  # nobody runs it: the copy is the job's only one (its first worker is gone)
+            # asked again every half second: a claimant reconnecting too may not listen yet
+            while (remaining := deadline - loop.time()) > 0 and not answer.done():
+                try:
+                    async with asyncio.timeout(remaining):
+                        await self.bus.publish(CONTROL, "", Envelope.wrap(query, correlation_id=key[0]))
+                except Exception as exc:  # a broker out of reach answers nothing either
+                    log.info("claim query not sent", error_type=type(exc).__name__)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(answer), timeout=min(0.5, max(0.0, deadline - loop.time())))
         finally:
             self._claims.pop(key, None)
+        if not answer.done():
+            return False  # nobody runs it: the copy is the job's only one (its first worker is gone)
+        claimed = answer.result()
         log.warning(
             "redelivered job claimed by another worker: dropped",
             claimed_by=claimed.worker_id,

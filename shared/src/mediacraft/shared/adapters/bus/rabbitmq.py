@@ -343,6 +343,7 @@ class RabbitBus:
             delivery_count=outcomes.delivery_count_of(headers, redelivered),
             retries=outcomes.retries_of(headers),
             headers=headers,
+            live=lambda: not _channel_gone(message),
         )
 
     async def _settle(self, queue: str, message: AbstractIncomingMessage, outcome: Outcome) -> None:

@@ -85,6 +85,30 @@ async def test_an_attempt_that_runs_past_the_limit_is_abandoned_however_alive_it
     assert task.message == "Retry 1 of 3 is scheduled: The task ran longer than the limit of 2 minutes."
 
 
+async def test_an_attempt_that_runs_past_the_limit_again_fails_the_task_with_a_plain_message(
+    make_rig: RigFactory,
+) -> None:
+    rig = await make_rig(max_run_seconds=120.0)
+    task_id = await rig.submit("alice")
+    for attempt in (1, 2):
+        await rig.started(task_id, attempt=attempt)
+        for _ in range(4):
+            await rig.clock.advance(30)
+            await rig.heartbeat(task_id, attempt=attempt)
+            await rig.tick()
+        if attempt == 1:
+            assert await rig.status(task_id) == RETRYING
+            await rig.retry_comes_due(task_id)
+            await rig.tick()
+            assert await rig.status(task_id) == PROCESSING
+
+    task = await rig.task(task_id)
+    assert task.status == TaskStatus.FAILED
+    assert (task.attempts, task.retry_count) == (2, 1)
+    assert task.error is not None and task.error.code == "timed_out" and not task.error.retryable
+    assert task.error_message == "The task ran longer than the limit of 2 minutes twice in a row, so it was stopped."
+
+
 async def test_news_from_an_abandoned_attempt_changes_nothing_and_the_retry_runs(rig: SchedulerRig) -> None:
     task_id = await rig.submit("alice")
     await rig.started(task_id)

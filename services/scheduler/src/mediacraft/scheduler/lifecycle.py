@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from mediacraft.scheduler.fairness import WaitingTask
-from mediacraft.scheduler.leases import lapse_message
+from mediacraft.scheduler.leases import TIMED_OUT, lapse_message
 from mediacraft.scheduler.publisher import Publisher
 from mediacraft.scheduler.retry_policy import GiveUp, RetryLater
 from mediacraft.scheduler.rules import Rules
@@ -404,7 +404,15 @@ async def lapse(ctx: Context, run: RunningTask) -> Task | None:
         task = await cancelled(ctx, run)
     else:
         message = lapse_message(code, run.task_type, ctx.rules.lease)
-        task = await fail(ctx, run, code=code, message=message, retryable=True)
+        retryable = True
+        if code == TIMED_OUT:
+            # an input that hangs hangs again: one more try, not the whole retry budget. The error
+            # the task still carries is its previous attempt's (a dispatch does not clear it)
+            stored = await ctx.store.get(run.task_id)
+            if stored is not None and stored.error is not None and stored.error.code == TIMED_OUT:
+                retryable = False
+                message = f"{message.rstrip('.')} twice in a row, so it was stopped."
+        task = await fail(ctx, run, code=code, message=message, retryable=retryable)
     await stop_worker(ctx, run.task_id, run.attempt)
     return task
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mediacraft.scheduler.dead_letters import list_parked, replay
-from mediacraft.scheduler.leases import WORKER_LOST, WORKER_NOT_STARTED
+from mediacraft.scheduler.leases import WORKER_NOT_STARTED
 from mediacraft.scheduler.service import JOB_DEAD_LETTERED
 from mediacraft.shared.messages import RunJob, TaskProgressed, TaskStatusChanged
 from mediacraft.shared.ports.bus import Incoming

@@ -265,7 +265,7 @@ class BusContract:
 
         parked = await dead.next()
         assert parked.envelope.message_id == envelope.message_id
-        assert counts == list(range(DELIVERY_LIMIT + 1))
+        assert counts == list(range(DELIVERY_LIMIT))  # exactly DELIVERY_LIMIT deliveries
         assert parked.headers["x-first-death-reason"] == "delivery_limit"
         assert parked.headers["x-first-death-queue"] == JOB_QUEUE
 

@@ -215,3 +215,11 @@ async def test_factory_builds_a_memory_bus_with_the_given_clock() -> None:
     clock = FakeClock()
     bus: Any = make_bus("memory://", topology=TOPOLOGY, clock=clock)
     assert isinstance(bus, MemoryBus) and bus.broker.clock is clock
+
+
+def test_the_delivery_limit_is_the_number_of_deliveries_and_rabbitmq_gets_the_redeliveries() -> None:
+    # RabbitMQ's x-delivery-limit counts redeliveries: five deliveries allow four of them
+    spec = build_topology(retry_delays_ms=(30,), delivery_limit=5).queue(JOB_QUEUE)
+    assert spec.delivery_limit == 5
+    assert spec.arguments()["x-delivery-limit"] == 4
+    assert build_topology(delivery_limit=1).queue(JOB_QUEUE).arguments()["x-delivery-limit"] == 0

@@ -159,11 +159,17 @@ async def test_a_worker_killed_mid_job_is_noticed_by_its_lease_and_the_task_comp
 
     await eventually(started, what="the job running on the worker process")
     worker.kill()
-    retrying = await harness.wait_status(task_id, TaskStatus.RETRYING, timeout=10)
-    assert retrying.error is not None and retrying.error.code == WORKER_LOST
+
+    async def dispatched_again() -> Any:
+        task = await harness.task(task_id)
+        return task if task.attempts == 2 else None
+
+    # lost with its worker: out again at once, without a retry delay and without using a retry
+    again = await eventually(dispatched_again, timeout=10, what="the next attempt dispatched")
+    assert again.error is not None and again.error.code == WORKER_LOST and again.retry_count == 0
     pool = await harness.start_workers()  # a new worker comes up
     done = await harness.wait_status(task_id, TaskStatus.COMPLETED, timeout=15)
-    assert (done.attempts, done.retry_count) == (2, 1)
+    assert (done.attempts, done.retry_count) == (2, 0)
     killed = [r for r in read_runs(record) if r.task_id == task_id]
     assert [(r.attempt, r.ended) for r in killed] == [(1, None)]  # died mid-job
     assert any(r.attempt == 2 and r.outcome == "job.succeeded" for r in pool.started(task_id))

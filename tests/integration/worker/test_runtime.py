@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import shutil
 import threading
 import time
@@ -17,6 +19,8 @@ from mediacraft.shared.ports.bus import Incoming
 from mediacraft.shared.tasks import InputFile, TaskType
 from mediacraft.shared.topology import CONTROL, JOBS
 from mediacraft.shared.worker.contract import JobCancelledError, JobContext, Processor, ProcessorResult
+from mediacraft.shared.worker.runtime import describe
+from tests.fixtures.waiting import eventually
 from tests.fixtures.worker_rig import WorkerRig
 
 
@@ -194,3 +198,61 @@ async def test_stopping_hands_back_an_unfinished_job(tmp_path: Path) -> None:
         assert isinstance(job, RunJob) and job.task_id == "t1"
     finally:
         await h.bus.close()
+
+
+async def test_start_removes_job_directories_nobody_holds_and_keeps_a_locked_one(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    left = work / "mc-deadbeef0000-1-abcd"  # what a killed worker left: nobody holds its lock
+    left.mkdir(parents=True)
+    (left / "input-000.mp4").write_bytes(b"x" * 10_000)
+    running = work / "mc-cafe00000000-2-efgh"  # another worker's running job
+    running.mkdir()
+    (running / "input-000.mp4").write_bytes(b"y" * 20_000)
+    fd = os.open(running, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        async with Harness(tmp_path, copy_processor) as h:
+            assert not left.exists()
+            assert (running / "input-000.mp4").exists()
+            assert describe(h.runtime)["scratch_bytes"] >= 20_000
+            await h.submit()
+            await h.until("job.succeeded")
+            assert h.leftovers() == [running]
+    finally:
+        os.close(fd)
+
+
+async def test_a_worker_that_cannot_reach_the_broker_past_the_lease_stops_its_job(tmp_path: Path) -> None:
+    started, first_run_stopped = threading.Event(), threading.Event()
+    runs: list[int] = []
+
+    def process(ctx: JobContext) -> ProcessorResult:
+        runs.append(ctx.attempt)
+        if len(runs) == 1:
+            started.set()
+            if ctx.cancel_event.wait(timeout=30):
+                first_run_stopped.set()
+            raise JobCancelledError("stopped")
+        return copy_processor(ctx)
+
+    async with Harness(tmp_path, process, lease_seconds=1.0, heartbeat_seconds=0.1, claim_wait_seconds=0.1) as h:
+        await h.submit()
+        await asyncio.wait_for(asyncio.to_thread(started.wait, 10), 11)
+        publish = h.bus.publish
+        cut = asyncio.Event()
+
+        async def unreachable(*args: Any, **kwargs: Any) -> None:  # the broker is gone: nothing confirms
+            await cut.wait()
+            await publish(*args, **kwargs)
+
+        h.bus.publish = unreachable
+        t0 = time.monotonic()
+        assert await asyncio.to_thread(first_run_stopped.wait, 10)
+        assert 0.8 <= time.monotonic() - t0 < 5  # about one lease after the last news it sent
+        await eventually(lambda: h.leftovers() == [], timeout=5, what="the job directory removed")
+        h.bus.publish = publish
+        cut.set()
+        # the stopped run reported nothing: its copy comes back and runs to the end
+        _, seen = await h.until("job.succeeded")
+        assert [m.TYPE for m in seen if m.TYPE in ("job.failed", "job.cancelled")] == []
+        assert len(runs) == 2

@@ -126,14 +126,14 @@ async def test_a_task_whose_retry_is_due_queues_again_in_its_submissions_place(r
     assert await rig.status(third) == QUEUED
 
 
-async def test_a_job_its_worker_stopped_on_its_own_is_retried(rig: SchedulerRig) -> None:
+async def test_a_job_its_worker_handed_back_is_dispatched_again_at_once_without_a_retry(rig: SchedulerRig) -> None:
     task_id = await rig.submit("alice")
 
     await rig.worker_cancelled(task_id)
 
     task = await rig.task(task_id)
-    assert (task.status, task.retry_count) == (RETRYING, 1)
-    assert task.message == "Retry 1 of 3 is scheduled: The worker stopped the task before it finished."
+    assert (task.status, task.attempts, task.retry_count, task.lost_redispatches) == (PROCESSING, 2, 0, 1)
+    assert rig.jobs() == [(task_id, 1), (task_id, 2)]
 
 
 async def test_events_of_an_earlier_attempt_change_nothing(rig: SchedulerRig) -> None:

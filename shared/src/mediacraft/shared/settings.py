@@ -31,7 +31,11 @@ class BaseServiceSettings(BaseSettings):
     retry_delays_ms: Annotated[tuple[int, ...], NoDecode] = Field(
         default=(60_000, 300_000, 900_000), description="one delay queue per step, comma list"
     )
-    delivery_limit: int = 5  # deliveries before a poison message is parked in dead.letters
+    delivery_limit: int = Field(
+        default=5,
+        ge=1,
+        description="deliveries of a message (the first one included) before it is parked in dead.letters",
+    )
 
     @field_validator("retry_delays_ms", mode="before")
     @classmethod

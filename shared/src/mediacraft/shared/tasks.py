@@ -124,6 +124,7 @@ class Task(BaseModel):
 
     attempts: int = 0
     retry_count: int = 0
+    lost_redispatches: int = 0  # attempts lost with their worker and dispatched again at once
     max_retries: int | None = None  # the scheduler's retry budget, written when it dispatches
     next_retry_at: datetime | None = None
     lease_expires_at: datetime | None = None

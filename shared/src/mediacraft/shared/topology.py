@@ -50,7 +50,7 @@ class QueueSpec:
     name: str
     quorum: bool = False
     single_active_consumer: bool = False
-    delivery_limit: int | None = None
+    delivery_limit: int | None = None  # deliveries of one message before it is parked (>= 1)
     message_ttl_ms: int | None = None
     dead_letter_exchange: str | None = None
     bindings: tuple[tuple[str, str], ...] = ()  # (exchange, routing key)
@@ -67,7 +67,8 @@ class QueueSpec:
         if self.single_active_consumer:
             args["x-single-active-consumer"] = True
         if self.delivery_limit is not None:
-            args["x-delivery-limit"] = self.delivery_limit
+            # RabbitMQ's x-delivery-limit counts redeliveries: N deliveries allow N - 1 of them
+            args["x-delivery-limit"] = max(0, self.delivery_limit - 1)
         if self.message_ttl_ms is not None:
             args["x-message-ttl"] = self.message_ttl_ms
         if self.dead_letter_exchange is not None:

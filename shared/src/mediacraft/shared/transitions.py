@@ -148,6 +148,14 @@ FAIL = _transition(
     (*_ENDS_ATTEMPT, "error", "error_message"),
     "a failure that will not pass, or the last retry failed",
 )
+REQUEUE_LOST = _transition(
+    "requeue_lost",
+    (S.PROCESSING,),
+    S.QUEUED,
+    Component.SCHEDULER,
+    ("lost_redispatches", "lease_expires_at", "next_retry_at", "eta_seconds", "error", "error_message", "message"),
+    "the attempt was lost with its worker: back in the user's line at once, no retry used",
+)
 REQUEUE = _transition(
     "requeue",
     (S.RETRYING,),
@@ -188,6 +196,7 @@ RESTART = _transition(
     (
         "submitted_at",
         "retry_count",
+        "lost_redispatches",
         "next_retry_at",
         "progress",
         "stage",
@@ -236,6 +245,7 @@ TRANSITIONS: Mapping[str, Transition] = MappingProxyType(
             SCHEDULE_RETRY,
             FAIL,
             REQUEUE,
+            REQUEUE_LOST,
             CANCEL_WAITING,
             REQUEST_CANCEL,
             CONFIRM_CANCEL,

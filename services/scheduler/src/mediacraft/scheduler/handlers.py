@@ -149,6 +149,7 @@ async def on_job_cancelled(event: JobCancelled, ctx: Context) -> None:
             code=JOB_CANCELLED_BY_WORKER,
             message="The worker stopped the task before it finished.",
             retryable=True,
+            lost=True,  # handed back at shutdown: another worker takes it at once
         )
 
 

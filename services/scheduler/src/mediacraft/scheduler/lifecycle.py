@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from mediacraft.scheduler.fairness import WaitingTask
-from mediacraft.scheduler.leases import lapse_message
+from mediacraft.scheduler.leases import TIMED_OUT, WORKER_LOST, lapse_message
 from mediacraft.scheduler.publisher import Publisher
 from mediacraft.scheduler.retry_policy import GiveUp, RetryLater
 from mediacraft.scheduler.rules import Rules
@@ -77,6 +77,7 @@ def running_from(task: Task, lease: datetime) -> RunningTask:
         lease_expires_at=lease,
         retry_count=task.retry_count,
         max_retries=task.max_retries,
+        lost_redispatches=task.lost_redispatches,
         stored_lease=task.lease_expires_at,
         cancelling=task.status == CANCELLING,
         progress=task.progress,
@@ -375,14 +376,46 @@ async def _end(ctx: Context, run: RunningTask, step: Step) -> Task | None:
     return task
 
 
-async def fail(ctx: Context, run: RunningTask, *, code: str, message: str, retryable: bool) -> Task | None:
-    """The attempt failed: retry after the next delay step, or fail for good with a clear message."""
+# A job lost with its worker is dispatched again at once this many times per series of attempts
+# (the delivery limit bounds a job that kills its worker); after that it fails plainly.
+LOST_REDISPATCHES = 3
+LOST_WORKER_MESSAGE = "The workers running this task kept stopping before it finished."
+
+
+async def fail(
+    ctx: Context, run: RunningTask, *, code: str, message: str, retryable: bool, lost: bool = False
+) -> Task | None:
+    """The attempt failed: retry after the next delay step, or fail for good with a clear message.
+
+    `lost`: the attempt was lost with its worker (lease lapsed, or handed back at shutdown): it goes
+    back in line at once, costing no retry, up to LOST_REDISPATCHES times.
+    """
     decisions: dict[str, RetryLater | GiveUp] = {}
 
     def step(r: RunningTask) -> tuple[Transition, dict[str, Any]]:
         now = ctx.clock.now()
         if r.cancelling:
             return transitions.CONFIRM_CANCEL, _cancelled(now)
+        if lost and r.lost_redispatches < LOST_REDISPATCHES:
+            return transitions.REQUEUE_LOST, {
+                "lost_redispatches": r.lost_redispatches + 1,
+                "lease_expires_at": None,
+                "next_retry_at": None,
+                "eta_seconds": None,
+                "error": TaskError(code=code, message=message, retryable=True),
+                "error_message": message,
+                "message": None,
+            }
+        if lost:
+            return transitions.FAIL, {
+                "completed_at": now,
+                "lease_expires_at": None,
+                "next_retry_at": None,
+                "eta_seconds": None,
+                "error": TaskError(code=code, message=LOST_WORKER_MESSAGE, retryable=False),
+                "error_message": LOST_WORKER_MESSAGE,
+                "message": LOST_WORKER_MESSAGE,
+            }
         budget = ctx.rules.max_retries if r.max_retries is None else r.max_retries
         decision = decisions["last"] = ctx.rules.retry.decide(
             retry_count=r.retry_count, max_retries=budget, retryable=retryable, message=message, now=now
@@ -408,6 +441,10 @@ async def fail(ctx: Context, run: RunningTask, *, code: str, message: str, retry
         }
 
     task = await _end(ctx, run, step)
+    if task is not None and task.status == QUEUED:
+        enqueue(ctx, task)  # its slot is free: it starts again as soon as the quotas allow
+        await dispatch_ready(ctx)
+        return task
     decision = decisions.get("last")
     if task is not None and task.status == TaskStatus.RETRYING and isinstance(decision, RetryLater):
         ctx.state.retrying[task.task_id] = retrying_from(task, ctx.clock.now())
@@ -428,7 +465,16 @@ async def lapse(ctx: Context, run: RunningTask) -> Task | None:
         task = await cancelled(ctx, run)
     else:
         message = lapse_message(code, run.task_type, ctx.rules.lease)
-        task = await fail(ctx, run, code=code, message=message, retryable=True)
+        retryable = True
+        if code == TIMED_OUT:
+            # an input that hangs hangs again: one more try, not the whole retry budget. The error
+            # the task still carries is its previous attempt's (a dispatch does not clear it)
+            stored = await ctx.store.get(run.task_id)
+            if stored is not None and stored.error is not None and stored.error.code == TIMED_OUT:
+                retryable = False
+                message = f"{message.rstrip('.')} twice in a row, so it was stopped."
+        lost = code == WORKER_LOST
+        task = await fail(ctx, run, code=code, message=message, retryable=retryable, lost=lost)
     await stop_worker(ctx, run.task_id, run.attempt)
     return task
 
@@ -511,6 +557,7 @@ async def restart(ctx: Context, task: Task) -> Task | None:
             changes={
                 "submitted_at": now,
                 "retry_count": 0,
+                "lost_redispatches": 0,
                 "next_retry_at": None,
                 "progress": 0.0,
                 "stage": None,

@@ -30,6 +30,7 @@ class RunningTask:
     lease_expires_at: datetime
     retry_count: int = 0
     max_retries: int | None = None  # as written at dispatch; None: the rules' budget
+    lost_redispatches: int = 0
     stored_lease: datetime | None = None
     cancelling: bool = False
     progress: float = 0.0

@@ -19,6 +19,8 @@ __all__ = [
     "CancelJob",
     "CancelTask",
     "JobCancelled",
+    "JobClaimQuery",
+    "JobClaimed",
     "JobFailed",
     "JobHeartbeat",
     "JobProgress",
@@ -99,6 +101,27 @@ class CancelJob(Message):
     TYPE = "job.cancel"
     task_id: str
     attempt: int
+
+
+class JobClaimQuery(Message):
+    """A worker that got a redelivered job asks every worker whether that attempt runs (or ran)
+    elsewhere, before it starts it: a copy redelivered after a connection loss must not run twice."""
+
+    TYPE = "job.claim_query"
+    task_id: str
+    attempt: int
+    asked_by: str
+
+
+class JobClaimed(Message):
+    """A worker's answer to JobClaimQuery: it runs this attempt (finished=False) or has run it."""
+
+    TYPE = "job.claimed"
+    task_id: str
+    attempt: int
+    worker_id: str
+    asked_by: str
+    finished: bool = False
 
 
 # --- worker events (mediacraft.events, routing key job.<what>) -----------------------------------

@@ -46,6 +46,9 @@ class Incoming:
     delivery_count: int = 0  # earlier deliveries of this very message (requeues)
     retries: int = 0  # trips through a delay queue so far
     headers: dict[str, Any] = field(default_factory=dict)
+    # False once this delivery can no longer be settled (its channel closed with a reconnect): the
+    # broker has put the message back, so a handler still holding it should not act on it any more
+    live: Callable[[], bool] = field(default=lambda: True, compare=False, repr=False)
 
 
 Handler = Callable[[Incoming], Awaitable[None]]

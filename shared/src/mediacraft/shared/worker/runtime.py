@@ -1,10 +1,21 @@
 """The worker runtime: consume a pool's jobs one at a time and run a processor safely.
 
-For each RunJob: make a per-job temp dir, download the inputs, run the processor in a thread
-(its CPU work lives in ffmpeg subprocesses and GIL-free OpenCV calls, so this event loop keeps
-sending heartbeats), upload the result under the job's output prefix (a re-run of the same
-attempt overwrites it), emit the outcome event, and always remove the temp dir. The job is acked
-only after its outcome event is published: a worker killed mid-job has its job redelivered.
+For each RunJob: make a per-job temp dir (locked while the job runs: `scratch`), download the
+inputs, run the processor in a thread (its CPU work lives in ffmpeg subprocesses and GIL-free
+OpenCV calls, so this event loop keeps sending heartbeats), upload the result under the job's
+output prefix (a re-run of the same attempt overwrites it), emit the outcome event, and always
+remove the temp dir. The job is acked only after its outcome event is published: a worker killed
+mid-job has its job redelivered.
+
+One execution per attempt. A connection loss makes the broker redeliver a job whose first copy
+is still running (its ack would go to a dead channel). So a worker remembers the attempts it runs
+and recently ran (process-wide: replicas in one process share it), and before it starts a
+*redelivered* job it asks every worker over the control exchange (JobClaimQuery) whether one runs
+or ran that attempt, waiting `claim_wait_seconds` for an answer (JobClaimed): claimed, the copy is
+acked without running; a copy of an attempt running in this very process waits for that run to
+end and is then acked. A claimant that dies later loses its lease at the scheduler, which
+dispatches the task again. And a worker that cannot reach the broker for longer than the lease
+(`lease_seconds`) stops its job by itself: it could not report it, and the scheduler has moved on.
 """
 
 from __future__ import annotations
@@ -12,9 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 import socket
-import tempfile
 import threading
 import time
 from collections import OrderedDict
@@ -27,6 +36,8 @@ from mediacraft.shared.messages import (
     CancelJob,
     Envelope,
     JobCancelled,
+    JobClaimed,
+    JobClaimQuery,
     JobFailed,
     JobHeartbeat,
     JobProgress,
@@ -39,6 +50,7 @@ from mediacraft.shared.ports.bus import Bus, Incoming, Subscription
 from mediacraft.shared.ports.objects import ObjectStore
 from mediacraft.shared.tasks import ResultFile
 from mediacraft.shared.topology import CONTROL, EVENTS, job_queue
+from mediacraft.shared.worker import scratch
 from mediacraft.shared.worker.contract import JobCancelledError, JobContext, Processor, ProcessorResult
 from mediacraft.shared.worker.progress import ProgressState
 from mediacraft.shared.worker.settings import WorkerSettings
@@ -56,6 +68,13 @@ class HandBack(Exception):
     """The worker is shutting down before the job finished: requeue it for another worker."""
 
 
+class BrokerLost(HandBack):
+    """The broker stayed out of reach longer than the lease: the job was stopped, unreported."""
+
+
+Attempt = tuple[str, int]  # (task id, attempt)
+
+
 class _RunningJob:
     def __init__(self, job: RunJob) -> None:
         self.job = job
@@ -63,6 +82,32 @@ class _RunningJob:
         self.progress = ProgressState()
         self.dirty = True
         self.thread: asyncio.Future[ProcessorResult] | None = None
+        self.done = asyncio.Event()
+        self.broker_lost = False
+
+
+class Executions:
+    """The attempts this process runs and has recently finished (bounded), for every runtime in it."""
+
+    def __init__(self, memory: int = 1000) -> None:
+        self.running: dict[Attempt, _RunningJob] = {}
+        self.finished: OrderedDict[Attempt, None] = OrderedDict()
+        self.memory = memory
+
+    def finish(self, key: Attempt, *, reported: bool) -> None:
+        """The run of `key` ended; `reported`: its outcome event was published (else a copy may run)."""
+        running = self.running.pop(key, None)
+        if running is not None:
+            running.done.set()
+        if not reported:
+            return
+        self.finished[key] = None
+        self.finished.move_to_end(key)
+        while len(self.finished) > self.memory:
+            self.finished.popitem(last=False)
+
+
+EXECUTIONS = Executions()
 
 
 class WorkerRuntime:
@@ -76,8 +121,10 @@ class WorkerRuntime:
         bus: Bus,
         objects: ObjectStore,
         settings: WorkerSettings | None = None,
+        executions: Executions | None = None,
     ) -> None:
         self.pool = pool
+        self.executions = EXECUTIONS if executions is None else executions  # one per process
         self.processor = processor
         self.bus = bus
         self.objects = objects
@@ -90,10 +137,27 @@ class WorkerRuntime:
         self._stopping = False
         self._idle = asyncio.Event()
         self._idle.set()
+        self._claims: dict[Attempt, asyncio.Future[JobClaimed]] = {}
+        self._ran: OrderedDict[Attempt, None] = OrderedDict()  # attempts this runtime ended
+        self._last_contact = time.monotonic()
         self.jobs_done = 0
+        self.duplicates_dropped = 0
+        self.scratch_bytes = 0
+
+    @property
+    def work_dir(self) -> Path | None:
+        """The worker's own scratch directory, or None for the system temp dir."""
+        return Path(self.settings.work_dir) if self.settings.work_dir else None
 
     async def start(self) -> None:
-        """Listen for cancel signals, then start taking jobs."""
+        """Remove what dead workers left in the work dir, listen for control signals, take jobs."""
+        base = self.work_dir
+        if base is not None:
+            await asyncio.to_thread(base.mkdir, parents=True, exist_ok=True)
+            removed = await asyncio.to_thread(scratch.sweep, base)
+            if removed:
+                log.warning("removed job directories left by stopped workers", count=len(removed), pool=self.pool)
+            await self.scratch_usage()
         control = await self.bus.declare_private_queue([(CONTROL, "")])
         self._control_sub = await self.bus.consume(control, self._on_control, prefetch=50)
         self._jobs_sub = await self.bus.consume(job_queue(self.pool), self._on_job, prefetch=1)
@@ -124,6 +188,14 @@ class WorkerRuntime:
 
     async def _on_control(self, incoming: Incoming) -> None:
         msg = incoming.envelope.open()
+        if isinstance(msg, JobClaimQuery):
+            await self._answer_claim(msg)
+            return
+        if isinstance(msg, JobClaimed):
+            waiting = self._claims.get((msg.task_id, msg.attempt))
+            if waiting is not None and msg.asked_by == self.worker_id and not waiting.done():
+                waiting.set_result(msg)
+            return
         if not isinstance(msg, CancelJob):
             return
         key = (msg.task_id, msg.attempt)
@@ -142,25 +214,105 @@ class WorkerRuntime:
         if not isinstance(msg, RunJob):
             raise InvalidInput(f"{msg.TYPE} is not a job", code="not_a_job")
         cause = incoming.envelope.message_id
+        key = (msg.task_id, msg.attempt)
         with bound_contextvars(task_id=msg.task_id, user_id=msg.user_id, attempt=msg.attempt):
-            if (msg.task_id, msg.attempt) in self._cancelled:
+            if key in self._cancelled:
                 await self._emit(JobCancelled(task_id=msg.task_id, attempt=msg.attempt), msg, cause)
                 return
+            if incoming.redelivered and await self._runs_elsewhere(key):
+                self.duplicates_dropped += 1
+                return
+            # after a reconnect the new channel may deliver while a job still runs: one at a time
+            while self._current is not None:
+                await self._idle.wait()
+            if self._stopping:
+                raise HandBack("worker stopping")
+            if not incoming.live():
+                # its channel closed while it waited: the broker delivers it again, to run it then
+                log.warning("job not started: its delivery was lost with a reconnect")
+                self.duplicates_dropped += 1
+                return
             running = _RunningJob(msg)
+            self.executions.running[key] = running
             self._current = running
             self._idle.clear()
+            reported = False
             try:
                 await self._run(running, cause, redelivered=incoming.redelivered)
+                reported = True
             finally:
+                self.executions.finish(key, reported=reported)
+                if reported:
+                    self._ran[key] = None
+                    while len(self._ran) > self.settings.cancel_memory:
+                        self._ran.popitem(last=False)
                 self._current = None
                 self._idle.set()
 
+    # --- one execution per attempt ---------------------------------------------------------------
+
+    async def _runs_elsewhere(self, key: Attempt) -> bool:
+        """Whether a redelivered attempt runs or ran in this process or on another worker."""
+        local = self.executions.running.get(key)
+        if local is not None:
+            log.warning("redelivered job already running here: waiting for that run", worker_id=self.worker_id)
+            await local.done.wait()
+            if key in self.executions.finished:
+                return True
+            # that run ended without reporting (handed back, broker lost): this copy may run
+        if key in self.executions.finished:
+            log.warning("redelivered job already ran here: dropped")
+            return True
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[JobClaimed] = loop.create_future()
+        self._claims[key] = answer
+        query = JobClaimQuery(task_id=key[0], attempt=key[1], asked_by=self.worker_id)
+        deadline = loop.time() + self.settings.claim_wait_seconds
+        try:
+            # asked again every half second: a claimant reconnecting too may not listen yet
+            while (remaining := deadline - loop.time()) > 0 and not answer.done():
+                try:
+                    async with asyncio.timeout(remaining):
+                        await self.bus.publish(CONTROL, "", Envelope.wrap(query, correlation_id=key[0]))
+                except Exception as exc:  # a broker out of reach answers nothing either
+                    log.info("claim query not sent", error_type=type(exc).__name__)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(answer), timeout=min(0.5, max(0.0, deadline - loop.time())))
+        finally:
+            self._claims.pop(key, None)
+        if not answer.done():
+            return False  # nobody runs it: the copy is the job's only one (its first worker is gone)
+        claimed = answer.result()
+        log.warning(
+            "redelivered job claimed by another worker: dropped",
+            claimed_by=claimed.worker_id,
+            finished=claimed.finished,
+        )
+        return True
+
+    async def _answer_claim(self, query: JobClaimQuery) -> None:
+        key = (query.task_id, query.attempt)
+        if query.asked_by == self.worker_id:
+            return
+        running = self._current is not None and (self._current.job.task_id, self._current.job.attempt) == key
+        if not running and key not in self._ran:
+            return
+        answer = JobClaimed(
+            task_id=query.task_id,
+            attempt=query.attempt,
+            worker_id=self.worker_id,
+            asked_by=query.asked_by,
+            finished=not running,
+        )
+        try:
+            await self.bus.publish(CONTROL, "", Envelope.wrap(answer, correlation_id=query.task_id))
+        except Exception:  # the asker then runs the copy: the store's compare-and-set keeps one result
+            log.warning("could not answer a claim query", task_id=query.task_id, exc_info=True)
+
     async def _run(self, running: _RunningJob, cause: str, *, redelivered: bool) -> None:
         job = running.job
-        base = Path(self.settings.work_dir) if self.settings.work_dir else None
-        if base is not None:
-            base.mkdir(parents=True, exist_ok=True)
-        workdir = Path(tempfile.mkdtemp(prefix=f"mc-{job.task_id[:12]}-{job.attempt}-", dir=base))
+        jobdir = await asyncio.to_thread(scratch.create, self.work_dir, job.task_id, job.attempt)
+        workdir = jobdir.path
         started = time.monotonic()
         await self._emit(JobStarted(task_id=job.task_id, attempt=job.attempt, worker_id=self.worker_id), job, cause)
         ticker = asyncio.create_task(self._tick(running, cause))
@@ -178,6 +330,8 @@ class WorkerRuntime:
         except TimeoutError:
             outcome = self._failed(job, JobTimeout("the job took longer than its time limit"))
         except JobCancelledError:
+            if running.broker_lost:
+                raise BrokerLost("the broker was out of reach longer than the lease") from None
             if self._stopping and (job.task_id, job.attempt) not in self._cancelled:
                 raise HandBack("worker stopping") from None
             outcome = JobCancelled(task_id=job.task_id, attempt=job.attempt)
@@ -191,10 +345,18 @@ class WorkerRuntime:
             with contextlib.suppress(asyncio.CancelledError):
                 await ticker
             await self._settle(running)
-            await asyncio.to_thread(shutil.rmtree, workdir, True)
+            await asyncio.to_thread(jobdir.remove)
         await self._emit(outcome, job, cause)
         self.jobs_done += 1
-        log.info("job finished", outcome=outcome.TYPE, redelivered=redelivered)
+        log.info(
+            "job finished", outcome=outcome.TYPE, redelivered=redelivered, scratch_bytes=await self.scratch_usage()
+        )
+
+    async def scratch_usage(self) -> int:
+        """Bytes under the worker's own work dir now (0 on the system temp dir); kept in `scratch_bytes`."""
+        base = self.work_dir
+        self.scratch_bytes = 0 if base is None else await asyncio.to_thread(scratch.usage_bytes, base)
+        return self.scratch_bytes
 
     async def _work(self, running: _RunningJob, workdir: Path) -> ResultFile:
         job = running.job
@@ -269,37 +431,43 @@ class WorkerRuntime:
             running.dirty = True
 
     async def _tick(self, running: _RunningJob, cause: str) -> None:
-        """Send throttled progress and periodic heartbeats until the job ends."""
+        """Send throttled progress and periodic heartbeats until the job ends; stop the job when
+        the broker has been out of reach for longer than the lease."""
         job = running.job
-        last_beat = time.monotonic()
+        last_beat = self._last_contact = time.monotonic()
         interval = self.settings.progress_interval_seconds
+        lease = self.settings.lease_seconds
         while True:
             await asyncio.sleep(interval)
             now = time.monotonic()
+            if now - self._last_contact >= lease:
+                log.error("the broker is out of reach for longer than the lease: stopping the job", lease_seconds=lease)
+                running.broker_lost = True
+                running.cancel_event.set()
+                return
+            message: Message | None = None
+            if running.dirty:
+                running.dirty = False
+                p = running.progress
+                message = JobProgress(
+                    task_id=job.task_id,
+                    attempt=job.attempt,
+                    percent=p.percent,
+                    stage=p.stage,
+                    stage_percent=round(p.stage_fraction * 100, 1),
+                    eta_seconds=p.eta_seconds(now),
+                )
+            elif now - last_beat >= self.settings.heartbeat_seconds:
+                message = JobHeartbeat(task_id=job.task_id, attempt=job.attempt, worker_id=self.worker_id)
+            if message is None:
+                continue
+            last_beat = now
             try:
-                if running.dirty:
-                    running.dirty = False
-                    p = running.progress
-                    await self._emit(
-                        JobProgress(
-                            task_id=job.task_id,
-                            attempt=job.attempt,
-                            percent=p.percent,
-                            stage=p.stage,
-                            stage_percent=round(p.stage_fraction * 100, 1),
-                            eta_seconds=p.eta_seconds(now),
-                        ),
-                        job,
-                        cause,
-                    )
-                    last_beat = now
-                elif now - last_beat >= self.settings.heartbeat_seconds:
-                    await self._emit(
-                        JobHeartbeat(task_id=job.task_id, attempt=job.attempt, worker_id=self.worker_id), job, cause
-                    )
-                    last_beat = now
+                # a publish waits through a reconnect, but never past the lease
+                async with asyncio.timeout(max(interval, lease - (now - self._last_contact))):
+                    await self._emit(message, job, cause)
             except Exception:  # a lost event is repaired by the next one; never kill the job for it
-                log.warning("could not send progress", exc_info=True)
+                log.warning("could not send progress", message_type=message.TYPE)
 
     @staticmethod
     def _failed(job: RunJob, exc: MediaCraftError) -> JobFailed:
@@ -314,6 +482,7 @@ class WorkerRuntime:
     async def _emit(self, message: Message, job: RunJob, cause: str) -> None:
         env = Envelope.wrap(message, correlation_id=job.task_id, causation_id=cause)
         await self.bus.publish(EVENTS, message.TYPE, env)
+        self._last_contact = time.monotonic()
 
 
 def describe(runtime: WorkerRuntime) -> dict[str, Any]:
@@ -325,4 +494,6 @@ def describe(runtime: WorkerRuntime) -> dict[str, Any]:
         "busy": current is not None,
         "task_id": current.job.task_id if current else None,
         "jobs_done": runtime.jobs_done,
+        "duplicates_dropped": runtime.duplicates_dropped,
+        "scratch_bytes": runtime.scratch_bytes,
     }

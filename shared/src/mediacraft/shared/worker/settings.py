@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from mediacraft.shared.settings import BaseServiceSettings
 
 
@@ -15,3 +17,14 @@ class WorkerSettings(BaseServiceSettings):
     job_time_limit_seconds: float = 25 * 60  # stays under RabbitMQ's default consumer_timeout
     shutdown_grace_seconds: float = 30.0  # on SIGTERM, time to finish the job before handing it back
     cancel_memory: int = 1000  # how many recent cancel signals to remember
+    lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="the scheduler's lease (same variable): a worker that cannot reach the broker this long "
+        "stops its job, which the scheduler has given up on",
+    )
+    claim_wait_seconds: float = Field(
+        default=3.0,
+        ge=0,
+        description="before starting a redelivered job, how long to wait for a worker that runs it to answer",
+    )

@@ -336,7 +336,7 @@ class MemoryBroker:
         if queue.spec.quorum:
             message.headers[outcomes.DELIVERY_COUNT_HEADER] = message.delivery_count
         limit = queue.spec.delivery_limit
-        if limit is not None and message.delivery_count > limit:
+        if limit is not None and message.delivery_count >= limit:  # `limit` deliveries done
             self._dead_letter(queue, message, "delivery_limit")
             return
         queue.ready.appendleft(message)

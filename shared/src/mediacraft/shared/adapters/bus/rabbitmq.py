@@ -20,6 +20,7 @@ Shapes the broker and the client force (ARCHITECTURE.md, Known pitfalls):
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -55,6 +56,27 @@ TRANSIENT = (AMQPError, ConnectionError, OSError, RuntimeError)
 # robust channels wait for the connection before every call: bound what shutdown waits for
 CLEANUP_TIMEOUT = 5.0
 PERSISTENT = int(aio_pika.DeliveryMode.PERSISTENT)
+
+
+class _QuietClient(logging.Filter):
+    """aio-pika and aiormq log each lost connection as ERROR lines with a traceback per channel.
+    This bus logs a reconnect itself (one warning with the reason, one line when back), so their
+    records are dropped, except the one that carries the reason, which becomes `bus.disconnected`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.CRITICAL:
+            return True
+        if record.name == "aiormq.connection" and record.getMessage().startswith("Unexpected connection close"):
+            reason = record.args[-1] if isinstance(record.args, tuple) and record.args else record.getMessage()
+            log.warning("bus.disconnected", reason=str(reason))
+        return False
+
+
+_QUIET = _QuietClient()
+for _name in ("aiormq", "aiormq.connection", "aio_pika", "aio_pika.tools", "aio_pika.robust_connection"):
+    _logger = logging.getLogger(_name)
+    if _QUIET not in _logger.filters:
+        _logger.addFilter(_QUIET)
 
 
 class RabbitSubscription:
@@ -191,7 +213,7 @@ class RabbitBus:
 
     def _on_reconnect(self, *_: Any) -> None:
         self.reconnects += 1
-        log.warning("bus.reconnected", reconnects=self.reconnects)
+        log.info("bus.reconnected", reconnects=self.reconnects)
 
     # --- publishing -----------------------------------------------------------------------------
 
@@ -348,6 +370,7 @@ class RabbitBus:
             delivery_count=outcomes.delivery_count_of(headers, redelivered),
             retries=outcomes.retries_of(headers),
             headers=headers,
+            live=lambda: not _channel_gone(message),
         )
 
     async def _settle(self, queue: str, message: AbstractIncomingMessage, outcome: Outcome) -> None:

@@ -43,7 +43,8 @@ class Settings(BaseServiceSettings):
     multipart_max_age: timedelta = timedelta(days=1)
     cleanup_dry_run: bool = False
 
-    user_storage_quota_bytes: int | None = Field(default=None, ge=0)
+    # the gateway's MEDIACRAFT_USER_STORAGE_QUOTA_BYTES (same default); `none`: no quota
+    user_storage_quota_bytes: int | None = Field(default=10 * 1024**3, ge=0)
     storage_top_users: int = Field(default=20, ge=0)  # users exported one by one as a metric label
 
     # The lease is renewed every third of its ttl while a pass runs; a crashed holder's lapses.
@@ -55,6 +56,11 @@ class Settings(BaseServiceSettings):
 
     cleanup_metrics_host: str = "0.0.0.0"
     cleanup_metrics_port: int = Field(default=9464, ge=0, le=65_535)  # 0: no metrics endpoint
+
+    @field_validator("user_storage_quota_bytes", mode="before")
+    @classmethod
+    def _none_turns_off(cls, value: object) -> object:
+        return None if isinstance(value, str) and value.strip().lower() in ("", "none", "off") else value
 
     @field_validator(*_DURATIONS, mode="before")
     @classmethod

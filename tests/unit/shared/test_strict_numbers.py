@@ -8,7 +8,7 @@ import pytest
 
 from mediacraft.shared.config_errors import InvalidConfig
 from mediacraft.shared.errors import InvalidInput
-from mediacraft.shared.generation import parse_params
+from mediacraft.shared.generation import VideoParams, parse_params
 from mediacraft.shared.merge import parse_merge_config
 from mediacraft.shared.watermark import parse_watermark_config
 
@@ -65,7 +65,9 @@ def test_generation_refuses_booleans_and_numeric_strings(
 
 def test_numbers_are_still_numbers() -> None:
     video = parse_params("video_generation", {"prompt": "a", "duration": 2, "fps": 12, "seed": 0})
+    assert isinstance(video, VideoParams)
     assert (video.duration_seconds, video.fps, video.seed) == (2.0, 12, 0)
-    assert parse_params("video_generation", {"prompt": "a", "duration": 2.5}).duration_seconds == 2.5
+    longer = parse_params("video_generation", {"prompt": "a", "duration": 2.5})
+    assert isinstance(longer, VideoParams) and longer.duration_seconds == 2.5
     assert parse_merge_config({"order": [1, 0]}).order == [1, 0]
     assert parse_watermark_config({"regions": [[0, 0, 5, 5]], "selected_frame": 0}).selected_frame == 0

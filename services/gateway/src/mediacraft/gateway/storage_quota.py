@@ -15,8 +15,12 @@ from mediacraft.gateway.context import GatewayContext
 from mediacraft.gateway.envelope import ApiError
 from mediacraft.gateway.multipart import MultipartReader, PartHeaders
 from mediacraft.gateway.uploads import ReceivedFile
+from mediacraft.shared.errors import RetryableError
+from mediacraft.shared.logging import get_logger
 from mediacraft.shared.object_keys import UPLOADS
 from mediacraft.shared.ports.objects import TooLarge
+
+log = get_logger(__name__)
 
 
 def _full(quota: int) -> ApiError:
@@ -29,8 +33,15 @@ async def stored_uploads(ctx: GatewayContext, user_id: str) -> int:
 
 
 async def measured_usage(ctx: GatewayContext, user_id: str) -> int:
-    """What cleanup last measured for the user (uploads and results), 0 when never measured."""
-    info = await ctx.identity.user_info(user_id)
+    """What cleanup last measured for the user (uploads and results), 0 when never measured.
+
+    Also 0 while identity does not answer: the upload folder, listed at once, still counts.
+    """
+    try:
+        info = await ctx.identity.user_info(user_id)
+    except RetryableError as exc:
+        log.warning("storage_usage_unavailable", user_id=user_id, error=exc.message)
+        return 0
     return int((info.metadata.get("storage") or {}).get("bytes") or 0)
 
 

@@ -605,6 +605,35 @@ class StoreContract:
         assert await store.touch_user("nobody", later) is False
         assert await store.get_user("nobody") is None
 
+    async def test_stale_users_are_listed_and_removed_with_their_expired_tasks_only(self, store: Any) -> None:
+        cut = T0 + timedelta(days=31)
+        for name, seen in (("gone", T0), ("busy", T0), ("fresh", cut), ("bare", T0 + timedelta(days=1))):
+            await store.create_user(User(user_id=name, created_at=T0, last_accessed=seen))
+        for i in range(3):
+            await store.insert(make_task("gone", task_id=f"g{i}", status=TaskStatus.EXPIRED))
+        await store.insert(make_task("busy", task_id="b0", status=TaskStatus.EXPIRED))
+        await store.insert(make_task("busy", task_id="b1", status=TaskStatus.COMPLETED))
+        await store.insert(make_task("fresh", task_id="f0", status=TaskStatus.EXPIRED))
+
+        assert [u.user_id for u in await store.list_stale_users(cut)] == ["bare", "busy", "gone"]
+        first = await store.list_stale_users(cut, limit=2)
+        assert [u.user_id for u in first] == ["bare", "busy"]
+        assert [u.user_id for u in await store.list_stale_users(cut, after="busy")] == ["gone"]
+        assert first[0].last_accessed == T0 + timedelta(days=1)
+
+        assert await store.delete_stale_user("busy", seen_before=cut) is None  # a task still has files
+        assert await store.delete_stale_user("fresh", seen_before=cut) is None  # seen since
+        assert await store.delete_stale_user("nobody", seen_before=cut) is None
+        assert await store.delete_stale_user("gone", seen_before=cut) == 3
+        assert await store.delete_stale_user("bare", seen_before=cut) == 0
+        assert await store.delete_stale_user("gone", seen_before=cut) is None  # already removed
+
+        assert await store.get_user("gone") is None and await store.get_user("bare") is None
+        assert all([await store.get(f"g{i}") is None for i in range(3)])
+        assert {t.task_id for t in await store.list_by_status(list(TaskStatus))} == {"b0", "b1", "f0"}
+        assert await store.get_user("busy") is not None and await store.get_user("fresh") is not None
+        assert [u.user_id for u in await store.list_stale_users(cut)] == ["busy"]
+
     async def test_user_metadata_keys_are_set_replaced_and_removed_one_at_a_time(self, store: Any) -> None:
         await store.create_user(User(user_id="u1", created_at=T0, last_accessed=T0, metadata={"ua": "firefox"}))
         usage = {"bytes": 2048, "objects": 2, "quota_bytes": None, "measured_at": "2026-03-01T12:00:00Z"}

@@ -451,9 +451,19 @@ async def test_a_repeated_idempotency_key_returns_the_first_task(gateway: Gatewa
 
 @pytest_asyncio.fixture(loop_scope="module")
 async def strict_gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
-    """The gateway with the default rate limits."""
+    """The gateway with narrow rate limits, to check the buckets' arithmetic (a burst, then a refill).
+
+    The defaults are wider (tests/integration/gateway/hostile/test_limits_for_people.py) and the
+    open-draft cap is off here, so that only the create rate refuses."""
     async with embedded_gateway(
-        tmp_path, rate_user_burst=100, rate_ip_burst=400, rate_create_burst=20, new_identities_per_ip_burst=10
+        tmp_path,
+        rate_user_burst=100,
+        rate_ip_burst=400,
+        rate_create_burst=20,
+        rate_create_per_second=0.2,
+        new_identities_per_ip_burst=10,
+        new_identities_per_ip_per_minute=10.0,
+        max_open_drafts_per_user=None,
     ) as gw:
         yield gw
 

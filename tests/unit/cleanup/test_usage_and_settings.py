@@ -53,7 +53,15 @@ def test_defaults_are_the_products_promises() -> None:
         TaskStatus.CANCELLED: timedelta(days=3),
     }
     assert (policy.draft_max_age, s.multipart_max_age) == (timedelta(hours=24), timedelta(days=1))
-    assert s.cleanup_dry_run is False and s.user_storage_quota_bytes is None
+    assert s.cleanup_dry_run is False and s.user_storage_quota_bytes == 10 * 1024**3
+    assert s.remove_stale_users is True and s.stale_user_age == timedelta(days=31)
+
+
+def test_the_quota_is_turned_off_with_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MEDIACRAFT_USER_STORAGE_QUOTA_BYTES", "none")
+    monkeypatch.setenv("MEDIACRAFT_STALE_USER_GRACE", "P2D")
+    s = Settings()
+    assert s.user_storage_quota_bytes is None and s.stale_user_age == timedelta(days=32)
 
 
 def test_durations_come_from_the_environment_as_seconds_or_iso(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -21,7 +21,10 @@ class InvalidConfig(InvalidInput):
     @classmethod
     def from_validation(cls, exc: ValidationError) -> InvalidConfig:
         """The first problem as the message, every problem in `data.errors`."""
-        errors = [{"loc": [str(p) for p in e["loc"]], "msg": e["msg"]} for e in exc.errors()]
+        errors = [
+            {"loc": [str(p) for p in e["loc"]], "msg": str(e["msg"]).removeprefix("Value error, ")}
+            for e in exc.errors()
+        ]
         first = errors[0]
         where = ".".join(first["loc"]) or "config"
         return cls(f"Invalid config: {where}: {first['msg']}", data={"errors": errors})

@@ -43,6 +43,7 @@ from pydantic import (
 )
 
 from mediacraft.shared.errors import InvalidInput
+from mediacraft.shared.numbers import Number, Whole
 from mediacraft.shared.tasks import TaskType
 
 PROMPT_MAX_CHARS = 2000
@@ -79,10 +80,10 @@ class _Params(BaseModel):
 
     prompt: Prompt
     negative_prompt: Prompt | None = None
-    seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
+    seed: Whole | None = Field(default=None, ge=0, le=MAX_SEED)
     style: Style | None = None
-    width: int
-    height: int
+    width: Whole
+    height: Whole
 
     @model_validator(mode="before")
     @classmethod
@@ -119,9 +120,9 @@ class ImageParams(_Params):
 
     kind: ClassVar[Literal["image", "video"]] = "image"
 
-    width: int = Field(default=1024, ge=64, le=2048)
-    height: int = Field(default=1024, ge=64, le=2048)
-    count: int = Field(default=1, ge=1, le=4)
+    width: Whole = Field(default=1024, ge=64, le=2048)
+    height: Whole = Field(default=1024, ge=64, le=2048)
+    count: Whole = Field(default=1, ge=1, le=4)
 
 
 class VideoParams(_Params):
@@ -129,14 +130,14 @@ class VideoParams(_Params):
 
     kind: ClassVar[Literal["image", "video"]] = "video"
 
-    width: int = Field(default=1280, ge=64, le=1920)
-    height: int = Field(default=720, ge=64, le=1080)
+    width: Whole = Field(default=1280, ge=64, le=1920)
+    height: Whole = Field(default=720, ge=64, le=1080)
     # Two accepted names (clients send "duration"): the plugin cannot type a dynamic alias in __init__,
     # and code builds these models only by validation.
-    duration_seconds: float = Field(  # type: ignore[pydantic-alias]
+    duration_seconds: Number = Field(  # type: ignore[pydantic-alias]
         default=5.0, ge=1.0, le=30.0, validation_alias=AliasChoices("duration_seconds", "duration")
     )
-    fps: int = Field(default=24, ge=1, le=60)
+    fps: Whole = Field(default=24, ge=1, le=60)
 
     @field_validator("width", "height")
     @classmethod

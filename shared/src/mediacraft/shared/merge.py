@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from mediacraft.shared.config_errors import InvalidConfig, parse_config
+from mediacraft.shared.numbers import Whole
 from mediacraft.shared.tasks import InputFile
 
 
@@ -23,7 +24,7 @@ class MergeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     # A permutation of the uploaded inputs' positions (0-based); the upload order when absent.
-    order: list[int] | None = None
+    order: list[Whole] | None = None
 
     def order_for(self, count: int) -> list[int]:
         """The positions of `count` inputs in the order to join them, or InvalidConfig."""

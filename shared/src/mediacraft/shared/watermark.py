@@ -24,12 +24,13 @@ invalid_regions (a region that misses the frame; `data.frame` names the frame's 
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mediacraft.shared.config_errors import InvalidConfig, parse_config
 from mediacraft.shared.errors import InvalidInput
+from mediacraft.shared.numbers import Whole
 from mediacraft.shared.tasks import MediaInfo
 
 MAX_REGIONS = 32
@@ -50,14 +51,6 @@ class InvalidRegions(InvalidInput):
         self.data = {"frame": {"width": width, "height": height}}
 
 
-def _whole_number(value: Any) -> Any:
-    # pydantic would read True as 1 and "7" as 7; a pixel or frame number is neither
-    if isinstance(value, (bool, str, bytes)):
-        raise ValueError("must be a whole number")
-    return value
-
-
-Whole = Annotated[int, BeforeValidator(_whole_number)]
 Box = tuple[Whole, Whole, Whole, Whole]
 
 

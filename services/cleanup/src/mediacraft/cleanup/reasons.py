@@ -17,6 +17,7 @@ class Reason(StrEnum):
     ORPHAN_TASK_EXPIRED = "orphan_task_expired"
     ORPHAN_BAD_KEY = "orphan_bad_key"
     MULTIPART_STALE = "multipart_stale"
+    USER_STALE = "user_stale"
 
 
 EXPLANATIONS: dict[Reason, str] = {
@@ -30,6 +31,7 @@ EXPLANATIONS: dict[Reason, str] = {
     Reason.ORPHAN_TASK_EXPIRED: "its task has expired, so its files should already be gone",
     Reason.ORPHAN_BAD_KEY: "the key does not follow the storage layout and no task uses it",
     Reason.MULTIPART_STALE: "an upload that never finished",
+    Reason.USER_STALE: "an anonymous identity not seen for longer than its cookie lives, whose tasks have all expired",
 }
 
 

@@ -16,6 +16,7 @@ class Kind(StrEnum):
     DRAFT = "draft"  # a draft never submitted: files and record
     ORPHAN = "orphan"  # an object no task uses
     MULTIPART = "multipart"  # an incomplete multipart upload
+    USER = "user"  # an anonymous identity unseen past the cookie lifetime, with its expired task records
 
 
 class Outcome(StrEnum):
@@ -34,6 +35,7 @@ class Removal:
     task_id: str | None = None
     user_id: str | None = None
     upload_id: str | None = None
+    records: int = 0  # task records removed with a user
 
     def fields(self) -> dict[str, Any]:
         """Log fields: what, whose, why."""

@@ -25,6 +25,7 @@ _DURATIONS = (
     "orphan_grace",
     "multipart_max_age",
     "cleanup_lease_ttl",
+    "stale_user_grace",
 )
 
 
@@ -43,8 +44,20 @@ class Settings(BaseServiceSettings):
     multipart_max_age: timedelta = timedelta(days=1)
     cleanup_dry_run: bool = False
 
-    user_storage_quota_bytes: int | None = Field(default=None, ge=0)
+    # the gateway's MEDIACRAFT_USER_STORAGE_QUOTA_BYTES (same default); `none`: no quota
+    user_storage_quota_bytes: int | None = Field(default=10 * 1024**3, ge=0)
     storage_top_users: int = Field(default=20, ge=0)  # users exported one by one as a metric label
+
+    # Anonymous identities unseen past the cookie lifetime (+ grace) go, with their expired task records.
+    remove_stale_users: bool = Field(
+        default=True,
+        description="remove identities not seen for longer than the cookie lifetime plus the grace, with"
+        " their expired task records, once every task of theirs has expired",
+    )
+    cookie_max_age_days: int = Field(default=30, ge=1)  # the gateway's cookie lifetime: give both the same
+    stale_user_grace: timedelta = Field(
+        default=timedelta(days=1), description="how long past the cookie lifetime an unseen identity is kept"
+    )
 
     # The lease is renewed every third of its ttl while a pass runs; a crashed holder's lapses.
     cleanup_lease_ttl: timedelta = timedelta(minutes=5)
@@ -55,6 +68,11 @@ class Settings(BaseServiceSettings):
 
     cleanup_metrics_host: str = "0.0.0.0"
     cleanup_metrics_port: int = Field(default=9464, ge=0, le=65_535)  # 0: no metrics endpoint
+
+    @field_validator("user_storage_quota_bytes", mode="before")
+    @classmethod
+    def _none_turns_off(cls, value: object) -> object:
+        return None if isinstance(value, str) and value.strip().lower() in ("", "none", "off") else value
 
     @field_validator(*_DURATIONS, mode="before")
     @classmethod
@@ -73,6 +91,11 @@ class Settings(BaseServiceSettings):
         if value <= timedelta(0):
             raise ValueError("must be a positive duration")
         return value
+
+    @property
+    def stale_user_age(self) -> timedelta:
+        """Identities not seen for this long are removed (once their tasks have all expired)."""
+        return timedelta(days=self.cookie_max_age_days) + self.stale_user_grace
 
     def expiry_policy(self) -> ExpiryPolicy:
         """The retention rules of these settings."""

@@ -9,7 +9,10 @@ Steps, in this order:
    an orphan whose task id was unknown to the scan is checked against the store again first
    (its task may have been created since) and then deleted;
 4. abort multipart uploads started before the cut-off;
-5. write each user's usage to their record (metadata key `storage`, see usage.py).
+5. write each user's usage to their record (metadata key `storage`, see usage.py);
+6. remove anonymous identities not seen for longer than the cookie lifetime plus a grace, with
+   their expired task records, once every task of theirs has expired (the store checks it in the
+   delete); their files went with retention, and their cookie cannot be used any more.
 
 Files deleted after a task was marked expired are never lost track of: if deleting fails, the
 objects of an expired task are orphans for the next pass. A dry run does steps 1 to 4 without a
@@ -99,6 +102,8 @@ class Sweep:
         await self._abort_stale_uploads()
         self.report.usage = usage
         await self._record_usage(usage, index)
+        if self.settings.remove_stale_users:
+            await self._remove_stale_users()
         self.report.finished_at = self.clock.now()
         return self.report
 
@@ -296,6 +301,39 @@ class Sweep:
                 self._error(f"recording the storage usage of user {user_id}: {exc.message}", user_id=user_id)
                 continue
             self.report.usage_records_written += 1
+
+    # 6. identities unseen past the cookie lifetime
+
+    async def _remove_stale_users(self) -> None:
+        seen_before = self.clock.now() - self.settings.stale_user_age
+        after: str | None = None
+        while page := await self.store.list_stale_users(
+            seen_before, limit=self.settings.cleanup_page_size, after=after
+        ):
+            after = page[-1].user_id
+            for user in page:
+                await self._keep_lease()
+                records = await self._expired_records(user.user_id)
+                if records is None or not self._spend():
+                    continue
+                if not self.dry_run:
+                    try:
+                        records = await self.store.delete_stale_user(user.user_id, seen_before=seen_before)
+                    except MediaCraftError as exc:
+                        self._error(f"removing user {user.user_id}: {exc.message}", user_id=user.user_id)
+                        continue
+                if records is None:
+                    continue  # seen again, or given a task, since the listing
+                removal = Removal(Kind.USER, Reason.USER_STALE, user_id=user.user_id, records=records)
+                self._log_removal(removal, last_seen=user.last_accessed.isoformat())
+                self.report.removals.append(removal)
+
+    async def _expired_records(self, user_id: str) -> int | None:
+        """The user's task records when every one has expired (as delete_stale_user requires), else None."""
+        counts = await self.store.count_by_status(user_id, include_hidden=True)
+        if any(status != TaskStatus.EXPIRED.value for status, count in counts.items() if count):
+            return None
+        return sum(counts.values())
 
     # helpers
 

@@ -72,6 +72,7 @@ class GatewayContext:
     identity_limiter: RateLimiter
     seen_limiter: RateLimiter
     submit_locks: KeyedLocks = field(default_factory=KeyedLocks)
+    draft_locks: KeyedLocks = field(default_factory=KeyedLocks)  # creates of one user (open-draft cap)
     _background: set[asyncio.Task[Any]] = field(default_factory=set)
 
     @property

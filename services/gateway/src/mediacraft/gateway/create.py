@@ -1,4 +1,4 @@
-"""Creating a draft: the first write of a task, honouring the create rate and Idempotency-Key."""
+"""Creating a draft: the first write of a task, honouring the create rate, the open-draft cap and Idempotency-Key."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from mediacraft.gateway.idempotency import META_FIELD, task_id_for
 from mediacraft.gateway.ratelimit import retry_after
 from mediacraft.gateway.status_events import publish_status
 from mediacraft.shared.errors import Conflict
-from mediacraft.shared.tasks import Task, TaskStatus, TaskType
+from mediacraft.shared.tasks import DRAFT_STATUSES, Task, TaskStatus, TaskType
 
 DRAFT_TTL = timedelta(hours=24)
 
@@ -46,9 +46,44 @@ async def create_task(
     idempotency: tuple[str, str] | None = None,
     announce: bool = True,
 ) -> tuple[Task, bool]:
-    """Insert a new draft; with (key, request hash) a repeat returns the first task. (task, replayed)."""
-    now = ctx.clock.now()
+    """Insert a new draft; with (key, request hash) a repeat returns the first task. (task, replayed).
+
+    A user's creates are serialised on this replica, so that the open-draft cap counts every draft.
+    """
     task_id = task_id_for(user_id, idempotency[0]) if idempotency else str(uuid.uuid4())
+    async with ctx.draft_locks.hold(user_id):
+        # a repeat of an Idempotency-Key is answered below whatever the cap: it creates nothing
+        if idempotency is None or await ctx.store.get_for_user(task_id, user_id) is None:
+            await check_open_drafts(ctx, user_id)
+        return await _insert_draft(ctx, user_id, task_type, task_id, idempotency=idempotency, announce=announce)
+
+
+async def check_open_drafts(ctx: GatewayContext, user_id: str) -> None:
+    """429 `too_many_drafts` when the user already holds the most drafts allowed."""
+    cap = ctx.settings.max_open_drafts_per_user
+    if cap is None:
+        return
+    counts = await ctx.store.count_by_status(user_id, include_hidden=True)
+    drafts = sum(counts.get(status.value, 0) for status in DRAFT_STATUSES)
+    if drafts >= cap:
+        ctx.metrics.refused.labels("open_drafts").inc()
+        raise ApiError(
+            "too_many_drafts",
+            f"You have {drafts} unsubmitted tasks, the most allowed is {cap}; submit or delete some first",
+            data={"open_drafts": drafts, "max_open_drafts": cap},
+        )
+
+
+async def _insert_draft(
+    ctx: GatewayContext,
+    user_id: str,
+    task_type: TaskType,
+    task_id: str,
+    *,
+    idempotency: tuple[str, str] | None,
+    announce: bool,
+) -> tuple[Task, bool]:
+    now = ctx.clock.now()
     metadata = {META_FIELD: idempotency[1]} if idempotency else {}
     task = Task(
         task_id=task_id,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from mediacraft.shared.media import MediaLimits
@@ -54,19 +54,40 @@ class GatewaySettings(BaseServiceSettings):
     allowed_origins: str = ""
 
     # Rate limits (token buckets, per replica): per identity, per client IP, and new identities per IP.
+    # They stop floods, not people: the storage quota and the open-draft cap bound what a visitor
+    # holds, so one visitor may submit 100 tasks in a row and 50 visitors behind one address
+    # (an office, a school) may arrive within a minute (README "Quotas and rates").
     rate_user_per_second: float = 20.0
-    rate_user_burst: int = 100
+    rate_user_burst: int = 500
     rate_ip_per_second: float = 100.0
     rate_ip_burst: int = 400
-    rate_create_per_second: float = 0.2
-    rate_create_burst: int = 20
-    new_identities_per_ip_per_minute: float = 10.0
-    new_identities_per_ip_burst: int = 10
+    rate_create_per_second: float = 2.0
+    rate_create_burst: int = 200
+    new_identities_per_ip_per_minute: float = 60.0
+    new_identities_per_ip_burst: int = 60
     rate_limit_max_keys: int = 100_000
 
     # Uploads and tasks.
     max_upload_bytes: int = 2 * 1024**3
-    user_storage_quota_bytes: int | None = None  # per user, from cleanup's storage usage; 413 at upload
+    user_storage_quota_bytes: int | None = Field(
+        default=10 * 1024**3,
+        ge=0,
+        description="bytes one user may store (uploads, drafts included, and results); `none`: no quota."
+        " Counted at upload from the user's stored uploads and cleanup's last measurement: 413"
+        " storage_quota_exceeded, nothing kept",
+    )
+    max_open_drafts_per_user: int | None = Field(
+        default=20,
+        ge=1,
+        description="drafts (created, not yet submitted) one user may hold at once; `none`: no cap."
+        " One more answers 429 too_many_drafts and creates nothing",
+    )
+
+    @field_validator("user_storage_quota_bytes", "max_open_drafts_per_user", mode="before")
+    @classmethod
+    def _none_turns_off(cls, value: object) -> object:
+        return None if isinstance(value, str) and value.strip().lower() in ("", "none", "off") else value
+
     max_form_field_bytes: int = 64 * 1024
     merge_max_inputs: int = 10  # shared with the merge worker (MEDIACRAFT_MERGE_MAX_INPUTS)
     duplicate_window_seconds: float = 5.0

@@ -15,7 +15,7 @@ from mediacraft.gateway.discard import discard_files
 from mediacraft.gateway.envelope import ApiError
 from mediacraft.gateway.multipart import FormFields, MultipartReader, PartHeaders
 from mediacraft.gateway.ownership import owned_task
-from mediacraft.gateway.storage_quota import receive_within_quota, storage_room
+from mediacraft.gateway.storage_quota import check_stored_within_quota, receive_within_quota, storage_room
 from mediacraft.gateway.task_config import input_rule
 from mediacraft.gateway.uploads import ReceivedFile
 from mediacraft.shared.object_keys import upload_key
@@ -99,6 +99,7 @@ async def receive_files(
             part = await reader.next_part()
         if not received:
             raise ApiError("missing_file", "No file was sent (multipart field name: file)")
+        await check_stored_within_quota(ctx, task.user_id, received)
     except BaseException as exc:
         ctx.metrics.uploads.labels(getattr(exc, "code", type(exc).__name__)).inc()
         await discard_files(ctx, received)

@@ -86,6 +86,7 @@ STATUS_OF_CODE: dict[str, int] = {
     "rate_limited": 429,
     "too_many_identities": 429,
     "too_many_waiting": 429,
+    "too_many_drafts": 429,
     "unavailable": 503,
     "storage_unavailable": 503,
     "internal_error": 500,

@@ -154,6 +154,20 @@ class UserStore(Protocol):
         True when the user exists; InvalidInput for a key `validate_metadata_key` refuses.
         """
 
+    async def list_stale_users(
+        self, seen_before: datetime, *, limit: int = 1000, after: str | None = None
+    ) -> list[User]:
+        """Users last seen before `seen_before`, by user_id; `after` is the user_id keyset cursor."""
+
+    async def delete_stale_user(self, user_id: str, *, seen_before: datetime) -> int | None:
+        """Remove a user not seen since before `seen_before` with their expired task records.
+
+        Only when every task of the user is `expired` (or there is none): otherwise, or when the
+        user was seen since or does not exist, nothing changes and the answer is None. Else the
+        number of task records removed with the user. Files are not touched (they went with
+        retention).
+        """
+
     async def ping(self) -> bool: ...
 
 

@@ -61,7 +61,10 @@ _TASK_INDEXES = [
 ]
 _CONTROLLED: dict[str, Any] = {"control": {"$type": "object"}}
 # Users are keyed by `_id`, which MongoDB always indexes uniquely; this names the lookup field too.
-_USER_INDEXES = [IndexModel([("user_id", ASCENDING)], name="user_id", unique=True)]
+_USER_INDEXES = [
+    IndexModel([("user_id", ASCENDING)], name="user_id", unique=True),
+    IndexModel([("_us.last_accessed", ASCENDING)], name="last_accessed"),
+]
 
 
 def database_name(url: str) -> str:
@@ -351,11 +354,7 @@ class MongoStore:
     async def get_user(self, user_id: str) -> User | None:
         """The user, or None."""
         doc = await self._user_collection().find_one({"_id": user_id})
-        if doc is None:
-            return None
-        fields = {name: value for name, value in doc.items() if name not in ("_id", "_us")}
-        fields.update({name: from_us(doc["_us"][name]) for name in _USER_DATETIME_FIELDS})
-        return User.model_validate(fields)
+        return None if doc is None else _user(doc)
 
     async def touch_user(self, user_id: str, at: datetime) -> bool:
         """Move last_accessed forward to `at`; True when the user exists."""
@@ -375,6 +374,31 @@ class MongoStore:
         update = {"$unset": {field: ""}} if value is None else {"$set": {field: value}}
         result = await self._user_collection().update_one({"_id": user_id}, update)
         return bool(result.matched_count > 0)
+
+    async def list_stale_users(
+        self, seen_before: datetime, *, limit: int = 1000, after: str | None = None
+    ) -> list[User]:
+        """Users last seen before `seen_before`, by user_id, after the user `after`."""
+        limit = check_limit(limit)
+        query: dict[str, Any] = {"_us.last_accessed": {"$lt": to_us(seen_before)}}
+        if after is not None:
+            query["_id"] = {"$gt": after}
+        found = self._user_collection().find(query).sort([("_id", ASCENDING)]).limit(limit)
+        return [_user(doc) for doc in await found.to_list(length=limit)]
+
+    async def delete_stale_user(self, user_id: str, *, seen_before: datetime) -> int | None:
+        """Remove the stale user with their expired tasks, or change nothing (None)."""
+        expired = TaskStatus.EXPIRED.value
+        if await self._task_collection().count_documents({"user_id": user_id, "status": {"$ne": expired}}, limit=1):
+            return None
+        # A stale user's cookie has expired, so no task can be added between the count and here.
+        gone = await self._user_collection().delete_one(
+            {"_id": user_id, "_us.last_accessed": {"$lt": to_us(seen_before)}}
+        )
+        if not gone.deleted_count:
+            return None
+        removed = await self._task_collection().delete_many({"user_id": user_id, "status": expired})
+        return int(removed.deleted_count)
 
     # leases
 
@@ -467,6 +491,12 @@ def _task(doc: dict[str, Any]) -> Task:
     for name in TASK_DATETIME_FIELDS:
         fields[name] = from_us(exact[name]) if name in exact else None
     return Task.model_validate(fields)
+
+
+def _user(doc: dict[str, Any]) -> User:
+    fields = {name: value for name, value in doc.items() if name not in ("_id", "_us")}
+    fields.update({name: from_us(doc["_us"][name]) for name in _USER_DATETIME_FIELDS})
+    return User.model_validate(fields)
 
 
 def _task_or_none(doc: dict[str, Any] | None) -> Task | None:

@@ -70,6 +70,7 @@ CREATE TABLE IF NOT EXISTS users (
     last_accessed_us INTEGER NOT NULL,
     doc              TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS users_last_accessed ON users (last_accessed_us, user_id);
 CREATE TABLE IF NOT EXISTS leases (
     name       TEXT PRIMARY KEY,
     holder     TEXT NOT NULL,
@@ -421,6 +422,31 @@ class SqliteStore:
             sql = "UPDATE users SET doc = json_set(doc, ?, json(?)) WHERE user_id = ? RETURNING 1"
             params = (path, json.dumps(value), user_id)
         return bool(await self._rows(sql, params))
+
+    async def list_stale_users(
+        self, seen_before: datetime, *, limit: int = 1000, after: str | None = None
+    ) -> list[User]:
+        """Users last seen before `seen_before`, by user_id, after the user `after`."""
+        limit = check_limit(limit)
+        sql = "SELECT doc FROM users WHERE last_accessed_us < ? AND user_id > ? ORDER BY user_id LIMIT ?"
+        rows = await self._rows(sql, (to_us(seen_before), after or "", limit))
+        return [utc_user(User.model_validate_json(row[0])) for row in rows]
+
+    async def delete_stale_user(self, user_id: str, *, seen_before: datetime) -> int | None:
+        """Remove the stale user with their expired tasks, or change nothing (None)."""
+        expired = TaskStatus.EXPIRED.value
+        # The user goes first, in one statement that checks every condition; a user whose record is
+        # gone cannot be given a task (its cookie expired before it became stale), so the second
+        # statement cannot race with a new task.
+        gone = await self._rows(
+            "DELETE FROM users WHERE user_id = ? AND last_accessed_us < ?"
+            " AND NOT EXISTS (SELECT 1 FROM tasks WHERE user_id = ? AND status != ?) RETURNING 1",
+            (user_id, to_us(seen_before), user_id, expired),
+        )
+        if not gone:
+            return None
+        removed = await self._rows("DELETE FROM tasks WHERE user_id = ? AND status = ? RETURNING 1", (user_id, expired))
+        return len(removed)
 
     # leases
 

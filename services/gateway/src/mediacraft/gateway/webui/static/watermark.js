@@ -286,7 +286,7 @@ async function onSubmit(event) {
     toast(t("wm.need_region"), { kind: "error" });
     return;
   }
-  const method = $.form.querySelector("input[name=method]:checked")?.value || "inpaint";
+  const method = $.form.querySelector("input[name=method]:checked")?.value || "auto";
   const config = { regions: state.regions.map((r) => [...r]), method };
   const fps = state.media.frame_rate;
   if (fps) {
@@ -318,7 +318,7 @@ function reset() {
   hideUpload();
   $.file.value = "";
   showFileName();
-  $.form.querySelector("input[name=method][value=inpaint]").checked = true;
+  $.form.querySelector("input[name=method][value=auto]").checked = true;
 }
 
 /** Wire the Remove watermark panel. */

@@ -12,12 +12,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from mediacraft.scheduler import lifecycle
+from mediacraft.scheduler.detections import on_detect, on_detection_finished
 from mediacraft.scheduler.fairness import WaitingTask
 from mediacraft.scheduler.lifecycle import Context
 from mediacraft.scheduler.recovery import reconcile, repair_due
 from mediacraft.shared.logging import get_logger
 from mediacraft.shared.messages import (
     CancelTask,
+    DetectionFinished,
+    DetectWatermarks,
     JobCancelled,
     JobFailed,
     JobHeartbeat,
@@ -166,4 +169,6 @@ HANDLERS: dict[type[Message], Handler] = {
     JobSucceeded: on_job_succeeded,
     JobFailed: on_job_failed,
     JobCancelled: on_job_cancelled,
+    DetectWatermarks: on_detect,
+    DetectionFinished: on_detection_finished,
 }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from mediacraft.shared.settings import BaseServiceSettings
 
 
@@ -15,3 +17,6 @@ class WorkerSettings(BaseServiceSettings):
     job_time_limit_seconds: float = 25 * 60  # stays under RabbitMQ's default consumer_timeout
     shutdown_grace_seconds: float = 30.0  # on SIGTERM, time to finish the job before handing it back
     cancel_memory: int = 1000  # how many recent cancel signals to remember
+    detection_time_limit_seconds: float = Field(
+        default=120.0, gt=0, description="wall-clock limit of one watermark detection job (answered as failed past it)"
+    )

@@ -19,9 +19,9 @@ from mediacraft.shared import transitions
 from mediacraft.shared.clock import FakeClock
 from mediacraft.shared.errors import Conflict, InvalidInput, InvalidTransition, NotFound
 from mediacraft.shared.tasks import (
+    DetectedBox,
     InputFile,
     MediaInfo,
-    DetectedBox,
     ResultFile,
     Task,
     TaskDetection,

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from mediacraft.scheduler import lifecycle
-from mediacraft.scheduler.detections import on_detect, on_detection_finished
+from mediacraft.scheduler.detections import on_detect, on_detection_finished, start_detections
 from mediacraft.scheduler.fairness import WaitingTask
 from mediacraft.scheduler.lifecycle import Context
 from mediacraft.scheduler.recovery import reconcile, repair_due
@@ -87,10 +87,11 @@ async def on_retry_due(cmd: RetryDue, ctx: Context) -> None:
 
 
 async def on_reconcile(cmd: ReconcileTasks, ctx: Context) -> None:
-    """A tick acts on lapsed leases and overdue retries; any other reason also compares with the store."""
+    """A tick acts on lapsed leases, overdue retries and detections; any other reason also compares with the store."""
     if cmd.reason != "tick":
         await reconcile(ctx, takeover=False)
     await repair_due(ctx)
+    await start_detections(ctx)
 
 
 # --- worker events ----------------------------------------------------------------------------------

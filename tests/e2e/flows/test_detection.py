@@ -173,3 +173,47 @@ def test_a_detector_that_breaks_answers_failed_and_the_draft_stays_usable(
 def _detection_state(visitor: Visitor, task_id: str) -> str | None:
     detection = visitor.status(task_id).get("detection")
     return detection["state"] if detection else None
+
+
+# Regions left out: the worker's processor detects them itself before cleaning (processor.py's part of
+# the detection work). Until that lands these two are expected to fail; they pass with it.
+NEEDS_PROCESSOR = pytest.mark.xfail(
+    reason="needs the watermark processor's detection of omitted regions", strict=False, raises=AssertionError
+)
+
+
+@NEEDS_PROCESSOR
+def test_regions_left_out_are_detected_by_the_worker_and_removed(
+    visitor: Visitor, clips: Clips, detector: FakeDetector, tmp_path: Path
+) -> None:
+    task_id = uploaded(visitor, clips)
+    calls = len(detector.seen)
+    stream = visitor.events()
+    try:
+        queued = visitor.submit(task_id, {"method": "auto"})
+        assert "regions" not in queued["config"] and queued["config"]["method"] == "auto"
+        [track] = stream.wait_terminal([task_id], 120).values()
+    finally:
+        stream.close()
+    assert track.status == "completed", track
+    assert len(detector.seen) > calls  # the worker asked the detector
+    assert visitor.download(task_id, tmp_path / "clean.mp4").stat().st_size > 0
+
+
+@NEEDS_PROCESSOR
+def test_regions_left_out_and_nothing_found_fails_plainly_without_retries(
+    visitor: Visitor, clips: Clips, detector: FakeDetector
+) -> None:
+    task_id = uploaded(visitor, clips)
+    detector.answer = detect.Detection(state="nothing_found", regions=(), message="No watermark found")
+    stream = visitor.events()
+    try:
+        visitor.submit(task_id, {"regions": "auto"})
+        [track] = stream.wait_terminal([task_id], 120).values()
+    finally:
+        stream.close()
+    assert track.status == "failed", track
+    task = visitor.status(task_id)
+    assert task["error"]["code"] == "no_watermark_found" and task["error"]["retryable"] is False
+    assert task["attempts"] == 1 and task["retry_count"] == 0
+    assert task["error"]["message"]

@@ -19,7 +19,7 @@ const WORDS = {
     "tab.generate": "生成",
     "tab.tasks": "任务列表",
 
-    "wm.hint": "上传视频，选一帧画面，用鼠标框出水印（可以框多个），选择质量或速度，然后提交。",
+    "wm.hint": "上传视频，点“自动查找水印”并确认建议的区域，或选一帧画面用鼠标框出水印（可以框多个），选择质量或速度，然后提交。",
     "wm.file": "选择视频",
     "wm.no_file": "未选择文件",
     "wm.frame_alt": "视频画面预览",
@@ -201,7 +201,7 @@ const WORDS = {
     "tab.generate": "Generate",
     "tab.tasks": "Tasks",
 
-    "wm.hint": "Upload a video, pick a frame, draw boxes over the watermark with the mouse (as many as you need), choose quality or speed, and submit.",
+    "wm.hint": "Upload a video, press Find watermark and accept the proposed boxes, or pick a frame and draw boxes over the watermark with the mouse (as many as you need), choose quality or speed, and submit.",
     "wm.file": "Choose a video",
     "wm.no_file": "No file chosen",
     "wm.frame_alt": "Preview frame of the video",

@@ -21,11 +21,13 @@ from mediacraft.shared.errors import Conflict, InvalidInput, InvalidTransition, 
 from mediacraft.shared.tasks import (
     CONTROL_STATUSES,
     ControlKind,
+    DetectedBox,
     InputFile,
     MediaInfo,
     RequestedControl,
     ResultFile,
     Task,
+    TaskDetection,
     TaskError,
     TaskStatus,
     TaskType,
@@ -541,6 +543,41 @@ class StoreContract:
         assert await store.list_controlled(after=controlled[1].task_id) == controlled[2:]
         await store.clear_control(controlled[0].task_id, expected_version=controlled[0].version)
         assert ids(await store.list_controlled()) == ids(controlled[1:])
+
+    # watermark detection on drafts
+
+    async def test_detection_is_kept_on_a_draft_and_answered_only_for_its_request(
+        self, store: Any, clock: FakeClock
+    ) -> None:
+        task = await store.insert(make_task(status=TaskStatus.UPLOADED))
+        first = TaskDetection(state="pending", message="Looking", request_id="r1", requested_at=clock.now())
+        pending = await store.set_detection(task.task_id, first)
+        assert pending.detection == first and pending.version == task.version
+        again = first.model_copy(update={"request_id": "r2"})
+        await store.set_detection(task.task_id, again)
+        stale = TaskDetection(state="nothing_found", message="No watermark found", request_id="r1")
+        assert await store.set_detection(task.task_id, stale, answers="r1") is None
+        assert (await store.get(task.task_id)).detection == again
+        await clock.advance(1)
+        found = TaskDetection(
+            state="done",
+            regions=[DetectedBox(box=(10, 20, 30, 40), confidence=0.9)],
+            message="Found 1 watermark",
+            request_id="r2",
+            requested_at=T0,
+            finished_at=clock.now(),
+        )
+        answered = await store.set_detection(task.task_id, found, answers="r2")
+        assert answered.detection == found and answered.updated_at == clock.now()
+        assert await store.get(task.task_id) == answered
+        assert answered.detection.regions[0].box == (10, 20, 30, 40)
+
+    async def test_detection_is_never_written_on_a_submitted_or_missing_task(self, store: Any) -> None:
+        task = await store.insert(make_task(status=TaskStatus.QUEUED))
+        pending = TaskDetection(state="pending", request_id="r1")
+        assert await store.set_detection(task.task_id, pending) is None
+        assert (await store.get(task.task_id)).detection is None
+        assert await store.set_detection("nope", pending) is None
 
     # scheduler and cleanup scans
 

@@ -235,3 +235,15 @@ def test_console_script_is_installed() -> None:
     assert script is not None, "install clients/cli (pip install -e clients/cli)"
     done = subprocess.run([script, "--version"], capture_output=True, text=True, timeout=30)
     assert done.returncode == 0 and done.stdout.startswith("mediacraft ")
+
+
+def test_auto_or_no_region_submits_with_the_regions_left_to_detection(user: CliUser, clips: Clips) -> None:
+    blocker = user.json(*BLOCKER)  # keeps the two below waiting: only what was submitted is looked at
+    auto = user.json("watermark", clips.watermarked, "--auto")
+    bare = user.json("watermark", clips.watermarked, "--method", "speed")
+    assert user.json("status", auto["task_id"])["config"] == {"method": "auto"}
+    assert user.json("status", bare["task_id"])["config"] == {"method": "delogo"}
+    both = user.run("watermark", clips.watermarked, "--auto", "--region", "1,1,5,5")
+    assert both.returncode == 2 and "not allowed with argument" in both.stderr
+    for task in (auto, bare, blocker):
+        assert user.run("cancel", task["task_id"], "--wait").returncode == 0

@@ -132,7 +132,8 @@ def test_server_urls_are_normalised() -> None:
     "argv",
     [
         ["watermark", "clip.mp4", "--region", "1,2,3"],
-        ["watermark", "clip.mp4"],
+        ["watermark", "clip.mp4", "--auto", "--region", "1,2,3,4"],
+        ["watermark", "clip.mp4", "--method", "bogus"],
         ["merge", "only-one.mp4"],
         ["generate", "image", "--prompt", "x", "--duration", "3"],
         ["generate", "video", "--prompt", "x", "--count", "2"],

@@ -90,7 +90,7 @@ def watermark_job(alice: Visitor, clips: Clips, outdir: Path) -> WatermarkJob:
         uploaded = alice.upload(task_id, clips.watermarked)
         preview = alice.preview(task_id, frame=PREVIEW_FRAME)
         picked = find_logo(preview.content)
-        alice.submit(task_id, {"regions": [list(picked)], "selected_frame": PREVIEW_FRAME})
+        alice.submit(task_id, {"regions": [list(picked)], "selected_frame": PREVIEW_FRAME, "method": "inpaint"})
         stream.wait_terminal([task_id], JOB_TIMEOUT)
         track = stream.tracks[task_id]
     final = alice.status(task_id)

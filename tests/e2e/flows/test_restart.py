@@ -57,7 +57,7 @@ def test_tasks_running_and_waiting_at_a_stop_all_complete_after_the_start(
         watermark = alice.create("watermark_removal")["task_id"]
         alice.upload(watermark, clips.watermarked)
         alice.submit(merge, {})
-        alice.submit(watermark, {"regions": [list(LOGO_BOX)]})
+        alice.submit(watermark, {"regions": [list(LOGO_BOX)], "method": "inpaint"})
         alice_image = alice.generate_image("last in line")
         bobs.wait_until(
             lambda: bobs.status_of(held) == "processing" and bobs.status_of(bob_image) is not None,

@@ -28,10 +28,20 @@ def code_of(task_type: TaskType, config: object, inputs: list[InputFile] | None 
 
 def test_watermark_regions_inside_the_frame_are_kept() -> None:
     cfg = check(TaskType.WATERMARK_REMOVAL, {"regions": [[10, 10, 100, 50]], "selected_frame": 5})
-    assert cfg == {"regions": [[10, 10, 100, 50]], "method": "inpaint", "selected_frame": 5}
+    assert cfg == {"regions": [[10, 10, 100, 50]], "method": "auto", "selected_frame": 5}
 
 
-@pytest.mark.parametrize(("method", "stored"), [("quality", "inpaint"), ("speed", "delogo"), ("delogo", "delogo")])
+@pytest.mark.parametrize(
+    "config", [{}, {"regions": "auto"}, {"regions": "Auto", "method": "quality"}, {"method": "auto"}]
+)
+def test_watermark_regions_left_out_or_auto_are_stored_without_regions(config: dict[str, object]) -> None:
+    assert check(TaskType.WATERMARK_REMOVAL, config) == {"method": "auto"}
+
+
+@pytest.mark.parametrize(
+    ("method", "stored"),
+    [("quality", "auto"), ("auto", "auto"), ("inpaint", "inpaint"), ("speed", "delogo"), ("delogo", "delogo")],
+)
 def test_watermark_method_words_of_the_product_are_accepted(method: str, stored: str) -> None:
     cfg = check(TaskType.WATERMARK_REMOVAL, {"regions": [[10, 10, 100, 50]], "method": method, "inpaint_radius": 5})
     assert (cfg["method"], cfg["inpaint_radius"]) == (stored, 5)
@@ -57,7 +67,6 @@ def test_watermark_regions_outside_the_frame_are_refused(region: list[int]) -> N
 @pytest.mark.parametrize(
     "config",
     [
-        {},
         {"regions": []},
         {"regions": [[1, 2, 3]]},
         {"regions": [[1, 2, 3, 4]], "method": "blur"},

@@ -35,8 +35,17 @@ def test_a_valid_config_comes_out_normalised_with_unset_optionals_left_out() -> 
     stored = validate_watermark_config(
         {"regions": [[10, 10, 100, 50]], "selected_frame": 5, "inpaint_radius": 4, "method": "quality"}, MEDIA
     )
-    assert stored == {"regions": [[10, 10, 100, 50]], "method": "inpaint", "selected_frame": 5, "inpaint_radius": 4}
+    assert stored == {"regions": [[10, 10, 100, 50]], "method": "auto", "selected_frame": 5, "inpaint_radius": 4}
     assert parse_watermark_config(stored).normalized() == stored  # what the worker reads back is the same
+
+
+@pytest.mark.parametrize("config", [{}, {"regions": "auto"}, {"regions": " AUTO", "selected_frame": 3}])
+def test_regions_left_out_or_auto_are_left_to_detection(config: dict[str, object]) -> None:
+    stored = validate_watermark_config(config, MEDIA)
+    assert "regions" not in stored and stored["method"] == "auto"
+    parsed = parse_watermark_config(stored)
+    assert parsed.detect and parsed.regions is None
+    assert parsed.normalized() == stored
 
 
 def test_regions_crossing_an_edge_are_clipped_and_those_off_the_frame_refused() -> None:
@@ -50,7 +59,6 @@ def test_regions_crossing_an_edge_are_clipped_and_those_off_the_frame_refused() 
 @pytest.mark.parametrize(
     "config",
     [
-        {},
         {"regions": []},
         {"regions": [[1, 2, 3]]},
         {"regions": [[1, 2, 3, 4]], "method": "blur"},

@@ -24,10 +24,11 @@ OPTIONS = WatermarkOptions()
 @pytest.mark.parametrize(
     ("method", "expected"),
     [
-        (None, "inpaint"),
+        (None, "auto"),
+        ("auto", "auto"),
         ("inpaint", "inpaint"),
-        ("quality", "inpaint"),
-        ("Quality ", "inpaint"),
+        ("quality", "auto"),
+        ("Quality ", "auto"),
         ("delogo", "delogo"),
         ("speed", "delogo"),
         ("SPEED", "delogo"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -104,6 +104,33 @@ class TaskError(BaseModel):
     retryable: bool = False
 
 
+DetectionState = Literal["pending", "done", "nothing_found", "cannot_tell", "failed"]
+DETECTION_ENDS: frozenset[str] = frozenset({"done", "nothing_found", "cannot_tell", "failed"})
+
+
+class DetectedBox(BaseModel):
+    """One region detection proposes: a box `[x, y, w, h]` in source pixels and how sure it is (0..1)."""
+
+    box: tuple[int, int, int, int]
+    confidence: float = Field(ge=0, le=1)
+
+
+class TaskDetection(BaseModel):
+    """The answer to "where is the watermark?" for an uploaded watermark task (`Task.detection`).
+
+    `pending` from the request until the watermark pool answers; then `done` (regions found),
+    `nothing_found`, `cannot_tell` (the picture does not move enough to say) or `failed`.
+    `request_id` names the request, so the answer of an older request never replaces a newer one.
+    """
+
+    state: DetectionState
+    regions: list[DetectedBox] = Field(default_factory=list)
+    message: str = ""
+    request_id: str
+    requested_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
 class Task(BaseModel):
     """One task document. Field names follow the product brief where it has them."""
 
@@ -144,6 +171,8 @@ class Task(BaseModel):
     result: ResultFile | None = None
     error: TaskError | None = None
     error_message: str | None = None
+
+    detection: TaskDetection | None = None  # watermark drafts: the last detection asked for
 
     fingerprint: str | None = None
     notified: bool = False

@@ -8,14 +8,17 @@ fails at once with the same stable code.
 
 Fields (JSON, in the task's config):
 
-| field            | meaning                                                                   |
-|------------------|---------------------------------------------------------------------------|
-| `regions`        | 1..32 boxes `[x, y, w, h]` in source frame pixels (whole numbers, w and h >= 1) |
-| `method`         | `inpaint` (default) or `delogo`; the product's words `quality` and `speed` are aliases |
-| `inpaint_radius` | optional 1..15 (inpaint only; the worker's default otherwise)             |
-| `selected_frame` | optional frame number the regions were picked on (0 or more, before the last frame) |
+- `regions`: 1..32 boxes `[x, y, w, h]` in source frame pixels (whole numbers, w and h >= 1); or
+  omitted / `"auto"`: the worker detects the watermark itself.
+- `method`: `auto` (default: per region, recover a translucent mark, fill from other frames, or
+  inpaint), `inpaint` (OpenCV TELEA) or `delogo` (ffmpeg); the product's words are aliases:
+  `quality` means `auto`, `speed` means `delogo`.
+- `inpaint_radius`: optional 1..15 (where inpainting is used; the worker's default otherwise).
+- `selected_frame`: optional frame number the regions were picked on (0 or more, before the last frame).
 
-A region partly outside the frame is clipped to it; one entirely outside is refused.
+A region partly outside the frame is clipped to it; one entirely outside is refused. With regions
+omitted the stored config has no `regions` key; a task where detection finds nothing fails with the
+non-retryable code `no_watermark_found`.
 
 Error codes (InvalidInput.code): invalid_config (the shape of the config: unknown field, method,
 radius, selected frame, a region's form or size, too many regions, media without frames),
@@ -35,10 +38,14 @@ from mediacraft.shared.tasks import MediaInfo
 
 MAX_REGIONS = 32
 MAX_RADIUS = 15  # TELEA's cost grows with the square of the radius
-Method = Literal["inpaint", "delogo", "quality", "speed"]
+Method = Literal["auto", "inpaint", "delogo", "quality", "speed"]
+AUTO: Method = "auto"
 INPAINT: Method = "inpaint"
 DELOGO: Method = "delogo"
-METHOD_ALIASES: dict[Method, Method] = {"quality": INPAINT, "speed": DELOGO}
+METHODS: tuple[Method, ...] = (AUTO, INPAINT, DELOGO)
+METHOD_ALIASES: dict[Method, Method] = {"quality": AUTO, "speed": DELOGO}
+AUTO_REGIONS = "auto"  # `"regions": "auto"` is the same as leaving regions out
+NO_WATERMARK_FOUND = "no_watermark_found"  # the error code of a task whose detection found nothing
 
 
 class InvalidRegions(InvalidInput):
@@ -59,9 +66,9 @@ class WatermarkConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    regions: list[Box] = Field(min_length=1, max_length=MAX_REGIONS)
+    regions: list[Box] | None = Field(default=None, min_length=1, max_length=MAX_REGIONS)
     selected_frame: Whole | None = Field(default=None, ge=0)
-    method: Method = INPAINT
+    method: Method = AUTO
     inpaint_radius: Whole | None = Field(default=None, ge=1, le=MAX_RADIUS)
 
     @field_validator("method", mode="before")
@@ -74,13 +81,25 @@ class WatermarkConfig(BaseModel):
     def _alias(cls, method: Method) -> Method:
         return METHOD_ALIASES.get(method, method)
 
+    @field_validator("regions", mode="before")
+    @classmethod
+    def _auto(cls, regions: Any) -> Any:
+        if isinstance(regions, str) and regions.strip().lower() == AUTO_REGIONS:
+            return None
+        return regions
+
     @field_validator("regions")
     @classmethod
-    def _positive(cls, regions: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
-        for _x, _y, w, h in regions:
+    def _positive(cls, regions: list[tuple[int, int, int, int]] | None) -> list[tuple[int, int, int, int]] | None:
+        for _x, _y, w, h in regions or ():
             if w < 1 or h < 1:
                 raise ValueError("each region needs a width and height of at least 1 pixel")
         return regions
+
+    @property
+    def detect(self) -> bool:
+        """True when the regions are left to detection (omitted or `"auto"`)."""
+        return self.regions is None
 
     def fit_to_frame(self, width: int | None, height: int | None, frame_count: int | None = None) -> WatermarkConfig:
         """The same config with every region clipped to a `width` x `height` frame.
@@ -90,6 +109,10 @@ class WatermarkConfig(BaseModel):
         """
         if not width or not height:
             raise InvalidConfig("The uploaded file has no video frames to clean")
+        if self.selected_frame is not None and frame_count and self.selected_frame >= frame_count:
+            raise InvalidConfig(f"selected_frame is past the last frame ({frame_count - 1})")
+        if self.regions is None:
+            return self
         regions = []
         for x, y, w, h in self.regions:
             x0, y0 = max(0, x), max(0, y)
@@ -99,13 +122,13 @@ class WatermarkConfig(BaseModel):
                     f"Region {[x, y, w, h]} is outside the {width}x{height} frame", width=width, height=height
                 )
             regions.append((x0, y0, x1 - x0, y1 - y0))
-        if self.selected_frame is not None and frame_count and self.selected_frame >= frame_count:
-            raise InvalidConfig(f"selected_frame is past the last frame ({frame_count - 1})")
         return self.model_copy(update={"regions": regions})
 
     def normalized(self) -> dict[str, Any]:
         """The config to store on the task: regions as lists, unset optionals left out."""
-        out: dict[str, Any] = {"regions": [list(r) for r in self.regions], "method": self.method}
+        out: dict[str, Any] = {"method": self.method}
+        if self.regions is not None:
+            out["regions"] = [list(r) for r in self.regions]
         if self.selected_frame is not None:
             out["selected_frame"] = self.selected_frame
         if self.inpaint_radius is not None:

@@ -24,7 +24,7 @@ from mediacraft.cli.output import (
 from mediacraft.cli.progress import failure_reason, format_bytes, transfer_line
 from mediacraft.cli.watch import exit_code_for, watch_task
 
-METHODS = {"quality": "inpaint", "speed": "delogo"}
+METHODS = {"quality": "auto", "auto": "auto", "inpaint": "inpaint", "speed": "delogo", "delogo": "delogo"}
 TYPE_NAMES = {short: full for full, short in SHORT_TYPES.items()}
 
 
@@ -37,7 +37,10 @@ def full_type(name: str | None) -> str | None:
 
 
 def watermark(args: argparse.Namespace, ctx: Context) -> int:
-    config: dict[str, Any] = {"regions": [list(r) for r in args.region], "method": METHODS[args.method]}
+    config: dict[str, Any] = {"method": METHODS[args.method]}
+    if args.region:
+        config["regions"] = [list(r) for r in args.region]
+    # no --region (or --auto): regions are left out and the worker detects the watermark
     if args.frame is not None:
         config["selected_frame"] = args.frame
     return _submit(ctx, args, "watermark_removal", config, [args.file])

@@ -91,19 +91,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("watermark", parents=[common, waiting], help="remove a watermark from a video")
     p.add_argument("file", type=Path)
-    p.add_argument(
+    where = p.add_mutually_exclusive_group()
+    where.add_argument(
         "--region",
         type=region,
         action="append",
-        required=True,
+        default=None,
         metavar="X,Y,W,H",
-        help="a box to clean, in frame pixels (repeat for several)",
+        help="a box to clean, in frame pixels (repeat for several); without any, the watermark is detected",
+    )
+    where.add_argument(
+        "--auto",
+        action="store_true",
+        default=False,
+        help="let the service find the watermark (the same as giving no --region)",
     )
     p.add_argument(
         "--method",
         choices=sorted(commands.METHODS),
         default="quality",
-        help="quality: inpainting (default); speed: ffmpeg delogo",
+        help="quality/auto: recover, fill from other frames or inpaint per region (default); "
+        "inpaint: OpenCV inpainting; speed/delogo: ffmpeg delogo",
     )
     p.add_argument("--frame", type=int, default=None, help="the frame the regions were picked on")
     p.set_defaults(run=commands.watermark)

@@ -1,4 +1,4 @@
-"""Requests about existing tasks: cancel, retry, hide, clear finished, mark notified.
+"""Requests about existing tasks: cancel, retry, detect the watermark, hide, clear finished, mark notified.
 
 Cancel and retry of submitted tasks are requests to the scheduler, which decides and writes; the
 gateway writes only drafts (a draft is cancelled here at once), the user-owned flags and the
@@ -22,7 +22,8 @@ from mediacraft.gateway.waiting_cap import check_waiting_cap
 from mediacraft.shared import transitions
 from mediacraft.shared.errors import Conflict, MediaCraftError
 from mediacraft.shared.logging import get_logger
-from mediacraft.shared.messages import CancelTask, Message, RetryTask
+from mediacraft.shared.messages import CancelTask, DetectWatermarks, Message, RetryTask
+from mediacraft.shared.messages.envelope import new_id
 from mediacraft.shared.object_keys import upload_prefix
 from mediacraft.shared.tasks import (
     DRAFT_STATUSES,
@@ -30,7 +31,9 @@ from mediacraft.shared.tasks import (
     ControlKind,
     RequestedControl,
     Task,
+    TaskDetection,
     TaskStatus,
+    TaskType,
 )
 from mediacraft.shared.topology import COMMANDS, SCHEDULER_KEY
 
@@ -127,6 +130,38 @@ async def _stored(call: Awaitable[T]) -> T:
     except Exception as exc:
         log.warning("task_store_unavailable", error=repr(exc))
         raise ApiError("unavailable", STORE_DOWN, headers={"Retry-After": str(STORE_RETRY_AFTER_SECONDS)}) from exc
+
+
+async def detect(ctx: GatewayContext, user_id: str, task_id: str) -> Task:
+    """Ask the watermark pool where the watermark of an uploaded draft is (answered on the task later).
+
+    The task's `detection` becomes pending under a new request id (asking again replaces an
+    earlier request, whose answer is then ignored); the scheduler runs the detection job.
+    """
+    task = await owned_task(ctx, task_id, user_id)
+    if task.task_type is not TaskType.WATERMARK_REMOVAL:
+        raise ApiError("invalid_state", "Only a watermark removal task can look for a watermark")
+    if task.status is not TaskStatus.UPLOADED or not task.inputs:
+        if task.status in DRAFT_STATUSES:
+            raise ApiError("upload_required", "Upload the video before looking for its watermark")
+        raise ApiError("invalid_state", f"The task is already {task.status.value}: detection is for uploaded drafts")
+    request_id = new_id()
+    pending = TaskDetection(
+        state="pending", message="Looking for the watermark...", request_id=request_id, requested_at=ctx.clock.now()
+    )
+    written = await ctx.store.set_detection(task_id, pending)
+    if written is None:  # submitted or cancelled in the meantime
+        raise ApiError("invalid_state", "The task was submitted meanwhile: detection is for uploaded drafts")
+    command = DetectWatermarks(task_id=task_id, user_id=user_id, request_id=request_id)
+    try:
+        await ctx.publish(COMMANDS, SCHEDULER_KEY, command, correlation_id=task_id)
+    except BaseException:
+        # nothing will answer this request: say so on the task rather than leave it pending
+        unsent = pending.model_copy(update={"state": "failed", "message": "The watermark search could not start"})
+        await ctx.store.set_detection(task_id, unsent, answers=request_id)
+        raise
+    await publish_status(ctx, written, written.status)
+    return written
 
 
 async def set_flags(

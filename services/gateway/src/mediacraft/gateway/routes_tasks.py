@@ -225,6 +225,14 @@ async def retry(request: Request, task_id: str) -> Response:
     return reply(request, {**task_view(answer.task), "notice": answer.notice}, status=202)
 
 
+@router.post(
+    "/{task_id}/detect", status_code=202, summary="Look for the watermark of an uploaded video (answer in `detection`)"
+)
+async def detect(request: Request, task_id: str) -> Response:
+    task = await controls.detect(ctx_of(request), user_of(request), checked_task_id(task_id))
+    return reply(request, task_view(task), status=202)
+
+
 @router.post("/{task_id}/hide", summary="Hide a task from the list")
 async def hide(request: Request, task_id: str) -> Response:
     task = await controls.set_flags(ctx_of(request), user_of(request), checked_task_id(task_id), hidden=True)

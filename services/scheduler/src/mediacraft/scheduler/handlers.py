@@ -12,12 +12,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from mediacraft.scheduler import controls, lifecycle
+from mediacraft.scheduler.detections import on_detect, on_detection_finished, start_detections
 from mediacraft.scheduler.fairness import WaitingTask
 from mediacraft.scheduler.lifecycle import Context
 from mediacraft.scheduler.recovery import reconcile, repair_due
 from mediacraft.shared.logging import get_logger
 from mediacraft.shared.messages import (
     CancelTask,
+    DetectionFinished,
+    DetectWatermarks,
     JobCancelled,
     JobFailed,
     JobHeartbeat,
@@ -82,12 +85,13 @@ async def on_retry_due(cmd: RetryDue, ctx: Context) -> None:
 
 
 async def on_reconcile(cmd: ReconcileTasks, ctx: Context) -> None:
-    """A tick acts on lapsed leases and overdue retries; any other reason also compares with the store
-    and carries out the cancels and retries whose commands were lost."""
+    """A tick acts on lapsed leases, overdue retries and detections; any other reason also compares with the
+    store and carries out the cancels and retries whose commands were lost."""
     if cmd.reason != "tick":
         await reconcile(ctx, takeover=False)
         await controls.carry_out_requested(ctx, await controls.load_controlled(ctx.store))
     await repair_due(ctx)
+    await start_detections(ctx)
 
 
 # --- worker events ----------------------------------------------------------------------------------
@@ -167,4 +171,6 @@ HANDLERS: dict[type[Message], Handler] = {
     JobSucceeded: on_job_succeeded,
     JobFailed: on_job_failed,
     JobCancelled: on_job_cancelled,
+    DetectWatermarks: on_detect,
+    DetectionFinished: on_detection_finished,
 }

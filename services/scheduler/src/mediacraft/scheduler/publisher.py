@@ -21,6 +21,7 @@ from mediacraft.shared.messages import (
     Message,
     ReconcileTasks,
     RetryDue,
+    RunDetection,
     RunJob,
     TaskProgressed,
     TaskStatusChanged,
@@ -94,6 +95,12 @@ class Publisher:
             output_key=attempt_prefix(task.task_id, task.attempts),
             deadline_seconds=deadline_seconds,
         )
+        envelope = Envelope.wrap(job, correlation_id=task.task_id, causation_id=causation_id)
+        await self._pending.put(_Outgoing(JOBS, POOL_OF_TYPE[task.task_type], envelope, True))
+
+    async def run_detection(self, task: Task, request_id: str, *, causation_id: str | None) -> None:
+        """Queue a detection job for the draft's uploaded video in its pool."""
+        job = RunDetection(task_id=task.task_id, user_id=task.user_id, request_id=request_id, inputs=task.inputs)
         envelope = Envelope.wrap(job, correlation_id=task.task_id, causation_id=causation_id)
         await self._pending.put(_Outgoing(JOBS, POOL_OF_TYPE[task.task_type], envelope, True))
 

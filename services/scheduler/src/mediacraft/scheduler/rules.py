@@ -20,6 +20,8 @@ class Rules:
     progress_throttle_seconds: float = 1.0
     retry_grace_seconds: float = 1.0
     max_retries: int = 3  # the retry budget: written on each task at dispatch
+    detection_concurrency: int = 2  # watermark detection jobs running at once, all users together
+    detection_timeout_seconds: float = 300.0  # a detection slot is freed if no answer came by then
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Rules:
@@ -40,6 +42,8 @@ class Rules:
             ),
             progress_throttle_seconds=settings.progress_throttle_seconds,
             max_retries=settings.effective_max_retries,
+            detection_concurrency=settings.detection_concurrency,
+            detection_timeout_seconds=settings.detection_timeout_seconds,
             # the delayed message normally arrives on time; the reconcile steps in only after this
             retry_grace_seconds=max(1.0, 2 * settings.tick_seconds),
         )

@@ -35,6 +35,17 @@ class Settings(BaseServiceSettings):
         description="retries each task gets, written on it at dispatch; unset: one per retry delay",
     )
 
+    detection_concurrency: int = Field(
+        default=2,
+        ge=1,
+        description="watermark detection jobs running at once across all users (outside the task quotas)",
+    )
+    detection_timeout_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="a detection job not answered by then frees its slot and the task's detection fails",
+    )
+
     tick_seconds: float = Field(default=1.0, gt=0)
     reconcile_seconds: float = Field(default=30.0, gt=0)
     progress_throttle_seconds: float = Field(default=1.0, ge=0)

@@ -10,6 +10,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from mediacraft.scheduler.detections import DetectionSlots
 from mediacraft.scheduler.fairness import FairQueue, WaitingTask
 from mediacraft.scheduler.quotas import Quotas, Usage, blocked_by, user_block
 from mediacraft.shared.tasks import TaskType
@@ -63,6 +64,7 @@ class SchedulerState:
         self.usage = Usage()
         self.holding = False  # set while the process drains before a stop: start nothing new
         self._ended: OrderedDict[str, None] = OrderedDict()
+        self.detections = DetectionSlots()  # detection jobs: outside the quotas, their own cap
 
     def mark_ended(self, task_id: str) -> None:
         """Remember that a task ended here, so a store snapshot read before that does not revive it."""

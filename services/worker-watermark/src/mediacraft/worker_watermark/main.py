@@ -9,7 +9,10 @@ from __future__ import annotations
 from mediacraft.shared.worker.serve import ModuleWorker
 
 WORKER = ModuleWorker(
-    pool="watermark", service_name="worker-watermark", processor_module="mediacraft.worker_watermark.processor"
+    pool="watermark",
+    service_name="worker-watermark",
+    processor_module="mediacraft.worker_watermark.processor",
+    detector_module="mediacraft.worker_watermark.detection_job",
 )
 POOL = WORKER.pool
 settings = WORKER.settings

@@ -51,7 +51,7 @@ def frame_regions(config: WatermarkConfig, width: int, height: int) -> tuple[Reg
     if width < 2 * EDGE_MARGIN + 1 or height < 2 * EDGE_MARGIN + 1:
         raise InvalidRegions(f"the video frame ({width}x{height}) is too small to clean", width=width, height=height)
     regions: list[Region] = []
-    for box in config.fit_to_frame(width, height).regions:
+    for box in config.fit_to_frame(width, height).regions or ():  # none: left to detection
         region = keep_inside(Region(*box), width, height)
         if region not in regions:
             regions.append(region)

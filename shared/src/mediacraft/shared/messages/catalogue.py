@@ -13,11 +13,13 @@ from typing import Any
 from pydantic import Field
 
 from mediacraft.shared.messages.envelope import Message
-from mediacraft.shared.tasks import InputFile, MediaInfo, ResultFile, Task, TaskStatus, TaskType
+from mediacraft.shared.tasks import InputFile, MediaInfo, ResultFile, Task, TaskDetection, TaskStatus, TaskType
 
 __all__ = [
     "CancelJob",
     "CancelTask",
+    "DetectWatermarks",
+    "DetectionFinished",
     "JobCancelled",
     "JobClaimQuery",
     "JobClaimed",
@@ -30,6 +32,7 @@ __all__ = [
     "ReconcileTasks",
     "RetryDue",
     "RetryTask",
+    "RunDetection",
     "RunJob",
     "SubmitTask",
     "TaskProgressed",
@@ -82,6 +85,15 @@ class ReconcileTasks(Message):
     reason: str = "periodic"
 
 
+class DetectWatermarks(Message):
+    """A person asked where the watermark of an uploaded (not yet submitted) video is."""
+
+    TYPE = "task.detect"
+    task_id: str
+    user_id: str
+    request_id: str
+
+
 # --- jobs (mediacraft.jobs -> jobs.<pool>) and control (mediacraft.control, fanout) -------------
 
 
@@ -94,6 +106,17 @@ class RunJob(Message):
     inputs: list[InputFile]
     config: dict[str, Any] = Field(default_factory=dict)
     output_key: str
+    deadline_seconds: float | None = None
+
+
+class RunDetection(Message):
+    """A short detection job for the watermark pool: find the mark in the draft's uploaded video."""
+
+    TYPE = "job.detect"
+    task_id: str
+    user_id: str
+    request_id: str
+    inputs: list[InputFile]
     deadline_seconds: float | None = None
 
 
@@ -166,6 +189,15 @@ class JobFailed(Message):
     code: str
     message: str
     retryable: bool
+
+
+class DetectionFinished(Message):
+    """The watermark pool's answer to a RunDetection (state done, nothing_found, cannot_tell or failed)."""
+
+    TYPE = "job.detected"
+    task_id: str
+    request_id: str
+    detection: TaskDetection
 
 
 class JobCancelled(Message):

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from mediacraft.shared.errors import InvalidInput
-from mediacraft.shared.tasks import Page, RequestedControl, Task, TaskStatus, TaskType, User
+from mediacraft.shared.tasks import Page, RequestedControl, Task, TaskDetection, TaskStatus, TaskType, User
 from mediacraft.shared.transitions import Transition
 
 _METADATA_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -74,6 +74,14 @@ class TaskStore(Protocol):
         Applies only while the task is processing or cancelling with `attempts == attempt` and
         stored progress <= `progress`; returns the updated task, or None when nothing applied.
         Does not bump `version` (progress is not a lifecycle transition).
+        """
+
+    async def set_detection(self, task_id: str, detection: TaskDetection, *, answers: str | None = None) -> Task | None:
+        """Write a watermark draft's `detection`; None when nothing applied.
+
+        Applies only while the task is a draft (created or uploaded); with `answers`, only while
+        the stored detection is that request's (an answer never replaces a newer request). Does not
+        bump `version` (detection is not a lifecycle transition).
         """
 
     async def set_user_flags(

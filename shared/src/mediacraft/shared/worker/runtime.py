@@ -27,6 +27,7 @@ import socket
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from mediacraft.shared.errors import InvalidInput, MediaCraftError, RetryableErr
 from mediacraft.shared.logging import bound_contextvars, get_logger
 from mediacraft.shared.messages import (
     CancelJob,
+    DetectionFinished,
     Envelope,
     JobCancelled,
     JobClaimed,
@@ -44,11 +46,12 @@ from mediacraft.shared.messages import (
     JobStarted,
     JobSucceeded,
     Message,
+    RunDetection,
     RunJob,
 )
 from mediacraft.shared.ports.bus import Bus, Incoming, Subscription
 from mediacraft.shared.ports.objects import ObjectStore
-from mediacraft.shared.tasks import ResultFile
+from mediacraft.shared.tasks import ResultFile, TaskDetection
 from mediacraft.shared.topology import CONTROL, EVENTS, job_queue
 from mediacraft.shared.worker import scratch
 from mediacraft.shared.worker.contract import JobCancelledError, JobContext, Processor, ProcessorResult
@@ -56,6 +59,10 @@ from mediacraft.shared.worker.progress import ProgressState
 from mediacraft.shared.worker.settings import WorkerSettings
 
 log = get_logger(__name__)
+
+# A pool's watermark detector: blocking, run in a thread; (video path, cancel event) -> the answer as
+# {"state": done|nothing_found|cannot_tell, "regions": [{"box": [x, y, w, h], "confidence": c}], "message"}
+Detector = Callable[[Path, threading.Event], dict[str, Any]]
 
 
 class JobTimeout(InvalidInput):
@@ -122,10 +129,12 @@ class WorkerRuntime:
         objects: ObjectStore,
         settings: WorkerSettings | None = None,
         executions: Executions | None = None,
+        detector: Detector | None = None,
     ) -> None:
         self.pool = pool
         self.executions = EXECUTIONS if executions is None else executions  # one per process
         self.processor = processor
+        self.detector = detector
         self.bus = bus
         self.objects = objects
         self.settings = settings or WorkerSettings()
@@ -211,6 +220,9 @@ class WorkerRuntime:
 
     async def _on_job(self, incoming: Incoming) -> None:
         msg = incoming.envelope.open()
+        if isinstance(msg, RunDetection) and self.detector is not None:
+            await self._guarded_detect(msg, incoming.envelope.message_id)
+            return
         if not isinstance(msg, RunJob):
             raise InvalidInput(f"{msg.TYPE} is not a job", code="not_a_job")
         cause = incoming.envelope.message_id
@@ -411,6 +423,64 @@ class WorkerRuntime:
             info=produced.info,
         )
 
+    # --- detection jobs ---------------------------------------------------------------------------
+
+    async def _guarded_detect(self, job: RunDetection, cause: str) -> None:
+        self._idle.clear()
+        try:
+            with bound_contextvars(task_id=job.task_id, user_id=job.user_id, request_id=job.request_id):
+                answer = await self._detect(job)
+            env = Envelope.wrap(
+                DetectionFinished(task_id=job.task_id, request_id=job.request_id, detection=answer),
+                correlation_id=job.task_id,
+                causation_id=cause,
+            )
+            await self.bus.publish(EVENTS, DetectionFinished.TYPE, env)
+            log.info("detection finished", state=answer.state, regions=len(answer.regions))
+        finally:
+            self._idle.set()
+
+    async def _detect(self, job: RunDetection) -> TaskDetection:
+        """Download the draft's video and run the detector in a thread; any trouble is a `failed` answer."""
+        assert self.detector is not None
+        detector = self.detector
+        base = Path(self.settings.work_dir) if self.settings.work_dir else None
+        jobdir = await asyncio.to_thread(scratch.create, base, f"detect-{job.task_id}", 0)
+        workdir = jobdir.path
+        cancel = threading.Event()
+        thread: asyncio.Future[dict[str, Any]] | None = None
+        try:
+            if not job.inputs:
+                raise InvalidInput("the task has no uploaded video to look at")
+            item = job.inputs[0]
+            suffix = Path(item.original_name).suffix.lower()
+            suffix = suffix if suffix.isascii() and suffix[1:].isalnum() and len(suffix) <= 6 else ""
+            path = workdir / f"input{suffix}"
+            await self.objects.get_file(item.key, path)
+            thread = asyncio.ensure_future(asyncio.to_thread(detector, path, cancel))
+            limit = job.deadline_seconds or self.settings.detection_time_limit_seconds
+            found = await asyncio.wait_for(asyncio.shield(thread), timeout=limit)
+            answer = TaskDetection.model_validate({**found, "request_id": job.request_id})
+        except TimeoutError:
+            answer = _detection_failed(job, "Looking for the watermark took too long; draw the boxes instead.")
+        except InvalidInput as exc:
+            answer = _detection_failed(job, f"Could not look for a watermark: {exc.message}")
+        except MediaCraftError as exc:  # storage or another backend: its text is for the log only
+            log.warning("detection failed", task_id=job.task_id, error=exc.message, code=exc.code)
+            answer = _detection_failed(job, "Could not look for a watermark just now; try again or draw the boxes.")
+        except Exception as exc:  # a bug or an environment fault: the person can still draw the boxes
+            log.exception("detection crashed")
+            answer = _detection_failed(
+                job, f"Could not look for a watermark ({type(exc).__name__}); draw the boxes instead."
+            )
+        finally:
+            if thread is not None and not thread.done():
+                cancel.set()
+                with contextlib.suppress(BaseException):
+                    await asyncio.wait_for(asyncio.shield(thread), timeout=60)
+            await asyncio.to_thread(jobdir.remove)
+        return answer
+
     async def _settle(self, running: _RunningJob) -> None:
         """Make sure the processor thread has stopped before its temp dir is removed."""
         thread = running.thread
@@ -483,6 +553,10 @@ class WorkerRuntime:
         env = Envelope.wrap(message, correlation_id=job.task_id, causation_id=cause)
         await self.bus.publish(EVENTS, message.TYPE, env)
         self._last_contact = time.monotonic()
+
+
+def _detection_failed(job: RunDetection, message: str) -> TaskDetection:
+    return TaskDetection(state="failed", regions=[], message=message, request_id=job.request_id)
 
 
 def describe(runtime: WorkerRuntime) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from mediacraft.shared.adapters.bundle import Adapters
 from mediacraft.shared.logging import configure_logging, get_logger
 from mediacraft.shared.process import BasePart, Part, run_until_signal
 from mediacraft.shared.worker.contract import Processor
-from mediacraft.shared.worker.runtime import WorkerRuntime
+from mediacraft.shared.worker.runtime import Detector, WorkerRuntime
 from mediacraft.shared.worker.settings import WorkerSettings
 
 log = get_logger(__name__)
@@ -58,13 +58,19 @@ def build_pool(
     *,
     replicas: int = 1,
     on_stop: Callable[[], None] | None = None,
+    detector: Detector | None = None,
 ) -> WorkerPool:
     """`replicas` runtimes of `pool` over the adapters' bus and object store (ids suffixed -0, -1, ...
     when there are several)."""
     runtimes = []
     for n in range(replicas):
         runtime = WorkerRuntime(
-            pool=pool, processor=processor, bus=adapters.bus, objects=adapters.objects, settings=settings
+            pool=pool,
+            processor=processor,
+            bus=adapters.bus,
+            objects=adapters.objects,
+            settings=settings,
+            detector=detector,
         )
         if replicas > 1:
             runtime.worker_id = f"{runtime.worker_id}-{n}"
@@ -87,6 +93,7 @@ class ModuleWorker:
     pool: str
     service_name: str
     processor_module: str
+    detector_module: str | None = None  # a module whose `detect` answers the pool's detection jobs
 
     def settings(self, **values: Any) -> WorkerSettings:
         """The worker's settings from the environment, with `values` on top."""
@@ -96,7 +103,10 @@ class ModuleWorker:
         """`replicas` workers of the pool over the adapters' bus and object store."""
         # imported here, not at module import: the media libraries load only where a worker runs
         process: Processor = importlib.import_module(self.processor_module).process
-        return build_pool(self.pool, process, settings, adapters, replicas=replicas)
+        detector: Detector | None = None
+        if self.detector_module is not None:
+            detector = importlib.import_module(self.detector_module).detect
+        return build_pool(self.pool, process, settings, adapters, replicas=replicas, detector=detector)
 
     def run(self) -> None:
         """Run one worker until SIGTERM/SIGINT."""

@@ -28,3 +28,6 @@ class WorkerSettings(BaseServiceSettings):
         ge=0,
         description="before starting a redelivered job, how long to wait for a worker that runs it to answer",
     )
+    detection_time_limit_seconds: float = Field(
+        default=120.0, gt=0, description="wall-clock limit of one watermark detection job (answered as failed past it)"
+    )

@@ -44,7 +44,17 @@ from mediacraft.shared.adapters.store.codec import (
 from mediacraft.shared.clock import Clock, SystemClock
 from mediacraft.shared.errors import Conflict, NotFound
 from mediacraft.shared.ports.stores import validate_metadata_key
-from mediacraft.shared.tasks import CONTROL_STATUSES, Page, RequestedControl, Task, TaskStatus, TaskType, User
+from mediacraft.shared.tasks import (
+    CONTROL_STATUSES,
+    DRAFT_STATUSES,
+    Page,
+    RequestedControl,
+    Task,
+    TaskDetection,
+    TaskStatus,
+    TaskType,
+    User,
+)
 from mediacraft.shared.transitions import Transition
 
 DEFAULT_DATABASE = "mediacraft"
@@ -211,6 +221,17 @@ class MongoStore:
             },
             update,
             return_document=ReturnDocument.AFTER,
+        )
+        return _task_or_none(doc)
+
+    async def set_detection(self, task_id: str, detection: TaskDetection, *, answers: str | None = None) -> Task | None:
+        """Write a draft's detection (see TaskStore.set_detection); None when it did not apply."""
+        fields = validate_changes({"detection": detection, "updated_at": self._clock.now()})
+        query: dict[str, Any] = {"_id": task_id, "status": {"$in": [status.value for status in DRAFT_STATUSES]}}
+        if answers is not None:
+            query["detection.request_id"] = answers
+        doc = await self._task_collection().find_one_and_update(
+            query, _update(fields), return_document=ReturnDocument.AFTER
         )
         return _task_or_none(doc)
 

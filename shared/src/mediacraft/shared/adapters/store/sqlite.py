@@ -41,7 +41,17 @@ from mediacraft.shared.adapters.store.codec import (
 from mediacraft.shared.clock import Clock, SystemClock
 from mediacraft.shared.errors import Conflict, NotFound
 from mediacraft.shared.ports.stores import validate_metadata_key
-from mediacraft.shared.tasks import CONTROL_STATUSES, Page, RequestedControl, Task, TaskStatus, TaskType, User
+from mediacraft.shared.tasks import (
+    CONTROL_STATUSES,
+    DRAFT_STATUSES,
+    Page,
+    RequestedControl,
+    Task,
+    TaskDetection,
+    TaskStatus,
+    TaskType,
+    User,
+)
 from mediacraft.shared.transitions import Transition
 
 _SCHEMA = """
@@ -255,6 +265,19 @@ class SqliteStore:
             " RETURNING doc"
         )
         rows = await self._rows(sql, (progress, *doc_params, task_id, *running, attempt, progress))
+        return _first(rows)
+
+    async def set_detection(self, task_id: str, detection: TaskDetection, *, answers: str | None = None) -> Task | None:
+        """Write a draft's detection (see TaskStore.set_detection); None when it did not apply."""
+        fields = validate_changes({"detection": detection, "updated_at": self._clock.now()})
+        doc_set, doc_params = _json_set(fields)
+        drafts = [status.value for status in DRAFT_STATUSES]
+        sql = f"UPDATE tasks SET doc = json_set(doc, {doc_set}) WHERE task_id = ? AND status IN ({_marks(drafts)})"
+        params: list[Any] = [*doc_params, task_id, *drafts]
+        if answers is not None:
+            sql += " AND json_extract(doc, '$.detection.request_id') = ?"
+            params.append(answers)
+        rows = await self._rows(sql + " RETURNING doc", tuple(params))
         return _first(rows)
 
     async def set_user_flags(

@@ -8,7 +8,7 @@ import { connectLive } from "./live.js";
 import { initMerge, setMergeMax } from "./merge.js";
 import { announceFinishedWhileAway, applyProgress, applyStatus, initQueue, reloadList } from "./queue.js";
 import { toast } from "./toast.js";
-import { initWatermark } from "./watermark.js";
+import { initWatermark, watermarkStatus } from "./watermark.js";
 
 const TABS = ["watermark", "merge", "generate", "tasks"];
 const LIST_FALLBACK_MS = 4000; // show the list even when the live stream cannot connect
@@ -88,7 +88,10 @@ async function start() {
   }, LIST_FALLBACK_MS);
   connectLive({
     state: showLiveState,
-    status: applyStatus,
+    status: (data) => {
+      applyStatus(data);
+      watermarkStatus(data); // a draft's detection answer
+    },
     progress: applyProgress,
     ready: async ({ resumed }) => {
       // subscribed before the list is read, so no change can fall between the two

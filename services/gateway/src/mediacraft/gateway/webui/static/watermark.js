@@ -15,6 +15,8 @@ const state = {
   task: null, // the draft task once its file is uploaded
   media: null,
   regions: [], // [[x, y, w, h], ...] in video pixels
+  proposals: [], // detected boxes not yet accepted or dismissed: [{box, confidence}]
+  detection: null, // the detection shown: {state, request_id, ...} of the current draft
   drag: null,
   busy: false,
   uploading: null, // the draft being uploaded, so a new pick can drop it
@@ -53,6 +55,8 @@ function dropDraft() {
   state.uploading = null;
   state.media = null;
   state.regions = [];
+  state.proposals = [];
+  state.detection = null;
   $.editor.hidden = true;
   $.frame.removeAttribute("src");
   renderRegions();
@@ -120,7 +124,104 @@ function openEditor(task, media) {
   describeMedia();
   renderTime();
   loadFrame();
+  renderDetection();
   renderRegions();
+}
+
+// --- detection: proposals the person accepts, adjusts or dismisses ------------------------------
+
+async function onDetect() {
+  if (!state.task) return;
+  const taskId = state.task.task_id;
+  $.detect.disabled = true;
+  try {
+    const env = await api("POST", `/api/tasks/${taskId}/detect`);
+    if (!state.task || state.task.task_id !== taskId) return;
+    showDetection(env.data.detection);
+  } catch (err) {
+    const [title, detail] = describeError(err);
+    toast(title, { detail, kind: "error" });
+    $.detect.disabled = false;
+  }
+}
+
+/** A task's status view arrived (live stream): take its detection if it is the draft's current one. */
+export function watermarkStatus(data) {
+  const view = data && data.task;
+  if (!state.task || !view || view.task_id !== state.task.task_id || !view.detection) return;
+  showDetection(view.detection);
+}
+
+function showDetection(detection) {
+  if (!detection) return;
+  const shown = state.detection;
+  if (shown && shown.request_id === detection.request_id) {
+    // the same answer again, or the request's "pending" arriving after its answer
+    if (shown.state === detection.state || detection.state === "pending") return;
+  } else if (shown && shown.state === "pending" && detection.state !== "pending") {
+    return; // the answer to an older request while a newer one waits
+  }
+  state.detection = detection;
+  state.proposals = detection.state === "done" ? detection.regions.map((r) => ({ ...r, box: [...r.box] })) : [];
+  renderDetection();
+  draw();
+}
+
+function renderDetection() {
+  const detection = state.detection;
+  $.detectState.dataset.state = detection ? detection.state : "";
+  $.detect.disabled = !state.task || (detection && detection.state === "pending");
+  if (!detection) {
+    $.detectState.textContent = "";
+  } else if (detection.state === "done") {
+    $.detectState.textContent = t("wm.detect_done", { n: detection.regions.length });
+  } else {
+    $.detectState.textContent = t(`wm.detect_${detection.state}`);
+  }
+  $.proposals.replaceChildren();
+  state.proposals.forEach((proposal, i) => {
+    const [x, y, w, h] = proposal.box;
+    const item = document.createElement("li");
+    item.className = "region proposal";
+    const text = document.createElement("span");
+    text.textContent = t("wm.proposal", { n: i + 1, x, y, w, h, c: Math.round(proposal.confidence * 100) });
+    const actions = [
+      ["wm.accept", "wm.accept_proposal", () => acceptProposal(i)],
+      ["wm.edit", "wm.edit_proposal", () => editProposal(i)],
+      ["wm.dismiss", "wm.dismiss_proposal", () => dropProposal(i)],
+    ].map(([label, aria, act]) => {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "button ghost small";
+      button.textContent = t(label);
+      button.setAttribute("aria-label", t(aria, { n: i + 1 }));
+      button.addEventListener("click", act);
+      return button;
+    });
+    item.append(text, ...actions);
+    $.proposals.append(item);
+  });
+}
+
+function dropProposal(i) {
+  const [proposal] = state.proposals.splice(i, 1);
+  renderDetection();
+  renderRegions();
+  return proposal;
+}
+
+function acceptProposal(i) {
+  const proposal = dropProposal(i);
+  if (proposal) state.regions.push(proposal.box);
+  renderRegions();
+}
+
+function editProposal(i) {
+  const proposal = dropProposal(i);
+  if (!proposal) return;
+  [$.x.value, $.y.value, $.w.value, $.h.value] = proposal.box.map(String);
+  $.manual.open = true;
+  $.x.focus();
 }
 
 function describeMedia() {
@@ -223,6 +324,20 @@ function draw() {
   if (state.drag) boxes.push({ r: boxOf(state.drag.from, state.drag.to), label: "" });
   ctx.font = `bold ${Math.max(12, Math.round(width / 40))}px sans-serif`;
   ctx.textBaseline = "top";
+  // proposals: dashed, in another colour, until the person accepts them
+  ctx.save();
+  ctx.setLineDash([line * 4, line * 3]);
+  ctx.lineWidth = line;
+  ctx.strokeStyle = "#1677ff";
+  ctx.fillStyle = "rgba(22, 119, 255, 0.15)";
+  state.proposals.forEach(({ box: [x, y, w, h] }, i) => {
+    ctx.fillRect(x, y, w, h);
+    ctx.strokeRect(x + line / 2, y + line / 2, Math.max(0, w - line), Math.max(0, h - line));
+    ctx.fillStyle = "#1677ff";
+    ctx.fillText(`?${i + 1}`, x + line * 2, y + line * 2);
+    ctx.fillStyle = "rgba(22, 119, 255, 0.15)";
+  });
+  ctx.restore();
   for (const { r, label } of boxes) {
     const [x, y, w, h] = r;
     ctx.fillStyle = "rgba(255, 77, 79, 0.25)";
@@ -286,7 +401,7 @@ async function onSubmit(event) {
     toast(t("wm.need_region"), { kind: "error" });
     return;
   }
-  const method = $.form.querySelector("input[name=method]:checked")?.value || "inpaint";
+  const method = $.form.querySelector("input[name=method]:checked")?.value || "auto";
   const config = { regions: state.regions.map((r) => [...r]), method };
   const fps = state.media.frame_rate;
   if (fps) {
@@ -318,7 +433,7 @@ function reset() {
   hideUpload();
   $.file.value = "";
   showFileName();
-  $.form.querySelector("input[name=method][value=inpaint]").checked = true;
+  $.form.querySelector("input[name=method][value=auto]").checked = true;
 }
 
 /** Wire the Remove watermark panel. */
@@ -345,6 +460,10 @@ export function initWatermark() {
     w: byId("wm-w"),
     h: byId("wm-h"),
     submit: byId("wm-submit"),
+    detect: byId("wm-detect"),
+    detectState: byId("wm-detect-state"),
+    proposals: byId("wm-proposals"),
+    manual: document.querySelector("#wm-editor details.manual-region"),
   };
   $.file.addEventListener("change", onFile);
   $.time.addEventListener("input", loadFrameSoon);
@@ -358,11 +477,13 @@ export function initWatermark() {
     draw();
   });
   byId("wm-add").addEventListener("click", addManualRegion);
+  $.detect.addEventListener("click", onDetect);
   byId("wm-reset").addEventListener("click", reset);
   $.form.addEventListener("submit", onSubmit);
   onLangChange(() => {
     showFileName();
     describeMedia();
+    renderDetection();
     renderRegions();
   });
 }

@@ -61,7 +61,8 @@ def _mark(path: Path, kind: str) -> tuple[int, int]:
         rgba[..., 3] = 255
         cv2.putText(rgba, "HD", (12, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (255, 255, 255, 255), 2)
     cv2.imwrite(str(path), rgba)
-    return w, h
+    ys, xs = np.nonzero(rgba[..., 3])
+    return int(xs.min()), int(ys.min()), int(xs.max()) - int(xs.min()) + 1, int(ys.max()) - int(ys.min()) + 1, w, h
 
 
 def _run(args: list[str]) -> None:
@@ -76,14 +77,14 @@ def render(folder: Path, motion: str, mark: str, where: str) -> Clip:
         _texture(tex, 1600, 600)
     name = f"{motion}-{mark}-{where}"
     png = folder / f"{mark}.png"
-    mw, mh = _mark(png, mark)
+    bx, by, bw, bh, mw, mh = _mark(png, mark)
     x, y = (W - mw - 16, 14) if where == "corner" else ((W - mw) // 2, (H - mh) // 2)
     if motion == "pan":
         content = f"crop={W}:{H}:x='20+t*120':y=100"
     elif motion == "zoom":
         content = (
-            f"crop=800:450:400:75,zoompan=z='1+0.004*on':d=1:s={W}x{H}:fps={FPS}"
-            ":x='iw/2-(iw/zoom/2)':y='ih/2-(ih/zoom/2)'"
+            f"crop=800:450:400:75,zoompan=z='1.2+0.004*on':d=1:s={W}x{H}:fps={FPS}"
+            ":x='iw/2-(iw/zoom/2)+on*1.5':y='ih/2-(ih/zoom/2)+on*0.5'"
         )
     else:
         content = f"crop={W}:{H}:200:100"
@@ -94,4 +95,4 @@ def render(folder: Path, motion: str, mark: str, where: str) -> Clip:
         _run([*src, "-vf", f"{content},format=yuv420p", *enc, str(clean)])
     if not marked.exists():
         _run([*src, "-i", str(png), "-filter_complex", f"[0]{content}[c];[c][1]overlay={x}:{y},format=yuv420p", *enc, str(marked)])
-    return Clip(name, marked, clean, (x, y, mw, mh), motion != "static", mark == "box")
+    return Clip(name, marked, clean, (x + bx, y + by, bw, bh), motion != "static", mark == "box")

@@ -32,7 +32,9 @@ STAT_HEIGHT = 360
 _MOVING_LEVEL = 6.0  # grey levels of temporal spread for a pixel to count as moving
 _MOVING_SHARE = 0.08  # of the frame that must move for the statistic to mean something
 _MIN_AREA_SHARE = 0.0004  # of the frame: smaller components are noise
-_MAX_AREA_SHARE = 0.25  # of the frame: larger ones are a static part of the picture, not a mark
+_MAX_AREA_SHARE = 0.25
+_MIN_CONFIDENCE = 0.65
+_STILL_LEVEL = 10  # grey levels: a pixel that never moves more than this is part of an opaque mark  # of the frame: larger ones are a static part of the picture, not a mark
 
 State = Literal["done", "nothing_found", "cannot_tell"]
 Gray = npt.NDArray[np.uint8]
@@ -167,22 +169,34 @@ def detect_in_frames(frames: list[Gray], scale: float, width: int, height: int) 
             "The picture does not move, so a watermark cannot be told apart from it; draw the boxes by hand.",
         )
     edges, consistency = mark_mask(frames)
+    # an opaque mark's outline flips polarity with the picture under it, but it never changes
+    stack = np.stack(frames)
+    spread = (stack.max(axis=0).astype(np.int16) - stack.min(axis=0)).astype(np.float32)
+    still = (spread <= _STILL_LEVEL).astype(np.uint8) * 255
+    still = cv2.morphologyEx(still, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    edges |= still
+    consistency = np.where(still > 0, 1.0, consistency).astype(np.float32)
     h, w = edges.shape
-    close = max(3, int(round(h / 60)) | 1)
-    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (close, close))
-    blobs = cv2.morphologyEx(edges, cv2.MORPH_CLOSE, kernel)
-    blobs = cv2.morphologyEx(blobs, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(blobs, connectivity=8)
+    edges[:3], edges[-3:], edges[:, :3], edges[:, -3:] = 0, 0, 0, 0  # the frame's border is no mark
+    edges = cv2.morphologyEx(edges, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
+    # strokes of one mark (letters, words, an outline and its inside) join into one group
+    gap = max(5, int(round(h / 24)) | 1)
+    groups = cv2.dilate(edges, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (gap, gap)))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(groups, connectivity=8)
     regions: list[DetectedRegion] = []
     for label in range(1, count):
-        x, y, bw, bh, area = (int(v) for v in stats[label])
-        if area < _MIN_AREA_SHARE * h * w or bw * bh > _MAX_AREA_SHARE * h * w:
+        member = (labels == label) & (edges > 0)
+        ys, xs = np.nonzero(member)
+        if len(xs) < 12:
             continue
-        inside = labels[y : y + bh, x : x + bw] == label
-        edge_px = (edges[y : y + bh, x : x + bw] > 0) & inside
-        if edge_px.sum() < 12:
+        x, y = int(xs.min()), int(ys.min())
+        bw, bh = int(xs.max()) - x + 1, int(ys.max()) - y + 1
+        if bw * bh < _MIN_AREA_SHARE * h * w or bw * bh > _MAX_AREA_SHARE * h * w:
             continue
-        confidence = float(np.clip(np.mean(consistency[y : y + bh, x : x + bw][edge_px]), 0.0, 1.0))
+        confidence = float(np.clip(np.mean(consistency[member]), 0.0, 1.0))
+        if confidence < _MIN_CONFIDENCE:
+            continue
+        inside = _filled(member[y : y + bh, x : x + bw])
         # back to source pixels; half a sample pixel of margin for the blur of the scaling
         x0 = max(0, int(np.floor((x - 0.5) / scale)))
         y0 = max(0, int(np.floor((y - 0.5) / scale)))
@@ -197,3 +211,13 @@ def detect_in_frames(frames: list[Gray], scale: float, width: int, height: int) 
         return Detection("nothing_found", (), "No watermark found.")
     noun = "watermark" if len(regions) == 1 else "watermarks"
     return Detection("done", tuple(regions[:32]), f"Found {len(regions)} {noun}.")
+
+
+def _filled(member: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+    """The strokes closed and their holes filled: the mark's whole area."""
+    closed = cv2.morphologyEx(member.astype(np.uint8) * 255, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+    padded = cv2.copyMakeBorder(closed, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
+    flood = padded.copy()
+    cv2.floodFill(flood, None, (0, 0), 255)
+    holes = cv2.bitwise_not(flood)[1:-1, 1:-1]
+    return np.asarray((closed | holes) > 0)

@@ -158,7 +158,10 @@ def plan_region(region: Region, box: Region, crops: list[tuple[Plane, Plane, Pla
     cover = matte.alpha[mask > 0]
     opacity = float(np.percentile(cover, 75)) if cover.size else 1.0
     if opacity < _OPAQUE and matte.reliable:
-        return RegionPlan(region, box, mask, RECOVER, matte, opacity, "translucent mark")
+        # translucent: pixels that other frames show are taken from them (exact where the camera's
+        # motion fits); the blend's inversion covers the rest, pixel by pixel
+        # the mask from edges misses faint parts of a stroke: the fill takes the whole box
+        return RegionPlan(region, box, inside, FILL, matte, opacity, "translucent mark over moving content")
     # opaque: fill the whole region, the mark's solid pixels as well as its outline
     del full
     return RegionPlan(region, box, inside, FILL, matte, opacity, "opaque mark over moving content")
@@ -188,7 +191,11 @@ def auto_video(
     plans = [plan_region(r, b, c, moves) for r, b, c in zip(regions, boxes, crops, strict=True)]
     del crops
     fills = [p for p in plans if p.chose == FILL]
-    filler = TemporalFiller(width, height, [(p.box, p.mask) for p in fills]) if fills else None
+    filler = (
+        TemporalFiller(width, height, [(p.box, p.mask, p.chose == FILL and p.opacity < _OPAQUE) for p in fills])
+        if fills
+        else None
+    )
     rate = video.avg_frame_rate or video.frame_rate or _FALLBACK_RATE
     video_only = output.with_name(f"{output.stem}.video.mp4")
     common: dict[str, Any] = {
@@ -225,7 +232,7 @@ def auto_video(
                         raw = np.frombuffer(data, np.uint8).copy()
                         planes = _split(raw, width, height)
                         for p in plans:
-                            if p.chose == RECOVER and p.matte is not None:
+                            if p.matte is not None and p.opacity < _OPAQUE and p.matte.reliable:
                                 recover(planes, p.box, p.mask, p.matte)
                             elif p.chose == INPAINT:
                                 _inpaint(planes, p.box, p.mask)

@@ -45,6 +45,7 @@ class _Stats:
     from_frames: int = 0
     from_previous: int = 0
     inpainted: int = 0
+    recovered: int = 0
     frames: int = 0
 
 
@@ -54,7 +55,7 @@ class TemporalFiller:
 
     width: int
     height: int
-    holes: Sequence[tuple[Region, Plane]]
+    holes: Sequence[tuple[Region, Plane, bool]]  # box, mask, already recovered
     window: int = 24
     _entries: deque[_Entry] = field(default_factory=deque)
     _pushed: int = 0
@@ -67,7 +68,7 @@ class TemporalFiller:
         self._scale = min(1.0, MOTION_HEIGHT / self.height)
         self._small = (max(8, int(self.width * self._scale)), max(8, int(self.height * self._scale)))
         hidden = np.zeros((self.height, self.width), np.uint8)
-        for box, mask in self.holes:
+        for box, mask, _ in self.holes:
             hidden[box.y : box.bottom, box.x : box.right] |= mask
         # pixels mapping near a mark are not trusted (the mark's halo, the codec's ringing)
         self._hidden = cv2.dilate(hidden, np.ones((5, 5), np.uint8))
@@ -119,13 +120,13 @@ class TemporalFiller:
             for k in (self._next + d, self._next - d):
                 if first <= k < self._pushed:
                     order.append(k)
-        for index, (box, mask) in enumerate(self.holes):
-            self._fill_region(index, box, mask, me, order, first, planes)
+        for index, (box, mask, recovered) in enumerate(self.holes):
+            self._fill_region(index, box, mask, recovered, me, order, first, planes)
         me.filled = True
         self._next += 1
 
     def _fill_region(
-        self, index: int, box: Region, mask: Plane, me: _Entry, order: list[int], first: int, planes: Planes
+        self, index: int, box: Region, mask: Plane, recovered: bool, me: _Entry, order: list[int], first: int, planes: Planes
     ) -> None:
         stats = self._stats[index]
         stats.frames += 1
@@ -174,7 +175,9 @@ class TemporalFiller:
                 cy = cv2.resize(my, half, interpolation=cv2.INTER_AREA) / 2 - 0.25
                 out_c[use_c] = cv2.remap(other.planes[c], cx, cy, cv2.INTER_LINEAR)[use_c]
             view[need_c] = out_c[need_c]
-        if rest.any():
+        if rest.any() and recovered:
+            stats.recovered += int(rest.sum())
+        elif rest.any():
             stats.inpainted += int(rest.sum())
             m = rest.astype(np.uint8) * 255
             y_view = planes[0][box.y : box.bottom, box.x : box.right]
@@ -189,12 +192,13 @@ class TemporalFiller:
         """Per hole, the shares of its pixels taken from other frames, carried over, and inpainted."""
         out = []
         for s in self._stats:
-            total = max(1, s.from_frames + s.from_previous + s.inpainted)
+            total = max(1, s.from_frames + s.from_previous + s.inpainted + s.recovered)
             out.append(
                 {
                     "from_other_frames": round(s.from_frames / total, 3),
                     "carried_over": round(s.from_previous / total, 3),
                     "inpainted": round(s.inpainted / total, 3),
+                    "recovered": round(s.recovered / total, 3),
                 }
             )
         return out

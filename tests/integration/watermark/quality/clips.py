@@ -94,5 +94,15 @@ def render(folder: Path, motion: str, mark: str, where: str) -> Clip:
     if not clean.exists():
         _run([*src, "-vf", f"{content},format=yuv420p", *enc, str(clean)])
     if not marked.exists():
-        _run([*src, "-i", str(png), "-filter_complex", f"[0]{content}[c];[c][1]overlay={x}:{y},format=yuv420p", *enc, str(marked)])
+        _run(
+            [
+                *src,
+                "-i",
+                str(png),
+                "-filter_complex",
+                f"[0]{content}[c];[c][1]overlay={x}:{y},format=yuv420p",
+                *enc,
+                str(marked),
+            ]
+        )
     return Clip(name, marked, clean, (x + bx, y + by, bw, bh), motion != "static", mark == "box")

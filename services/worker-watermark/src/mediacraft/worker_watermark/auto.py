@@ -219,7 +219,6 @@ def auto_video(
         with decoder, enc:
             assert decoder.stdout is not None and enc.stdin is not None
             pending: deque[npt.NDArray[np.uint8]] = deque()
-            index = 0
             eof = False
             while not eof or pending:
                 if cancel.is_set():
@@ -277,6 +276,10 @@ def _inpaint(planes: tuple[Plane, Plane, Plane], box: Region, mask: Plane) -> No
     for k, plane in enumerate(planes):
         s = 1 if k == 0 else 2
         view = plane[box.y // s : box.y // s + box.h // s, box.x // s : box.x // s + box.w // s]
-        m = mask if s == 1 else cv2.resize(mask, (box.w // 2, box.h // 2), interpolation=cv2.INTER_MAX if False else cv2.INTER_NEAREST)
+        m = (
+            mask
+            if s == 1
+            else cv2.resize(mask, (box.w // 2, box.h // 2), interpolation=cv2.INTER_MAX if False else cv2.INTER_NEAREST)
+        )
         m = cv2.dilate(m, np.ones((3, 3), np.uint8))
         view[...] = cv2.inpaint(view, m, 3, cv2.INPAINT_TELEA)

@@ -32,9 +32,9 @@ STAT_HEIGHT = 360
 _MOVING_LEVEL = 6.0  # grey levels of temporal spread for a pixel to count as moving
 _MOVING_SHARE = 0.08  # of the frame that must move for the statistic to mean something
 _MIN_AREA_SHARE = 0.0004  # of the frame: smaller components are noise
-_MAX_AREA_SHARE = 0.25
+_MAX_AREA_SHARE = 0.25  # of the frame: larger ones are a static part of the picture, not a mark
 _MIN_CONFIDENCE = 0.65
-_STILL_LEVEL = 10  # grey levels: a pixel that never moves more than this is part of an opaque mark  # of the frame: larger ones are a static part of the picture, not a mark
+_STILL_LEVEL = 10  # grey levels: a pixel that never moves more than this is part of an opaque mark
 
 State = Literal["done", "nothing_found", "cannot_tell"]
 Gray = npt.NDArray[np.uint8]
@@ -97,8 +97,8 @@ def sample_gray(
     if video is None or not width0 or not height0:
         return [], 1.0
     scale = min(1.0, height / height0)
-    w = max(2, int(round(width0 * scale / 2)) * 2)
-    h = max(2, int(round(height0 * scale / 2)) * 2)
+    w = max(2, round(width0 * scale / 2) * 2)
+    h = max(2, round(height0 * scale / 2) * 2)
     duration = source.media.duration or 0.0
     rate = samples / duration if duration > 0 else 1.0
     args = [
@@ -180,9 +180,9 @@ def detect_in_frames(frames: list[Gray], scale: float, width: int, height: int) 
     edges[:3], edges[-3:], edges[:, :3], edges[:, -3:] = 0, 0, 0, 0  # the frame's border is no mark
     edges = cv2.morphologyEx(edges, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
     # strokes of one mark (letters, words, an outline and its inside) join into one group
-    gap = max(5, int(round(h / 24)) | 1)
+    gap = max(5, round(h / 24) | 1)
     groups = cv2.dilate(edges, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (gap, gap)))
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(groups, connectivity=8)
+    count, labels, _stats, _ = cv2.connectedComponentsWithStats(groups, connectivity=8)
     regions: list[DetectedRegion] = []
     for label in range(1, count):
         member = (labels == label) & (edges > 0)

@@ -22,16 +22,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from mediacraft.shared.errors import InvalidInput
 from mediacraft.shared.media import MediaLimits, ProbeResult, probe_media
-from mediacraft.shared.watermark import INPAINT, MAX_RADIUS, WatermarkConfig, parse_watermark_config
+from mediacraft.shared.watermark import INPAINT, MAX_RADIUS, Method, WatermarkConfig, parse_watermark_config
 from mediacraft.shared.worker.contract import JobContext, ProcessorResult
+from mediacraft.worker_watermark.auto import auto_video
 from mediacraft.worker_watermark.bounds import RunBounds
 from mediacraft.worker_watermark.delogo import delogo_video
+from mediacraft.worker_watermark.detect import detect_watermarks
 from mediacraft.worker_watermark.encoder import EncoderSettings
 from mediacraft.worker_watermark.inpaint import DEFAULT_RADIUS, inpaint_video
 from mediacraft.worker_watermark.regions import Region, frame_regions
@@ -64,16 +66,20 @@ class WatermarkOptions(BaseModel):
         return EncoderSettings(preset=self.preset, crf=self.crf)
 
 
+AUTO = "auto"
+
+
 @dataclass(frozen=True)
 class JobConfig:
     """The job's settings as the worker runs them: the shared model plus the options' default radius."""
 
     settings: WatermarkConfig
     radius: int
+    auto: bool = False  # `auto` asked for while the shared model does not name it yet
 
     @property
     def method(self) -> str:
-        return self.settings.method
+        return AUTO if self.auto else str(self.settings.method)
 
     @property
     def selected_frame(self) -> int | None:
@@ -82,9 +88,18 @@ class JobConfig:
 
 def parse_config(config: Any, options: WatermarkOptions) -> JobConfig:
     """Validate the job's config with the shared model; raise its InvalidConfig on anything malformed."""
+    auto = False
+    named = config.get("method") if isinstance(config, dict) else None
+    if isinstance(named, str) and named.strip().lower() == AUTO and AUTO not in get_args(Method):
+        config, auto = {**config, "method": INPAINT}, True
     settings = parse_watermark_config(config)
     radius = settings.inpaint_radius if settings.inpaint_radius is not None else options.default_radius
-    return JobConfig(settings, radius)
+    return JobConfig(settings, radius, auto)
+
+
+def wants_detection(config: Any) -> bool:
+    """Whether the job leaves finding the regions to the worker (`regions` omitted or "auto")."""
+    return isinstance(config, dict) and config.get("regions", None) in (None, AUTO)
 
 
 class WatermarkProcessor:
@@ -95,16 +110,34 @@ class WatermarkProcessor:
 
     def __call__(self, ctx: JobContext) -> ProcessorResult:
         """Remove the configured regions from `ctx.inputs[0]` into an MP4 inside `ctx.workdir`."""
-        config = parse_config(ctx.config, self.options)
+        raw = ctx.config
+        detection: dict[str, Any] | None = None
+        if wants_detection(raw):
+            # validate everything else before the detection's decoding
+            parse_config({**raw, "regions": [[0, 0, 1, 1]]}, self.options)
+        else:
+            parse_config(raw, self.options)
         if len(ctx.inputs) != 1:
             raise InvalidInput(f"watermark removal takes one video; got {len(ctx.inputs)}", code="wrong_input_count")
         ctx.check_cancelled()
         ctx.report(0.0, "probing")
         source = probe_media(ctx.inputs[0], self.options.limits, expect="video")
+        if wants_detection(raw):
+            ctx.report(0.0, "detecting")
+            found = detect_watermarks(ctx.inputs[0], cancel=ctx.cancel_event, limits=self.options.limits)
+            ctx.check_cancelled()
+            if found.state != "done":
+                raise InvalidInput(found.message, code="no_watermark_found")
+            detection = found.to_dict()
+            raw = {**raw, "regions": [list(r.box) for r in found.regions]}
+        config = parse_config(raw, self.options)
         regions = frame_regions(config.settings, source.media.width or 0, source.media.height or 0)
         scratch = Path(tempfile.mkdtemp(prefix="watermark-", dir=ctx.workdir))
         try:
-            return self._clean(ctx, config, source, regions, scratch / RESULT_NAME)
+            result = self._clean(ctx, config, source, regions, scratch / RESULT_NAME)
+            if detection is not None:
+                result.info["detection"] = detection
+            return result
         except BaseException:
             shutil.rmtree(scratch, ignore_errors=True)
             raise
@@ -127,7 +160,18 @@ class WatermarkProcessor:
         )
         on_frames = FrameProgress(ctx.report, _frame_total(source), config.method)
         ctx.check_cancelled()
-        if config.method == INPAINT:
+        chosen: list[dict[str, Any]] | None = None
+        if config.method == AUTO:
+            frames, chosen = auto_video(
+                source,
+                regions,
+                output,
+                bounds=bounds,
+                encoder=opts.encoder,
+                cancel_event=ctx.cancel_event,
+                on_frames=on_frames,
+            )
+        elif config.method == INPAINT:
             frames = inpaint_video(
                 source,
                 regions,
@@ -163,6 +207,9 @@ class WatermarkProcessor:
             }
         )
         info: dict[str, Any] = {**applied.normalized(), "frames": frames}
+        if chosen is not None:
+            info["method"] = AUTO
+            info["auto"] = chosen
         return ProcessorResult(path=output, filename=RESULT_NAME, media=result.media, info=info)
 
     def _output_limits(self) -> MediaLimits:

@@ -126,7 +126,15 @@ class TemporalFiller:
         self._next += 1
 
     def _fill_region(
-        self, index: int, box: Region, mask: Plane, recovered: bool, me: _Entry, order: list[int], first: int, planes: Planes
+        self,
+        index: int,
+        box: Region,
+        mask: Plane,
+        recovered: bool,
+        me: _Entry,
+        order: list[int],
+        first: int,
+        planes: Planes,
     ) -> None:
         stats = self._stats[index]
         stats.frames += 1
@@ -204,9 +212,9 @@ class TemporalFiller:
         return out
 
 
-def _map(m: Mat, xs: npt.NDArray[np.float32], ys: npt.NDArray[np.float32]) -> tuple[
-    npt.NDArray[np.float32], npt.NDArray[np.float32]
-]:
+def _map(
+    m: Mat, xs: npt.NDArray[np.float32], ys: npt.NDArray[np.float32]
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
     mx = (m[0, 0] * xs + m[0, 1] * ys + m[0, 2]).astype(np.float32)
     my = (m[1, 0] * xs + m[1, 1] * ys + m[1, 2]).astype(np.float32)
     return mx, my

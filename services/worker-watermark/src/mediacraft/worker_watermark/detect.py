@@ -174,11 +174,11 @@ def detect_in_frames(frames: list[Gray], scale: float, width: int, height: int) 
     spread = (stack.max(axis=0).astype(np.int16) - stack.min(axis=0)).astype(np.float32)
     still = (spread <= _STILL_LEVEL).astype(np.uint8) * 255
     still = cv2.morphologyEx(still, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
-    edges |= still
+    edges = np.maximum(edges, np.asarray(still, np.uint8))
     consistency = np.where(still > 0, 1.0, consistency).astype(np.float32)
     h, w = edges.shape
     edges[:3], edges[-3:], edges[:, :3], edges[:, -3:] = 0, 0, 0, 0  # the frame's border is no mark
-    edges = cv2.morphologyEx(edges, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
+    edges = np.asarray(cv2.morphologyEx(edges, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8)), np.uint8)
     # strokes of one mark (letters, words, an outline and its inside) join into one group
     gap = max(5, round(h / 24) | 1)
     groups = cv2.dilate(edges, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (gap, gap)))
@@ -220,4 +220,4 @@ def _filled(member: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
     flood = padded.copy()
     cv2.floodFill(flood, None, (0, 0), 255)
     holes = cv2.bitwise_not(flood)[1:-1, 1:-1]
-    return np.asarray((closed | holes) > 0)
+    return np.asarray((np.asarray(closed) > 0) | (np.asarray(holes) > 0))

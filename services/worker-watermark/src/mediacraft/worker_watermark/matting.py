@@ -39,7 +39,7 @@ class Matte:
 def mark_pixels(edges: Plane) -> Plane:
     """The mark's pixels from its consistent edges: strokes closed, one pixel of halo."""
     closed = cv2.morphologyEx(edges, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
-    return cv2.dilate(closed, np.ones((3, 3), np.uint8), iterations=1)
+    return np.asarray(cv2.dilate(closed, np.ones((3, 3), np.uint8), iterations=1), np.uint8)
 
 
 def _plane_matte(stack: Float, mask: Plane, alpha: Float | None) -> tuple[Float, Float, Float, Float]:
@@ -47,14 +47,14 @@ def _plane_matte(stack: Float, mask: Plane, alpha: Float | None) -> tuple[Float,
     std = stack.std(axis=0).astype(np.float32)
     hole = cv2.dilate(mask, np.ones((3, 3), np.uint8))
     mean_i = cv2.inpaint(mean, hole, 5, cv2.INPAINT_TELEA)
-    std_i = cv2.inpaint(std, hole, 5, cv2.INPAINT_TELEA)
+    std_i = np.asarray(cv2.inpaint(std, hole, 5, cv2.INPAINT_TELEA), np.float32)
     if alpha is None:
         keep = np.clip(std / np.maximum(std_i, 1e-3), _MIN_KEEP, 1.0).astype(np.float32)
         keep = np.where(mask > 0, keep, 1.0).astype(np.float32)
     else:
         keep = (1.0 - alpha).astype(np.float32)
     offset = np.where(mask > 0, mean - keep * mean_i, 0.0).astype(np.float32)
-    return keep, offset, std_i, 1.0 - keep
+    return keep, offset, std_i, (1.0 - keep).astype(np.float32)
 
 
 def estimate_matte(crops: list[tuple[Plane, Plane, Plane]], edges: Plane) -> Matte:
@@ -68,9 +68,8 @@ def estimate_matte(crops: list[tuple[Plane, Plane, Plane]], edges: Plane) -> Mat
     alpha = np.where(mask > 0, blurred / np.maximum(weight, 1e-3), 0.0).astype(np.float32)
     keep_y, off_y, _, _ = _plane_matte(y, mask, alpha)
     h2, w2 = mask.shape[0] // 2, mask.shape[1] // 2
-    mask_c = cv2.resize(mask, (w2, h2), interpolation=cv2.INTER_AREA)
-    mask_c = np.where(mask_c > 0, 255, 0).astype(np.uint8)
-    alpha_c = cv2.resize(alpha, (w2, h2), interpolation=cv2.INTER_AREA)
+    mask_c = np.where(cv2.resize(mask, (w2, h2), interpolation=cv2.INTER_AREA) > 0, 255, 0).astype(np.uint8)
+    alpha_c = np.asarray(cv2.resize(alpha, (w2, h2), interpolation=cv2.INTER_AREA), np.float32)
     u = np.stack([c[1] for c in crops]).astype(np.float32)
     v = np.stack([c[2] for c in crops]).astype(np.float32)
     keep_u, off_u, _, _ = _plane_matte(u, mask_c, alpha_c)

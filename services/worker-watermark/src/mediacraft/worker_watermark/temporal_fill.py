@@ -77,7 +77,7 @@ class TemporalFiller:
         self._stats = [_Stats() for _ in self.holes]
 
     def push(self, planes: Planes) -> None:
-        grey = cv2.resize(planes[0], self._small, interpolation=cv2.INTER_AREA)
+        grey = np.asarray(cv2.resize(planes[0], self._small, interpolation=cv2.INTER_AREA), np.uint8)
         to_ref = np.eye(3)
         if self._entries and self._prev_grey is not None:
             step = self._motion(grey, self._prev_grey)

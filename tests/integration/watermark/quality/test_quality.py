@@ -21,7 +21,7 @@ from mediacraft.worker_watermark.bounds import RunBounds
 from mediacraft.worker_watermark.detect import detect_watermarks
 from mediacraft.worker_watermark.inpaint import inpaint_video
 from mediacraft.worker_watermark.regions import Region
-from tests.integration.watermark.quality.clips import H, W, Clip, render
+from tests.integration.watermark.quality.clips import Clip, H, W, render
 
 pytestmark = [pytest.mark.slow]
 

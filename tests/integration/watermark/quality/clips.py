@@ -38,8 +38,8 @@ def _texture(path: Path, width: int, height: int) -> None:
     cv2.imwrite(str(path), img)
 
 
-def _mark(path: Path, kind: str) -> tuple[int, int]:
-    """An RGBA PNG of the mark; returns its size."""
+def _mark(path: Path, kind: str) -> tuple[int, int, int, int, int, int]:
+    """An RGBA PNG of the mark; returns its drawn box (x, y, w, h) inside the image and the image size."""
     if kind == "text":
         w, h = 150, 40
         rgba = np.zeros((h, w, 4), np.uint8)

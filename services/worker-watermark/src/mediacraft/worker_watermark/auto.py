@@ -15,6 +15,7 @@ YUV just as in RGB, in full colour. Pixels outside a mark's mask are never writt
 
 from __future__ import annotations
 
+import queue
 import subprocess
 import threading
 from collections import deque
@@ -218,34 +219,39 @@ def auto_video(
     try:
         with decoder, enc:
             assert decoder.stdout is not None and enc.stdin is not None
-            pending: deque[npt.NDArray[np.uint8]] = deque()
-            eof = False
-            while not eof or pending:
-                if cancel.is_set():
-                    raise JobCancelledError("the job was cancelled")
-                if not eof:
-                    data = decoder.stdout.read(size)
-                    if len(data) < size:
-                        eof = True
-                    else:
-                        raw = np.frombuffer(data, np.uint8).copy()
-                        planes = _split(raw, width, height)
-                        for p in plans:
-                            if p.matte is not None and p.opacity < _OPAQUE and p.matte.reliable:
-                                recover(planes, p.box, p.mask, p.matte)
-                            elif p.chose == INPAINT:
-                                _inpaint(planes, p.box, p.mask)
+            writer = _Writer(enc.stdin)
+            try:
+                pending: deque[npt.NDArray[np.uint8]] = deque()
+                eof = False
+                while not eof or pending:
+                    if cancel.is_set():
+                        raise JobCancelledError("the job was cancelled")
+                    if not eof:
+                        data = decoder.stdout.read(size)
+                        if len(data) < size:
+                            eof = True
+                        else:
+                            raw = np.frombuffer(data, np.uint8).copy()
+                            planes = _split(raw, width, height)
+                            for p in plans:
+                                if p.matte is not None and p.opacity < _OPAQUE and p.matte.reliable:
+                                    recover(planes, p.box, p.mask, p.matte)
+                                elif p.chose == INPAINT:
+                                    _inpaint(planes, p.box, p.mask)
+                            if filler is not None:
+                                filler.push(planes)
+                            pending.append(raw)
+                    if pending and (eof or len(pending) > lag):
+                        raw = pending.popleft()
                         if filler is not None:
-                            filler.push(planes)
-                        pending.append(raw)
-                if pending and (eof or len(pending) > lag):
-                    raw = pending.popleft()
-                    if filler is not None:
-                        filler.fill_next(_split(raw, width, height))
-                    enc.stdin.write(raw.tobytes())
-                    frames += 1
-                    on_frames(frames)
-            enc.stdin.close()
+                            filler.fill_next(_split(raw, width, height))
+                        writer.put(raw)
+                        frames += 1
+                        on_frames(frames)
+            except BaseException:
+                writer.abandon()
+                raise
+            writer.close()
         if frames == 0:
             raise InvalidMedia("the video has no frames that can be decoded")
         if cancel.is_set():
@@ -283,3 +289,46 @@ def _inpaint(planes: tuple[Plane, Plane, Plane], box: Region, mask: Plane) -> No
         )
         m = cv2.dilate(m, np.ones((3, 3), np.uint8))
         view[...] = cv2.inpaint(view, m, 3, cv2.INPAINT_TELEA)
+
+
+class _Writer:
+    """Hands frames to the encoder's pipe from its own thread, so that decoding, cleaning and
+    encoding overlap (pipe writes release the GIL); a short queue bounds the frames in flight."""
+
+    def __init__(self, pipe: Any, depth: int = 3) -> None:
+        self._pipe = pipe
+        self._queue: queue.Queue[npt.NDArray[np.uint8] | None] = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="auto-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (frame := self._queue.get()) is not None:
+            if self._error is not None:
+                continue
+            try:
+                self._pipe.write(frame.data)
+            except BaseException as exc:  # the encoder died; the caller re-raises
+                self._error = exc
+
+    def put(self, frame: npt.NDArray[np.uint8]) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(frame)
+
+    def abandon(self) -> None:
+        """Stop the thread without waiting for the encoder (on failure or cancel)."""
+        self._error = self._error or JobCancelledError("abandoned")
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        self._queue.put(None)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        self._pipe.close()

@@ -46,6 +46,7 @@ from mediacraft.shared.media import FfmpegProcess, MediaLimits, probe_media, run
 from mediacraft.shared.watermark import parse_watermark_config
 from mediacraft.shared.worker.contract import JobContext, Processor
 from mediacraft.worker_merge.processor import process as merge_process
+from mediacraft.worker_watermark.detect import detect_watermarks
 from mediacraft.worker_watermark.encoder import EncoderSettings
 from mediacraft.worker_watermark.inpaint import decoder_args, encoder_args, remux_args
 from mediacraft.worker_watermark.processor import WatermarkOptions
@@ -55,7 +56,8 @@ from mediacraft.worker_watermark.windows import frame_bytes, plan_windows, plane
 from tests.fixtures.media import make_clip
 
 MB = 1024 * 1024
-TARGETS = {"delogo": 0.85, "inpaint": 0.5, "merge, stream copy": 20.0}
+TARGETS = {"delogo": 0.85, "inpaint": 0.5, "auto": 0.4, "merge, stream copy": 20.0}
+DETECT_TARGET_SECONDS = 3.0
 MEMORY_TARGET_MB = 500
 
 
@@ -98,6 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of 720p30 test clip")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement; the best is kept")
     parser.add_argument("--box", default="1040,40,200,60", help="watermark x,y,w,h in the 720p frame")
+    parser.add_argument("--detect-seconds", type=float, default=60.0, help="length of the 720p detection clip")
     parser.add_argument("--memory-seconds", type=float, default=5.0, help="length of the 1080p memory clip")
     args = parser.parse_args(argv)
     box = tuple(int(v) for v in args.box.split(","))
@@ -123,6 +126,9 @@ def main(argv: list[str] | None = None) -> None:
             ),
             "inpaint": lambda: _processor_row(
                 "inpaint", watermark_process, [clip], root, {"regions": regions, "method": "inpaint"}, frames
+            ),
+            "auto": lambda: _processor_row(
+                "auto", watermark_process, [clip], root, {"regions": regions, "method": "auto"}, frames
             ),
             "inpaint, serial loop (reference)": lambda: _serial_inpaint(clip, root, box, options, frames),
             "merge, stream copy": lambda: _processor_row(
@@ -189,6 +195,38 @@ def main(argv: list[str] | None = None) -> None:
         )
         print(f"  at the peak, MB: {breakdown}; python before the job: {baseline / MB:.0f} MB")
 
+        print("\nmeasuring peak memory of the auto method on 1080p ...", flush=True)
+        peak, baseline, parts = _peak_memory(
+            lambda: _processor_row(
+                "auto 1080p",
+                watermark_process,
+                [big],
+                root,
+                {"regions": [[1560, 60, 300, 90]], "method": "auto"},
+                None,
+            )
+        )
+        verdict = "ok" if peak < MEMORY_TARGET_MB * MB else "MISSED"
+        breakdown = ", ".join(f"{name} {rss / MB:.0f}" for name, rss in sorted(parts.items()))
+        print(
+            f"peak RSS of the worker process and its children, auto on 1920x1080: {peak / MB:.0f} MB "
+            f"(target < {MEMORY_TARGET_MB} MB)  {verdict}"
+        )
+        print(f"  at the peak, MB: {breakdown}; python before the job: {baseline / MB:.0f} MB")
+
+        print(f"\ngenerating a {args.detect_seconds:g} s 1280x720 30 fps clip for detection ...", flush=True)
+        long_clip = make_clip(
+            root / "long.mp4", width=1280, height=720, fps=30, duration=args.detect_seconds, watermark=box
+        )
+        seconds = min(_timed(lambda: detect_watermarks(long_clip)) for _ in range(args.repeat))
+        found = detect_watermarks(long_clip)
+        verdict = "ok" if seconds < DETECT_TARGET_SECONDS else "MISSED"
+        print(
+            f"detection of a {args.detect_seconds:g} s 720p clip: {seconds:.2f} s "
+            f"(target < {DETECT_TARGET_SECONDS:g} s)"
+            f"  {verdict}; {found.state}: {[r.box for r in found.regions]} (true box {list(box)})"
+        )
+
 
 def _floor(clip: Path, root: Path, encoder: EncoderSettings, frames: int) -> Row:
     """A plain transcode through the same safe runner and input arguments as the workers."""
@@ -211,6 +249,12 @@ def _floor(clip: Path, root: Path, encoder: EncoderSettings, frames: int) -> Row
         )
     out.unlink()
     return Row("floor", frames, watch.wall, watch.cpu)
+
+
+def _timed(job: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    job()
+    return time.perf_counter() - start
 
 
 def _processor_row(

@@ -38,7 +38,9 @@ class FakeDetector:
     seen: list[int] = field(default_factory=list)
     gate: threading.Event | None = None  # when set, each call waits for it (to hold detections running)
 
-    def __call__(self, path: Path, *, cancel: threading.Event | None = None, progress: Any = None) -> detect.Detection:
+    def __call__(
+        self, path: Path, *, cancel: threading.Event | None = None, progress: Any = None, limits: Any = None
+    ) -> detect.Detection:
         self.seen.append(path.stat().st_size)
         if self.gate is not None:
             self.gate.wait(WAIT)
@@ -175,14 +177,9 @@ def _detection_state(visitor: Visitor, task_id: str) -> str | None:
     return detection["state"] if detection else None
 
 
-# Regions left out: the worker's processor detects them itself before cleaning (processor.py's part of
-# the detection work). Until that lands these two are expected to fail; they pass with it.
-NEEDS_PROCESSOR = pytest.mark.xfail(
-    reason="needs the watermark processor's detection of omitted regions", strict=False, raises=AssertionError
-)
+# Regions left out: the worker's processor detects them itself before cleaning.
 
 
-@NEEDS_PROCESSOR
 def test_regions_left_out_are_detected_by_the_worker_and_removed(
     visitor: Visitor, clips: Clips, detector: FakeDetector, tmp_path: Path
 ) -> None:
@@ -200,7 +197,6 @@ def test_regions_left_out_are_detected_by_the_worker_and_removed(
     assert visitor.download(task_id, tmp_path / "clean.mp4").stat().st_size > 0
 
 
-@NEEDS_PROCESSOR
 def test_regions_left_out_and_nothing_found_fails_plainly_without_retries(
     visitor: Visitor, clips: Clips, detector: FakeDetector
 ) -> None:

@@ -28,8 +28,17 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mediacraft.shared.errors import InvalidInput
 from mediacraft.shared.media import MediaLimits, ProbeResult, probe_media
-from mediacraft.shared.watermark import INPAINT, MAX_RADIUS, WatermarkConfig, parse_watermark_config
+from mediacraft.shared.watermark import (
+    AUTO,
+    INPAINT,
+    MAX_RADIUS,
+    NO_WATERMARK_FOUND,
+    WatermarkConfig,
+    parse_watermark_config,
+)
 from mediacraft.shared.worker.contract import JobContext, ProcessorResult
+from mediacraft.worker_watermark import detect
+from mediacraft.worker_watermark.auto import auto_video
 from mediacraft.worker_watermark.bounds import RunBounds
 from mediacraft.worker_watermark.delogo import delogo_video
 from mediacraft.worker_watermark.encoder import EncoderSettings
@@ -73,7 +82,7 @@ class JobConfig:
 
     @property
     def method(self) -> str:
-        return self.settings.method
+        return str(self.settings.method)
 
     @property
     def selected_frame(self) -> int | None:
@@ -95,16 +104,30 @@ class WatermarkProcessor:
 
     def __call__(self, ctx: JobContext) -> ProcessorResult:
         """Remove the configured regions from `ctx.inputs[0]` into an MP4 inside `ctx.workdir`."""
-        config = parse_config(ctx.config, self.options)
+        raw = ctx.config
+        detection: dict[str, Any] | None = None
+        asked = parse_config(raw, self.options)  # everything validated before any decoding
         if len(ctx.inputs) != 1:
             raise InvalidInput(f"watermark removal takes one video; got {len(ctx.inputs)}", code="wrong_input_count")
         ctx.check_cancelled()
         ctx.report(0.0, "probing")
         source = probe_media(ctx.inputs[0], self.options.limits, expect="video")
+        if asked.settings.detect:  # regions left out: find them first
+            ctx.report(0.0, "detecting")
+            found = detect.detect_watermarks(ctx.inputs[0], cancel=ctx.cancel_event, limits=self.options.limits)
+            ctx.check_cancelled()
+            if found.state != "done":
+                raise InvalidInput(found.message, code=NO_WATERMARK_FOUND)
+            detection = found.to_dict()
+            raw = {**raw, "regions": [list(r.box) for r in found.regions]}
+        config = parse_config(raw, self.options)
         regions = frame_regions(config.settings, source.media.width or 0, source.media.height or 0)
         scratch = Path(tempfile.mkdtemp(prefix="watermark-", dir=ctx.workdir))
         try:
-            return self._clean(ctx, config, source, regions, scratch / RESULT_NAME)
+            result = self._clean(ctx, config, source, regions, scratch / RESULT_NAME)
+            if detection is not None:
+                result.info["detection"] = detection
+            return result
         except BaseException:
             shutil.rmtree(scratch, ignore_errors=True)
             raise
@@ -127,7 +150,18 @@ class WatermarkProcessor:
         )
         on_frames = FrameProgress(ctx.report, _frame_total(source), config.method)
         ctx.check_cancelled()
-        if config.method == INPAINT:
+        chosen: list[dict[str, Any]] | None = None
+        if config.method == AUTO:
+            frames, chosen = auto_video(
+                source,
+                regions,
+                output,
+                bounds=bounds,
+                encoder=opts.encoder,
+                cancel_event=ctx.cancel_event,
+                on_frames=on_frames,
+            )
+        elif config.method == INPAINT:
             frames = inpaint_video(
                 source,
                 regions,
@@ -163,6 +197,8 @@ class WatermarkProcessor:
             }
         )
         info: dict[str, Any] = {**applied.normalized(), "frames": frames}
+        if chosen is not None:
+            info["auto"] = chosen
         return ProcessorResult(path=output, filename=RESULT_NAME, media=result.media, info=info)
 
     def _output_limits(self) -> MediaLimits:

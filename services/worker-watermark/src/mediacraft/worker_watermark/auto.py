@@ -38,6 +38,7 @@ from mediacraft.worker_watermark.inpaint import decoder_args, encoder_args, remu
 from mediacraft.worker_watermark.matting import Matte, estimate_matte, recover
 from mediacraft.worker_watermark.regions import Region
 from mediacraft.worker_watermark.temporal_fill import TemporalFiller
+from mediacraft.worker_watermark.windows import frame_bytes, plane_shapes
 
 RECOVER, FILL, INPAINT = "recover", "fill", "inpaint"
 SAMPLES = 40
@@ -76,11 +77,12 @@ class _Frame:
 
 
 def _split(raw: npt.NDArray[np.uint8], width: int, height: int) -> tuple[Plane, Plane, Plane]:
-    ys = width * height
-    cs = ys // 4
-    y = raw[:ys].reshape(height, width)
-    u = raw[ys : ys + cs].reshape(height // 2, width // 2)
-    v = raw[ys + cs : ys + 2 * cs].reshape(height // 2, width // 2)
+    (rows, cols), chroma, _ = plane_shapes(width, height)  # chroma rounds up on odd sizes
+    ys = rows * cols
+    cs = chroma[0] * chroma[1]
+    y = raw[:ys].reshape(rows, cols)
+    u = raw[ys : ys + cs].reshape(chroma)
+    v = raw[ys + cs : ys + 2 * cs].reshape(chroma)
     return y, u, v
 
 
@@ -119,7 +121,7 @@ def sample_crops(
         "rawvideo",
         "pipe:1",
     ]
-    size = width * height * 3 // 2
+    size = frame_bytes(width, height)
     crops: list[list[tuple[Plane, Plane, Plane]]] = [[] for _ in boxes]
     with FfmpegProcess(
         args, stdout=subprocess.PIPE, cancel_event=cancel, timeout=bounds.timeout, memory_limit=bounds.memory_limit
@@ -213,7 +215,7 @@ def auto_video(
         max_output_bytes=bounds.max_output_bytes,
         **common,
     )
-    size = width * height * 3 // 2
+    size = frame_bytes(width, height)
     lag = window if filler is not None else 0
     frames = 0
     try:

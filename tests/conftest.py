@@ -16,6 +16,7 @@ pytest_plugins = [
     "tests.fixtures.mongo",
     "tests.fixtures.drill_broker",
     "tests.fixtures.drill_report",
+    "tests.fixtures.exit_guard",
 ]
 
 _HERE = Path(__file__).parent

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,16 @@ import pytest
 from tests.integration.scheduler.harness import Harness, make_harness
 
 HarnessFactory = Callable[..., Awaitable[Harness]]
+TEARDOWN_SECONDS = 60.0  # a stop takes seconds at most; beyond this, say what is stuck
+
+
+def _running_tasks() -> str:
+    """The stack of every other task of this loop, to show what a stop that hangs waits on."""
+    out = io.StringIO()
+    for task in asyncio.all_tasks():
+        if task is not asyncio.current_task():
+            task.print_stack(file=out)
+    return out.getvalue()
 
 
 @pytest.fixture(params=["memory", "rabbit"])
@@ -32,5 +44,9 @@ async def harness_factory(
         return harness
 
     yield factory
-    for harness in made:
-        await harness.close()
+    try:
+        async with asyncio.timeout(TEARDOWN_SECONDS):
+            for harness in made:
+                await harness.close()
+    except TimeoutError:
+        pytest.fail(f"the harness did not stop within {TEARDOWN_SECONDS:.0f}s; still running:\n{_running_tasks()}")

@@ -105,12 +105,14 @@ class Harness:
         return self.workers
 
     async def close(self) -> None:
-        for pool in self.pools:
-            await pool.stop()
-        if self.scheduler is not None:
-            await self.scheduler.stop()
-        await self.buses.close_all()
-        await self.store.close()
+        try:
+            for pool in self.pools:
+                await pool.stop()
+            if self.scheduler is not None:
+                await self.scheduler.stop()
+            await self.buses.close_all()
+        finally:  # even when a stop hangs and is cut short: an open store's thread outlives the run
+            await self.store.close()
 
     # --- the gateway's part -----------------------------------------------------------------------------
 

@@ -10,11 +10,13 @@ import sys
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from mediacraft.gateway.webui.assets import STATIC_DIR
+from mediacraft.shared import error_texts
 from tests.fixtures.served_product import ServedProduct
 
 REPO = Path(__file__).resolve().parents[3]
@@ -120,3 +122,26 @@ def test_the_wheel_ships_every_static_file(tmp_path: Path) -> None:
     shipped = {name for name in zipfile.ZipFile(wheel).namelist() if "/webui/static/" in name}
     expected = {f"mediacraft/gateway/webui/static/{p.name}" for p in STATIC_DIR.iterdir() if p.is_file()}
     assert expected and shipped == expected
+
+
+def test_a_services_sentence_for_an_error_code_reads_in_the_visitors_language(page: Any) -> None:
+    """A task's message written from the shared error table (a worker's disk filled up) is shown
+    in Chinese; a sentence the table does not hold is shown as the service wrote it."""
+    english = error_texts.sentence("disk_full")
+    shown = page.evaluate(
+        """async ([english]) => {
+            const href = document.querySelector('link[rel="modulepreload"][href$="/i18n.js"]').href;
+            const i18n = await import(href);
+            i18n.setLang("zh");
+            const zh = [i18n.serverText(english), i18n.t("err.disk_full"), i18n.serverText("clip 2 ends early")];
+            i18n.setLang("en");
+            return [...zh, i18n.serverText(english)];
+        }""",
+        [english],
+    )
+    assert shown == [
+        error_texts.sentence("disk_full", "zh"),
+        error_texts.sentence("disk_full", "zh"),
+        "clip 2 ends early",
+        english,
+    ]

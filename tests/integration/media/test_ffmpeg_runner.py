@@ -213,5 +213,13 @@ def test_ffmpeg_stopped_from_outside_is_retryable_not_bad_input(tmp_path: Path) 
     os.killpg(process.pid, signal.SIGTERM)
     with pytest.raises(LocalResourceError) as caught:
         process.wait()
-    assert caught.value.code == "local_resource_error"
+    assert caught.value.code == "tool_killed"
     assert not out.exists()
+
+
+@pytest.mark.parametrize("muxer", ["mp4", "nut"])  # mp4 fails at its header; nut only logs its trailer's failure
+def test_ffmpeg_out_of_space_is_a_retryable_disk_full(muxer: str) -> None:
+    # /dev/full answers every write with ENOSPC, as a full scratch disk does
+    with pytest.raises(LocalResourceError) as caught:
+        run_ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=1", "-f", muxer, "-y", "/dev/full"])
+    assert caught.value.code == "disk_full"

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from mediacraft.shared import error_texts
 from mediacraft.shared.errors import Conflict, InvalidInput, MediaCraftError, NotFound, RetryableError
 from mediacraft.shared.ports.objects import TooLarge
 
@@ -155,12 +156,6 @@ def from_domain(exc: MediaCraftError) -> ApiError:
     return internal_error()
 
 
-# What a person reads when a backend is down: never the backend's own text (hosts, ports, buckets,
-# keys), which goes to the log with the request id.
-_UNAVAILABLE_MESSAGES = {
-    "storage_unavailable": "File storage is unavailable for a moment; please try again shortly",
-    "unavailable": "The service is unavailable for a moment; please try again shortly",
-}
 RETRY_AFTER_SECONDS = 5
 
 
@@ -168,7 +163,9 @@ def unavailable(exc: RetryableError) -> ApiError:
     """503 with `Retry-After` for a backend that may answer later (object storage, the broker)."""
     code = "storage_unavailable" if exc.code == "storage_unavailable" else "unavailable"
     wait = max(1, round(exc.delay)) if exc.delay else RETRY_AFTER_SECONDS
-    return ApiError(code, _UNAVAILABLE_MESSAGES[code], headers={"Retry-After": str(wait)})
+    # what a person reads is the error table's sentence, never the backend's own text (hosts,
+    # ports, buckets, keys), which goes to the log with the request id
+    return ApiError(code, error_texts.sentence(code) or code, headers={"Retry-After": str(wait)})
 
 
 def internal_error() -> ApiError:

@@ -39,8 +39,9 @@ caps ffmpeg's heap (RLIMIT_DATA, bytes). Errors (`media.errors`, subclasses of t
 - `ProcessingTimeout` (`processing_timeout`, retryable): ran longer than `timeout` seconds.
 - `OutputTooLarge` (`output_too_large`): outputs grew past `max_output_bytes` (checked every
   `poll_interval`, so a fast writer may overshoot by that much).
-- `LocalResourceError` (`local_resource_error`, retryable): out of disk or memory, or ffmpeg was
-  killed or stopped by someone else (the OOM killer, an operator).
+- `LocalResourceError` subclasses, retryable, by cause: `disk_full`, `io_error`, `out_of_memory`,
+  `too_many_open_files` (from ffmpeg's error text), `tool_killed` (killed or stopped by someone
+  else: the OOM killer, an operator).
 - `InvalidMedia` (`invalid_media`): any other non-zero exit, with ffmpeg's last error line.
 - `MediaToolUnavailable`: ffmpeg is not installed.
 
@@ -64,10 +65,15 @@ from typing import IO
 
 from mediacraft.shared.media.errors import (
     InvalidMedia,
+    LocalIOError,
     LocalResourceError,
     MediaToolUnavailable,
     OutputTooLarge,
     ProcessingTimeout,
+    ToolKilled,
+    cause_in_text,
+    killed_by,
+    local_cause,
 )
 from mediacraft.shared.media.probe import last_error_line, limit_memory
 from mediacraft.shared.worker.contract import JobCancelledError
@@ -75,12 +81,6 @@ from mediacraft.shared.worker.contract import JobCancelledError
 FFMPEG = "ffmpeg"
 DEFAULT_GRACE = 1.0
 _STDERR_KEEP = 64 * 1024
-_TRANSIENT_MARKERS = (
-    "No space left on device",
-    "Cannot allocate memory",
-    "Resource temporarily unavailable",
-    "Too many open files",
-)
 
 
 @dataclass(frozen=True)
@@ -216,7 +216,10 @@ class FfmpegProcess:
             raise MediaToolUnavailable(f"{self._ffmpeg} is not installed") from exc
         except OSError as exc:
             os.close(read_fd)
-            raise LocalResourceError(f"could not start ffmpeg: {exc.strerror}") from exc
+            cause = local_cause(exc)
+            if cause is None:
+                raise LocalResourceError(f"could not start ffmpeg: {exc.strerror}") from exc
+            raise cause from exc
         finally:
             os.close(write_fd)
         if self._memory_limit is not None:
@@ -278,6 +281,8 @@ class FfmpegProcess:
             typed = self._exit_error()
         if typed is None and self._outputs_too_large():
             typed = OutputTooLarge(self._output_message())
+        if typed is None:
+            typed = self._write_error()
         if typed is not None:
             self._remove_outputs()
             raise typed
@@ -419,16 +424,29 @@ class FfmpegProcess:
             return JobCancelledError("ffmpeg was stopped")
         return None
 
+    def _write_error(self) -> BaseException | None:
+        """A failed write that ffmpeg reported and still exited 0 for (some muxers only log an
+        error writing their trailer): the output is incomplete, so the job must not succeed."""
+        stderr = self.stderr_text()
+        if "Error writing trailer" not in stderr and "Error closing file" not in stderr:
+            return None
+        cause = cause_in_text(stderr)
+        if cause is not None:
+            return cause(f"ffmpeg could not finish its output: {last_error_line(stderr)}")
+        return LocalIOError(f"ffmpeg could not finish its output: {last_error_line(stderr)}")
+
     def _exit_error(self) -> BaseException:
         stderr = self.stderr_text()
         code = self._returncode or 0
-        if code == -signal.SIGKILL:
-            return LocalResourceError("ffmpeg was killed (out of memory?)")
+        killed = killed_by(code)
+        if killed is not None:
+            return ToolKilled(f"ffmpeg was {killed.message}")
         # ffmpeg exits 255 after SIGTERM/SIGINT: someone outside stopped it, not the input.
-        if code in (255, -signal.SIGTERM, -signal.SIGINT):
-            return LocalResourceError("ffmpeg was stopped from outside the worker")
-        if any(marker in stderr for marker in _TRANSIENT_MARKERS):
-            return LocalResourceError(f"ffmpeg ran out of a local resource: {last_error_line(stderr)}")
+        if code == 255:
+            return ToolKilled("ffmpeg was stopped from outside the worker")
+        cause = cause_in_text(stderr)
+        if cause is not None:
+            return cause(f"ffmpeg ran out of a local resource: {last_error_line(stderr)}")
         error = InvalidMedia(f"the media could not be processed: {last_error_line(stderr)}")
         error.detail = stderr
         return error

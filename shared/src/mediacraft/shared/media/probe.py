@@ -43,8 +43,12 @@ from mediacraft.shared.media.errors import (
     MediaTooLarge,
     MediaTooLong,
     MediaToolUnavailable,
+    OutOfMemory,
+    ToolKilled,
     TooManyStreams,
     UnsupportedFormat,
+    cause_in_text,
+    killed_by,
 )
 from mediacraft.shared.media.limits import MediaLimits
 from mediacraft.shared.media.sniff import ContainerFormat, sniff_file
@@ -229,6 +233,13 @@ def read_ffprobe(
     ]
     returncode, stdout, stderr = _run_bounded(args, timeout, memory)
     if returncode != 0:
+        killed = killed_by(returncode)
+        if killed is not None:  # stopped from outside: the machine's fault, not the file's
+            raise ToolKilled(f"ffprobe was {killed.message}")
+        cause = cause_in_text(stderr)
+        if cause is not None and (memory is None or cause is not OutOfMemory):
+            # under a memory cap, running out of memory is the file asking for too much
+            raise cause(f"ffprobe ran out of a local resource: {last_error_line(stderr)}")
         if "not on whitelist" in stderr:
             raise UnsupportedFormat(f"the file is not a {container.name} file")
         raise InvalidMedia(f"the file could not be read as {container.name}: {last_error_line(stderr)}")

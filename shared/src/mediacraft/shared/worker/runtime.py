@@ -31,8 +31,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from mediacraft.shared.error_texts import sentence
 from mediacraft.shared.errors import InvalidInput, MediaCraftError, RetryableError
 from mediacraft.shared.logging import bound_contextvars, get_logger
+from mediacraft.shared.media.errors import local_cause
 from mediacraft.shared.messages import (
     CancelJob,
     DetectionFinished,
@@ -349,9 +351,14 @@ class WorkerRuntime:
             outcome = JobCancelled(task_id=job.task_id, attempt=job.attempt)
         except MediaCraftError as exc:
             outcome = self._failed(job, exc)
-        except Exception as exc:  # a bug or an environment fault: let the retry policy decide
-            log.exception("job crashed")
-            outcome = self._failed(job, RetryableError(f"the worker failed unexpectedly: {exc}", code="worker_error"))
+        except Exception as exc:  # a fault of the machine (out of space, ...) or a bug: retried either way
+            fault: RetryableError | None = local_cause(exc)
+            if fault is None:
+                log.exception("job crashed")
+                fault = RetryableError(f"the worker failed unexpectedly: {exc!r}", code="worker_error")
+            else:
+                log.warning("job stopped by a local fault", code=fault.code, error=repr(exc))
+            outcome = self._failed(job, fault)
         finally:
             ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -545,7 +552,7 @@ class WorkerRuntime:
             task_id=job.task_id,
             attempt=job.attempt,
             code=exc.code,
-            message=exc.message,
+            message=user_message(exc),
             retryable=isinstance(exc, RetryableError),
         )
 
@@ -553,6 +560,21 @@ class WorkerRuntime:
         env = Envelope.wrap(message, correlation_id=job.task_id, causation_id=cause)
         await self.bus.publish(EVENTS, message.TYPE, env)
         self._last_contact = time.monotonic()
+
+
+def user_message(exc: MediaCraftError) -> str:
+    """What the person reads for a failed job: the input's fault is described as written (those
+    messages are for the person who uploaded it), while a fault of the machine or of a backend
+    reads as the error table's sentence for its code; its own text, which may name hosts, paths
+    or keys, goes to the log only."""
+    if isinstance(exc, InvalidInput):
+        return exc.message
+    text = sentence(exc.code)
+    if text is None:
+        return exc.message
+    if text != exc.message:
+        log.warning("job failed", code=exc.code, detail=exc.message)
+    return text
 
 
 def _detection_failed(job: RunDetection, message: str) -> TaskDetection:

@@ -11,9 +11,14 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from mediacraft.shared import error_texts
+
 STATIC_DIR = Path(__file__).parent / "static"
 INDEX = "index.html"
 VERSION_MARK = "%UI_VERSION%"
+# i18n.js declares the error table empty on this line; the served file carries the shared table
+ERROR_TEXTS_LINE = "const ERROR_TEXTS = {}; // %ERROR_TEXTS%"
+TRANSLATIONS = "i18n.js"
 
 MEDIA_TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -56,6 +61,8 @@ class AssetBundle:
                 raw[rel] = path.read_bytes()
         if INDEX not in raw:
             raise FileNotFoundError(f"the web UI has no {INDEX} in {root}")
+        if TRANSLATIONS in raw:
+            raw[TRANSLATIONS] = with_error_texts(raw[TRANSLATIONS])
         digest = hashlib.sha256()
         for rel, body in raw.items():
             digest.update(rel.encode() + b"\0" + hashlib.sha256(body).digest())
@@ -63,3 +70,13 @@ class AssetBundle:
         index = _asset(raw.pop(INDEX).replace(VERSION_MARK.encode(), version.encode()), MEDIA_TYPES[".html"])
         files = {rel: _asset(body, MEDIA_TYPES[Path(rel).suffix]) for rel, body in raw.items()}
         return cls(version=version, index=index, files=files)
+
+
+def with_error_texts(script: bytes) -> bytes:
+    """i18n.js with the shared error table filled in (before the version digest, so a changed
+    sentence changes the version too)."""
+    line = ERROR_TEXTS_LINE.encode()
+    if line not in script:
+        raise ValueError(f"{TRANSLATIONS} lacks the line {ERROR_TEXTS_LINE!r} that receives the error table")
+    filled = f"const ERROR_TEXTS = {error_texts.table_json()};".encode()
+    return script.replace(line, filled, 1)

@@ -159,29 +159,6 @@ const WORDS = {
     "toast.and_more": "另有 {n} 个",
     "toast.close": "关闭",
 
-    "err.network": "无法连接服务器，请检查网络后重试",
-    "err.bad_response": "服务器的回答无法识别，请稍后重试",
-    "err.rate_limited": "操作太频繁，请稍后再试",
-    "err.too_many_identities": "来自这个网络的新访客太多，请稍后再试",
-    "err.file_too_large": "文件太大",
-    "err.payload_too_large": "文件太大",
-    "err.unsupported_format": "不支持这种文件格式",
-    "err.invalid_media": "无法读取这个文件",
-    "err.media_too_large": "视频尺寸超出限制",
-    "err.media_too_long": "视频太长",
-    "err.empty_file": "文件是空的",
-    "err.invalid_regions": "框选的区域不在画面内",
-    "err.too_many_waiting": "等待中的任务太多",
-    "err.too_many_drafts": "未提交的任务太多，请先提交或删除一些",
-    "err.storage_quota_exceeded": "你的存储空间已满，请先删除已完成的任务",
-    "err.not_found": "任务不存在",
-    "err.expired": "文件已过期",
-    "err.unavailable": "服务暂时不可用，请稍后重试",
-    "err.storage_unavailable": "文件存储暂时不可用，请稍后重试",
-    "err.internal_error": "服务器出错了，请稍后重试",
-    "err.not_cancellable": "这个任务已经结束，无法取消",
-    "err.not_retryable": "只有失败或已取消的任务可以重试",
-    "err.invalid_config": "设置有误",
 
     "time.seconds": "{s} 秒",
     "time.minutes": "{m} 分 {s} 秒",
@@ -343,29 +320,6 @@ const WORDS = {
     "toast.and_more": "and {n} more",
     "toast.close": "Close",
 
-    "err.network": "Cannot reach the server; check the connection and try again",
-    "err.bad_response": "The server's answer was not understood; try again later",
-    "err.rate_limited": "Too many requests; try again shortly",
-    "err.too_many_identities": "Too many new visitors from this network; try again later",
-    "err.file_too_large": "The file is too large",
-    "err.payload_too_large": "The file is too large",
-    "err.unsupported_format": "This file format is not supported",
-    "err.invalid_media": "This file could not be read",
-    "err.media_too_large": "The video's size is over the limit",
-    "err.media_too_long": "The video is too long",
-    "err.empty_file": "The file is empty",
-    "err.invalid_regions": "A region is outside the frame",
-    "err.too_many_waiting": "Too many tasks waiting",
-    "err.too_many_drafts": "Too many unsubmitted tasks; submit or delete some first",
-    "err.storage_quota_exceeded": "Your storage is full; remove finished tasks first",
-    "err.not_found": "Task not found",
-    "err.expired": "The file has expired",
-    "err.unavailable": "The service is unavailable for a moment; try again",
-    "err.storage_unavailable": "File storage is unavailable for a moment; try again shortly",
-    "err.internal_error": "Something went wrong on our side; try again later",
-    "err.not_cancellable": "The task has already finished and cannot be cancelled",
-    "err.not_retryable": "Only a failed or cancelled task can be retried",
-    "err.invalid_config": "The settings are not valid",
 
     "time.seconds": "{s} s",
     "time.minutes": "{m} min {s} s",
@@ -373,6 +327,10 @@ const WORDS = {
     "time.in": "in {time}",
   },
 };
+
+// Sentences for error codes ({code: {en, zh}}): one table with the services' messages, kept in
+// mediacraft/shared/error_texts.json and filled in here by the gateway when it serves this file.
+const ERROR_TEXTS = {}; // %ERROR_TEXTS%
 
 // The scheduler's and gateway's sentences for waiting tasks, in the brief's words.
 const SERVER_SENTENCES = {
@@ -382,6 +340,11 @@ const SERVER_SENTENCES = {
   "Cancelling": "msg.cancelling",
   "Cancelled": "msg.cancelled",
 };
+
+for (const [code, texts] of Object.entries(ERROR_TEXTS)) {
+  for (const language of ["zh", "en"]) WORDS[language][`err.${code}`] = texts[language];
+  SERVER_SENTENCES[texts.en] = `err.${code}`; // a service wrote the English sentence of the table
+}
 
 const listeners = new Set();
 let current = readSaved();

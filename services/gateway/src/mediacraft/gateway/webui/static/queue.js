@@ -149,7 +149,7 @@ class TaskCard {
     this.nextRetry.hidden = !(status === "retrying" && view.next_retry_at);
     this.renderNextRetry(view);
 
-    const errorText = view.error?.message || view.error_message || "";
+    const errorText = serverText(view.error?.message || view.error_message || "");
     const showError = status === "failed" || (status === "retrying" && errorText);
     this.error.hidden = !showError;
     this.error.textContent = status === "failed" ? errorText || t("task.failed_default") : errorText;

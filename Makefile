@@ -7,17 +7,23 @@ PIP := $(VENV)/bin/pip
 SERVICES := gateway identity scheduler worker-watermark worker-merge worker-generate cleanup standalone
 STAMP := $(VENV)/.installed
 CLIENTS := cli
-PYPROJECTS := shared/pyproject.toml $(foreach s,$(SERVICES),services/$(s)/pyproject.toml) $(foreach c,$(CLIENTS),clients/$(c)/pyproject.toml) requirements-dev.txt
+PYPROJECTS := shared/pyproject.toml $(foreach s,$(SERVICES),services/$(s)/pyproject.toml) $(foreach c,$(CLIENTS),clients/$(c)/pyproject.toml) requirements-dev.txt constraints.txt
 
-.PHONY: install system-deps lint test test-unit drills bench run stack clean
+.PHONY: install constraints system-deps lint test test-unit drills bench run stack clean
 
 install: $(STAMP)
 
 $(STAMP): $(PYPROJECTS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip setuptools wheel
-	$(PIP) install -q -e 'shared[all]' $(foreach s,$(SERVICES),-e services/$(s)) $(foreach c,$(CLIENTS),-e clients/$(c)) -r requirements-dev.txt
+	$(PIP) install -q -c constraints.txt -e 'shared[all]' $(foreach s,$(SERVICES),-e services/$(s)) $(foreach c,$(CLIENTS),-e clients/$(c)) -r requirements-dev.txt
 	@touch $(STAMP)
+
+# Pin what is installed now (after changing a dependency: edit the pyproject, `make install`, then this).
+constraints: install
+	@{ echo "# Pinned versions of every third-party package, used by \`make install\` (so CI) and by the images"; \
+	   echo "# (deploy/docker/Dockerfile). Regenerate after changing a dependency: make constraints"; \
+	   $(PIP) freeze --exclude-editable | grep -v '^mediacraft'; } > constraints.txt
 
 # ffmpeg and a running RabbitMQ broker: installed from Debian's packages when missing.
 system-deps:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -18,14 +19,22 @@ import structlog
 
 from mediacraft.shared.adapters.bus.memory import MemoryBus
 from mediacraft.shared.adapters.factory import make_bus, make_object_store
-from mediacraft.shared.messages import Envelope, JobStarted, JobSucceeded, Message, RunJob
+from mediacraft.shared.messages import (
+    DetectionFinished,
+    Envelope,
+    JobStarted,
+    JobSucceeded,
+    Message,
+    RunDetection,
+    RunJob,
+)
 from mediacraft.shared.ports.bus import Incoming
 from mediacraft.shared.ports.objects import ObjectStore
 from mediacraft.shared.tasks import InputFile, TaskType
 from mediacraft.shared.topology import DEAD_LETTERS, JOBS, build_topology
 from mediacraft.shared.worker import status
 from mediacraft.shared.worker.contract import JobContext, ProcessorResult
-from mediacraft.shared.worker.runtime import Executions, WorkerRuntime, describe
+from mediacraft.shared.worker.runtime import Detector, Executions, WorkerRuntime, describe
 from mediacraft.shared.worker.settings import WorkerSettings
 from tests.fixtures.waiting import eventually
 from tests.fixtures.worker_rig import collect_job_events
@@ -80,7 +89,7 @@ class Rig:
         self.dead: list[Incoming] = []
         self.runtimes: list[WorkerRuntime] = []
 
-    async def worker(self, name: str, **settings: Any) -> WorkerRuntime:
+    async def worker(self, name: str, detector: Detector | None = None, **settings: Any) -> WorkerRuntime:
         runtime = WorkerRuntime(
             pool="watermark",
             processor=self.ran,
@@ -97,6 +106,7 @@ class Rig:
                 **settings,
             ),
             executions=Executions(),  # a process of its own
+            detector=detector,
         )
         await runtime.start()
         self.runtimes.append(runtime)
@@ -241,3 +251,36 @@ async def test_a_stopping_worker_reports_it_takes_no_jobs(rig: Rig) -> None:
     assert rig.status("a")["taking_jobs"] is True
     await a.stop(grace=1)
     assert rig.status("a")["taking_jobs"] is False
+
+
+async def test_a_detection_job_goes_back_as_well_when_the_worker_is_short(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    disk = Disk(monkeypatch)
+    disk.free[rig.work("a")] = SHORT
+    looked_in: list[Path] = []
+
+    def detector(path: Path, cancel: threading.Event) -> dict[str, Any]:
+        looked_in.append(path)
+        return {"state": "nothing_found", "regions": [], "message": "No watermark"}
+
+    a = await rig.worker("a", detector)
+    src = rig.tmp / "clip.src"
+    src.write_bytes(b"v" * SIZE)
+    await rig.objects.put_file("uploads/u1/t1/clip.mp4", src)
+    ask = RunDetection(
+        task_id="t1",
+        user_id="u1",
+        request_id="r1",
+        inputs=[InputFile(key="uploads/u1/t1/clip.mp4", original_name="clip.mp4", size=SIZE)],
+    )
+    await rig.bus.publish(JOBS, "watermark", Envelope.wrap(ask, correlation_id="t1"))
+    await eventually(lambda: not a.taking_jobs, what="worker a short of space")
+    assert looked_in == []
+
+    await rig.worker("b", detector)
+    seen = await rig.until("job.detected")
+    assert isinstance(seen[-1], DetectionFinished) and seen[-1].detection.state == "nothing_found"
+    assert [p.is_relative_to(rig.work("b")) for p in looked_in] == [True]
+    await rig.bus.drain()
+    assert rig.dead == []

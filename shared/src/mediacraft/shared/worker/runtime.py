@@ -254,6 +254,9 @@ class WorkerRuntime:
     async def _on_job(self, incoming: Incoming) -> None:
         msg = incoming.envelope.open()
         if isinstance(msg, RunDetection) and self.detector is not None:
+            if not await self._room_for([i.size for i in msg.inputs[:1]]):  # it reads the first input only
+                self.jobs_handed_back_for_space += 1
+                raise ShortOfSpace("short of scratch space: handed back for another worker")
             await self._guarded_detect(msg, incoming.envelope.message_id)
             return
         if not isinstance(msg, RunJob):
@@ -277,7 +280,7 @@ class WorkerRuntime:
                 log.warning("job not started: its delivery was lost with a reconnect")
                 self.duplicates_dropped += 1
                 return
-            if not await self._room_for(msg):
+            if not await self._room_for([i.size for i in msg.inputs]):
                 self.jobs_handed_back_for_space += 1
                 raise ShortOfSpace("short of scratch space: handed back for another worker")
             running = _RunningJob(msg)
@@ -415,12 +418,13 @@ class WorkerRuntime:
         self.scratch_free_bytes = room.free
         return room
 
-    async def _room_for(self, job: RunJob) -> bool:
-        """Whether the scratch space has room for `job` now; when not, stop taking jobs until it has."""
+    async def _room_for(self, input_sizes: list[int]) -> bool:
+        """Whether the scratch space has room now for a job with inputs of `input_sizes` bytes; when
+        not, stop taking jobs until it has."""
         if not self.taking_jobs:
             return False  # a delivery that came before the consumer went off: it goes back as well
         needed = scratch.needed_bytes(
-            (i.size for i in job.inputs),
+            input_sizes,
             factor=self.settings.scratch_space_factor,
             reserve=self.settings.scratch_reserve_bytes,
         )

@@ -233,6 +233,25 @@ async def test_a_worker_takes_the_job_itself_once_its_space_is_back(rig: Rig, mo
     assert len(back) == 1 and back[0]["free_bytes"] == NEEDED
 
 
+async def test_a_worker_that_starts_without_its_reserve_free_takes_no_job_until_it_is(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    disk = Disk(monkeypatch)
+    disk.free[rig.work("a")] = RESERVE - 1
+    a = await rig.worker("a")
+    assert a.taking_jobs is False and rig.status("a")["taking_jobs"] is False
+    assert rig.status("a")["workers"]["a"]["scratch_needed_bytes"] == RESERVE
+    await rig.submit()
+    await rig.bus.drain()  # nothing takes it: it waits in the queue, not handed around
+    assert rig.ran.workdirs == [] and describe(a)["jobs_handed_back_for_space"] == 0
+
+    disk.free[rig.work("a")] = NEEDED
+    seen = await rig.until("job.succeeded")
+    assert [m.TYPE for m in seen].count("job.started") == 1
+    assert rig.status("a")["taking_jobs"] is True
+    assert rig.dead == []
+
+
 async def test_a_job_larger_than_the_whole_scratch_space_is_taken_anyway(
     rig: Rig, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -194,10 +194,21 @@ class WorkerRuntime:
             await self.scratch_usage()
         control = await self.bus.declare_private_queue([(CONTROL, "")])
         self._control_sub = await self.bus.consume(control, self._on_control, prefetch=50)
-        self._jobs_sub = await self.bus.consume(job_queue(self.pool), self._on_job, prefetch=1)
-        await self._measure_space()
+        room = await self._measure_space()
+        reserve = self.settings.scratch_reserve_bytes
+        if room.free < min(reserve, room.capacity):  # not even the reserve: no job would fit
+            self.scratch_needed_bytes = reserve
+            self._go_short(room.free)
+        else:
+            self._jobs_sub = await self.bus.consume(job_queue(self.pool), self._on_job, prefetch=1)
         await self._write_status()
-        log.info("worker started", pool=self.pool, worker_id=self.worker_id, scratch_free_bytes=self.scratch_free_bytes)
+        log.info(
+            "worker started",
+            pool=self.pool,
+            worker_id=self.worker_id,
+            taking_jobs=self.taking_jobs,
+            scratch_free_bytes=room.free,
+        )
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop taking jobs; let the current one finish within `grace`, else hand it back."""
@@ -402,12 +413,12 @@ class WorkerRuntime:
         log.info(
             "job finished", outcome=outcome.TYPE, redelivered=redelivered, scratch_bytes=await self.scratch_usage()
         )
+        await self._write_status()
 
     async def scratch_usage(self) -> int:
         """Bytes under the worker's own work dir now (0 on the system temp dir); kept in `scratch_bytes`."""
         base = self.work_dir
         self.scratch_bytes = 0 if base is None else await asyncio.to_thread(scratch.usage_bytes, base)
-        await self._write_status()
         return self.scratch_bytes
 
     # --- scratch space ---------------------------------------------------------------------------
@@ -441,20 +452,24 @@ class WorkerRuntime:
                 capacity_bytes=room.capacity,
             )
             return True
+        self._go_short(room.free)
+        return False
+
+    def _go_short(self, free: int) -> None:
+        """Take no jobs from now until the scratch space has `scratch_needed_bytes` free again."""
         self.taking_jobs = False
         log.warning(
             "short of scratch space: taking no jobs until it is back",
             pool=self.pool,
-            free_bytes=room.free,
-            needed_bytes=needed,
+            free_bytes=free,
+            needed_bytes=self.scratch_needed_bytes,
             scratch_bytes=self.scratch_bytes,
         )
         self._space_watch = asyncio.create_task(self._wait_for_space())
-        return False
 
     async def _wait_for_space(self) -> None:
         """Stop consuming; look at the scratch space every `scratch_recheck_seconds` until it has room
-        for the job that did not fit (or for the largest job it could ever hold), then consume again."""
+        for the job that did not fit (at start: for the reserve), then consume again."""
         subscription, self._jobs_sub = self._jobs_sub, None
         if subscription is not None:
             # shielded: a stop that cancels this wait still lets the consumer go off (and awaits it)

@@ -18,7 +18,7 @@ import pytest
 from mediacraft.shared.errors import InvalidInput, RetryableError
 from mediacraft.shared.messages import CancelJob, JobStarted, ProbeMessage, SubmitTask, UserCreated
 from mediacraft.shared.messages.envelope import Envelope
-from mediacraft.shared.ports.bus import Incoming, Unroutable
+from mediacraft.shared.ports.bus import Incoming, Release, Unroutable
 from mediacraft.shared.tasks import TaskType
 from mediacraft.shared.topology import (
     COMMANDS,
@@ -268,6 +268,30 @@ class BusContract:
         assert counts == list(range(DELIVERY_LIMIT))  # exactly DELIVERY_LIMIT deliveries
         assert parked.headers["x-first-death-reason"] == "delivery_limit"
         assert parked.headers["x-first-death-queue"] == JOB_QUEUE
+
+    async def test_a_released_message_comes_back_fresh_and_never_reaches_the_delivery_limit(self, bus: Any) -> None:
+        deliveries, dead = Inbox(), Inbox()
+        releases = DELIVERY_LIMIT + 2  # more than a poison message is allowed
+
+        async def not_now(incoming: Incoming) -> None:
+            await deliveries(incoming)
+            if len(deliveries.seen) <= releases:
+                raise Release("this consumer cannot take it")
+
+        await bus.consume(DEAD_LETTERS, dead)
+        await bus.consume(JOB_QUEUE, not_now, prefetch=1)
+        envelope = probe(7)
+        await bus.publish(JOBS, POOL, envelope, headers={"x-mc-trace": "abc"})
+
+        got = [await deliveries.next() for _ in range(releases + 1)]
+        assert {g.envelope.message_id for g in got} == {envelope.message_id}
+        # each copy is a first delivery from where the message was published, its headers kept
+        assert [(g.redelivered, g.delivery_count, g.retries) for g in got] == [(False, 0, 0)] * len(got)
+        assert {(g.exchange, g.routing_key) for g in got} == {(JOBS, POOL)}
+        assert {g.headers["x-mc-trace"] for g in got} == {"abc"}
+        await bus.publish(JOBS, POOL, probe(8))  # the last copy was acked: the next is the new message
+        assert number(await deliveries.next()) == 8
+        assert dead.empty()
 
     async def test_a_crash_requeues_and_the_next_delivery_can_succeed(self, bus: Any) -> None:
         deliveries = Inbox()

@@ -36,6 +36,7 @@ from mediacraft.cleanup.settings import Settings as CleanupSettings
 from mediacraft.shared.published_secrets import PublishedSecretError, is_published
 from mediacraft.shared.settings import BaseServiceSettings
 from mediacraft.shared.topology import POOLS, job_queue
+from mediacraft.shared.worker import status as worker_status
 from mediacraft.shared.worker.settings import WorkerSettings
 from mediacraft.worker_generate.settings import GenerateSettings
 
@@ -569,6 +570,24 @@ def test_workers_have_a_sized_work_volume_and_time_to_hand_back_a_job(
         assert isinstance(settings, WorkerSettings), f"{name} does not read the worker runtime's settings"
         needed = settings.shutdown_grace_seconds + HAND_BACK_SECONDS
         assert spec["terminationGracePeriodSeconds"] >= needed, f"{name} is killed before handing back a job"
+        # the volume's limit, which its file system's free space does not show, is what the
+        # worker counts its scratch space against before it takes a job
+        assert settings.scratch_limit_bytes == quantity(work["emptyDir"]["sizeLimit"]), f"{name}: scratch limit"
+
+
+def test_worker_readiness_reads_a_status_file_the_worker_can_write(bundle: Manifests) -> None:
+    for name in WORKER_POOLS:
+        deployment = bundle.deployments[name]
+        spec = pod_spec(deployment)
+        container = spec["containers"][0]
+        assert container["readinessProbe"]["exec"]["command"] == ["python", "/probes/worker_ready.py"]
+        assert "livenessProbe" not in container, f"{name}: readiness only; a short disk is no reason to restart"
+        status_file = Path(resolved_env(bundle, deployment)["MEDIACRAFT_STATUS_FILE"])
+        mount = next(m for m in container["volumeMounts"] if status_file.is_relative_to(m["mountPath"]))
+        volume = next(v for v in spec["volumes"] if v["name"] == mount["name"])
+        assert "emptyDir" in volume and not mount.get("readOnly"), f"{name} cannot write {status_file}"
+    scheduler = pod_spec(bundle.deployments["scheduler"])["containers"][0]
+    assert scheduler["readinessProbe"]["exec"]["command"] == ["python", "/probes/bus_connected.py"]
 
 
 def test_workers_hold_no_store_credentials(bundle: Manifests) -> None:
@@ -981,6 +1000,50 @@ def test_bus_probe_passes_only_while_a_broker_connection_is_open(tmp_path: Path)
         client.close()
         accepted.close()
         assert probe(port) == 1, "a closed connection still counted"
+
+
+def test_worker_probe_passes_only_while_connected_and_taking_jobs(tmp_path: Path) -> None:
+    if not Path("/proc/net/tcp").exists():
+        pytest.skip("the probe reads Linux's /proc/net/tcp")
+    scripts = Manifests(raw_base()).config_data("mediacraft-probes")
+    for script in ("bus_connected.py", "worker_ready.py"):  # side by side, as in /probes
+        (tmp_path / script).write_text(scripts[script])
+    status_file = tmp_path / "work" / "worker-status.json"
+
+    def probe(port: int, status: Path | None = status_file) -> tuple[int, str]:
+        env = {**os.environ, "MEDIACRAFT_BUS_URL": f"amqp://user:pw@127.0.0.1:{port}/"}
+        env.pop("MEDIACRAFT_STATUS_FILE", None)
+        if status is not None:
+            env["MEDIACRAFT_STATUS_FILE"] = str(status)
+        done = subprocess.run(
+            [sys.executable, str(tmp_path / "worker_ready.py")], env=env, timeout=30, capture_output=True, text=True
+        )
+        return done.returncode, done.stdout
+
+    def worker(taking: bool, free: int) -> dict[str, Any]:
+        return {"pool": "merge", "taking_jobs": taking, "scratch_free_bytes": free, "scratch_needed_bytes": 7000}
+
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        accepted, _ = server.accept()
+        try:
+            code, out = probe(port)
+            assert code == 1 and "no status" in out, "a worker that has written nothing yet is ready"
+            # written as the worker runtime writes it
+            worker_status.write(status_file, "merge-0", worker(True, 9000))
+            assert probe(port) == (0, "")
+            assert probe(port, status=None) == (1, "MEDIACRAFT_STATUS_FILE is not set\n")
+            worker_status.write(status_file, "merge-0", worker(False, 5000))
+            code, out = probe(port)
+            assert code == 1 and "merge-0: free 5000 of 7000 bytes needed" in out
+            status_file.write_text("{not json")
+            assert probe(port)[0] == 1
+            worker_status.write(status_file, "merge-0", worker(True, 9000))
+        finally:
+            client.close()
+            accepted.close()
+        assert probe(port) == (1, "no connection to the broker\n"), "taking jobs without a broker connection"
 
 
 def test_bus_probe_defaults_to_the_scheme_port(tmp_path: Path) -> None:

@@ -196,6 +196,8 @@ async def test_stopping_hands_back_an_unfinished_job(tmp_path: Path) -> None:
         got = await asyncio.wait_for(again.get(), 5)
         job = got.envelope.open()
         assert isinstance(job, RunJob) and job.task_id == "t1"
+        # a fresh copy: a hand-back does not count toward the queue's delivery limit (poison)
+        assert (got.redelivered, got.delivery_count) == (False, 0)
     finally:
         await h.bus.close()
 

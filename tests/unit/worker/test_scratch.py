@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -76,3 +78,37 @@ def test_usage_counts_the_bytes_under_the_work_dir(tmp_path: Path) -> None:
     (work / "mc-a-1-x" / "big").write_bytes(b"b" * 100_000)
     assert scratch.usage_bytes(work) >= 100_000
     assert scratch.free_bytes(work) > 0
+
+
+# --- room for a job ------------------------------------------------------------------------------
+
+
+def test_a_job_needs_its_inputs_times_the_factor_plus_the_reserve() -> None:
+    assert scratch.needed_bytes([100, 300], factor=3, reserve=1000) == 2200
+    assert scratch.needed_bytes([], factor=3, reserve=1000) == 1000
+    assert scratch.needed_bytes([10], factor=2.5, reserve=0) == 25
+    assert scratch.needed_bytes([3], factor=0.5, reserve=0) == 2  # rounded up: never less than the estimate
+
+
+def test_space_is_the_file_systems_without_a_limit(tmp_path: Path) -> None:
+    room = scratch.space(tmp_path)
+    disk = shutil.disk_usage(tmp_path)
+    assert room.capacity == disk.total
+    assert 0 < room.free <= disk.total
+
+
+def test_space_within_a_limit_counts_what_the_work_dir_holds(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    (work / "mc-job").mkdir(parents=True)
+    (work / "mc-job" / "input-000.mp4").write_bytes(b"x" * 64 * 1024)
+    held = scratch.usage_bytes(work)
+    assert held >= 64 * 1024
+    limit = held + 10_000
+    room = scratch.space(work, limit)
+    assert room == scratch.Space(free=min(10_000, shutil.disk_usage(work).free), capacity=limit)
+    assert scratch.space(work, held // 2).free == 0  # over its limit already: no room at all
+
+
+def test_space_of_the_system_temp_dir_when_there_is_no_work_dir() -> None:
+    room = scratch.space(None)
+    assert room.capacity == shutil.disk_usage(tempfile.gettempdir()).total

@@ -7,6 +7,9 @@ Handler outcome rules, the same for every adapter:
   (`Incoming.retries` counts how often that happened);
 - it raises InvalidInput, or the body is not a valid envelope: the message is dead-lettered at
   once with the reason in the `x-mc-dead-reason` header;
+- it raises Release: the handler did not process the message and gives it back for another
+  consumer; it returns to the tail of its queue through the redeliver exchange as a fresh
+  delivery, so it does not count toward the delivery limit (a nack would, on RabbitMQ before 4.3);
 - anything else: the message is requeued; on a queue with a delivery limit the broker parks it
   in dead letters when the limit is reached, elsewhere a second failure dead-letters it.
 """
@@ -32,6 +35,14 @@ class BusUnavailable(MediaCraftError):
     """The broker could not confirm a publish."""
 
     code = "bus_unavailable"
+
+
+class Release(Exception):
+    """Raised by a handler that did not process its message: give it back, not counted as a failure.
+
+    For what is wrong with this consumer, not with the message (it is shutting down, its disk is
+    short). A queue not bound to the redeliver exchange gets a plain requeue instead.
+    """
 
 
 @dataclass(frozen=True)

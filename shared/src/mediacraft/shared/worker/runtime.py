@@ -16,6 +16,14 @@ acked without running; a copy of an attempt running in this very process waits f
 end and is then acked. A claimant that dies later loses its lease at the scheduler, which
 dispatches the task again. And a worker that cannot reach the broker for longer than the lease
 (`lease_seconds`) stops its job by itself: it could not report it, and the scheduler has moved on.
+
+Scratch space. Before a job starts (before its directory is made) the worker checks that its work
+dir has room for it: the inputs' size times `scratch_space_factor`, plus `scratch_reserve_bytes`
+kept free. Short, it gives the job back unrun and unfailed (a bus `Release`: another worker takes
+it, and the return does not count toward the queue's delivery limit), stops consuming, looks again
+every `scratch_recheck_seconds` and consumes again once the space is back. Whether it takes jobs,
+its free and needed bytes and what its work dir holds are in `describe()`, in its log lines and in
+its status file (`status_file`), which the readiness probe reads.
 """
 
 from __future__ import annotations
@@ -51,11 +59,11 @@ from mediacraft.shared.messages import (
     RunDetection,
     RunJob,
 )
-from mediacraft.shared.ports.bus import Bus, Incoming, Subscription
+from mediacraft.shared.ports.bus import Bus, Incoming, Release, Subscription
 from mediacraft.shared.ports.objects import ObjectStore
 from mediacraft.shared.tasks import ResultFile, TaskDetection
 from mediacraft.shared.topology import CONTROL, EVENTS, job_queue
-from mediacraft.shared.worker import scratch
+from mediacraft.shared.worker import scratch, status
 from mediacraft.shared.worker.contract import JobCancelledError, JobContext, Processor, ProcessorResult
 from mediacraft.shared.worker.progress import ProgressState
 from mediacraft.shared.worker.settings import WorkerSettings
@@ -73,12 +81,18 @@ class JobTimeout(InvalidInput):
     code = "job_timeout"
 
 
-class HandBack(Exception):
-    """The worker is shutting down before the job finished: requeue it for another worker."""
+class HandBack(Release):
+    """The worker cannot run the job now (it is shutting down before the job finished): give it
+    back for another worker, without counting toward the queue's delivery limit."""
 
 
-class BrokerLost(HandBack):
-    """The broker stayed out of reach longer than the lease: the job was stopped, unreported."""
+class ShortOfSpace(HandBack):
+    """The worker's scratch space has no room for the job now: give it back unrun."""
+
+
+class BrokerLost(Exception):
+    """The broker stayed out of reach longer than the lease: the job was stopped, unreported. Its
+    channel went with the connection, so the broker has put it back already."""
 
 
 Attempt = tuple[str, int]  # (task id, attempt)
@@ -154,11 +168,22 @@ class WorkerRuntime:
         self.jobs_done = 0
         self.duplicates_dropped = 0
         self.scratch_bytes = 0
+        self.taking_jobs = True  # False while short of scratch space (its consumer is off)
+        self.scratch_free_bytes: int | None = None  # at the last look
+        self.scratch_needed_bytes = 0  # what the last job asked for (a job that did not fit, while short)
+        self.jobs_handed_back_for_space = 0
+        self._space_watch: asyncio.Task[None] | None = None
+        self._unsubscribing: asyncio.Future[None] | None = None
 
     @property
     def work_dir(self) -> Path | None:
         """The worker's own scratch directory, or None for the system temp dir."""
         return Path(self.settings.work_dir) if self.settings.work_dir else None
+
+    @property
+    def status_path(self) -> Path | None:
+        """Where the readiness status is kept, if anywhere."""
+        return Path(self.settings.status_file) if self.settings.status_file else None
 
     async def start(self) -> None:
         """Remove what dead workers left in the work dir, listen for control signals, take jobs."""
@@ -171,15 +196,34 @@ class WorkerRuntime:
             await self.scratch_usage()
         control = await self.bus.declare_private_queue([(CONTROL, "")])
         self._control_sub = await self.bus.consume(control, self._on_control, prefetch=50)
-        self._jobs_sub = await self.bus.consume(job_queue(self.pool), self._on_job, prefetch=1)
-        log.info("worker started", pool=self.pool, worker_id=self.worker_id)
+        room = await self._measure_space()
+        reserve = self.settings.scratch_reserve_bytes
+        if room.free < min(reserve, room.capacity):  # not even the reserve: no job would fit
+            self.scratch_needed_bytes = reserve
+            self._go_short(room.free)
+        else:
+            self._jobs_sub = await self.bus.consume(job_queue(self.pool), self._on_job, prefetch=1)
+        await self._write_status()
+        log.info(
+            "worker started",
+            pool=self.pool,
+            worker_id=self.worker_id,
+            taking_jobs=self.taking_jobs,
+            scratch_free_bytes=room.free,
+        )
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop taking jobs; let the current one finish within `grace`, else hand it back."""
         self._stopping = True
+        if self._space_watch is not None:
+            self._space_watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._space_watch
+            self._space_watch = None
         # an adapter's cancel may wait for the running handler: our own grace decides instead
-        unsubscribing = asyncio.ensure_future(self._jobs_sub.cancel()) if self._jobs_sub else None
+        unsubscribing = asyncio.ensure_future(self._jobs_sub.cancel()) if self._jobs_sub else self._unsubscribing
         self._jobs_sub = None
+        await self._write_status()
         grace = self.settings.shutdown_grace_seconds if grace is None else grace
         try:
             await asyncio.wait_for(self._idle.wait(), timeout=grace)
@@ -223,6 +267,9 @@ class WorkerRuntime:
     async def _on_job(self, incoming: Incoming) -> None:
         msg = incoming.envelope.open()
         if isinstance(msg, RunDetection) and self.detector is not None:
+            if not await self._room_for([i.size for i in msg.inputs[:1]]):  # it reads the first input only
+                self.jobs_handed_back_for_space += 1
+                raise ShortOfSpace("short of scratch space: handed back for another worker")
             await self._guarded_detect(msg, incoming.envelope.message_id)
             return
         if not isinstance(msg, RunJob):
@@ -246,6 +293,9 @@ class WorkerRuntime:
                 log.warning("job not started: its delivery was lost with a reconnect")
                 self.duplicates_dropped += 1
                 return
+            if not await self._room_for([i.size for i in msg.inputs]):
+                self.jobs_handed_back_for_space += 1
+                raise ShortOfSpace("short of scratch space: handed back for another worker")
             running = _RunningJob(msg)
             self.executions.running[key] = running
             self._current = running
@@ -370,12 +420,105 @@ class WorkerRuntime:
         log.info(
             "job finished", outcome=outcome.TYPE, redelivered=redelivered, scratch_bytes=await self.scratch_usage()
         )
+        await self._write_status()
 
     async def scratch_usage(self) -> int:
         """Bytes under the worker's own work dir now (0 on the system temp dir); kept in `scratch_bytes`."""
         base = self.work_dir
         self.scratch_bytes = 0 if base is None else await asyncio.to_thread(scratch.usage_bytes, base)
         return self.scratch_bytes
+
+    # --- scratch space ---------------------------------------------------------------------------
+
+    async def _measure_space(self) -> scratch.Space:
+        """The scratch space now, looked at in a thread; its free bytes kept in `scratch_free_bytes`."""
+        room = await asyncio.to_thread(scratch.space, self.work_dir, self.settings.scratch_limit_bytes)
+        self.scratch_free_bytes = room.free
+        return room
+
+    async def _room_for(self, input_sizes: list[int]) -> bool:
+        """Whether the scratch space has room now for a job with inputs of `input_sizes` bytes; when
+        not, stop taking jobs until it has."""
+        if not self.taking_jobs:
+            return False  # a delivery that came before the consumer went off: it goes back as well
+        needed = scratch.needed_bytes(
+            input_sizes,
+            factor=self.settings.scratch_space_factor,
+            reserve=self.settings.scratch_reserve_bytes,
+        )
+        self.scratch_needed_bytes = needed
+        room = await self._measure_space()
+        if room.free >= needed:
+            return True
+        if needed > room.capacity:
+            # no wait would make room for it: run it as before the check, the estimate is generous
+            log.warning(
+                "job larger than the whole scratch space: taking it anyway",
+                free_bytes=room.free,
+                needed_bytes=needed,
+                capacity_bytes=room.capacity,
+            )
+            return True
+        self._go_short(room.free)
+        return False
+
+    def _go_short(self, free: int) -> None:
+        """Take no jobs from now until the scratch space has `scratch_needed_bytes` free again."""
+        self.taking_jobs = False
+        log.warning(
+            "short of scratch space: taking no jobs until it is back",
+            pool=self.pool,
+            free_bytes=free,
+            needed_bytes=self.scratch_needed_bytes,
+            scratch_bytes=self.scratch_bytes,
+        )
+        self._space_watch = asyncio.create_task(self._wait_for_space())
+
+    async def _wait_for_space(self) -> None:
+        """Stop consuming; look at the scratch space every `scratch_recheck_seconds` until it has room
+        for the job that did not fit (at start: for the reserve), then consume again."""
+        subscription, self._jobs_sub = self._jobs_sub, None
+        if subscription is not None:
+            # shielded: a stop that cancels this wait still lets the consumer go off (and awaits it)
+            self._unsubscribing = asyncio.ensure_future(subscription.cancel())
+            await asyncio.shield(self._unsubscribing)
+            self._unsubscribing = None
+        await self._write_status()
+        while True:
+            await asyncio.sleep(self.settings.scratch_recheck_seconds)
+            room = await self._measure_space()
+            if room.free >= min(self.scratch_needed_bytes, room.capacity):
+                break
+            await self._write_status()
+        if self._stopping:
+            return
+        self.taking_jobs = True
+        log.info(
+            "scratch space back: taking jobs again",
+            pool=self.pool,
+            free_bytes=room.free,
+            needed_bytes=self.scratch_needed_bytes,
+        )
+        self._jobs_sub = await self.bus.consume(job_queue(self.pool), self._on_job, prefetch=1)
+        self._space_watch = None
+        await self._write_status()
+
+    async def _write_status(self) -> None:
+        """Rewrite the status file, if there is one; a failure is logged, never raised."""
+        path = self.status_path
+        if path is None:
+            return
+        state = {
+            "pool": self.pool,
+            "taking_jobs": self.taking_jobs and not self._stopping,
+            "scratch_free_bytes": self.scratch_free_bytes,
+            "scratch_needed_bytes": self.scratch_needed_bytes,
+            "scratch_bytes": self.scratch_bytes,
+        }
+        try:
+            await asyncio.to_thread(status.write, path, self.worker_id, state)
+        except OSError as exc:
+            log.warning("could not write the status file", path=str(path), error=str(exc))
 
     async def _work(self, running: _RunningJob, workdir: Path) -> ResultFile:
         job = running.job
@@ -591,5 +734,9 @@ def describe(runtime: WorkerRuntime) -> dict[str, Any]:
         "task_id": current.job.task_id if current else None,
         "jobs_done": runtime.jobs_done,
         "duplicates_dropped": runtime.duplicates_dropped,
+        "taking_jobs": runtime.taking_jobs,
         "scratch_bytes": runtime.scratch_bytes,
+        "scratch_free_bytes": runtime.scratch_free_bytes,
+        "scratch_needed_bytes": runtime.scratch_needed_bytes,
+        "jobs_handed_back_for_space": runtime.jobs_handed_back_for_space,
     }

@@ -8,14 +8,20 @@ would not do: a restarted container usually gets the same pid as the one that di
 
 Only a work dir of the worker's own is swept (`MEDIACRAFT_WORK_DIR`); the system temp dir, shared
 with other programs, is not.
+
+Before a job a worker checks that its scratch space has room for it (`needed_bytes`, `space`): its
+inputs' size times a factor, plus a reserve that is always kept free.
 """
 
 from __future__ import annotations
 
 import fcntl
+import math
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 PREFIX = "mc-"
@@ -118,3 +124,28 @@ def usage_bytes(base: Path) -> int:
 def free_bytes(base: Path) -> int:
     """Free bytes on the file system of `base` for an unprivileged writer."""
     return shutil.disk_usage(base).free
+
+
+@dataclass(frozen=True)
+class Space:
+    """Scratch space as a worker counts it: free now, and the most it could ever have."""
+
+    free: int
+    capacity: int
+
+
+def needed_bytes(input_sizes: Iterable[int], *, factor: float, reserve: int) -> int:
+    """Free bytes a job needs before it starts: its inputs' total size times `factor`, plus `reserve`."""
+    return math.ceil(factor * sum(input_sizes)) + reserve
+
+
+def space(base: Path | None, limit: int | None = None) -> Space:
+    """Free and total scratch bytes under `base` (None: the system temp dir), within `limit` (bytes
+    the work dir may hold, which its file system does not show) when one is given (blocking)."""
+    where = base if base is not None else Path(tempfile.gettempdir())
+    disk = shutil.disk_usage(where)
+    free, capacity = disk.free, disk.total
+    if limit is not None:
+        held = usage_bytes(where) if base is not None else 0
+        free, capacity = min(free, max(0, limit - held)), min(capacity, limit)
+    return Space(free=free, capacity=capacity)

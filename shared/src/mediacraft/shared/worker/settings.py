@@ -31,3 +31,31 @@ class WorkerSettings(BaseServiceSettings):
     detection_time_limit_seconds: float = Field(
         default=120.0, gt=0, description="wall-clock limit of one watermark detection job (answered as failed past it)"
     )
+    scratch_reserve_bytes: int = Field(
+        default=1 << 30,
+        ge=0,
+        description="free scratch space a worker always keeps: it takes a job only while the work dir has room "
+        "for the job's estimate plus this (default 1 GiB)",
+    )
+    scratch_space_factor: float = Field(
+        default=3.0,
+        gt=0,
+        description="a job's scratch estimate as a multiple of its inputs' total size: a job holds its inputs, "
+        "intermediates and its output",
+    )
+    scratch_limit_bytes: int | None = Field(
+        default=None,
+        gt=0,
+        description="a size limit of the work dir that its file system does not show (a Kubernetes emptyDir "
+        "sizeLimit): free space counts as at most this minus what the work dir holds",
+    )
+    scratch_recheck_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="while short of scratch space (taking no jobs), how often to look whether it came back",
+    )
+    status_file: str | None = Field(
+        default=None,
+        description="where the worker keeps its readiness as JSON (whether it takes jobs, its scratch space) "
+        "for the exec probe; unset: none",
+    )

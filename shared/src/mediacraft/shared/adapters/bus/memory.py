@@ -321,6 +321,11 @@ class MemoryBroker:
                     reason=outcome.reason,
                 )
                 self.publish(DEAD, message.routing_key, message.body, headers, mandatory=True)
+            elif outcome.action is Action.RELEASE:
+                headers = outcomes.release_headers(
+                    message.headers, queue=queue.name, exchange=message.exchange, routing_key=message.routing_key
+                )
+                self.publish(REDELIVER, "", message.body, headers, mandatory=True)
             elif outcome.action is Action.REQUEUE:
                 self._requeue(queue, message)
         except (Unroutable, BusUnavailable) as exc:

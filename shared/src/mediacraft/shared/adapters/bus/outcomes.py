@@ -1,9 +1,10 @@
 """The port's handler outcome rules, decided once for both bus adapters.
 
 An adapter runs the handler, asks `decide` what the outcome is, and carries it out with its own
-broker calls: ack, publish to a delay queue then ack, publish to dead letters then ack, or nack
-with requeue. The header helpers build what the retry and dead-letter copies carry, so that a
-delivery looks the same whichever adapter produced it.
+broker calls: ack, publish to a delay queue then ack, publish to dead letters then ack, publish
+back to the queue through the redeliver exchange then ack (a release), or nack with requeue. The
+header helpers build what the retry, release and dead-letter copies carry, so that a delivery
+looks the same whichever adapter produced it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mediacraft.shared.errors import InvalidInput, MediaCraftError, RetryableError
+from mediacraft.shared.ports.bus import Release
 from mediacraft.shared.topology import (
     REASON_HEADER,
     REDELIVER,
@@ -47,6 +49,7 @@ class Action(enum.Enum):
     RETRY = "retry"
     DEAD = "dead"
     REQUEUE = "requeue"
+    RELEASE = "release"
 
 
 @dataclass(frozen=True)
@@ -58,12 +61,16 @@ class Outcome:
 
 ACK = Outcome(Action.ACK)
 REQUEUE = Outcome(Action.REQUEUE)
+RELEASE = Outcome(Action.RELEASE)
 
 
 def decide(error: BaseException | None, *, topology: Topology, spec: QueueSpec | None, redelivered: bool) -> Outcome:
     """The outcome of a delivery whose handler raised `error` (None: it returned)."""
     if error is None:
         return ACK
+    if isinstance(error, Release):
+        # a fresh copy through the redeliver exchange: a requeue would count toward the delivery limit
+        return RELEASE if spec is not None and spec.redeliverable else REQUEUE
     if isinstance(error, InvalidInput):
         return Outcome(Action.DEAD, reason=reason_for(error))
     if isinstance(error, RetryableError) and can_retry(topology, spec):
@@ -101,6 +108,17 @@ def retry_headers(headers: Mapping[str, Any] | None, *, queue: str, exchange: st
     out.setdefault(ORIGIN_KEY_HEADER, routing_key)
     out[TARGET_HEADER] = queue
     out[RETRIES_HEADER] = retries_of(headers) + 1
+    return out
+
+
+def release_headers(
+    headers: Mapping[str, Any] | None, *, queue: str, exchange: str, routing_key: str
+) -> dict[str, Any]:
+    """Headers of the copy a release sends back: where it came from, and the queue it returns to."""
+    out = app_headers(headers)
+    out.setdefault(ORIGIN_EXCHANGE_HEADER, exchange)
+    out.setdefault(ORIGIN_KEY_HEADER, routing_key)
+    out[TARGET_HEADER] = queue
     return out
 
 

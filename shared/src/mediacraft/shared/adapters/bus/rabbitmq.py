@@ -397,6 +397,9 @@ class RabbitBus:
         if outcome.action is Action.RETRY:
             headers = outcomes.retry_headers(message.headers, queue=queue, exchange=exchange, routing_key=routing_key)
             target, key = RETRY, str(outcome.delay_ms)
+        elif outcome.action is Action.RELEASE:
+            headers = outcomes.release_headers(message.headers, queue=queue, exchange=exchange, routing_key=routing_key)
+            target, key = REDELIVER, ""
         else:
             headers = outcomes.dead_headers(
                 message.headers, queue=queue, exchange=exchange, routing_key=routing_key, reason=outcome.reason

@@ -1,4 +1,5 @@
-"""Faults on real RabbitMQ with real processes: a scheduler killed, a worker killed, the broker restarted.
+"""Faults on real RabbitMQ with real processes: a scheduler killed, a worker killed, the broker
+restarted, a poison job that kills its worker on every delivery.
 
 The broker restart runs on a private node (`tests.fixtures.drill_broker`), never on the shared one."""
 
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from mediacraft.scheduler.dead_letters import JOB_DEAD_LETTERED
 from mediacraft.scheduler.leases import WORKER_LOST
 from mediacraft.shared.messages import TaskStatusChanged
 from mediacraft.shared.ports.bus import Incoming
@@ -99,7 +101,11 @@ def assert_each_ran_to_one_success(runs: list[JobRun], task_ids: list[str]) -> N
 
 
 async def test_killing_the_active_scheduler_lets_the_standby_finish_every_task_once(
-    harness: Harness, rabbit_vhost_url: str, processes: list[Process], tmp_path: Path
+    harness: Harness,
+    rabbit_vhost_url: str,
+    processes: list[Process],
+    tmp_path: Path,
+    drill_record: Callable[[str, Any], None],
 ) -> None:
     env = scheduler_env(harness, rabbit_vhost_url)
     active = start_scheduler("scheduler-a", env, tmp_path)
@@ -128,8 +134,13 @@ async def test_killing_the_active_scheduler_lets_the_standby_finish_every_task_o
             what="tasks queued, running and retrying at once",
         )
         active.kill()
+        killed = asyncio.get_running_loop().time()
         await standby.wait_for('"takeover": true', timeout=20)
+        drill_record("standby took over after (s)", asyncio.get_running_loop().time() - killed)
         tasks = await harness.wait_terminal(ids, timeout=60)
+    drill_record("tasks", len(ids))
+    drill_record("completed", sum(t.status is TaskStatus.COMPLETED for t in tasks))
+    drill_record("peak per user / total", f"{sampler.peak_per_user} / {sampler.peak_total}")
     assert {t.status for t in tasks} == {TaskStatus.COMPLETED}
     assert sampler.peak_per_user <= 1 and sampler.peak_total <= 3
     assert pool.peak.per_user <= 1 and pool.peak.total <= 3
@@ -143,7 +154,11 @@ async def test_killing_the_active_scheduler_lets_the_standby_finish_every_task_o
 
 
 async def test_a_worker_killed_mid_job_is_noticed_by_its_lease_and_the_task_completes(
-    harness: Harness, rabbit_vhost_url: str, processes: list[Process], tmp_path: Path
+    harness: Harness,
+    rabbit_vhost_url: str,
+    processes: list[Process],
+    tmp_path: Path,
+    drill_record: Callable[[str, Any], None],
 ) -> None:
     await harness.start_scheduler()
     record = tmp_path / "runs.jsonl"
@@ -159,6 +174,7 @@ async def test_a_worker_killed_mid_job_is_noticed_by_its_lease_and_the_task_comp
 
     await eventually(started, what="the job running on the worker process")
     worker.kill()
+    killed_at = asyncio.get_running_loop().time()
 
     async def dispatched_again() -> Any:
         task = await harness.task(task_id)
@@ -166,6 +182,8 @@ async def test_a_worker_killed_mid_job_is_noticed_by_its_lease_and_the_task_comp
 
     # lost with its worker: out again at once, without a retry delay and without using a retry
     again = await eventually(dispatched_again, timeout=10, what="the next attempt dispatched")
+    drill_record("dispatched again after the kill (s)", asyncio.get_running_loop().time() - killed_at)
+    drill_record("retries used", again.retry_count)
     assert again.error is not None and again.error.code == WORKER_LOST and again.retry_count == 0
     pool = await harness.start_workers()  # a new worker comes up
     done = await harness.wait_status(task_id, TaskStatus.COMPLETED, timeout=15)
@@ -215,3 +233,29 @@ async def test_a_broker_restart_with_tasks_in_every_state_loses_nothing(
     succeeded = {r.task_id for r in pool.runs if r.outcome == "job.succeeded"}
     assert succeeded == set(ids)
     assert scheduler.popen.poll() is None  # it rode the outage out
+
+
+async def test_a_poison_job_is_parked_after_its_deliveries_while_other_users_tasks_complete(
+    tmp_path: Path, rabbit_vhost_url: str, drill_record: Callable[[str, Any], None]
+) -> None:
+    delivery_limit = 3
+    harness = await make_harness(tmp_path, "rabbit", url=rabbit_vhost_url, delivery_limit=delivery_limit, **QUOTAS)
+    try:
+        await harness.start_scheduler()
+        pool = await harness.start_workers(concurrency=3)
+        poison = await harness.add_task("mallory", behaviour("crash", times=1000))  # kills its worker every time
+        others = [await harness.add_task(f"user{i % 3}", behaviour("sleep", seconds=0.2)) for i in range(9)]
+        started = asyncio.get_running_loop().time()
+        failed = await harness.wait_status(poison, TaskStatus.FAILED, timeout=30)
+        drill_record("poison task failed after (s)", asyncio.get_running_loop().time() - started)
+        drill_record("deliveries of the poison job", len(pool.started(poison)))
+        done = await harness.wait_terminal(others, timeout=60)
+        drill_record(
+            "other users' tasks completed", f"{sum(t.status is TaskStatus.COMPLETED for t in done)}/{len(others)}"
+        )
+        assert failed.error is not None and failed.error.code == JOB_DEAD_LETTERED
+        assert failed.error_message and "set aside" in failed.error_message
+        assert len(pool.started(poison)) == delivery_limit  # parked after exactly the configured deliveries
+        assert {t.status for t in done} == {TaskStatus.COMPLETED}
+    finally:
+        await harness.close()

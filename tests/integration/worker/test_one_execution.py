@@ -1,13 +1,16 @@
-"""One execution per attempt on a real RabbitMQ: connections closed while jobs run (the broker then
-redelivers each job in flight, whose first run goes on) and every job still runs exactly once."""
+"""One execution per attempt on a real RabbitMQ: every connection closed (`close_all_connections`)
+while jobs run, twice (the broker then redelivers each job in flight, whose first run goes on),
+and every job still runs exactly once. A fault drill: it runs on the private drill node
+(tests/fixtures/drill_broker.py), never on the shared broker, and reports executions per task."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,10 +22,10 @@ from mediacraft.shared.topology import JOBS, build_topology, job_queue
 from mediacraft.shared.worker.contract import JobContext, ProcessorResult
 from mediacraft.shared.worker.runtime import Executions, WorkerRuntime
 from mediacraft.shared.worker.settings import WorkerSettings
-from tests.fixtures.rabbit import RabbitServer, RabbitVhost
+from tests.fixtures.drill_broker import DrillBroker
 from tests.fixtures.waiting import eventually
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.drill]
 
 TOPOLOGY = build_topology((1000,))
 JOBS_IN_ALL = 5
@@ -53,16 +56,16 @@ class Executed:
 
 
 @pytest.fixture
-async def buses(rabbit_vhost: RabbitVhost) -> AsyncIterator[list[Bus]]:
+async def buses() -> AsyncIterator[list[Bus]]:
     made: list[Bus] = []
     yield made
     for bus in made:
         await bus.close()
 
 
-def queued_messages(server: RabbitServer, vhost: str, queue: str) -> int:
+def queued_messages(broker: DrillBroker, vhost: str, queue: str) -> int:
     """Ready plus unacked messages of `queue`, as the broker counts them."""
-    for line in server.ctl("list_queues", "-q", "-p", vhost, "name", "messages").splitlines():
+    for line in broker.ctl("list_queues", "-q", "-p", vhost, "name", "messages").splitlines():
         fields = line.split()
         if len(fields) == 2 and fields[0] == queue:
             return int(fields[1])
@@ -70,14 +73,16 @@ def queued_messages(server: RabbitServer, vhost: str, queue: str) -> int:
 
 
 async def test_closing_connections_under_load_runs_each_job_exactly_once(
-    tmp_path: Path, rabbit_server: RabbitServer, rabbit_vhost: RabbitVhost, buses: list[Bus]
+    tmp_path: Path, drill_broker: DrillBroker, buses: list[Bus], drill_record: Callable[[str, Any], None]
 ) -> None:
+    vhost = drill_broker.new_vhost()
+    url = drill_broker.url(vhost)
     objects = make_object_store(f"file://{tmp_path / 'objects'}")
     await objects.start()
     executed = Executed()
     runtimes: list[WorkerRuntime] = []
     for n in range(2):  # two worker processes, as far as buses and attempts go
-        bus = make_bus(rabbit_vhost.url, topology=TOPOLOGY, connection_name=f"worker-{n}")
+        bus = make_bus(url, topology=TOPOLOGY, connection_name=f"worker-{n}")
         buses.append(bus)
         await bus.start()
         settings = WorkerSettings(
@@ -97,7 +102,7 @@ async def test_closing_connections_under_load_runs_each_job_exactly_once(
         await runtime.start()
         runtimes.append(runtime)
 
-    submitter = make_bus(rabbit_vhost.url, topology=TOPOLOGY, connection_name="submitter")
+    submitter = make_bus(url, topology=TOPOLOGY, connection_name="submitter")
     buses.append(submitter)
     await submitter.start()
     src = tmp_path / "clip.bin"
@@ -123,16 +128,20 @@ async def test_closing_connections_under_load_runs_each_job_exactly_once(
             return sum(executed.ended.values()) >= ended and executed.running() == 2
 
         await eventually(both_busy, timeout=60, what=f"two jobs running before outage {outage}")
-        await asyncio.to_thread(rabbit_server.close_connections, rabbit_vhost.name)
+        await asyncio.to_thread(drill_broker.close_all_connections)
 
     def all_settled() -> bool:
         return (
             set(executed.ended) == set(tasks)
             and executed.running() == 0
-            and queued_messages(rabbit_server, rabbit_vhost.name, job_queue("watermark")) == 0
+            and queued_messages(drill_broker, vhost, job_queue("watermark")) == 0
         )
 
     await eventually(all_settled, timeout=90, interval=1.0, what="every job run and acked")
+    drill_record("jobs", len(tasks))
+    drill_record("connection cuts", 2)
+    drill_record("executions per job (max)", max(executed.started.values()))
+    drill_record("redelivered copies dropped", sum(r.duplicates_dropped for r in runtimes))
     assert dict(executed.started) == dict.fromkeys(tasks, 1)
     assert dict(executed.ended) == dict.fromkeys(tasks, 1)
     # the copies the broker redelivered were there, and dropped

@@ -17,6 +17,7 @@ import signal
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,7 +27,7 @@ from tests.e2e.flows.conftest import LOGO_BOX, Clips, backend_settings
 from tests.e2e.flows.media import streams
 from tests.e2e.flows.product import STANDALONE, ProductProcess
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.drill]  # the full-restart fault drill
 
 FINISH_TIMEOUT = 120.0
 HELD = "held by the backend until the product has restarted"
@@ -45,6 +46,7 @@ def test_tasks_running_and_waiting_at_a_stop_all_complete_after_the_start(
     visitors: Callable[[str], Visitor],
     clips: Clips,
     tmp_path: Path,
+    drill_record: Callable[[str, Any], None],
 ) -> None:
     backend.hold(HELD)
     asked_before = len(backend.prompts())  # the service serves both modes' products in turn
@@ -81,6 +83,8 @@ def test_tasks_running_and_waiting_at_a_stop_all_complete_after_the_start(
     assert backend.prompts()[asked_before:].count(HELD) == 1
     backend.release(HELD)
     product.start()
+    drill_record("mode", product.mode)
+    drill_record("back up after the stop (s)", (datetime.now(UTC) - stopped_at).total_seconds())
 
     # Coming back with Last-Event-ID: the stream first replays the current state of every task.
     for who in (alice, bob):
@@ -90,6 +94,9 @@ def test_tasks_running_and_waiting_at_a_stop_all_complete_after_the_start(
             stream.wait_terminal(mine, FINISH_TIMEOUT)
 
     final = {task_id: who.status(task_id) for task_id, who in owners.items()}
+    drill_record("tasks", len(owners))
+    drill_record("completed", sum(v["status"] == "completed" for v in final.values()))
+    drill_record("attempts of the tasks that waited", max(final[t]["attempts"] for t in waiting))
     assert {t: v["status"] for t, v in final.items()} == dict.fromkeys(owners, "completed")
     assert sorted(t["task_id"] for t in alice.all_tasks() + bob.all_tasks()) == sorted(owners)
     attempts = {t: final[t]["attempts"] for t in waiting}

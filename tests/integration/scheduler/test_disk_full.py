@@ -16,48 +16,16 @@ import pytest
 from mediacraft.shared.adapters.factory import make_object_store
 from mediacraft.shared.error_texts import sentence
 from mediacraft.shared.messages import SubmitTask
-from mediacraft.shared.ports.objects import ObjectInfo, ObjectStore
 from mediacraft.shared.tasks import TaskStatus
 from mediacraft.shared.worker.contract import JobContext, ProcessorResult
 from mediacraft.shared.worker.runtime import Executions, WorkerRuntime
 from mediacraft.shared.worker.settings import WorkerSettings
+from tests.fixtures.full_disk import FaultyStore, ScratchDisk
 from tests.integration.scheduler.harness import Harness, make_harness
 
 pytestmark = [pytest.mark.drill]
 
 RETRY_DELAY_MS = 1500  # long enough to see the task wait for its retry
-
-
-class ScratchDisk:
-    """Full until `free()`: each write the worker makes on it then fails as on a full volume."""
-
-    def __init__(self) -> None:
-        self.full = True
-        self.refusals = 0
-
-    def write(self) -> None:
-        if self.full:
-            self.refusals += 1
-            with open("/dev/full", "wb", buffering=0) as disk:
-                disk.write(b"frame")
-
-    def free(self) -> None:
-        self.full = False
-
-
-class DownloadsToDisk:
-    """The object store as the worker uses it: a download writes the input onto the scratch disk."""
-
-    def __init__(self, inner: ObjectStore, disk: ScratchDisk, stage: str) -> None:
-        self._inner, self._disk, self._stage = inner, disk, stage
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    async def get_file(self, key: str, path: Path) -> ObjectInfo:
-        if self._stage == "download":
-            self._disk.write()
-        return await self._inner.get_file(key, path)
 
 
 @pytest.fixture
@@ -86,7 +54,7 @@ async def test_a_full_scratch_disk_is_retried_with_a_plain_message_and_completes
         pool="merge",
         processor=process,
         bus=await harness.buses.new(),
-        objects=DownloadsToDisk(objects, disk, stage),
+        objects=FaultyStore(objects, stage, disk.write),
         settings=WorkerSettings(work_dir=str(tmp_path / "work"), heartbeat_seconds=0.5),
         executions=Executions(),
     )

@@ -12,17 +12,11 @@ from typing import Any
 import pytest
 
 from mediacraft.shared.error_texts import sentence
-from mediacraft.shared.ports.objects import ObjectInfo
 from mediacraft.shared.worker.contract import JobContext, ProcessorResult
+from tests.fixtures.full_disk import FaultyStore, write_to_full_disk
 from tests.integration.worker.test_runtime import Harness, copy_processor
 
 SECRET_PATH = "/srv/mediacraft/scratch/internal-bucket/results/t1"
-
-
-def write_to_full_disk() -> None:
-    """A real ENOSPC from the kernel: /dev/full refuses every write as a full disk does."""
-    with open("/dev/full", "wb", buffering=0) as full:
-        full.write(b"frame")
 
 
 def raising(exc: BaseException) -> Callable[[], None]:
@@ -44,28 +38,6 @@ FAULTS: dict[str, tuple[Callable[[], None], str]] = {
     "out of memory": (raising(MemoryError()), "out_of_memory"),
     "too many open files": (raising(oserror(errno.EMFILE)), "too_many_open_files"),
 }
-
-
-class FaultyStore:
-    """The job's object store with a disk fault on one side of the transfer (the local file)."""
-
-    def __init__(self, inner: Any, stage: str, fault: Any) -> None:
-        self._inner, self._stage, self._fault = inner, stage, fault
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    async def get_file(self, key: str, path: Path) -> ObjectInfo:
-        if self._stage == "download":
-            self._fault()  # writing the downloaded input
-        info: ObjectInfo = await self._inner.get_file(key, path)
-        return info
-
-    async def put_file(self, key: str, path: Path, **options: Any) -> ObjectInfo:
-        if self._stage == "upload":
-            self._fault()  # reading the result back from the scratch disk
-        info: ObjectInfo = await self._inner.put_file(key, path, **options)
-        return info
 
 
 def processor_with(stage: str, fault: Any) -> Any:

@@ -13,13 +13,18 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 
 from mediacraft.shared.errors import InvalidInput
 from mediacraft.shared.media import MediaLimits, probe_media
+from mediacraft.shared.media.scan import scan_video
+from mediacraft.shared.worker.contract import JobCancelledError
 from mediacraft.worker_merge.plan import plan_merge
 from mediacraft.worker_merge.processor import process
 from tests.integration.media.conftest import ClipLibrary, Job
@@ -179,6 +184,42 @@ def test_a_clip_that_changes_size_and_rate_mid_stream_is_normalised(joined: Path
         f" {last_old:.3f}); tone at {output_tone_change:.3f} s (input {input_tone_change:.3f});"
         f" second clip: picture {second_junction:.3f} s, tone {switch_time(output_tones, PLAIN[4]):.3f} s"
     )
+
+
+def test_a_clip_whose_pixel_format_changes_is_normalised_to_one_format(clips: ClipLibrary, job: Job) -> None:
+    recolored = clips.joined("joined-420-444.mp4", [FIRST, FIRST[:3] + SECOND[3:]], pix_fmts=["yuv420p", "yuv444p"])
+    formats = _ffprobe(recolored, "-select_streams", "v:0", "-show_entries", "frame=pix_fmt")["frames"]
+    assert {f["pix_fmt"] for f in formats} == {"yuv420p", "yuv444p"}
+    job.add(recolored)
+    job.add(clips.get("other-640p.mp4", width=640, height=360, duration=1.0))
+    result = process(job.ctx())
+    assert any("picture changes from 320x240 yuv420p to 320x240 yuv444p" in m for m in result.info["mismatches"])
+    frames = _ffprobe(result.path, "-select_streams", "v:0", "-show_entries", "frame=width,height,pix_fmt")["frames"]
+    assert {(f["width"], f["height"], f["pix_fmt"]) for f in frames} == {(640, 360, "yuv420p")}
+    expected = float(stream(recolored, "video")["duration"]) + 1.0
+    assert float(stream(result.path, "video")["duration"]) == pytest.approx(expected, abs=2 / 30)
+    assert float(stream(result.path, "audio")["duration"]) == pytest.approx(expected, abs=0.05)
+    # the second part's picture is there after the change, fitted into 640x360
+    ref = reference(SECOND[3], (320, 240), (640, 360))
+    assert psnr(video_frames(result.path, 640, 360)[-40], ref) > 30.0
+
+
+def test_a_cancelled_scan_stops_ffprobe_and_says_cancelled(joined: Path) -> None:
+    cancel = threading.Event()
+    cancel.set()  # the watcher sees it on its first look, with ffprobe already started
+    started = time.monotonic()
+    with pytest.raises(JobCancelledError):
+        scan_video(probe_media(joined, MediaLimits()), MediaLimits(), cancel_event=cancel, timeout=60)
+    assert time.monotonic() - started < 5.0
+    assert not [p for p in psutil.Process().children() if p.name() == "ffprobe" and p.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_a_scan_reads_the_change_from_the_file(joined: Path, plain: Path) -> None:
+    changing = scan_video(probe_media(joined, MediaLimits()), MediaLimits(), timeout=60)
+    assert [c.kind for c in changing.changes] == ["picture", "frame rate"]
+    assert changing.largest == (480, 270) and changing.fastest == 30
+    steady = scan_video(probe_media(plain, MediaLimits()), MediaLimits(), timeout=60)
+    assert steady.changes == () and steady.largest == (320, 240) and steady.fastest == 25
 
 
 def test_a_clip_that_cannot_be_converted_fails_naming_it_and_the_time(

@@ -279,9 +279,13 @@ class _Lines:
             raise MediaToolUnavailable(f"{self._args[0]} is not installed") from exc
         if self._memory is not None:
             limit_memory(self._proc.pid, self._memory)
-        threading.Thread(target=self._watch, daemon=True, name="scan-watch").start()
         self._stderr: list[str] = []
-        threading.Thread(target=self._drain_stderr, daemon=True, name="scan-stderr").start()
+        self._threads = [
+            threading.Thread(target=self._watch, daemon=True, name="scan-watch"),
+            threading.Thread(target=self._drain_stderr, daemon=True, name="scan-stderr"),
+        ]
+        for thread in self._threads:
+            thread.start()
         assert self._proc.stdout is not None
         return iter(self._proc.stdout)
 
@@ -289,8 +293,15 @@ class _Lines:
         assert self._proc is not None
         if exc is not None:
             self._kill()
-        returncode = self._proc.wait()
+        try:
+            # Exited but not reaped: its group id cannot be reused while the watcher may still kill it.
+            os.waitid(os.P_PID, self._proc.pid, os.WEXITED | os.WNOWAIT)
+        except ChildProcessError:
+            pass
         self._done.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        returncode = self._proc.wait()
         if self._proc.stdout is not None:
             self._proc.stdout.close()
         if exc is not None:
@@ -303,17 +314,21 @@ class _Lines:
         if killed is not None:
             raise ToolKilled(f"ffprobe was {killed.message}")
         if returncode != 0:
-            raise InvalidMedia("the clip could not be read to its end")
+            error = InvalidMedia("the clip could not be read to its end")
+            error.detail = "".join(self._stderr)
+            raise error
 
     def _watch(self) -> None:
         started = time.monotonic()
-        while not self._done.wait(0.05):
+        while True:  # look before the first wait: a job cancelled already stops ffprobe at once
             if self._cancel.is_set():
                 self._reason = "cancel"
             elif self._timeout is not None and time.monotonic() - started > self._timeout:
                 self._reason = "timeout"
             if self._reason is not None:
                 self._kill()
+                return
+            if self._done.wait(0.05):
                 return
 
     def _drain_stderr(self) -> None:

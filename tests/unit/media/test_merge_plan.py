@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from mediacraft.shared.media import MediaLimits
+from mediacraft.shared.media import InvalidMedia, MediaLimits
 from mediacraft.shared.media.sniff import MATROSKA
+from mediacraft.worker_merge import merge
 from mediacraft.worker_merge.merge import EncoderSettings, segment_args, segment_graphs, stream_copy_args
 from mediacraft.worker_merge.plan import plan_merge
 from tests.unit.media.probe_samples import audio_json, clip, probe_of, video_json
@@ -213,3 +214,26 @@ def test_stream_copy_reads_the_list_with_file_protocol_only() -> None:
     assert args[args.index("-c:a") : args.index("-c:a") + 2] == ["-c:a", "copy"]
     assert args[args.index("-c:v") : args.index("-c:v") + 2] == ["-c:v", "copy"]
     assert "+faststart" in args and args[-1] == "/job/out.mp4"
+
+
+@pytest.mark.parametrize(("part_seconds", "fails"), [("2.000000", False), ("1.966667", False), ("1.200000", True)])
+def test_a_part_whose_picture_stops_short_fails_naming_the_clip(
+    monkeypatch: pytest.MonkeyPatch, part_seconds: str, fails: bool
+) -> None:
+    # The graph clones the last frame for a second at most; a picture that vanished earlier in
+    # its clip leaves its part short of the segment, which would leave a hole in the output.
+    plan = plan_merge([clip(), clip({"width": 640, "height": 360})])
+    assert plan.target is not None
+    part = clip({"duration": part_seconds}, duration=part_seconds)
+    monkeypatch.setattr(merge, "probe_media", lambda path, limits: part)
+    target = plan.target
+
+    def check() -> object:
+        return merge._check_part(Path("/job/p.mov"), plan.segments[0], target, "beach.mp4", MediaLimits())
+
+    if not fails:
+        assert check() is part
+        return
+    with pytest.raises(InvalidMedia) as caught:
+        check()
+    assert caught.value.message == "beach.mp4: the picture stops at 00:00 but the clip lasts until 00:02"

@@ -141,7 +141,7 @@ def test_each_segment_lasts_its_video_and_audio_is_padded_and_trimmed_to_it() ->
     assert plan.target is not None
     video, audio = segment_graphs(plan.segments[0], plan.target, with_audio=True)
     assert video.startswith("[0:0]setpts=PTS-0.000000/TB,") and video.endswith("trim=end=1.500000[v]")
-    assert audio.startswith("[0:1]asetpts=PTS-0.000000/TB,aresample=48000") and audio.endswith(
+    assert audio.startswith("[0:1]asetpts=PTS-0.000000/TB,aresample=48000:async=1") and audio.endswith(
         "apad,atrim=end=1.500000[a]"
     )
     assert "scale=1280:720:force_original_aspect_ratio=decrease" in video

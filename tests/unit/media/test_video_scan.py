@@ -97,3 +97,13 @@ def test_a_jump_where_the_rate_stays_the_same_is_uneven_timing() -> None:
     (change,) = read_scan(_packets(times)).changes
     assert (change.kind, change.before, change.after) == ("frame timing", "25 fps", "25 fps")
     assert change.describe() == "frame timing is uneven at 00:01 (25 fps)"
+
+
+@pytest.mark.parametrize(
+    ("frame_ms", "rate"),
+    [(40, Fraction(25)), (1000 / 30, Fraction(30)), (1001 / 30, Fraction(30000, 1001)), (70, Fraction(100, 7))],
+    ids=["25", "30-in-ms", "29.97-in-ms", "14.3"],
+)
+def test_rates_are_measured_as_means_and_snapped_to_standard_ones(frame_ms: float, rate: Fraction) -> None:
+    times = [round(i * frame_ms) / 1000 for i in range(300)]  # Matroska-style millisecond timestamps
+    assert read_scan(_packets(times)).fastest == rate

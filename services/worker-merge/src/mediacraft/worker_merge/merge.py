@@ -382,7 +382,11 @@ def _audio_chain(segment: Segment, target: NormaliseTarget) -> str:
         source = f"anullsrc=channel_layout={target.channel_layout}:sample_rate={target.sample_rate},{fmt}"
     else:
         offset = _offset(segment, segment.audio.start_time)
-        source = f"[0:{segment.audio.index}]asetpts=PTS-{offset:.6f}/TB,aresample={target.sample_rate},{fmt},apad"
+        # async: output timestamps count the samples written, so sound that overlaps itself where two
+        # recordings meet (Matroska keeps such timestamps) is trimmed, and a gap filled with silence,
+        # beyond 10 ms; sound and picture stay within that of each other.
+        resample = f"aresample={target.sample_rate}:async=1:min_hard_comp=0.01"
+        source = f"[0:{segment.audio.index}]asetpts=PTS-{offset:.6f}/TB,{resample},{fmt},apad"
     return f"{source},atrim=end={segment.duration:.6f}[a]"
 
 

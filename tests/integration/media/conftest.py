@@ -8,7 +8,7 @@ import shutil
 import socket
 import subprocess
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ import pytest
 
 from mediacraft.shared.worker.contract import JobContext
 from tests.fixtures.availability import unavailable
-from tests.fixtures.media import make_clip
+from tests.fixtures.media import make_clip, make_joined_clip
 
 
 @pytest.fixture(scope="session")
@@ -41,6 +41,14 @@ class ClipLibrary:
         with self._lock:
             if not path.exists():
                 make_clip(path, **params)
+        return path
+
+    def joined(self, name: str, parts: list[tuple[int, int, float, str, int]], pix_fmts: Sequence[str] = ()) -> Path:
+        """A clip that changes mid-stream, made by make_joined_clip the first time it is asked for."""
+        path = self.root / name
+        with self._lock:
+            if not path.exists():
+                make_joined_clip(path, parts, pix_fmts=pix_fmts)
         return path
 
     def render(self, name: str, args: list[str]) -> Path:

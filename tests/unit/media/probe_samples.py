@@ -56,10 +56,13 @@ def probe_of(
     duration: str | None = "2.000000",
     name: str = "clip.mp4",
     container: ContainerFormat = MP4,
+    start_time: str | None = None,
 ) -> ProbeResult:
     fmt = {"format_name": "mov,mp4,m4a,3gp,3g2,mj2", "nb_streams": len(streams)}
     if duration is not None:
         fmt["duration"] = duration
+    if start_time is not None:
+        fmt["start_time"] = start_time
     data = {"streams": list(streams), "format": fmt}
     return parse_ffprobe(data, path=Path("/job") / name, container=container, size=1000)
 
@@ -71,8 +74,9 @@ def clip(
     silent: bool = False,
     name: str = "clip.mp4",
     duration: str = "2.000000",
+    start_time: str | None = None,
 ) -> ProbeResult:
     streams = [video_json(**(video or {}))]
     if not silent:
         streams.append(audio_json(**(audio or {})))
-    return probe_of(*streams, duration=duration, name=name)
+    return probe_of(*streams, duration=duration, name=name, start_time=start_time)

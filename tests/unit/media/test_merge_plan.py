@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from mediacraft.shared.media import MediaLimits
+from mediacraft.shared.media import InvalidMedia, MediaLimits
 from mediacraft.shared.media.sniff import MATROSKA
-from mediacraft.worker_merge.merge import EncoderSettings, segment_args, segment_graph, stream_copy_args
+from mediacraft.worker_merge import merge
+from mediacraft.worker_merge.merge import EncoderSettings, segment_args, segment_graphs, stream_copy_args
 from mediacraft.worker_merge.plan import plan_merge
 from tests.unit.media.probe_samples import audio_json, clip, probe_of, video_json
 
@@ -62,10 +63,10 @@ def test_a_missing_audio_track_forces_normalise_with_a_silent_segment() -> None:
     assert plan.method == "normalise"
     assert any("0 audio streams" in reason for reason in plan.mismatches)
     assert plan.with_audio and plan.target is not None
-    silent = segment_graph(plan.segments[1], plan.target, with_audio=True)
-    assert silent.split(";")[1].startswith("anullsrc=channel_layout=stereo:sample_rate=48000")
-    assert silent.endswith("atrim=duration=2.000000,asetpts=PTS-STARTPTS[a]")
-    assert "[0:1]asetpts" in segment_graph(plan.segments[0], plan.target, with_audio=True)
+    silent = segment_graphs(plan.segments[1], plan.target, with_audio=True)
+    assert silent[1].startswith("anullsrc=channel_layout=stereo:sample_rate=48000")
+    assert silent[1].endswith("atrim=end=2.000000[a]")
+    assert segment_graphs(plan.segments[0], plan.target, with_audio=True)[1].startswith("[0:1]asetpts")
 
 
 def test_no_audio_anywhere_gives_a_video_only_output() -> None:
@@ -138,11 +139,44 @@ def test_each_segment_lasts_its_video_and_audio_is_padded_and_trimmed_to_it() ->
     plan = plan_merge([first, clip({"width": 640, "height": 360})])
     assert [s.duration for s in plan.segments] == [1.5, 2.0]
     assert plan.target is not None
-    graph = segment_graph(plan.segments[0], plan.target, with_audio=True)
-    assert "[0:0]setpts=PTS-STARTPTS" in graph and "trim=duration=1.500000" in graph
-    assert "[0:1]asetpts=PTS-STARTPTS,aresample=48000" in graph and "apad,atrim=duration=1.500000" in graph
-    assert "scale=1280:720:force_original_aspect_ratio=decrease" in graph
-    assert "pad=1280:720:(ow-iw)/2:(oh-ih)/2" in graph
+    video, audio = segment_graphs(plan.segments[0], plan.target, with_audio=True)
+    assert video.startswith("[0:0]setpts=PTS-0.000000/TB,") and video.endswith("trim=end=1.500000[v]")
+    assert audio.startswith("[0:1]asetpts=PTS-0.000000/TB,aresample=48000:async=1") and audio.endswith(
+        "apad,atrim=end=1.500000[a]"
+    )
+    assert "scale=1280:720:force_original_aspect_ratio=decrease" in video
+    assert "pad=1280:720:(ow-iw)/2:(oh-ih)/2" in video
+
+
+def test_graphs_hold_no_state_that_a_rebuild_mid_stream_would_reset() -> None:
+    # ffmpeg rebuilds a stream's graph when its picture changes size or format; every filter
+    # starts afresh then, so nothing may count from "the first frame seen".
+    first = clip(
+        {"start_time": "0.021000", "duration": "1.5"},
+        {"start_time": "0.000000", "duration": "1.5"},
+        duration="1.5",
+        start_time="0.000000",
+    )
+    plan = plan_merge([first, clip({"width": 640, "height": 360})])
+    assert plan.target is not None
+    graphs = segment_graphs(plan.segments[0], plan.target, with_audio=True)
+    assert graphs[0].startswith("[0:0]setpts=PTS-0.021000/TB,")  # the stream's offset, from the probe
+    assert graphs[1].startswith("[0:1]asetpts=PTS-0.000000/TB,")
+    for graph in graphs:
+        assert "STARTPTS" not in graph and "duration=" not in graph.replace("stop_duration=", "")
+        assert "fps=" not in graph  # the output makes the rate constant; its count survives a rebuild
+    args = segment_args(
+        plan.segments[0],
+        plan.target,
+        Path("/job/p.mov"),
+        with_audio=True,
+        limits=MediaLimits(),
+        encoder=EncoderSettings(),
+    )
+    assert args[args.index("-reinit_filter") + 1] == "1" and args.index("-reinit_filter") < args.index("-i")
+    assert [args[i + 1] for i, arg in enumerate(args) if arg == "-filter_complex"] == graphs  # one graph each
+    assert args[args.index("-fps_mode") : args.index("-fps_mode") + 4] == ["-fps_mode", "cfr", "-r", "30/1"]
+    assert args[args.index("-t") + 1] == "1.500000" and args.index("-t") > args.index("-i")
 
 
 def test_each_part_is_opened_with_its_demuxer_forced_and_encoded_alike() -> None:
@@ -155,7 +189,7 @@ def test_each_part_is_opened_with_its_demuxer_forced_and_encoded_alike() -> None
         for i, seg in enumerate(plan.segments)
     ]
     for part in args:
-        head = part[: part.index("-i") + 2]
+        head = part[part.index("-protocol_whitelist") : part.index("-i") + 2]
         assert head[:6] == ["-protocol_whitelist", "file,pipe", "-format_whitelist", "mov", "-f", "mov"]
         assert head[-1].startswith("file:/")
     tails = [part[part.index("-c:v") :] for part in args]
@@ -180,3 +214,26 @@ def test_stream_copy_reads_the_list_with_file_protocol_only() -> None:
     assert args[args.index("-c:a") : args.index("-c:a") + 2] == ["-c:a", "copy"]
     assert args[args.index("-c:v") : args.index("-c:v") + 2] == ["-c:v", "copy"]
     assert "+faststart" in args and args[-1] == "/job/out.mp4"
+
+
+@pytest.mark.parametrize(("part_seconds", "fails"), [("2.000000", False), ("1.966667", False), ("1.200000", True)])
+def test_a_part_whose_picture_stops_short_fails_naming_the_clip(
+    monkeypatch: pytest.MonkeyPatch, part_seconds: str, fails: bool
+) -> None:
+    # The graph clones the last frame for a second at most; a picture that vanished earlier in
+    # its clip leaves its part short of the segment, which would leave a hole in the output.
+    plan = plan_merge([clip(), clip({"width": 640, "height": 360})])
+    assert plan.target is not None
+    part = clip({"duration": part_seconds}, duration=part_seconds)
+    monkeypatch.setattr(merge, "probe_media", lambda path, limits: part)
+    target = plan.target
+
+    def check() -> object:
+        return merge._check_part(Path("/job/p.mov"), plan.segments[0], target, "beach.mp4", MediaLimits())
+
+    if not fails:
+        assert check() is part
+        return
+    with pytest.raises(InvalidMedia) as caught:
+        check()
+    assert caught.value.message == "beach.mp4: the picture stops at 00:00 but the clip lasts until 00:02"

@@ -5,8 +5,10 @@
   paths), the `file` protocol only and a format whitelist of `concat` plus the inputs' demuxer.
 - normalise: one ffmpeg per input, in order, with its probed demuxer forced, scales and pads
   it to the target, resamples its audio (or makes silence) and trims both to the segment's
-  length, into an intermediate MOV (x264, PCM); the intermediates are checked to match, then
-  concatenated as above with the video copied and the audio encoded to AAC once. One input
+  length, into an intermediate MOV (x264, PCM); the graphs survive a picture that changes size
+  or format mid-stream (see `segment_args`); the intermediates are checked to match, and each
+  to fill its segment, then concatenated as above with the video copied and the audio encoded
+  to AAC once. A clip that cannot be converted fails naming the clip and where in it. One input
   at a time keeps memory flat however many clips there are (a single filter graph opens a
   decoder per input at once: about 1 GB for twenty 1080p clips).
 
@@ -20,16 +22,20 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 from mediacraft.shared.media import (
     FfmpegProgress,
+    InvalidMedia,
     MediaLimits,
+    ProbeResult,
     ProcessingTimeout,
     file_url,
     probe_media,
     run_ffmpeg,
 )
+from mediacraft.shared.media.scan import clock
 from mediacraft.worker_merge.plan import MergePlan, NormaliseTarget, Segment, compare_inputs
 
 # Characters that would end or corrupt a line of the concat list whatever the quoting.
@@ -155,14 +161,35 @@ def segment_args(
 
     Every intermediate gets the same encoder settings, so they match and concat by stream copy;
     audio stays PCM here and is encoded once, in the final concat, so AAC priming appears once.
+
+    An input may change picture size or pixel format mid-stream. ffmpeg then rebuilds the filter
+    graph that the stream feeds (`-reinit_filter 1`, its default, set here on purpose), and
+    every filter in it starts afresh. So the graphs hold no state that a rebuild would reset:
+    timestamps are shifted by a constant taken from the probe (not `PTS-STARTPTS`), the end is
+    an absolute `trim=end` (not a duration counted from the first frame seen), video and audio
+    are separate graphs (a rebuild of one leaves the other alone), and the frame rate is made
+    constant by the output (`-fps_mode cfr -r`), whose count of frames outlives any rebuild. The
+    output's `-t` cuts both streams at the segment's length.
     """
     gop = max(1, round(float(target.frame_rate) * encoder.gop_seconds))
     args = [
+        # progress often enough that a failure can be placed in the clip to a fraction of a second
+        "-stats_period",
+        "0.1",
+        "-reinit_filter",
+        "1",
         *segment.probe.input_args(limits=limits),
-        "-filter_complex",
-        segment_graph(segment, target, with_audio=with_audio),
+        *(
+            arg
+            for graph in segment_graphs(segment, target, with_audio=with_audio)
+            for arg in ("-filter_complex", graph)
+        ),
         "-map",
         "[v]",
+        "-fps_mode",
+        "cfr",
+        "-r",
+        _rate(target.frame_rate),
         "-c:v",
         "libx264",
         "-preset",
@@ -176,15 +203,26 @@ def segment_args(
     ]
     if with_audio:
         args += ["-map", "[a]", "-c:a", "pcm_s16le"]
-    return [*args, "-map_metadata", "-1", "-map_chapters", "-1", "-f", "mov", str(output)]
+    return [
+        *args,
+        "-t",
+        f"{segment.duration:.6f}",
+        "-map_metadata",
+        "-1",
+        "-map_chapters",
+        "-1",
+        "-f",
+        "mov",
+        str(output),
+    ]
 
 
-def segment_graph(segment: Segment, target: NormaliseTarget, *, with_audio: bool) -> str:
-    """The filter graph that brings one input to the target: `[v]`, and `[a]` when `with_audio`."""
-    chains = [_video_chain(segment, target)]
+def segment_graphs(segment: Segment, target: NormaliseTarget, *, with_audio: bool) -> list[str]:
+    """The filter graphs that bring one input to the target: `[v]`, and `[a]` when `with_audio`."""
+    graphs = [_video_chain(segment, target)]
     if with_audio:
-        chains.append(_audio_chain(segment, target))
-    return ";".join(chains)
+        graphs.append(_audio_chain(segment, target))
+    return graphs
 
 
 def run_merge(
@@ -197,16 +235,22 @@ def run_merge(
     encoder: EncoderSettings = EncoderSettings(),
     cancel_event: threading.Event | None = None,
     on_progress: Callable[[float], None] | None = None,
+    names: Sequence[str] | None = None,
 ) -> None:
-    """Run the plan into `output`; `on_progress` gets the fraction done; outputs go on failure."""
+    """Run the plan into `output`; `on_progress` gets the fraction done; outputs go on failure.
+
+    `names` are the clips' names as their owner knows them (upload names), for error messages:
+    a clip that cannot be converted fails with its name and the time in it where it failed.
+    """
     runner = _Runner(limits, cancel_event, on_progress or (lambda fraction: None))
     if plan.method == "stream_copy":
         list_path = write_concat_list([s.probe.path for s in plan.segments], scratch / "inputs.ffconcat", root=root)
         runner.run(stream_copy_args(plan, list_path, output), output, plan.total_duration, share=(0.0, 1.0))
         return
     assert plan.target is not None, "a normalise plan has a target"
-    parts, done = [], 0.0
+    parts, part_probes, done = [], [], 0.0
     for number, segment in enumerate(plan.segments):
+        name = names[number] if names is not None and number < len(names) else f"clip {number + 1}"
         part = scratch / f"part-{number:03d}.mov"
         args = segment_args(
             segment,
@@ -219,9 +263,15 @@ def run_merge(
         start = _NORMALISE_SHARE * done / plan.total_duration
         done += segment.duration
         share = (start, _NORMALISE_SHARE * done / plan.total_duration)
-        runner.run(args, part, segment.duration, share=share, xerror=True)
+        try:
+            runner.run(args, part, segment.duration, share=share, xerror=True)
+        except InvalidMedia as exc:
+            error = InvalidMedia(f"{name}: the clip could not be converted at {clock(runner.last_out_time)}")
+            error.detail = exc.detail or exc.message
+            raise error from exc
         parts.append(part)
-    _check_parts_match(parts, limits.media)
+        part_probes.append(_check_part(part, segment, plan.target, name, limits.media))
+    _check_parts_match(part_probes)
     list_path = write_concat_list(parts, scratch / "parts.ffconcat", root=root)
     audio = ["-c:a", "aac", "-b:a", encoder.audio_bitrate] if plan.with_audio else []
     args = concat_copy_args(
@@ -245,6 +295,7 @@ class _Runner:
         self.cancel_event = cancel_event
         self.on_progress = on_progress
         self.deadline = None if limits.timeout is None else time.monotonic() + limits.timeout
+        self.last_out_time = 0.0  # where the running step had got to in its output, seconds
 
     def run(
         self,
@@ -257,8 +308,10 @@ class _Runner:
     ) -> None:
         """Run one step; its progress fills `share` of the whole merge."""
         low, high = share
+        self.last_out_time = 0.0
 
         def progress(snapshot: FfmpegProgress) -> None:
+            self.last_out_time = snapshot.out_time
             self.on_progress(low + (high - low) * (snapshot.fraction or 0.0))
 
         run_ffmpeg(
@@ -283,10 +336,27 @@ class _Runner:
         return remaining
 
 
-def _check_parts_match(parts: Sequence[Path], limits: MediaLimits) -> None:
-    """Refuse to stream-copy intermediates that differ: ffmpeg would write a broken file silently."""
+def _check_part(part: Path, segment: Segment, target: NormaliseTarget, name: str, limits: MediaLimits) -> ProbeResult:
+    """Probe one intermediate; a picture that stops short of its segment fails with the clip's name.
+
+    The graph clones the last frame for up to a second; a video stream that ends earlier than
+    that before its clip does (its picture vanishes mid-clip) would leave a hole in the output.
+    """
     relaxed = limits.model_copy(update={"max_file_size": 1 << 62})
-    probes = [probe_media(part, relaxed) for part in parts]
+    probe = probe_media(part, relaxed)
+    video = probe.main_video
+    length = (video.duration if video is not None else None) or probe.duration or 0.0
+    frame = 1 / float(target.frame_rate)
+    if length < segment.duration - 2 * frame - 0.05:
+        stopped = max(0.0, length - 1.0)
+        raise InvalidMedia(
+            f"{name}: the picture stops at {clock(stopped)} but the clip lasts until {clock(segment.duration)}"
+        )
+    return probe
+
+
+def _check_parts_match(probes: Sequence[ProbeResult]) -> None:
+    """Refuse to stream-copy intermediates that differ: ffmpeg would write a broken file silently."""
     mismatches = compare_inputs(probes, include_audio=False)
     if mismatches:
         raise RuntimeError("normalised parts do not match: " + "; ".join(mismatches[:5]))
@@ -295,14 +365,13 @@ def _check_parts_match(parts: Sequence[Path], limits: MediaLimits) -> None:
 def _video_chain(segment: Segment, target: NormaliseTarget) -> str:
     w, h = target.width, target.height
     return (
-        f"[0:{segment.video.index}]setpts=PTS-STARTPTS,"
+        f"[0:{segment.video.index}]setpts=PTS-{_offset(segment, segment.video.start_time):.6f}/TB,"
         # Stretch to square pixels first, so that the fit below keeps the displayed aspect ratio.
         "scale=trunc(iw*sar/2)*2:ih,setsar=1,"
         f"scale={w}:{h}:force_original_aspect_ratio=decrease:force_divisible_by=2,"
-        f"pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color=black,setsar=1,"
-        f"fps={target.frame_rate.numerator}/{target.frame_rate.denominator},format={target.pix_fmt},"
+        f"pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color=black,setsar=1,format={target.pix_fmt},"
         # Clone the last frame a little so a video a hair shorter than its container still fills it.
-        f"tpad=stop_mode=clone:stop_duration=1,trim=duration={segment.duration:.6f},setpts=PTS-STARTPTS"
+        f"tpad=stop_mode=clone:stop_duration=1,trim=end={segment.duration:.6f}"
         "[v]"
     )
 
@@ -312,5 +381,23 @@ def _audio_chain(segment: Segment, target: NormaliseTarget) -> str:
     if segment.audio is None:
         source = f"anullsrc=channel_layout={target.channel_layout}:sample_rate={target.sample_rate},{fmt}"
     else:
-        source = f"[0:{segment.audio.index}]asetpts=PTS-STARTPTS,aresample={target.sample_rate},{fmt},apad"
-    return f"{source},atrim=duration={segment.duration:.6f},asetpts=PTS-STARTPTS[a]"
+        offset = _offset(segment, segment.audio.start_time)
+        # async: output timestamps count the samples written, so sound that overlaps itself where two
+        # recordings meet (Matroska keeps such timestamps) is trimmed, and a gap filled with silence,
+        # beyond 10 ms; sound and picture stay within that of each other.
+        resample = f"aresample={target.sample_rate}:async=1:min_hard_comp=0.01"
+        source = f"[0:{segment.audio.index}]asetpts=PTS-{offset:.6f}/TB,{resample},{fmt},apad"
+    return f"{source},atrim=end={segment.duration:.6f}[a]"
+
+
+def _offset(segment: Segment, stream_start: float | None) -> float:
+    """Where a stream starts once ffmpeg has moved the input's start to zero: each stream of a
+    segment starts at 0, as the segment's place in the output assumes."""
+    file_start = segment.probe.start_time
+    if stream_start is None or file_start is None:
+        return 0.0
+    return max(0.0, stream_start - file_start)
+
+
+def _rate(rate: Fraction) -> str:
+    return f"{rate.numerator}/{rate.denominator}"

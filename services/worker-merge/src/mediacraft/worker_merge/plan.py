@@ -4,14 +4,18 @@ Stream copy is chosen only when every input matches the first on everything the 
 copies blindly: container; stream counts; video codec, profile, level, coded size, pixel format,
 sample aspect ratio, frame rate, time base, colour range/space/transfer/primaries, field order,
 rotation and extradata; audio codec, profile, sample rate, channels, layout, sample format and
-extradata; and the codecs must fit in MP4. A stream-copy concat of mismatched inputs makes
-ffmpeg exit 0 and write a broken file, so any doubt means normalise.
+extradata; and the codecs must fit in MP4; and (from a scan of the whole stream, when given) no
+input may change picture size, pixel format, aspect ratio or frame rate after its headers. A
+stream-copy concat of mismatched inputs makes ffmpeg exit 0 and write a broken file, so any doubt
+means normalise.
 
 Normalise target (the documented rule):
 - size: the display size (sample aspect ratio and rotation applied) of the input with the most
   display pixels, the first such input on a tie, rounded down to even numbers; every input is
   scaled to fit inside it with its aspect ratio kept and padded with black, square pixels;
-- frame rate: the highest input frame rate, capped at `max_frame_rate` (default 60);
+  an input whose picture changes mid-stream counts with its largest picture;
+- frame rate: the highest input frame rate, capped at `max_frame_rate` (default 60); an input
+  whose rate changes mid-stream counts with its faster rate;
 - pixel format yuv420p; audio AAC resampled to 48 kHz stereo; an input without audio gets a
   silent track of its video's length; the output has no audio only when no input has any.
 
@@ -27,6 +31,7 @@ from fractions import Fraction
 from typing import Literal
 
 from mediacraft.shared.media.probe import AudioStream, ProbeResult, VideoStream
+from mediacraft.shared.media.scan import VideoScan
 
 Method = Literal["stream_copy", "normalise"]
 
@@ -115,14 +120,28 @@ class MergePlan:
         return sum(s.duration for s in self.segments)
 
 
-def plan_merge(inputs: Sequence[ProbeResult], *, max_frame_rate: float = 60.0) -> MergePlan:
-    """Choose stream copy when every input matches, else a normalise target; pure."""
+def plan_merge(
+    inputs: Sequence[ProbeResult],
+    *,
+    max_frame_rate: float = 60.0,
+    scans: Sequence[VideoScan] | None = None,
+) -> MergePlan:
+    """Choose stream copy when every input matches, else a normalise target; pure.
+
+    `scans` (one per input, from `scan_video`) tell what the headers do not: an input whose
+    picture or frame rate changes mid-stream is never stream-copied, and the target covers the
+    largest picture and the fastest rate seen anywhere in it.
+    """
     segments = tuple(_segment(i, p) for i, p in enumerate(inputs))
-    mismatches = tuple(compare_inputs(inputs))
+    mismatches = tuple(compare_inputs(inputs)) + tuple(
+        f"input {number}: {change.describe()}"
+        for number, scan in enumerate(scans or (), start=1)
+        for change in scan.changes
+    )
     with_audio = any(s.audio is not None for s in segments)
     if not mismatches:
         return MergePlan("stream_copy", segments, (), None, with_audio)
-    target = choose_target(inputs, max_frame_rate=max_frame_rate)
+    target = choose_target(inputs, max_frame_rate=max_frame_rate, scans=scans)
     return MergePlan("normalise", segments, mismatches, target, with_audio)
 
 
@@ -138,11 +157,17 @@ def compare_inputs(inputs: Sequence[ProbeResult], *, include_audio: bool = True)
     return reasons
 
 
-def choose_target(inputs: Sequence[ProbeResult], *, max_frame_rate: float = 60.0) -> NormaliseTarget:
+def choose_target(
+    inputs: Sequence[ProbeResult],
+    *,
+    max_frame_rate: float = 60.0,
+    scans: Sequence[VideoScan | None] | None = None,
+) -> NormaliseTarget:
     """Apply the module's documented rule: largest display size, highest frame rate (capped)."""
-    largest = max(inputs, key=lambda p: _display_pixels(_main_video(p)))  # max keeps the first on a tie
-    width, height = _main_video(largest).display_size
-    rates = [r for r in (_rate(_main_video(p)) for p in inputs) if r]
+    scans = list(scans or [None] * len(inputs))
+    sizes = [_largest_size(_main_video(p), scan) for p, scan in zip(inputs, scans, strict=True)]
+    width, height = max(sizes, key=lambda size: size[0] * size[1])  # max keeps the first on a tie
+    rates = [r for r in (_input_rate(_main_video(p), scan) for p, scan in zip(inputs, scans, strict=True)) if r]
     rate = max(rates).limit_denominator(1001) if rates else DEFAULT_FRAME_RATE
     cap = Fraction(max_frame_rate).limit_denominator(1001)
     return NormaliseTarget(width=_even(width), height=_even(height), frame_rate=min(rate, cap))
@@ -203,9 +228,22 @@ def _moving(probe: ProbeResult) -> list[VideoStream]:
     return [v for v in probe.video if not v.attached_pic]
 
 
-def _display_pixels(video: VideoStream) -> int:
-    width, height = video.display_size
-    return width * height
+def _largest_size(video: VideoStream, scan: VideoScan | None) -> tuple[int, int]:
+    """The header's display size, or a larger picture the scan met later in the stream."""
+    size = video.display_size
+    if scan is None or scan.largest is None:
+        return size
+    seen = scan.largest[::-1] if video.rotation in (90, 270) else scan.largest
+    return seen if seen[0] * seen[1] > size[0] * size[1] else size
+
+
+def _input_rate(video: VideoStream, scan: VideoScan | None) -> Fraction | None:
+    """The header's rate; for a stream whose rate changes, the faster of its rates as scanned
+    (the average a header gives such a stream, 1650/59 say, is no rate it ever had)."""
+    changing = scan is not None and any(c.kind in ("frame rate", "frame timing") for c in scan.changes)
+    if changing and scan is not None and scan.fastest is not None:
+        return scan.fastest
+    return _rate(video)
 
 
 def _rate(video: VideoStream) -> Fraction | None:

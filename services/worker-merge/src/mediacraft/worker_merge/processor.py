@@ -5,8 +5,8 @@ the inputs' positions, the upload order when absent), parsed with the model the 
 
 `process(ctx)` follows the worker contract (synchronous, run in a thread by the runtime) with the
 default `MergeOptions`; a service that configures its limits builds `MergeProcessor(options)`.
-Stages reported through `ctx.report` (fraction of the processing stage): probing 0-5 %, merging
-5-95 %, checking the result 95-100 %.
+Stages reported through `ctx.report` (fraction of the processing stage): probing 0-5 % (headers,
+then a scan of each video for changes mid-stream), merging 5-95 %, checking the result 95-100 %.
 
 Everything it writes lives in one scratch folder inside the job directory, removed on any
 failure, so a failed or cancelled job leaves only its inputs behind.
@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mediacraft.shared.errors import InvalidInput
 from mediacraft.shared.media import MediaLimits, MediaTooLong, ProbeResult, probe_media
+from mediacraft.shared.media.scan import VideoScan, scan_video
 from mediacraft.shared.merge import parse_merge_config
 from mediacraft.shared.worker.contract import JobContext, ProcessorResult
 from mediacraft.worker_merge.merge import EncoderSettings, RunLimits, run_merge
@@ -85,7 +86,8 @@ class MergeProcessor:
         opts = self.options
         report = _MonotonicReport(ctx)
         probes = self._probe_all(ctx, report)
-        plan = plan_merge(probes, max_frame_rate=opts.max_frame_rate)
+        scans = self._scan_all(ctx, probes, report)
+        plan = plan_merge(probes, max_frame_rate=opts.max_frame_rate, scans=scans)
         if plan.total_duration > opts.max_total_duration:
             raise MediaTooLong(
                 f"the merged video would last {plan.total_duration / 60:.1f} min;"
@@ -108,6 +110,7 @@ class MergeProcessor:
             encoder=EncoderSettings(preset=opts.preset, crf=opts.crf),
             cancel_event=ctx.cancel_event,
             on_progress=lambda f: report(_PROBE_SHARE + _MERGE_SHARE * f, plan.method),
+            names=[_name(ctx, number) for number in range(len(ctx.inputs))],
         )
         # ffmpeg may have finished in the instant the cancel arrived; a cancel still wins.
         ctx.check_cancelled()
@@ -136,10 +139,28 @@ class MergeProcessor:
             try:
                 probes.append(probe_media(path, self.options.limits, expect="video"))
             except InvalidInput as exc:
-                name = ctx.input_names[number][:100] if number < len(ctx.input_names) else f"clip {number + 1}"
-                raise type(exc)(f"{name}: {exc.message}", code=exc.code) from exc
-            report(_PROBE_SHARE * (number + 1) / len(ctx.inputs), "probing")
+                raise type(exc)(f"{_name(ctx, number)}: {exc.message}", code=exc.code) from exc
+            report(_PROBE_SHARE / 2 * (number + 1) / len(ctx.inputs), "probing")
         return probes
+
+    def _scan_all(self, ctx: JobContext, probes: list[ProbeResult], report: _MonotonicReport) -> list[VideoScan]:
+        """Read each input's video through for changes its headers hide (see `shared.media.scan`)."""
+        scans = []
+        for number, probe in enumerate(probes):
+            ctx.check_cancelled()
+            try:
+                scans.append(
+                    scan_video(
+                        probe,
+                        self.options.limits,
+                        cancel_event=ctx.cancel_event,
+                        timeout=ctx.deadline_seconds or self.options.timeout_seconds,
+                    )
+                )
+            except InvalidInput as exc:
+                raise type(exc)(f"{_name(ctx, number)}: {exc.message}", code=exc.code) from exc
+            report(_PROBE_SHARE / 2 * (1 + (number + 1) / len(probes)), "probing")
+        return scans
 
     def _output_limits(self) -> MediaLimits:
         # The output is the sum of the inputs: check it against the merge limits, not one clip's.
@@ -161,6 +182,11 @@ class _MonotonicReport:
     def __call__(self, fraction: float, detail: str) -> None:
         self._best = max(self._best, min(1.0, fraction))
         self._ctx.report(self._best, detail)
+
+
+def _name(ctx: JobContext, number: int) -> str:
+    """A clip as its owner knows it: the upload name (never a path on this machine)."""
+    return ctx.input_names[number][:100] if number < len(ctx.input_names) else f"clip {number + 1}"
 
 
 _default = MergeProcessor()

@@ -26,6 +26,7 @@ Call from a worker thread or `asyncio.to_thread`: it blocks on ffprobe.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import resource
@@ -89,6 +90,7 @@ class VideoStream:
     duration: float | None
     frame_count: int | None
     attached_pic: bool  # cover art, not a moving picture
+    start_time: float | None = None  # seconds, on the container's clock
 
     @property
     def frame_size(self) -> tuple[int, int]:
@@ -116,6 +118,7 @@ class AudioStream:
     time_base: str | None
     extradata_hash: str | None
     duration: float | None
+    start_time: float | None = None  # seconds, on the container's clock
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,7 @@ class ProbeResult:
     video: tuple[VideoStream, ...]
     audio: tuple[AudioStream, ...]
     media: MediaInfo
+    start_time: float | None = None  # the earliest stream's start: ffmpeg counts inputs from here
 
     @property
     def main_video(self) -> VideoStream | None:
@@ -273,6 +277,7 @@ def parse_ffprobe(data: dict[str, Any], *, path: Path, container: ContainerForma
         video=video,
         audio=audio,
         media=_media_info(container, duration, video, audio),
+        start_time=_float(fmt.get("start_time")),
     )
 
 
@@ -402,6 +407,7 @@ def _video_stream(s: dict[str, Any]) -> VideoStream:
         duration=_stream_duration(s),
         frame_count=_int(s.get("nb_frames")),
         attached_pic=bool((s.get("disposition") or {}).get("attached_pic")),
+        start_time=_float(s.get("start_time")),
     )
 
 
@@ -417,6 +423,7 @@ def _audio_stream(s: dict[str, Any]) -> AudioStream:
         time_base=s.get("time_base"),
         extradata_hash=s.get("extradata_hash"),
         duration=_stream_duration(s),
+        start_time=_float(s.get("start_time")),
     )
 
 
@@ -499,6 +506,15 @@ def _int(value: Any) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         return None
+
+
+def _float(value: Any) -> float | None:
+    """A finite number, or None (ffprobe writes "N/A" for unknown values)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _positive_float(value: Any) -> float | None:

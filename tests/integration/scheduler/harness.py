@@ -124,12 +124,14 @@ class Harness:
         task_type: TaskType = TaskType.VIDEO_MERGE,
         publish: bool = True,
         with_version: bool = True,
+        task_id: str | None = None,
     ) -> str:
         """Insert a queued task as the gateway's submit does, then publish SubmitTask.
 
         `with_version=False` sends the bare SubmitTask, which makes the scheduler read the task.
+        `task_id`: the gateway's form (a UUID with hyphens) for tasks the HTTP API must accept.
         """
-        task_id = uuid.uuid4().hex
+        task_id = task_id or uuid.uuid4().hex
         now = utcnow()
         task = await self.store.insert(
             Task(

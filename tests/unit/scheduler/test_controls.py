@@ -83,3 +83,53 @@ async def test_the_cancel_command_clears_the_recorded_request(rig: SchedulerRig)
     await record(rig, task_id, ControlKind.CANCEL)
     await rig.cancel(task_id)
     assert (await rig.task(task_id)).control is None
+
+
+# After a takeover (a restart, or the broker back after an outage) memory is rebuilt from the store,
+# so it holds the version written with the recorded cancel: no compare-and-set conflicts any more,
+# and memory itself must know that a cancel is pending.
+
+
+async def test_after_a_takeover_a_queued_task_whose_cancel_was_lost_never_starts(rig: SchedulerRig) -> None:
+    running = await rig.submit("alice")
+    waiting = await rig.submit("alice")
+    await rig.started(running)
+    await record(rig, waiting, ControlKind.CANCEL)
+    await rig.stop_scheduler()
+    await rig.start_scheduler()  # takes over: rebuilds memory from the store on its first delivery
+
+    await rig.succeed(running)  # frees the slot before the reconcile carries the cancel out
+
+    task = await rig.task(waiting)
+    assert (task.status, task.control) == (CANCELLED, None)
+    assert rig.jobs() == [(running, 1)]
+
+
+async def test_after_a_takeover_a_running_task_whose_cancel_was_lost_never_completes(rig: SchedulerRig) -> None:
+    task_id = await rig.submit("alice")
+    await rig.started(task_id)
+    await record(rig, task_id, ControlKind.CANCEL)
+    await rig.stop_scheduler()
+    await rig.start_scheduler()
+
+    await rig.succeed(task_id)  # the job finishes before the reconcile carries the cancel out
+
+    task = await rig.task(task_id)
+    assert (task.status, task.result, task.control) == (CANCELLED, None, None)
+    assert [new for _, new in rig.changes(task_id)][-2:] == [CANCELLING, CANCELLED]
+
+
+async def test_a_requested_reconcile_does_not_let_a_lost_cancel_be_dispatched(rig: SchedulerRig) -> None:
+    running = await rig.submit("alice")
+    waiting = await rig.submit("alice")
+    await rig.started(running)
+    await record(rig, waiting, ControlKind.CANCEL)
+    # a reconcile within the request's grace refreshes memory's versions but leaves the request to
+    # its command (which is lost)
+    await rig.send(ReconcileTasks(reason="requested"))
+    assert await rig.status(waiting) == QUEUED
+
+    await rig.succeed(running)
+
+    assert (await rig.task(waiting)).status == CANCELLED
+    assert rig.jobs() == [(running, 1)]

@@ -26,7 +26,9 @@ class WaitingTask:
     """A queued task as the scheduler remembers it; `version` and `attempts` as last seen in the store.
 
     `position` and `message` are what the store shows a person now, so unchanged ones are not
-    written again.
+    written again. `cancel_requested`: the task was read with a person's cancel recorded on it
+    (its command late or lost); `version` then already counts that request, so the dispatch
+    compare-and-set would not catch it, and the task is cancelled instead of started.
     """
 
     task_id: str
@@ -38,6 +40,7 @@ class WaitingTask:
     seq: int = field(default=0, compare=False)
     position: int | None = field(default=None, compare=False)
     message: str | None = field(default=None, compare=False)
+    cancel_requested: bool = field(default=False, compare=False)
 
     @property
     def key(self) -> tuple[float, int]:

@@ -62,6 +62,7 @@ def waiting_from(task: Task) -> WaitingTask:
         task.attempts,
         position=task.queue_position,
         message=task.message,
+        cancel_requested=cancel_recorded(task),
     )
 
 
@@ -84,7 +85,13 @@ def running_from(task: Task, lease: datetime) -> RunningTask:
         stage=task.stage,
         subtasks=dict(task.subtasks),
         eta_seconds=task.eta_seconds,
+        cancel_requested=cancel_recorded(task),
     )
+
+
+def cancel_recorded(task: Task) -> bool:
+    """Whether a person's cancel is recorded on the task and not carried out yet."""
+    return task.pending_control is ControlKind.CANCEL
 
 
 def retrying_from(task: Task, now: datetime) -> RetryingTask:
@@ -112,9 +119,15 @@ async def dispatch_ready(ctx: Context, causes: list[str] | None = None) -> int:
     n-th job started gets the n-th as its causation id (the last one beyond them).
     """
     taken: list[WaitingTask] = []
+    cancelled: list[WaitingTask] = []
     while (entry := ctx.state.next_to_start()) is not None:
+        if entry.cancel_requested:
+            cancelled.append(entry)  # out of the line, and it takes no slot
+            continue
         ctx.state.reserve(entry)
         taken.append(entry)
+    for entry in cancelled:
+        await _cancel_instead(ctx, entry)
     if not taken:
         return 0
     contexts = [
@@ -127,6 +140,18 @@ async def dispatch_ready(ctx: Context, causes: list[str] | None = None) -> int:
     if errors:
         raise errors[0]
     return sum(1 for o in outcomes if o is True)
+
+
+async def _cancel_instead(ctx: Context, entry: WaitingTask) -> None:
+    """A waiting task read with a cancel recorded on it: cancel it rather than start it."""
+    task = await ctx.store.get(entry.task_id)
+    if task is None or task.status != QUEUED:
+        return  # ended or started elsewhere: no longer waiting here
+    if cancel_recorded(task):
+        log.info("scheduler.cancel_carried_out", task_id=task.task_id, via="dispatch")
+        await cancel_waiting(ctx, task)  # on a conflict the next reconcile finds it again
+        return
+    enqueue(ctx, task)  # the request is gone meanwhile: it waits again
 
 
 async def _start_reserved(ctx: Context, entry: WaitingTask) -> bool:
@@ -291,6 +316,9 @@ Step = Callable[[RunningTask], tuple[Transition, dict[str, Any]]]
 
 async def _write_running(ctx: Context, run: RunningTask, step: Step) -> Task | None:
     """Transition a running attempt; None (slot released) when the store says it already ended."""
+    if run.cancel_requested and not run.cancelling and step(run)[0] is not transitions.REQUEST_CANCEL:
+        # read with a cancel recorded on it: the cancel comes first, so the attempt ends cancelled
+        await _cancel_first(ctx, run)
     for _ in range(3):
         transition, changes = step(run)
         try:
@@ -318,7 +346,7 @@ async def _cancel_first(ctx: Context, run: RunningTask) -> None:
         )
     except (Conflict, NotFound):
         return
-    run.version, run.cancelling = task.version, True
+    run.version, run.cancelling, run.cancel_requested = task.version, True, False
     ctx.publisher.status_changed(task, PROCESSING, causation_id=ctx.causation_id)
     log.info("scheduler.cancel_carried_out", task_id=run.task_id, attempt=run.attempt, via="conflict")
 
@@ -496,6 +524,7 @@ async def request_cancel(ctx: Context, run: RunningTask) -> Task | None:
     if task is None:
         return None
     run.version, run.cancelling = task.version, task.status == CANCELLING
+    run.cancel_requested = False
     ctx.publisher.status_changed(task, PROCESSING, causation_id=ctx.causation_id)
     await stop_worker(ctx, run.task_id, run.attempt)
     return task

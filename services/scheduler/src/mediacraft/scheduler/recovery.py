@@ -20,6 +20,7 @@ from datetime import timedelta
 from mediacraft.scheduler.lifecycle import (
     RUNNING,
     Context,
+    cancel_recorded,
     lapse,
     progress_due,
     requeue_retry,
@@ -73,6 +74,7 @@ async def reconcile(ctx: Context, *, takeover: bool) -> ReconcileReport:
             dropped += 1
         else:
             entry.version, entry.attempts = task.version, task.attempts
+            entry.cancel_requested = cancel_recorded(task)
     for task_id, run in list(state.running.items()):
         task = by_id.get(task_id)
         if task is None or task.status not in RUNNING or task.attempts != run.attempt:
@@ -80,6 +82,7 @@ async def reconcile(ctx: Context, *, takeover: bool) -> ReconcileReport:
             dropped += 1
         else:
             run.version, run.cancelling = task.version, task.status == TaskStatus.CANCELLING
+            run.cancel_requested = cancel_recorded(task)
     for task_id, watch in list(state.retrying.items()):
         task = by_id.get(task_id)
         if task is None or task.status != TaskStatus.RETRYING or task.attempts != watch.attempt:

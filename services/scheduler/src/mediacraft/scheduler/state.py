@@ -41,6 +41,9 @@ class RunningTask:
     progress_written_at: datetime | None = None
     progress_dirty: bool = False
     worker_started: bool = True  # False from dispatch until the first news from a worker
+    # read with a person's cancel recorded on it (its command late or lost): the attempt's end is
+    # a cancel, whatever the worker reports, as the compare-and-set on `version` cannot tell
+    cancel_requested: bool = False
 
 
 @dataclass

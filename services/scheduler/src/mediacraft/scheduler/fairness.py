@@ -38,6 +38,7 @@ class WaitingTask:
     seq: int = field(default=0, compare=False)
     position: int | None = field(default=None, compare=False)
     message: str | None = field(default=None, compare=False)
+    ready_at: datetime | None = field(default=None, compare=False)  # when it became queued (None: submitted_at)
 
     @property
     def key(self) -> tuple[float, int]:

@@ -38,7 +38,9 @@ class SchedulerMetrics:
             ["pool", "reason"],
             registry=r,
         )
-        self.tasks_running = Gauge(p + "tasks_running", "Tasks holding a slot (dispatched, running or cancelling)", ["pool"], registry=r)
+        self.tasks_running = Gauge(
+            p + "tasks_running", "Tasks holding a slot (dispatched, running or cancelling)", ["pool"], registry=r
+        )
         self.dispatch_latency = Histogram(
             p + "dispatch_latency_seconds",
             "From a task becoming ready (submitted, requeued after a retry wait or a lost worker,"
@@ -54,7 +56,9 @@ class SchedulerMetrics:
             ["code"],
             registry=r,
         )
-        self.task_failures = Counter(p + "task_failures_total", "Tasks that ended failed, by error code", ["code"], registry=r)
+        self.task_failures = Counter(
+            p + "task_failures_total", "Tasks that ended failed, by error code", ["code"], registry=r
+        )
         self.tasks_completed = Counter(p + "tasks_completed_total", "Tasks that ended completed", ["pool"], registry=r)
         self.lease_lapses = Counter(p + "lease_lapses_total", "Running attempts whose lease ran out", registry=r)
         self.dead_lettered = Counter(
@@ -63,7 +67,10 @@ class SchedulerMetrics:
             registry=r,
         )
         self.inbox_batch_size = Histogram(
-            p + "inbox_batch_size", "Inbox messages handled together in one batch", buckets=_BATCH_SIZE_BUCKETS, registry=r
+            p + "inbox_batch_size",
+            "Inbox messages handled together in one batch",
+            buckets=_BATCH_SIZE_BUCKETS,
+            registry=r,
         )
         self.inbox_batch_seconds = Histogram(
             p + "inbox_batch_seconds",

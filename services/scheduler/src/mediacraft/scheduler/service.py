@@ -32,8 +32,8 @@ from mediacraft.scheduler.handlers import HANDLERS
 from mediacraft.scheduler.lifecycle import Context, dispatch_ready
 from mediacraft.scheduler.metrics import SchedulerMetrics
 from mediacraft.scheduler.publisher import Publisher
-from mediacraft.scheduler.quotas import Block, blocked_by
 from mediacraft.scheduler.queue_positions import standings
+from mediacraft.scheduler.quotas import Block, blocked_by
 from mediacraft.scheduler.recovery import adopt_missing, load_active, reconcile
 from mediacraft.scheduler.rules import Rules
 from mediacraft.scheduler.settings import Settings

@@ -187,7 +187,10 @@ class Stack:
             child.supervisor = asyncio.create_task(self._supervise(child, width))
         log.info("stack started", gateway=f"http://127.0.0.1:{self.port}", processes=len(self.children))
         if self.metrics_port:
-            log.info("metrics endpoints", **{name: f"http://127.0.0.1:{p}/metrics" for name, p in self.metrics_ports().items()})
+            log.info(
+                "metrics endpoints",
+                **{name: f"http://127.0.0.1:{p}/metrics" for name, p in self.metrics_ports().items()},
+            )
 
     async def _spawn(self, child: Child) -> None:
         child.process = await asyncio.create_subprocess_exec(

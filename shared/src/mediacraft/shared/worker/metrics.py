@@ -54,7 +54,9 @@ class WorkerMetrics:
             buckets=_WAIT_BUCKETS,
             registry=r,
         )
-        self.failures = Counter(p + "failures_total", "Jobs that ended failed, by error code", ["pool", "code"], registry=r)
+        self.failures = Counter(
+            p + "failures_total", "Jobs that ended failed, by error code", ["pool", "code"], registry=r
+        )
         self.cancellations = Counter(p + "cancellations_total", "Jobs that ended cancelled", ["pool"], registry=r)
         for outcome in OUTCOMES:  # every outcome's series exists from the start, at zero
             self.jobs.labels(pool, outcome)
@@ -102,7 +104,9 @@ class _RuntimeCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         labels = ["pool", "worker"]
         taking = GaugeMetricFamily(
-            PREFIX + "taking_jobs", "1 while the worker takes jobs (0: short of scratch space or stopping)", labels=labels
+            PREFIX + "taking_jobs",
+            "1 while the worker takes jobs (0: short of scratch space or stopping)",
+            labels=labels,
         )
         used = GaugeMetricFamily(
             PREFIX + "scratch_bytes", "Bytes under the worker's work dir (0 on the system temp dir)", labels=labels

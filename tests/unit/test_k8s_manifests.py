@@ -63,7 +63,14 @@ SERVICES = (
     "cleanup",
 )
 HTTP_PORTS = {"gateway": 8000, "identity": 8001}
-METRICS_PORTS = {"cleanup": 9464}  # a Prometheus endpoint and nothing else
+# a Prometheus endpoint and nothing else (every worker pool on the same port, each pod its own)
+METRICS_PORTS = {
+    "cleanup": 9464,
+    "scheduler": 9102,
+    "worker-watermark": 9103,
+    "worker-merge": 9103,
+    "worker-generate": 9103,
+}
 API_METRICS_PORTS = {"gateway": 9100, "identity": 9101}  # metrics off the API port
 SERVICE_PORTS = {**HTTP_PORTS, **METRICS_PORTS}
 WORKER_POOLS = {"worker-watermark": "watermark", "worker-merge": "merge", "worker-generate": "generate"}
@@ -516,7 +523,8 @@ def test_services_without_http_probe_the_broker_connection_by_exec(bundle: Manif
     for name in ("scheduler", *WORKER_POOLS):
         spec = pod_spec(bundle.deployments[name])
         container = spec["containers"][0]
-        assert "ports" not in container, f"{name} serves nothing, yet declares ports"
+        ports = {p["name"]: p["containerPort"] for p in container.get("ports", [])}
+        assert ports == {"metrics": METRICS_PORTS[name]}, f"{name} serves its metrics and nothing else"
         for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
             assert "httpGet" not in container.get(probe, {}), f"{name} has an HTTP {probe} and no HTTP server"
         command = container["readinessProbe"]["exec"]["command"]
@@ -808,7 +816,8 @@ def test_ingress_is_denied_unless_allowed(bundle: Manifests) -> None:
     assert deny and "Ingress" in deny[0]["spec"]["policyTypes"]
     assert allowed_ports(ingress_rules(bundle, "gateway")) == {HTTP_PORTS["gateway"], API_METRICS_PORTS["gateway"]}
     for name in ("scheduler", *WORKER_POOLS):
-        assert ingress_rules(bundle, name) == [], f"{name} listens to nothing, yet accepts traffic"
+        # its metrics port alone, to Prometheus wherever that runs
+        assert allowed_ports(ingress_rules(bundle, name)) == {METRICS_PORTS[name]}, f"{name} accepts more"
 
 
 def test_identity_accepts_only_the_gateway(bundle: Manifests) -> None:
@@ -925,6 +934,21 @@ def test_cleanup_serves_metrics_where_it_is_probed_scraped_and_let_in(
     assert "livenessProbe" not in container, "the metrics thread answers even with the loop wedged"
     assert base_bundle.find("Service", "cleanup") is not None
     assert allowed_ports(ingress_rules(base_bundle, "cleanup")) == {METRICS_PORTS["cleanup"]}
+
+
+def test_scheduler_and_workers_serve_metrics_where_they_are_scraped_and_let_in(
+    base_bundle: Manifests, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("scheduler", *WORKER_POOLS):
+        deployment = base_bundle.deployments[name]
+        container = pod_spec(deployment)["containers"][0]
+        cls, _ = settings_class(name)
+        fields = settings_from_env(cls, resolved_env(base_bundle, deployment), monkeypatch).model_dump()
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        assert fields["metrics_port"] == ports["metrics"] == METRICS_PORTS[name], name
+        assert fields["metrics_host"] == "0.0.0.0", f"Prometheus could not reach {name}"
+        service = base_bundle.find("Service", name)
+        assert service is not None and [p["name"] for p in service["spec"]["ports"]] == ["metrics"]
 
 
 def test_cleanup_cronjob_replaces_the_deployment(cronjob_bundle: Manifests) -> None:

@@ -154,6 +154,22 @@ def test_cleanup_has_its_settings_in_both_modes(monkeypatch: pytest.MonkeyPatch,
     assert single_process(tmp_path).cleanup.settings.cleanup_metrics_port == 9999
 
 
+def test_the_single_process_serves_at_most_the_gateways_metrics_port(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    alone = scheduler.build(SchedulerSettings(), Adapters(SchedulerSettings()))
+    assert alone.metrics.port == 9102  # the scheduler's own process serves its metrics
+    pool = worker_merge.build(worker_merge.settings(), Adapters(worker_merge.settings()))
+    assert pool.metrics is not None and pool.metrics.port == 9103  # and each worker process its own
+    # every service reads MEDIACRAFT_METRICS_PORT: in one process only the gateway may bind it
+    monkeypatch.setenv("MEDIACRAFT_METRICS_PORT", "9200")
+    standalone = single_process(tmp_path)
+    assert standalone.gateway_settings.metrics_port == 9200
+    assert standalone.scheduler.metrics.port == 0 and not standalone.scheduler.metrics.enabled
+    assert standalone.pools and all(p.metrics is not None and p.metrics.port == 0 for p in standalone.pools)
+    assert {s.metrics_port for s in standalone.worker_settings.values()} == {0}  # type: ignore[attr-defined]
+
+
 def test_one_process_shares_one_bus_one_store_and_one_object_store(tmp_path: Path) -> None:
     standalone = single_process(tmp_path)
     adapters = standalone.adapters

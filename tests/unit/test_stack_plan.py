@@ -59,6 +59,28 @@ def test_every_service_process_reads_what_the_plan_gives_it(monkeypatch: pytest.
         assert settings.store_url == f"sqlite:///{tmp_path / 'mediacraft.db'}" and settings.data_dir == str(tmp_path)
 
 
+METRICS_SERVICES = ("mediacraft.identity", "mediacraft.gateway", "mediacraft.scheduler", "mediacraft.worker_watermark",
+                    "mediacraft.worker_merge", "mediacraft.worker_generate")  # fmt: skip
+
+
+@pytest.mark.parametrize("base", [9300, 0])
+def test_each_process_gets_a_metrics_port_of_its_own_or_none(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, base: int
+) -> None:
+    # the one variable every service reads, set for the gateway: no child may inherit it as is
+    monkeypatch.setenv("MEDIACRAFT_METRICS_PORT", "9100")
+    stack = Stack(data_dir=tmp_path, workers=2, schedulers=2, metrics_port=base)
+    children = [c for c in stack.plan(stack.environment()) if c.module in METRICS_SERVICES]
+    ports = {c.name: as_child_reads_it(c, monkeypatch).model_dump()["metrics_port"] for c in children}
+    assert ports == stack.metrics_ports()
+    assert len(ports) == 2 + 2 + 3 * 2  # gateway, identity, two schedulers, two processes per pool
+    if base:
+        assert sorted(ports.values()) == list(range(base, base + len(ports)))  # all different
+        assert ports["gateway"] == base  # the gateway's keeps the base, as before
+    else:
+        assert set(ports.values()) == {0}
+
+
 def test_a_setting_the_service_does_not_have_is_refused() -> None:
     with pytest.raises(KeyError, match="http_prot"):
         environment_of(GatewaySettings, http_prot=8000)

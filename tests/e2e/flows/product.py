@@ -94,6 +94,7 @@ class ProductProcess:
     cleanup_metrics_port: int = field(default_factory=free_port)  # stack: two stacks on one machine
     workers: int = 1  # stack: processes per worker pool
     schedulers: int = 1  # stack: scheduler replicas
+    metrics_port: int = 0  # stack: the first of its processes' metrics ports (0: none)
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
     ready_seconds: float = 0.0
@@ -124,6 +125,8 @@ class ProductProcess:
             str(self.schedulers),
             "--grace",
             "30",
+            "--metrics-port",
+            str(self.metrics_port),
         ]
 
     def environment(self) -> dict[str, str]:

@@ -1,12 +1,31 @@
 """A Prometheus metrics endpoint on a port of its own, apart from any public API port.
 
 Served from a thread (prometheus-client's server): a scrape never waits for the event loop.
+prometheus-client is imported only here and in `new_registry`, not when this module loads: a
+distribution that serves metrics declares it (shared's `metrics` extra, or the service itself).
+No `_created` series: they duplicate each counter and histogram for what Prometheus can tell
+from a counter's reset, so every registry made or served here goes without them.
 """
 
 from __future__ import annotations
 
 import threading
 from typing import Any
+
+
+def without_created_series() -> None:
+    """Export no `<name>_created` samples (prometheus-client's switch is process-wide)."""
+    from prometheus_client import disable_created_metrics
+
+    disable_created_metrics()  # type: ignore[no-untyped-call]
+
+
+def new_registry() -> Any:
+    """A registry of its own for one service's metrics (several services may share a process)."""
+    from prometheus_client import CollectorRegistry
+
+    without_created_series()
+    return CollectorRegistry()
 
 
 class MetricsServer:
@@ -29,6 +48,7 @@ class MetricsServer:
             return
         from prometheus_client import start_http_server
 
+        without_created_series()
         self._server, self._thread = start_http_server(self.port, addr=self.host, registry=self.registry)
 
     def stop(self) -> None:

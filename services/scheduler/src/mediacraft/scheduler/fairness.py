@@ -41,6 +41,7 @@ class WaitingTask:
     position: int | None = field(default=None, compare=False)
     message: str | None = field(default=None, compare=False)
     cancel_requested: bool = field(default=False, compare=False)
+    ready_at: datetime | None = field(default=None, compare=False)  # when it became queued (None: submitted_at)
 
     @property
     def key(self) -> tuple[float, int]:

@@ -50,7 +50,9 @@ async def on_submit(cmd: SubmitTask, ctx: Context) -> None:
         return
     if cmd.version is not None and cmd.submitted_at is not None:
         # the submitter says what it wrote: no read needed; the dispatch compare-and-set checks it
-        state.waiting.push(WaitingTask(cmd.task_id, cmd.user_id, cmd.task_type, cmd.submitted_at, cmd.version))
+        entry = WaitingTask(cmd.task_id, cmd.user_id, cmd.task_type, cmd.submitted_at, cmd.version)
+        entry.ready_at = cmd.submitted_at
+        state.waiting.push(entry)
         return
     task = await ctx.store.get(cmd.task_id)
     if task is None or task.status != TaskStatus.QUEUED:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from mediacraft.scheduler.fairness import WaitingTask
 from mediacraft.scheduler.leases import TIMED_OUT, WORKER_LOST, lapse_message
+from mediacraft.scheduler.metrics import SchedulerMetrics
 from mediacraft.scheduler.publisher import Publisher
 from mediacraft.scheduler.retry_policy import GiveUp, RetryLater
 from mediacraft.scheduler.rules import Rules
@@ -25,7 +26,15 @@ from mediacraft.shared.errors import Conflict, NotFound
 from mediacraft.shared.logging import get_logger
 from mediacraft.shared.ports.bus import BusUnavailable, Unroutable
 from mediacraft.shared.ports.stores import TaskStore
-from mediacraft.shared.tasks import TERMINAL_STATUSES, ControlKind, ResultFile, Task, TaskError, TaskStatus
+from mediacraft.shared.tasks import (
+    POOL_OF_TYPE,
+    TERMINAL_STATUSES,
+    ControlKind,
+    ResultFile,
+    Task,
+    TaskError,
+    TaskStatus,
+)
 from mediacraft.shared.transitions import Transition
 
 log = get_logger("mediacraft.scheduler")
@@ -38,7 +47,8 @@ PUBLISH_ERRORS = (BusUnavailable, Unroutable)
 
 @dataclass
 class Context:
-    """What every handler gets: the store, the publisher, the clock, the state and the rules."""
+    """What every handler gets: the store, the publisher, the clock, the state and the rules (and
+    the metrics the steps record)."""
 
     store: TaskStore
     publisher: Publisher
@@ -46,13 +56,14 @@ class Context:
     state: SchedulerState
     rules: Rules
     causation_id: str | None = None
+    metrics: SchedulerMetrics = field(default_factory=SchedulerMetrics)
 
 
 # --- building memory from store documents ---------------------------------------------------------
 
 
-def waiting_from(task: Task) -> WaitingTask:
-    """The waiting-line entry of a queued task."""
+def waiting_from(task: Task, ready_at: datetime | None = None) -> WaitingTask:
+    """The waiting-line entry of a queued task; `ready_at`: when it became queued, if known."""
     return WaitingTask(
         task.task_id,
         task.user_id,
@@ -63,7 +74,22 @@ def waiting_from(task: Task) -> WaitingTask:
         position=task.queue_position,
         message=task.message,
         cancel_requested=cancel_recorded(task),
+        ready_at=ready_at or ready_since(task),
     )
+
+
+def ready_since(task: Task) -> datetime:
+    """When a queued task read from the store became queued, as well as the store tells.
+
+    A first attempt and a restart (which resets the retry counts) are queued since `submitted_at`;
+    a task put back after a retry wait or a lost worker keeps its first submission time, so its
+    last write (`updated_at`, a later queue-position write included) stands in: its wait is then
+    counted from there, never longer than it was.
+    """
+    submitted = task.submitted_at or task.created_at
+    if task.retry_count == 0 and task.lost_redispatches == 0:
+        return submitted
+    return task.updated_at or submitted
 
 
 def running_from(task: Task, lease: datetime) -> RunningTask:
@@ -102,7 +128,7 @@ def retrying_from(task: Task, now: datetime) -> RetryingTask:
 def enqueue(ctx: Context, task: Task) -> None:
     """Put a queued task in its user's line (idempotent)."""
     ctx.state.forget(task.task_id)
-    ctx.state.waiting.push(waiting_from(task))
+    ctx.state.waiting.push(waiting_from(task, ready_at=ctx.clock.now()))  # queued by the write just made
 
 
 # --- dispatch ---------------------------------------------------------------------------------------
@@ -211,6 +237,8 @@ async def _start(ctx: Context, entry: WaitingTask) -> bool:
     deadline = ctx.rules.lease.max_run(task.task_type)
     await ctx.publisher.run_job(task, deadline_seconds=deadline, causation_id=ctx.causation_id)
     ctx.publisher.status_changed(task, QUEUED, causation_id=ctx.causation_id)
+    waited = (task.started_at or ctx.clock.now()) - (entry.ready_at or task.started_at or ctx.clock.now())
+    ctx.metrics.dispatch_latency.labels(POOL_OF_TYPE[task.task_type]).observe(max(0.0, waited.total_seconds()))
     log.debug("scheduler.dispatched", task_id=task.task_id, user_id=task.user_id, attempt=task.attempts)
     return True
 
@@ -401,7 +429,19 @@ async def _end(ctx: Context, run: RunningTask, step: Step) -> Task | None:
         if task.status in TERMINAL_STATUSES:
             ctx.state.mark_ended(task.task_id)
         ctx.publisher.status_changed(task, previous, causation_id=ctx.causation_id)
+        _count_end(ctx, task)
     return task
+
+
+def _count_end(ctx: Context, task: Task) -> None:
+    """Count what an attempt's end made of its task: completed, failed, or put back for a retry."""
+    code = task.error.code if task.error is not None else ""
+    if task.status == TaskStatus.COMPLETED:
+        ctx.metrics.tasks_completed.labels(POOL_OF_TYPE[task.task_type]).inc()
+    elif task.status == TaskStatus.FAILED:
+        ctx.metrics.task_failures.labels(code).inc()
+    elif task.status in (TaskStatus.RETRYING, QUEUED):  # after a retry delay, or at once for a lost worker
+        ctx.metrics.retries_scheduled.labels(code).inc()
 
 
 # A job lost with its worker is dispatched again at once this many times per series of attempts
@@ -489,6 +529,7 @@ async def lapse(ctx: Context, run: RunningTask) -> Task | None:
     now = ctx.clock.now()
     code = ctx.rules.lease.lapse_code(now, run.started_at, run.task_type, worker_started=run.worker_started)
     log.warning("scheduler.lease_lapsed", task_id=run.task_id, attempt=run.attempt, code=code)
+    ctx.metrics.lease_lapses.inc()
     if run.cancelling:
         task = await cancelled(ctx, run)
     else:

@@ -18,6 +18,7 @@ from mediacraft.scheduler.settings import Settings
 from mediacraft.shared import eventloop
 from mediacraft.shared.adapters.bundle import Adapters
 from mediacraft.shared.logging import configure_logging, get_logger
+from mediacraft.shared.metrics_server import MetricsServer
 from mediacraft.shared.ports.bus import Bus
 from mediacraft.shared.process import BasePart, run_until_signal
 
@@ -25,15 +26,22 @@ log = get_logger("mediacraft.scheduler.main")
 
 
 class Scheduler(BasePart):
-    """The scheduler service as a process part: dispatches nothing new once held."""
+    """The scheduler service as a process part: dispatches nothing new once held; its Prometheus
+    metrics on a port of their own (`metrics_port`, 0: none)."""
 
     def __init__(self, settings: Settings, service: SchedulerService) -> None:
         self.settings = settings
         self.service = service
+        self.metrics = MetricsServer(service.metrics.registry, host=settings.metrics_host, port=settings.metrics_port)
 
     async def start(self) -> None:
-        """Rebuild from the store and consume the inbox."""
-        await self.service.start()
+        """Serve the metrics, then rebuild from the store and consume the inbox."""
+        self.metrics.start()  # a taken port stops the start before any message is taken
+        try:
+            await self.service.start()
+        except BaseException:
+            self.metrics.stop()
+            raise
 
     def hold(self) -> None:
         """Start no more tasks while the process drains (running ones are still recorded)."""
@@ -42,7 +50,10 @@ class Scheduler(BasePart):
     async def stop(self) -> None:
         """Stop timers and consumers."""
         log.info("scheduler.stopping")
-        await self.service.stop()
+        try:
+            await self.service.stop()
+        finally:
+            self.metrics.stop()
 
 
 def build(settings: Settings, adapters: Adapters) -> Scheduler:

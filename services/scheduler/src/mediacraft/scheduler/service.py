@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, replace
 from typing import Any
@@ -29,8 +30,10 @@ from typing import Any
 from mediacraft.scheduler.controls import carry_out_requested, load_controlled
 from mediacraft.scheduler.handlers import HANDLERS
 from mediacraft.scheduler.lifecycle import Context, dispatch_ready
+from mediacraft.scheduler.metrics import SchedulerMetrics
 from mediacraft.scheduler.publisher import Publisher
 from mediacraft.scheduler.queue_positions import standings
+from mediacraft.scheduler.quotas import Block, blocked_by
 from mediacraft.scheduler.recovery import adopt_missing, load_active, reconcile
 from mediacraft.scheduler.rules import Rules
 from mediacraft.scheduler.settings import Settings
@@ -43,6 +46,8 @@ from mediacraft.shared.messages import (
     Envelope,
     JobCancelled,
     JobFailed,
+    JobHeartbeat,
+    JobStarted,
     JobSucceeded,
     Message,
     ReconcileTasks,
@@ -50,7 +55,7 @@ from mediacraft.shared.messages import (
 )
 from mediacraft.shared.ports.bus import Bus, Incoming, Subscription
 from mediacraft.shared.ports.stores import TaskStore
-from mediacraft.shared.tasks import TaskStatus
+from mediacraft.shared.tasks import POOL_OF_TYPE, TaskStatus
 from mediacraft.shared.topology import DEAD, EVENTS, REASON_HEADER, SCHEDULER_INBOX
 
 log = get_logger("mediacraft.scheduler.service")
@@ -59,6 +64,8 @@ JOB_DEAD_LETTERED = "job_dead_lettered"
 HANDLER_BACKOFF = (0.1, 0.5, 2.0)  # in-place retries of a handler whose store or broker hiccuped
 SEEN_IDS = 50_000
 SLOT_FREEING = frozenset({JobSucceeded.TYPE, JobFailed.TYPE, JobCancelled.TYPE})
+QUEUED_REASON = "queued"  # a waiting task no quota holds back: it only waits for its turn
+WAITING_REASONS = (Block.USER.value, Block.SYSTEM.value, QUEUED_REASON)
 
 
 class RecentIds:
@@ -93,13 +100,24 @@ class _Pending:
 class SchedulerService:
     """Consumes the inbox and runs the timers; bus and store are started and closed by the caller."""
 
-    def __init__(self, *, settings: Settings, bus: Bus, store: TaskStore, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        bus: Bus,
+        store: TaskStore,
+        clock: Clock | None = None,
+        metrics: SchedulerMetrics | None = None,
+    ) -> None:
         self.settings = settings
         self.bus = bus
         self.rules = Rules.from_settings(settings)
         self.state = SchedulerState(self.rules.quotas)
         self.publisher = Publisher(bus)
-        self.ctx = Context(store, self.publisher, clock or SystemClock(), self.state, self.rules)
+        self.metrics = metrics or SchedulerMetrics()
+        self.ctx = Context(store, self.publisher, clock or SystemClock(), self.state, self.rules, metrics=self.metrics)
+        # worker id -> (pool, loop time last heard from): for the workers-alive gauge
+        self._workers_heard: dict[str, tuple[str, float]] = {}
         self.lock = asyncio.Lock()  # a batch, or a reconcile's adoption, at a time
         self.seen = RecentIds(SEEN_IDS)
         self.takeover_gap = max(3 * settings.tick_seconds, 2.0)
@@ -197,6 +215,7 @@ class SchedulerService:
             self._arrived.clear()
             while self._pending:
                 batch, self._pending = self._pending, []
+                began = time.perf_counter()
                 try:
                     await self._handle_batch(batch)
                 except asyncio.CancelledError:
@@ -207,6 +226,9 @@ class SchedulerService:
                     log.exception("scheduler.batch_failed", size=len(batch))
                     for item in batch:
                         item.error = item.error or exc
+                # a batch cut short by a stop is not counted: its messages come again
+                self.metrics.inbox_batch_seconds.observe(time.perf_counter() - began)
+                self.metrics.inbox_batch_size.observe(len(batch))
                 for item in batch:
                     if item.done.done():
                         continue
@@ -257,6 +279,8 @@ class SchedulerService:
         if envelope.message_id in self.seen:
             return
         ctx = replace(self.ctx, causation_id=envelope.message_id)
+        if isinstance(item.message, (JobStarted, JobHeartbeat)):
+            self._heard_from(item.message)
         with bound_contextvars(task_id=envelope.correlation_id, message_type=envelope.type):
             try:
                 await self._guarded(item.handler, item.message, ctx)
@@ -265,6 +289,41 @@ class SchedulerService:
                 return
         self.seen.add(envelope.message_id)
         self.handled[envelope.type] += 1
+
+    def _heard_from(self, event: JobStarted | JobHeartbeat) -> None:
+        """Note a worker's sign of life, under the pool of the task it runs (when memory knows it)."""
+        run = self.state.running.get(event.task_id)
+        if run is None:
+            return
+        self._workers_heard[event.worker_id] = (POOL_OF_TYPE[run.task_type], asyncio.get_running_loop().time())
+
+    def refresh_metrics(self) -> None:
+        """Set the gauges from memory (on the event loop, between awaits: one consistent view).
+
+        A standby (not the active consumer) shows no lines: what it remembers is not kept up.
+        """
+        active = self.active
+        self.metrics.active.set(1 if active else 0)
+        if not active:
+            self.metrics.clear_lines()
+            return
+        quotas, usage = self.rules.quotas, self.state.usage
+        waiting: Counter[tuple[str, str]] = Counter()
+        reasons: dict[tuple[str, str], str] = {}  # the reason depends only on user and type
+        for entry in self.state.waiting.tasks():
+            kind = (entry.user_id, entry.task_type)
+            reason = reasons.get(kind)
+            if reason is None:
+                block = blocked_by(quotas, usage, entry.user_id, entry.task_type)
+                reason = reasons[kind] = QUEUED_REASON if block is None else block.value
+            waiting[(POOL_OF_TYPE[entry.task_type], reason)] += 1
+        running = Counter(POOL_OF_TYPE[run.task_type] for run in self.state.running.values())
+        since = asyncio.get_running_loop().time() - self.settings.lease_seconds
+        for worker_id, (_, heard) in list(self._workers_heard.items()):
+            if heard < since:
+                del self._workers_heard[worker_id]
+        alive = Counter(pool for pool, _ in self._workers_heard.values())
+        self.metrics.set_lines(waiting, running, alive, reasons=WAITING_REASONS)
 
     async def _take_over(self) -> None:
         await self._guarded(self._rebuild)
@@ -296,6 +355,10 @@ class SchedulerService:
         reason = "startup"
         while True:
             try:
+                self.refresh_metrics()
+            except Exception as exc:  # a gauge is never worth a stopped timer
+                log.warning("scheduler.metrics_failed", error=repr(exc))
+            try:
                 await self.publisher.reconcile(reason)
                 reason = "tick"
             except Exception as exc:  # broker down: the next tick tries again
@@ -320,6 +383,7 @@ class SchedulerService:
             except InvalidInput:
                 continue
             assert isinstance(job, RunJob)
+            self.metrics.dead_lettered.inc()
             reason = str(raw.headers.get(REASON_HEADER) or raw.headers.get("x-first-death-reason") or "")
             failed = JobFailed(
                 task_id=job.task_id,

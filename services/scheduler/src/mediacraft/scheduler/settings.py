@@ -53,6 +53,14 @@ class Settings(BaseServiceSettings):
     queue_position_writes_per_refresh: int = Field(default=50, ge=0)
     inbox_prefetch: int = Field(default=256, ge=1)
 
+    metrics_host: str = Field(default="0.0.0.0", description="Interface of the scheduler metrics endpoint.")
+    metrics_port: int = Field(
+        default=9102,
+        ge=0,
+        le=65_535,
+        description="Port of the scheduler Prometheus metrics endpoint; 0 turns it off.",
+    )
+
     @model_validator(mode="after")
     def _check(self) -> Settings:
         if not self.retry_delays_ms:

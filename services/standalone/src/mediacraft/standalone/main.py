@@ -74,8 +74,10 @@ class Standalone(Process):
 
         counts = {"watermark": s.watermark_workers, "merge": s.merge_workers, "generate": s.generate_workers}
         configured = settings_of(SchedulerSettings, values).quota_per_pool
+        # one process, one metrics port at most: MEDIACRAFT_METRICS_PORT is the gateway's here (the
+        # scheduler's and the workers' settings read the same variable), so theirs stay off
         self.scheduler_settings = settings_of(
-            SchedulerSettings, {**values, "quota_per_pool": pool_quota(configured, counts)}
+            SchedulerSettings, {**values, "quota_per_pool": pool_quota(configured, counts), "metrics_port": 0}
         )
         self.scheduler = scheduler.build(self.scheduler_settings, adapters)
 
@@ -94,7 +96,12 @@ class Standalone(Process):
                 continue
             ws = settings_of(
                 main.settings,
-                {**values, "worker_id": f"standalone-{os.getpid()}-{pool}", "shutdown_grace_seconds": s.drain_seconds},
+                {
+                    **values,
+                    "worker_id": f"standalone-{os.getpid()}-{pool}",
+                    "shutdown_grace_seconds": s.drain_seconds,
+                    "metrics_port": 0,  # the gateway's variable in this mode, as for the scheduler
+                },
                 {"work_dir": str(s.data_path / "work")},
             )
             self.worker_settings[pool] = ws

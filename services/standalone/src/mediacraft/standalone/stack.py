@@ -10,6 +10,12 @@ store from MEDIACRAFT_STORE_URL when it is a MongoDB URL, else one SQLite file u
 unless the environment sets them, are generated once into <data dir>/secrets.env and reused
 (local_secrets.py). This is how the distributed shape runs on one machine.
 
+Metrics. Gateway, identity, scheduler and worker processes all read MEDIACRAFT_METRICS_PORT, so
+on one machine they cannot share it: with `--metrics-port BASE` (default: MEDIACRAFT_METRICS_PORT,
+else 0) each gets a port of its own in plan order, the gateway BASE, identity BASE+1, then each
+scheduler and each worker process the next (`Stack.metrics_ports` lists them, and the start logs
+them); with 0 none of them serves metrics. Cleanup keeps its own MEDIACRAFT_CLEANUP_METRICS_PORT.
+
 Like an orchestrator, the stack starts a service again when its process ends on its own (a crash,
 an out-of-memory kill, a `kill -9` to try recovery): at once when it had run for
 RESTART_RESET_SECONDS, otherwise after a delay that starts at RESTART_FIRST_DELAY and doubles with
@@ -74,6 +80,7 @@ class Stack:
     workers: int = 1
     schedulers: int = 1
     grace: float = 30.0
+    metrics_port: int = 0  # the first of the processes' metrics ports; 0: no metrics endpoints
     children: list[Child] = field(default_factory=list)
     s3: S3Server | None = None
     s3_supervisor: asyncio.Task[None] | None = None
@@ -96,14 +103,14 @@ class Stack:
     def plan(self, env: dict[str, str]) -> list[Child]:
         """Which processes to run, in start order (stopped in reverse); what each gets on top of the
         shared environment comes from its Settings class (plan.py)."""
+        ports = self.metrics_ports()
         children = [
             Child(
                 "identity",
                 "mediacraft.identity",
                 {
                     **env,
-                    # no metrics port: the gateway's, when asked for, is the stack's one
-                    **environment_of(IdentitySettings, http_port=self.identity_port, metrics_port=0),
+                    **environment_of(IdentitySettings, http_port=self.identity_port, metrics_port=ports["identity"]),
                 },
             ),
             Child(
@@ -115,8 +122,7 @@ class Stack:
                         GatewaySettings,
                         http_port=self.port,
                         identity_url=f"http://127.0.0.1:{self.identity_port}",
-                        # no metrics port unless the environment asks for one
-                        metrics_port=int(env.get("MEDIACRAFT_METRICS_PORT", "0")),
+                        metrics_port=ports["gateway"],
                     ),
                 },
             ),
@@ -125,7 +131,12 @@ class Stack:
         quota = pool_quota(configured, dict.fromkeys(POOLS, self.workers))
         scheduler_env = {**env, **environment_of(SchedulerSettings, quota_per_pool=quota)}
         children += [
-            Child(f"scheduler-{n}", "mediacraft.scheduler", dict(scheduler_env)) for n in range(self.schedulers)
+            Child(
+                f"scheduler-{n}",
+                "mediacraft.scheduler",
+                {**scheduler_env, **environment_of(SchedulerSettings, metrics_port=ports[f"scheduler-{n}"])},
+            )
+            for n in range(self.schedulers)
         ]
         for pool in POOLS:
             for n in range(self.workers):
@@ -136,12 +147,26 @@ class Stack:
                         f"mediacraft.worker_{pool}",
                         {
                             **env,
-                            **environment_of(WorkerSettings, work_dir=str(work), worker_id=f"stack-{pool}-{n}"),
+                            **environment_of(
+                                WorkerSettings,
+                                work_dir=str(work),
+                                worker_id=f"stack-{pool}-{n}",
+                                metrics_port=ports[f"{pool}-{n}"],
+                            ),
                         },
                     )
                 )
         children.append(Child("cleanup", "mediacraft.cleanup", dict(env)))
         return children
+
+    def metrics_ports(self) -> dict[str, int]:
+        """Each process's metrics port by name (gateway, identity, scheduler-N, <pool>-N), in plan
+        order from `metrics_port`; all 0 (no endpoints) when it is 0."""
+        names = ["gateway", "identity", *(f"scheduler-{n}" for n in range(self.schedulers))]
+        names += [f"{pool}-{n}" for pool in POOLS for n in range(self.workers)]
+        if self.metrics_port == 0:
+            return dict.fromkeys(names, 0)
+        return {name: self.metrics_port + i for i, name in enumerate(names)}
 
     async def start(self) -> None:
         """Start the S3 server if needed, then every service process."""
@@ -161,6 +186,11 @@ class Stack:
             await self._spawn(child)
             child.supervisor = asyncio.create_task(self._supervise(child, width))
         log.info("stack started", gateway=f"http://127.0.0.1:{self.port}", processes=len(self.children))
+        if self.metrics_port:
+            log.info(
+                "metrics endpoints",
+                **{name: f"http://127.0.0.1:{p}/metrics" for name, p in self.metrics_ports().items()},
+            )
 
     async def _spawn(self, child: Child) -> None:
         child.process = await asyncio.create_subprocess_exec(
@@ -369,6 +399,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--identity-port", type=int, default=8001)
     parser.add_argument("--data-dir", default=os.path.join(os.environ.get("MEDIACRAFT_DATA_DIR", "./var"), "stack"))
     parser.add_argument("--grace", type=float, default=30.0, help="seconds services get to stop")
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=int(os.environ.get("MEDIACRAFT_METRICS_PORT", "0")),
+        help="first of the processes' metrics ports, one each in plan order (0: none)",
+    )
     args = parser.parse_args(argv)
     configure_logging("INFO", json=False, service="stack")
     stack = Stack(
@@ -378,6 +414,7 @@ def main(argv: list[str] | None = None) -> None:
         workers=args.workers,
         schedulers=args.schedulers,
         grace=args.grace,
+        metrics_port=args.metrics_port,
     )
     eventloop.run(run_stack(stack))
 

@@ -24,6 +24,9 @@ it, and the return does not count toward the queue's delivery limit), stops cons
 every `scratch_recheck_seconds` and consumes again once the space is back. Whether it takes jobs,
 its free and needed bytes and what its work dir holds are in `describe()`, in its log lines and in
 its status file (`status_file`), which the readiness probe reads.
+
+Metrics. Each runtime records its jobs' outcomes, durations and queue waits in a `WorkerMetrics`
+(metrics.py; the runtimes of one pool share one), which also reads `describe()` at every scrape.
 """
 
 from __future__ import annotations
@@ -36,8 +39,9 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mediacraft.shared.error_texts import sentence
 from mediacraft.shared.errors import InvalidInput, MediaCraftError, RetryableError
@@ -67,6 +71,9 @@ from mediacraft.shared.worker import scratch, status
 from mediacraft.shared.worker.contract import JobCancelledError, JobContext, Processor, ProcessorResult
 from mediacraft.shared.worker.progress import ProgressState
 from mediacraft.shared.worker.settings import WorkerSettings
+
+if TYPE_CHECKING:
+    from mediacraft.shared.worker.metrics import WorkerMetrics
 
 log = get_logger(__name__)
 
@@ -146,6 +153,7 @@ class WorkerRuntime:
         settings: WorkerSettings | None = None,
         executions: Executions | None = None,
         detector: Detector | None = None,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self.pool = pool
         self.executions = EXECUTIONS if executions is None else executions  # one per process
@@ -174,6 +182,12 @@ class WorkerRuntime:
         self.jobs_handed_back_for_space = 0
         self._space_watch: asyncio.Task[None] | None = None
         self._unsubscribing: asyncio.Future[None] | None = None
+        if metrics is None:
+            from mediacraft.shared.worker.metrics import WorkerMetrics
+
+            metrics = WorkerMetrics(pool)
+        self.metrics = metrics
+        metrics.watch(lambda: describe(self))
 
     @property
     def work_dir(self) -> Path | None:
@@ -279,6 +293,7 @@ class WorkerRuntime:
         with bound_contextvars(task_id=msg.task_id, user_id=msg.user_id, attempt=msg.attempt):
             if key in self._cancelled:
                 await self._emit(JobCancelled(task_id=msg.task_id, attempt=msg.attempt), msg, cause)
+                self.metrics.ended("cancelled")  # cancelled before it started: no duration
                 return
             if incoming.redelivered and await self._runs_elsewhere(key):
                 self.duplicates_dropped += 1
@@ -287,6 +302,7 @@ class WorkerRuntime:
             while self._current is not None:
                 await self._idle.wait()
             if self._stopping:
+                self.metrics.ended("handed_back")
                 raise HandBack("worker stopping")
             if not incoming.live():
                 # its channel closed while it waited: the broker delivers it again, to run it then
@@ -295,6 +311,7 @@ class WorkerRuntime:
                 return
             if not await self._room_for([i.size for i in msg.inputs]):
                 self.jobs_handed_back_for_space += 1
+                self.metrics.ended("handed_back")
                 raise ShortOfSpace("short of scratch space: handed back for another worker")
             running = _RunningJob(msg)
             self.executions.running[key] = running
@@ -302,8 +319,13 @@ class WorkerRuntime:
             self._idle.clear()
             reported = False
             try:
-                await self._run(running, cause, redelivered=incoming.redelivered)
+                await self._run(
+                    running, cause, redelivered=incoming.redelivered, published=incoming.envelope.occurred_at
+                )
                 reported = True
+            except (HandBack, BrokerLost):
+                self.metrics.ended("handed_back")  # back in the queue, unfinished, for another worker
+                raise
             finally:
                 self.executions.finish(key, reported=reported)
                 if reported:
@@ -373,11 +395,12 @@ class WorkerRuntime:
         except Exception:  # the asker then runs the copy: the store's compare-and-set keeps one result
             log.warning("could not answer a claim query", task_id=query.task_id, exc_info=True)
 
-    async def _run(self, running: _RunningJob, cause: str, *, redelivered: bool) -> None:
+    async def _run(self, running: _RunningJob, cause: str, *, redelivered: bool, published: datetime) -> None:
         job = running.job
         jobdir = await asyncio.to_thread(scratch.create, self.work_dir, job.task_id, job.attempt)
         workdir = jobdir.path
         started = time.monotonic()
+        self.metrics.started(time.time() - published.timestamp())
         await self._emit(JobStarted(task_id=job.task_id, attempt=job.attempt, worker_id=self.worker_id), job, cause)
         ticker = asyncio.create_task(self._tick(running, cause))
         outcome: Message
@@ -417,6 +440,13 @@ class WorkerRuntime:
             await asyncio.to_thread(jobdir.remove)
         await self._emit(outcome, job, cause)
         self.jobs_done += 1
+        self.metrics.ended(
+            _OUTCOMES[outcome.TYPE],
+            task_type=job.task_type.value,
+            method=method_of(job.config),
+            seconds=time.monotonic() - started,
+            code=outcome.code if isinstance(outcome, JobFailed) else None,
+        )
         log.info(
             "job finished", outcome=outcome.TYPE, redelivered=redelivered, scratch_bytes=await self.scratch_usage()
         )
@@ -705,6 +735,17 @@ class WorkerRuntime:
         self._last_contact = time.monotonic()
 
 
+_OUTCOMES = {JobSucceeded.TYPE: "succeeded", JobFailed.TYPE: "failed", JobCancelled.TYPE: "cancelled"}
+
+
+def method_of(config: dict[str, Any]) -> str:
+    """The job config's `method` (how a watermark is removed) as a metric label; "" when none."""
+    method = config.get("method")
+    if not isinstance(method, str):
+        return ""
+    return method if len(method) <= 40 else "other"  # longer is none of ours: the label stays bounded
+
+
 def user_message(exc: MediaCraftError) -> str:
     """What the person reads for a failed job: the input's fault is described as written (those
     messages are for the person who uploaded it), while a fault of the machine or of a backend
@@ -734,7 +775,7 @@ def describe(runtime: WorkerRuntime) -> dict[str, Any]:
         "task_id": current.job.task_id if current else None,
         "jobs_done": runtime.jobs_done,
         "duplicates_dropped": runtime.duplicates_dropped,
-        "taking_jobs": runtime.taking_jobs,
+        "taking_jobs": runtime.taking_jobs and not runtime._stopping,
         "scratch_bytes": runtime.scratch_bytes,
         "scratch_free_bytes": runtime.scratch_free_bytes,
         "scratch_needed_bytes": runtime.scratch_needed_bytes,

@@ -3,6 +3,7 @@
 Each worker service's `build(settings, adapters)` calls `build_pool` with its processor, and its
 main calls `main`; the single-process mode calls the same `build` with its shared adapters and
 several replicas. A worker holds no task store: it makes only the bus and the object store.
+A pool's runtimes share one `WorkerMetrics`, served on the settings' `metrics_port` (0: not served).
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from typing import Any, TypeVar
 from mediacraft.shared import eventloop
 from mediacraft.shared.adapters.bundle import Adapters
 from mediacraft.shared.logging import configure_logging, get_logger
+from mediacraft.shared.metrics_server import MetricsServer
 from mediacraft.shared.process import BasePart, Part, run_until_signal
 from mediacraft.shared.worker.contract import Processor
+from mediacraft.shared.worker.metrics import WorkerMetrics
 from mediacraft.shared.worker.runtime import Detector, WorkerRuntime
 from mediacraft.shared.worker.settings import WorkerSettings
 
@@ -30,13 +33,23 @@ class WorkerPool(BasePart):
     """Runtimes of one pool sharing a processor; on stop each finishes or hands back its job
     within the settings' shutdown grace, all at once."""
 
-    def __init__(self, pool: str, runtimes: list[WorkerRuntime], *, on_stop: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        pool: str,
+        runtimes: list[WorkerRuntime],
+        *,
+        on_stop: Callable[[], None] | None = None,
+        metrics: MetricsServer | None = None,
+    ) -> None:
         self.pool = pool
         self.runtimes = runtimes
         self.on_stop = on_stop
+        self.metrics = metrics
 
     async def start(self) -> None:
-        """Start taking jobs."""
+        """Serve the metrics (a taken port stops the start before any job is taken), take jobs."""
+        if self.metrics is not None:
+            self.metrics.start()
         for runtime in self.runtimes:
             await runtime.start()
 
@@ -46,6 +59,8 @@ class WorkerPool(BasePart):
         try:
             await asyncio.gather(*(runtime.stop() for runtime in self.runtimes))
         finally:
+            if self.metrics is not None:
+                self.metrics.stop()
             if self.on_stop is not None:
                 self.on_stop()
 
@@ -63,6 +78,7 @@ def build_pool(
     """`replicas` runtimes of `pool` over the adapters' bus and object store (ids suffixed -0, -1, ...
     when there are several)."""
     runtimes = []
+    metrics = WorkerMetrics(pool)
     for n in range(replicas):
         runtime = WorkerRuntime(
             pool=pool,
@@ -71,11 +87,13 @@ def build_pool(
             objects=adapters.objects,
             settings=settings,
             detector=detector,
+            metrics=metrics,
         )
         if replicas > 1:
             runtime.worker_id = f"{runtime.worker_id}-{n}"
         runtimes.append(runtime)
-    return WorkerPool(pool, runtimes, on_stop=on_stop)
+    server = MetricsServer(metrics.registry, host=settings.metrics_host, port=settings.metrics_port)
+    return WorkerPool(pool, runtimes, on_stop=on_stop, metrics=server)
 
 
 def main(settings: S, build: Callable[[S, Adapters], Part]) -> None:

@@ -54,6 +54,14 @@ class WorkerSettings(BaseServiceSettings):
         gt=0,
         description="while short of scratch space (taking no jobs), how often to look whether it came back",
     )
+    metrics_host: str = Field(default="0.0.0.0", description="Interface of the worker metrics endpoint.")
+    metrics_port: int = Field(
+        default=9103,
+        ge=0,
+        le=65_535,
+        description="Port of the worker Prometheus metrics endpoint (the runtimes of one process share it);"
+        " 0 turns it off.",
+    )
     status_file: str | None = Field(
         default=None,
         description="where the worker keeps its readiness as JSON (whether it takes jobs, its scratch space) "

@@ -12,7 +12,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
-from tests.unit.test_k8s_manifests import BASE, KUBERNETES_VERSION, K8S, ROOT, kustomization_of, load_docs, raw_base
+from tests.unit.test_k8s_manifests import BASE, K8S, KUBERNETES_VERSION, ROOT, kustomization_of, load_docs, raw_base
 
 MONITORING = K8S / "components" / "monitoring"
 INGRESS = K8S / "components" / "ingress"

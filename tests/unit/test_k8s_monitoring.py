@@ -28,7 +28,11 @@ def exported_metrics() -> set[str]:
         for path in source.rglob("*.py"):
             text = path.read_text()
             names |= set(re.findall(r"""["'](mediacraft_[a-z0-9_]+)["']""", text))
-            for var, prefix in re.findall(r"""\b(\w+)\s*=\s*["'](mediacraft_[a-z0-9_]*_)["']""", text):
+            prefixes = dict(re.findall(r"""\b(\w+)\s*=\s*["'](mediacraft_[a-z0-9_]*_)["']""", text))
+            for alias, var in re.findall(r"\b(\w+)\s*=\s*(\w+)\s*$", text, re.M):  # p = PREFIX
+                if var in prefixes:
+                    prefixes[alias] = prefixes[var]
+            for var, prefix in prefixes.items():
                 names |= {prefix + s for s in re.findall(rf"""\b{var}\s*\+\s*["']([a-z0-9_]+)["']""", text)}
     return {n for n in names if not n.endswith("_")}
 

@@ -36,6 +36,7 @@ def settings_env(settings: Settings, *, bus_url: str, store_url: str) -> dict[st
     }
     env.update({f"MEDIACRAFT_{k}": str(v) for k, v in values.items()})
     env["PYTHONPATH"] = str(ROOT)
+    env.setdefault("MEDIACRAFT_METRICS_PORT", "0")  # several schedulers and workers share this machine
     return env
 
 

@@ -133,3 +133,32 @@ async def test_a_requested_reconcile_does_not_let_a_lost_cancel_be_dispatched(ri
 
     assert (await rig.task(waiting)).status == CANCELLED
     assert rig.jobs() == [(running, 1)]
+
+
+async def test_a_takeover_carries_out_a_lost_cancel_at_once(rig: SchedulerRig) -> None:
+    task_id = await rig.submit("alice")
+    await rig.started(task_id)
+    await record(rig, task_id, ControlKind.CANCEL)
+    await rig.stop_scheduler()
+    await rig.clock.advance(10)  # the broker was away longer than a command's grace
+    await rig.start_scheduler()
+
+    await rig.heartbeat(task_id)  # the first delivery after the gap: a takeover, no reconcile tick
+
+    task = await rig.task(task_id)
+    assert (task.status, task.control) == (CANCELLING, None)
+    assert rig.stop_signals() == [(task_id, 1)]
+
+
+async def test_a_takeover_leaves_a_fresh_request_to_its_command(rig: SchedulerRig) -> None:
+    task_id = await rig.submit("alice")
+    await rig.started(task_id)
+    await record(rig, task_id, ControlKind.CANCEL)
+    await rig.stop_scheduler()
+    await rig.start_scheduler()
+
+    await rig.heartbeat(task_id)
+
+    task = await rig.task(task_id)
+    assert (task.status, task.control is not None) == (PROCESSING, True)
+    assert rig.stop_signals() == []

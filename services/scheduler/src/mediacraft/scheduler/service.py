@@ -332,6 +332,10 @@ class SchedulerService:
 
     async def _rebuild(self) -> None:
         await reconcile(self.ctx, takeover=True)
+        # A cancel or retry recorded while no scheduler was listening (a broker outage, the
+        # predecessor's death) is carried out now rather than at the next periodic reconcile; one
+        # younger than its grace is still left to its command.
+        await carry_out_requested(self.ctx, await load_controlled(self.ctx.store))
 
     async def _guarded(self, fn: Any, *args: Any) -> None:
         """Run `fn`, retrying in place through short store or broker hiccups, then via a delay queue."""

@@ -99,3 +99,13 @@ async def test_the_factory_builds_it_from_a_url(tmp_path: Path) -> None:
     finally:
         await store.close()
     assert (tmp_path / "from-url.db").exists()
+
+
+pytest.register_assert_rewrite("tests.contracts.projects")
+from tests.contracts.projects import ProjectStoreContract  # noqa: E402
+
+
+class TestSqliteProjectStore(ProjectStoreContract):
+    @pytest.fixture
+    def make_store(self, tmp_path: Path) -> Any:
+        return lambda clock: SqliteStore(tmp_path / "var" / "tasks.db", clock=clock)

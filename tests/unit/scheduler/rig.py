@@ -245,9 +245,13 @@ class SchedulerRig:
     async def heartbeat(self, task_id: str, attempt: int = 1) -> None:
         await self.send(JobHeartbeat(task_id=task_id, attempt=attempt, worker_id="w1"))
 
-    async def progress(self, task_id: str, percent: float, stage: str = "encode", attempt: int = 1) -> None:
+    async def progress(
+        self, task_id: str, percent: float, stage: str = "encode", attempt: int = 1, message: str | None = None
+    ) -> None:
         await self.send(
-            JobProgress(task_id=task_id, attempt=attempt, percent=percent, stage=stage, stage_percent=percent)
+            JobProgress(
+                task_id=task_id, attempt=attempt, percent=percent, stage=stage, stage_percent=percent, message=message
+            )
         )
 
     async def succeed(self, task_id: str, attempt: int = 1) -> Envelope:

@@ -290,7 +290,14 @@ async def keep_alive(ctx: Context, run: RunningTask) -> None:
 
 
 async def record_progress(
-    ctx: Context, run: RunningTask, *, percent: float, stage: str, stage_percent: float, eta_seconds: float | None
+    ctx: Context,
+    run: RunningTask,
+    *,
+    percent: float,
+    stage: str,
+    stage_percent: float,
+    eta_seconds: float | None,
+    message: str | None = None,
 ) -> None:
     """Move progress forward (a late 60% never overwrites 80%), writing at most once per throttle."""
     extend_lease(ctx, run)
@@ -302,6 +309,8 @@ async def record_progress(
         run.subtasks[run.stage] = 100.0  # stages run in order: leaving one means it is done
     run.subtasks[stage] = max(stage_percent, run.subtasks.get(stage, 0.0))
     run.progress, run.stage, run.eta_seconds = percent, stage, eta_seconds
+    if message:
+        run.message = message
     run.progress_dirty = True
     if (
         stage_changed
@@ -329,6 +338,7 @@ async def write_progress(ctx: Context, run: RunningTask) -> None:
         stage=run.stage,
         subtasks=dict(run.subtasks) or None,
         eta_seconds=run.eta_seconds,
+        message=run.message,
         lease_expires_at=run.lease_expires_at,
     )
     run.progress_written_at = ctx.clock.now()

@@ -165,6 +165,7 @@ class JobProgress(Message):
     stage: str
     stage_percent: float = Field(default=0, ge=0, le=100)
     eta_seconds: float | None = None
+    message: str | None = Field(default=None, max_length=300)  # the processor's plain words, if any
 
 
 class JobHeartbeat(Message):
@@ -239,6 +240,7 @@ class TaskProgressed(Message):
     stage: str | None = None
     subtasks: dict[str, float] = Field(default_factory=dict)
     eta_seconds: float | None = None
+    message: str | None = None
     version: int
 
     @classmethod
@@ -251,6 +253,7 @@ class TaskProgressed(Message):
             stage=task.stage,
             subtasks=task.subtasks,
             eta_seconds=task.eta_seconds,
+            message=task.message,
             version=task.version,
         )
 

@@ -61,7 +61,8 @@ class SqliteProjects(ProjectMethods):
 
     async def _page_projects(self, user_id: str, *, unannounced: bool, cursor: str | None, limit: int) -> ProjectPage:
         limit = check_limit(limit)
-        where, params = ["user_id = ?"], [user_id]
+        where: list[str] = ["user_id = ?"]
+        params: list[Any] = [user_id]
         if unannounced:
             where.append("unannounced = 1")
         if cursor is not None:

@@ -35,14 +35,13 @@ class GenerateSettings(WorkerSettings):
     generate_http_connect_timeout_seconds: float = Field(10.0, gt=0)
     generate_http_max_response_bytes: int = Field(512 * MIB, gt=0)
 
-    script_provider: Literal["local", "http"] = "local"
-    script_http_endpoint: str | None = None
-    script_http_api_key: SecretStr | None = None
-    script_http_model: str = Field("gpt-4o-mini", min_length=1)
-    script_http_timeout_seconds: float = Field(120.0, gt=0)
-    script_http_connect_timeout_seconds: float = Field(10.0, gt=0)
-    # the local writer's pace between scenes, so that a screen sees them arrive (0: all at once)
-    script_local_scene_seconds: float = Field(0.5, ge=0, le=10)
+    script_provider: Literal["local", "http"] = "local"  # who writes video scripts: local (offline) or http
+    script_http_endpoint: str | None = None  # an OpenAI-compatible chat-completions URL (provider http)
+    script_http_api_key: SecretStr | None = None  # sent as `Authorization: Bearer <key>`
+    script_http_model: str = Field("gpt-4o-mini", min_length=1)  # the chat model asked for the script
+    script_http_timeout_seconds: float = Field(120.0, gt=0)  # one request, connect to last byte (then retried)
+    script_http_connect_timeout_seconds: float = Field(10.0, gt=0)  # connecting to the script service
+    script_local_scene_seconds: float = Field(0.5, ge=0, le=10)  # local writer's pause per scene (0: at once)
 
     generate_local_preset: str = "veryfast"
     generate_local_crf: int = Field(23, ge=0, le=51)

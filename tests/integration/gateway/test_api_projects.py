@@ -88,7 +88,7 @@ async def complete(gw: Gateway, task_id: str, total: float) -> Script:
 async def test_creating_answers_201_with_the_project_and_its_defaults(gw: Gateway) -> None:
     async with gw.client() as c:
         made = await new_project(c)
-        assert len(made["id"]) == 32
+        assert len(made["id"]) == 36 and made["id"].count("-") == 4
         assert {k: made[k] for k in ("title", "topic", "targetSeconds", "language", "style", "status")} == {
             "title": "Green tea",
             "topic": BRIEF["topic"],
@@ -191,7 +191,7 @@ async def test_another_users_project_is_404_everywhere(gw: Gateway) -> None:
             ("GET", f"{BASE}/projects/{project['id']}/status"),
             ("POST", f"{BASE}/projects/{project['id']}/script"),
             ("POST", f"{BASE}/projects/{project['id']}/notified"),
-            ("GET", f"{BASE}/projects/{'0' * 32}"),
+            ("GET", f"{BASE}/projects/{'0' * 8}-0000-4000-8000-{'0' * 12}"),
         ]:
             r = await bob.request(method, path)
             assert r.status_code == 404 and r.json()["error_code"] == "not_found", (method, path)

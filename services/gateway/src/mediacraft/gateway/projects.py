@@ -27,7 +27,7 @@ from mediacraft.shared.tasks import ACTIVE_STATUSES, DRAFT_STATUSES, Task, TaskS
 
 log = get_logger(__name__)
 
-_PROJECT_ID = re.compile(r"^[0-9a-f]{32}$")
+_PROJECT_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 MAX_UNFINISHED = 100
 IN_PROGRESS = "A script is already being written for this project; wait for it, or cancel its task first"
 
@@ -55,7 +55,7 @@ def checked_project_id(project_id: str) -> str:
     """A project id in canonical form, or 422 for anything that cannot be one."""
     project_id = project_id.lower()
     if not _PROJECT_ID.match(project_id):
-        raise ApiError("invalid_project_id", "Project ids are 32 hexadecimal characters")
+        raise ApiError("invalid_project_id", "Project ids are UUIDs")
     return project_id
 
 
@@ -63,7 +63,7 @@ async def create_project(ctx: GatewayContext, user_id: str, brief: Brief) -> Pro
     """POST /api/video-creation/projects: a new project (no script yet)."""
     now = ctx.clock.now()
     project = Project(
-        project_id=uuid.uuid4().hex,
+        project_id=str(uuid.uuid4()),
         user_id=user_id,
         title=brief.title,
         topic=brief.topic,

@@ -10,10 +10,12 @@ import httpx
 import pytest
 
 from mediacraft.shared import transitions
-from mediacraft.shared.messages import SubmitTask
+from mediacraft.shared.messages import Envelope, SubmitTask, TaskStatusChanged
 from mediacraft.shared.scripts import Scene, Script
 from mediacraft.shared.tasks import ResultFile, TaskError, TaskStatus, TaskType
-from tests.integration.gateway.client import data
+from mediacraft.shared.topology import EVENTS
+from tests.integration.gateway.client import SseReader, data, user_id_of
+from tests.integration.gateway.flows import wait_for_no_subscribers
 from tests.integration.gateway.harness import Gateway, settled, snapshot
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -323,3 +325,38 @@ async def test_every_route_is_described_in_openapi(gw: Gateway) -> None:
         assert methods <= set(spec["paths"].get(path, {})), path
     body = spec["components"]["schemas"]["CreateProjectBody"]
     assert set(body["required"]) == {"title", "topic"} and "targetSeconds" in body["properties"]
+
+
+async def test_the_live_stream_carries_project_changes_and_replays_them_on_resume(gw: Gateway) -> None:
+    async with gw.client() as c, gw.client() as other:
+        me = await user_id_of(c)
+        async with c.stream("GET", "/api/events") as stream:
+            events = SseReader(stream)
+            assert (await events.next())["event"] == "ready"
+            await new_project(other)  # must not reach me
+            project = await new_project(c)
+            created = await events.until(lambda e: e["event"] == "project")
+            assert created["data"]["id"] == project["id"] and created["data"]["status"] == "draft"
+            task_id = (await start(c, project["id"]))["scriptTaskId"]
+            started = await events.until(lambda e: e["event"] == "project" and e["data"]["taskStatus"] == "queued")
+            assert started["data"]["status"] == "generating_script"
+            # the scheduler's own announcement of the script task's end becomes a project event too
+            await complete(gw, task_id, 30)
+            task = await gw.store.get(task_id)
+            assert task is not None
+            await gw.bus.publish(
+                EVENTS, TaskStatusChanged.TYPE, Envelope.wrap(TaskStatusChanged.of(task, TaskStatus.PROCESSING))
+            )
+            done = await events.until(lambda e: e["event"] == "project" and e["data"]["status"] == "draft"
+                                      and e["data"]["scriptData"] is not None)  # fmt: skip
+            assert done["data"]["id"] == project["id"] and done["data"]["progress"] == 100
+            last_id = done["id"]
+        await wait_for_no_subscribers(gw, me)
+
+        r = await c.post(f"{BASE}/projects/{project['id']}/notified")  # while away
+        assert r.status_code == 200
+        async with c.stream("GET", "/api/events", headers={"Last-Event-ID": last_id}) as stream:
+            events = SseReader(stream)
+            replayed = await events.until(lambda e: e["event"] in ("project", "ready"))
+            assert replayed["event"] == "project" and replayed["data"]["id"] == project["id"]
+            assert replayed["data"]["notified"] is True and replayed["data"]["scriptData"] is not None

@@ -8,6 +8,7 @@ import inspect
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from functools import partial
 from typing import Any, cast
 
 from fastapi import FastAPI, Request
@@ -25,6 +26,7 @@ from mediacraft.gateway.media_cache import MediaCache
 from mediacraft.gateway.metrics import GatewayMetrics
 from mediacraft.gateway.middleware import GatewayMiddleware
 from mediacraft.gateway.preview import FrameExtractor
+from mediacraft.gateway.project_events import follow_task
 from mediacraft.gateway.settings import GatewaySettings
 from mediacraft.gateway.uploads import UploadReceiver
 from mediacraft.gateway.webui import mount_web_ui
@@ -89,6 +91,7 @@ def create_app(
     ctx = build_context(
         settings, store=store, objects=objects, bus=bus, identity=identity, clock=clock, projects=projects
     )
+    ctx.hub.follower = partial(follow_task, ctx)  # project events from their script tasks' events
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from mediacraft.gateway.projects import ProjectState
-from mediacraft.shared.projects import ProjectStatus, project_status
+from mediacraft.shared.projects import Project, ProjectStatus, project_status
 from mediacraft.shared.scripts import Script
-from mediacraft.shared.tasks import TaskStatus
+from mediacraft.shared.tasks import Task, TaskStatus
+
+
+@dataclass(frozen=True)
+class ProjectState:
+    """A project with its latest script task (None when it never had one)."""
+
+    project: Project
+    task: Task | None
+
 
 # The progress sentence when the task has none of its own (English until the texts are translated).
 _DEFAULT_MESSAGE = {

@@ -18,12 +18,15 @@ from mediacraft.gateway.context import GatewayContext
 from mediacraft.gateway.create import check_create_rate, create_task
 from mediacraft.gateway.discard import discard_draft
 from mediacraft.gateway.envelope import ApiError
+from mediacraft.gateway.project_views import ProjectState, project_view
 from mediacraft.gateway.submission import submit
 from mediacraft.shared.errors import Conflict
 from mediacraft.shared.logging import get_logger
+from mediacraft.shared.messages import ProjectChanged
 from mediacraft.shared.projects import Project
 from mediacraft.shared.scripts import Script
 from mediacraft.shared.tasks import ACTIVE_STATUSES, DRAFT_STATUSES, Task, TaskStatus, TaskType
+from mediacraft.shared.topology import EVENTS
 
 log = get_logger(__name__)
 
@@ -41,14 +44,6 @@ class Brief:
     target_seconds: int
     language: str
     style: str
-
-
-@dataclass(frozen=True)
-class ProjectState:
-    """A project with its latest script task (None when it never had one)."""
-
-    project: Project
-    task: Task | None
 
 
 def checked_project_id(project_id: str) -> str:
@@ -73,7 +68,7 @@ async def create_project(ctx: GatewayContext, user_id: str, brief: Brief) -> Pro
         created_at=now,
         updated_at=now,
     )
-    return ProjectState(await ctx.projects.insert_project(project), None)
+    return await announce(ctx, ProjectState(await ctx.projects.insert_project(project), None))
 
 
 async def list_projects(
@@ -111,7 +106,8 @@ async def settle(ctx: GatewayContext, project: Project) -> ProjectState:
     kept = await ctx.projects.keep_script(project.project_id, task.task_id, script, completed_at)
     if kept is None:  # kept meanwhile by another read, or a newer run started: read it as it is now
         kept = await ctx.projects.get_project(project.project_id, project.user_id) or project
-    return ProjectState(kept, task)
+        return ProjectState(kept, task)
+    return await announce(ctx, ProjectState(kept, task))
 
 
 async def start_script(ctx: GatewayContext, user_id: str, project_id: str) -> ProjectState:
@@ -149,7 +145,7 @@ async def start_script(ctx: GatewayContext, user_id: str, project_id: str) -> Pr
         await discard_draft(ctx, task)
         raise
     ctx.metrics.tasks_created.labels(TaskType.VIDEO_SCRIPT.value).inc()
-    return ProjectState(started, queued)
+    return await announce(ctx, ProjectState(started, queued))
 
 
 async def unfinished(ctx: GatewayContext, user_id: str) -> list[ProjectState]:
@@ -166,7 +162,17 @@ async def mark_notified(ctx: GatewayContext, user_id: str, project_id: str) -> P
         raise ApiError("not_found", "Project not found")
     if project.script_task_id is not None:
         await ctx.store.set_user_flags(project.script_task_id, user_id, notified=True)
-    return await settle(ctx, project)
+    return await announce(ctx, await settle(ctx, project))
+
+
+async def announce(ctx: GatewayContext, state: ProjectState) -> ProjectState:
+    """Tell the person's live streams, on every replica, about a project write (never raises)."""
+    project = state.project
+    message = ProjectChanged(
+        project_id=project.project_id, user_id=project.user_id, version=project.version, project=project_view(state)
+    )
+    await ctx.publish(EVENTS, ProjectChanged.TYPE, message, correlation_id=project.project_id, mandatory=False)
+    return state
 
 
 def _config(project: Project, run_id: str) -> dict[str, Any]:

@@ -29,6 +29,7 @@ __all__ = [
     "JobStarted",
     "JobSucceeded",
     "ProbeMessage",
+    "ProjectChanged",
     "ReconcileTasks",
     "RetryDue",
     "RetryTask",
@@ -256,6 +257,23 @@ class TaskProgressed(Message):
             message=task.message,
             version=task.version,
         )
+
+
+# --- project events (mediacraft.events, routing key project.<what>) for live clients ----------------
+
+
+class ProjectChanged(Message):
+    """The gateway wrote a video-creation project (created, script started, script kept, announced).
+
+    `project` is the project's public view as the creation tool reads it. Changes that follow the
+    project's script task are derived by each gateway replica from that task's own events.
+    """
+
+    TYPE = "project.changed"
+    project_id: str
+    user_id: str
+    version: int
+    project: dict[str, Any] = Field(default_factory=dict)
 
 
 # --- user events (mediacraft.events, routing key user.<what>) ------------------------------------

@@ -216,6 +216,7 @@ async def test_the_status_follows_the_script_task_to_a_script(gw: Gateway) -> No
             "generating_script", 40, "writing scene 2 of 3"
         )  # fmt: skip
         assert running["scriptData"] is None and running["completedAt"] is None
+        assert running["sceneProgress"] == {"current": 2, "total": 3}
         assert task is not None
         script = await complete(gw, task_id, 30)
         done = await status_of(c, project["id"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,6 +19,9 @@ class ProjectState:
     project: Project
     task: Task | None
 
+
+# The script processor's progress sentence (worker_generate/scripts/base.py writing_scene).
+_WRITING_SCENE = re.compile(r"^writing scene (\d+) of (\d+)$")
 
 # The progress sentence when the task has none of its own (English until the texts are translated).
 _DEFAULT_MESSAGE = {
@@ -69,10 +73,14 @@ def status_view(state: ProjectState) -> dict[str, Any]:
         "maxRetries": None,
         "nextRetryAt": None,
         "queuePosition": None,
+        "sceneProgress": None,
         "error": None,
     }
     if task is None:
         return view
+    writing = _WRITING_SCENE.match(task.message or "") if status is ProjectStatus.GENERATING_SCRIPT else None
+    if writing is not None:
+        view["sceneProgress"] = {"current": int(writing.group(1)), "total": int(writing.group(2))}
     view.update(
         progress=100.0 if task.status is TaskStatus.COMPLETED else round(task.progress, 1),
         progressMessage=_message(task.status, task.message, task.error_message),

@@ -34,6 +34,10 @@ class ScriptFlow(Flow):
         self.scripts = provider
         self.worker.processor = ScriptProcessor(provider)
 
+    async def __aenter__(self) -> ScriptFlow:
+        await super().__aenter__()
+        return self
+
     async def __aexit__(self, *exc: object) -> None:
         await super().__aexit__(*exc)
         self.scripts.close()

@@ -19,6 +19,7 @@ WORDS = {
         "submit": "撰写脚本",
         "scene1": "场景 1",
         "away": "你离开时，一个脚本已经完成",
+        "task_away": "你离开期间有 1 个任务结束了",
         "draft": "草稿",
     },
     "en": {
@@ -29,6 +30,7 @@ WORDS = {
         "submit": "Write script",
         "scene1": "Scene 1",
         "away": "A script finished while you were away",
+        "task_away": "1 task finished while you were away",
         "draft": "Draft",
     },
 }
@@ -110,6 +112,8 @@ def test_a_script_finished_while_away_is_announced_once(page: Any, context: Any,
     expect(back.locator("#create-projects")).to_have_attribute("data-announced", "true")
     expect(back.locator("#toasts")).to_contain_text(words["away"])
     expect(back.locator("#toasts")).to_contain_text(title)
+    expect(back.locator("#queue")).to_have_attribute("data-announced", "true")
+    expect(back.locator("#toasts")).not_to_contain_text(words["task_away"])  # once: by its project, not as a task
     assert request.get(status).json()["data"]["notified"] is True
 
     back.reload()

@@ -203,3 +203,16 @@ async def test_a_progress_message_reaches_the_task_and_its_live_event(rig: Sched
     assert (task.progress, task.message) == (50, "writing scene 3 of 6")
     [*_, last] = [p.message for p in rig.bus.published if isinstance(p.message, TaskProgressed)]
     assert (last.progress, last.message) == (50, "writing scene 3 of 6")
+
+
+async def test_a_backends_retry_after_makes_the_retry_wait_the_first_step_that_long(rig: SchedulerRig) -> None:
+    task_id = await rig.submit("alice")
+    steps = rig.settings.retry_delays_ms
+    assert len(steps) > 1 and steps[0] < steps[1]
+    await rig.fail(task_id, retry_after_seconds=(steps[0] + 1) / 1000)  # a little longer than the first step
+
+    task = await rig.task(task_id)
+    assert (task.status, task.retry_count) == (RETRYING, 1)
+    assert task.next_retry_at == rig.clock.now() + timedelta(milliseconds=steps[1])
+    [*_, due] = [p for p in rig.bus.published if isinstance(p.message, RetryDue)]
+    assert due.routing_key == str(steps[1])  # a delay queue that exists

@@ -461,9 +461,19 @@ LOST_WORKER_MESSAGE = "The workers running this task kept stopping before it fin
 
 
 async def fail(
-    ctx: Context, run: RunningTask, *, code: str, message: str, retryable: bool, lost: bool = False
+    ctx: Context,
+    run: RunningTask,
+    *,
+    code: str,
+    message: str,
+    retryable: bool,
+    lost: bool = False,
+    retry_after_seconds: float | None = None,
 ) -> Task | None:
     """The attempt failed: retry after the next delay step, or fail for good with a clear message.
+
+    `retry_after_seconds`: the wait the backend asked for; the retry waits the first delay step at
+    least that long (never less than its own step).
 
     `lost`: the attempt was lost with its worker (lease lapsed, or handed back at shutdown): it goes
     back in line at once, costing no retry, up to LOST_REDISPATCHES times.
@@ -496,7 +506,12 @@ async def fail(
             }
         budget = ctx.rules.max_retries if r.max_retries is None else r.max_retries
         decision = decisions["last"] = ctx.rules.retry.decide(
-            retry_count=r.retry_count, max_retries=budget, retryable=retryable, message=message, now=now
+            retry_count=r.retry_count,
+            max_retries=budget,
+            retryable=retryable,
+            message=message,
+            now=now,
+            at_least_ms=round(retry_after_seconds * 1000) if retry_after_seconds else 0,
         )
         if isinstance(decision, RetryLater):
             return transitions.SCHEDULE_RETRY, {

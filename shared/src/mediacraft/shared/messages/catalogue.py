@@ -191,6 +191,8 @@ class JobFailed(Message):
     code: str
     message: str
     retryable: bool
+    # the wait a backend asked for (its Retry-After), in seconds: the retry waits at least that long
+    retry_after_seconds: float | None = Field(default=None, ge=0)
 
 
 class DetectionFinished(Message):

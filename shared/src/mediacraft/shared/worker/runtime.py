@@ -729,6 +729,7 @@ class WorkerRuntime:
             code=exc.code,
             message=user_message(exc),
             retryable=isinstance(exc, RetryableError),
+            retry_after_seconds=exc.delay if isinstance(exc, RetryableError) and exc.delay else None,
         )
 
     async def _emit(self, message: Message, job: RunJob, cause: str) -> None:

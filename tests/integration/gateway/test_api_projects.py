@@ -361,3 +361,16 @@ async def test_the_live_stream_carries_project_changes_and_replays_them_on_resum
             replayed = await events.until(lambda e: e["event"] in ("project", "ready"))
             assert replayed["event"] == "project" and replayed["data"]["id"] == project["id"]
             assert replayed["data"]["notified"] is True and replayed["data"]["scriptData"] is not None
+
+
+async def test_a_script_whose_task_expired_before_anyone_looked_is_still_kept(gw: Gateway) -> None:
+    async with gw.client() as c:
+        project = await new_project(c)
+        task_id = (await start(c, project["id"]))["scriptTaskId"]
+        script = await complete(gw, task_id, 30)
+        task = await gw.store.get(task_id)
+        assert task is not None
+        await gw.store.transition(task_id, transitions.EXPIRE_FILES, expected_version=task.version)
+        view = await status_of(c, project["id"])
+        assert view["status"] == "draft" and view["taskStatus"] == "expired"
+        assert [s["narration"] for s in view["scriptData"]["scenes"]] == [s.narration for s in script.scenes]

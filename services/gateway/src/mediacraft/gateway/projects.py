@@ -97,7 +97,11 @@ async def settle(ctx: GatewayContext, project: Project) -> ProjectState:
     if project.script_task_id is None:
         return ProjectState(project, None)
     task = await ctx.store.get_for_user(project.script_task_id, project.user_id)
-    if task is None or task.status is not TaskStatus.COMPLETED or project.script_from_task == task.task_id:
+    # an expired task keeps its record (and result info) after its files went with retention
+    ended_well = task is not None and (
+        task.status is TaskStatus.COMPLETED or (task.status is TaskStatus.EXPIRED and task.result is not None)
+    )
+    if task is None or not ended_well or project.script_from_task == task.task_id:
         return ProjectState(project, task)
     script = _script_of(task)
     if script is None:
@@ -189,6 +193,8 @@ def _config(project: Project, run_id: str) -> dict[str, Any]:
 
 def _script_of(task: Task) -> Script | None:
     raw = task.result.info.get("script") if task.result is not None else None
+    if raw is None:
+        return None
     try:
         return Script.model_validate(raw)
     except ValueError:

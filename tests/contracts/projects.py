@@ -17,6 +17,7 @@ from mediacraft.shared.clock import FakeClock
 from mediacraft.shared.errors import Conflict, InvalidInput
 from mediacraft.shared.projects import Project
 from mediacraft.shared.scripts import Scene, Script
+from mediacraft.shared.tasks import User
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 
@@ -165,3 +166,11 @@ class ProjectStoreContract:
             assert (await second.get_project(project.project_id, "alice")).script_task_id == "task-1"
         finally:
             await second.close()
+
+    async def test_a_stale_users_projects_go_with_the_user(self, store: Any) -> None:
+        await store.create_user(User(user_id="alice", created_at=T0, last_accessed=T0))
+        project = await store.insert_project(make_project())
+        kept = await store.insert_project(make_project("bob"))
+        assert await store.delete_stale_user("alice", seen_before=T0 + timedelta(days=1)) == 0
+        assert await store.get_project(project.project_id, "alice") is None
+        assert await store.get_project(kept.project_id, "bob") == kept

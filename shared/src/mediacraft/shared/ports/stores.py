@@ -174,8 +174,8 @@ class UserStore(Protocol):
 
         Only when every task of the user is `expired` (or there is none): otherwise, or when the
         user was seen since or does not exist, nothing changes and the answer is None. Else the
-        number of task records removed with the user. Files are not touched (they went with
-        retention).
+        number of task records removed with the user; the user's projects go too. Files are not
+        touched (they went with retention).
         """
 
     async def ping(self) -> bool: ...

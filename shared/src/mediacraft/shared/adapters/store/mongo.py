@@ -425,6 +425,7 @@ class MongoStore(MongoProjects):
         if not gone.deleted_count:
             return None
         removed = await self._task_collection().delete_many({"user_id": user_id, "status": expired})
+        await self._project_collection().delete_many({"user_id": user_id})  # their projects go with them
         return int(removed.deleted_count)
 
     # leases

@@ -470,6 +470,7 @@ class SqliteStore(SqliteProjects):
         if not gone:
             return None
         removed = await self._rows("DELETE FROM tasks WHERE user_id = ? AND status = ? RETURNING 1", (user_id, expired))
+        await self._rows("DELETE FROM projects WHERE user_id = ?", (user_id,))  # their projects go with them
         return len(removed)
 
     # leases

@@ -57,3 +57,13 @@ async def test_documents_keep_brief_field_names_and_bson_dates(store: MongoStore
     assert raw["task_id"] == task.task_id and raw["status"] == "queued"
     assert isinstance(raw["created_at"], datetime) and isinstance(raw["submitted_at"], datetime)
     assert raw["_us"]["created_at"] % 1000 == T0.microsecond % 1000  # the part BSON dates drop
+
+
+pytest.register_assert_rewrite("tests.contracts.projects")
+from tests.contracts.projects import ProjectStoreContract  # noqa: E402
+
+
+class TestMongoProjectStore(ProjectStoreContract):
+    @pytest.fixture
+    def make_store(self, mongo_target: MongoTarget) -> Any:
+        return lambda clock: MongoStore(mongo_target.url, clock=clock, **mongo_target.store_kwargs())

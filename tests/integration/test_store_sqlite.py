@@ -154,3 +154,13 @@ async def test_a_file_from_before_kept_counts_gets_them_built_from_its_rows(tmp_
         assert await reopened.count_by_status("alice") == grouped_counts(path, "alice", include_hidden=False)
     finally:
         await reopened.close()
+
+
+pytest.register_assert_rewrite("tests.contracts.projects")
+from tests.contracts.projects import ProjectStoreContract  # noqa: E402
+
+
+class TestSqliteProjectStore(ProjectStoreContract):
+    @pytest.fixture
+    def make_store(self, tmp_path: Path) -> Any:
+        return lambda clock: SqliteStore(tmp_path / "var" / "tasks.db", clock=clock)

@@ -28,8 +28,10 @@ from mediacraft.shared.worker.serve import WorkerPool
 from mediacraft.standalone.main import Standalone
 from mediacraft.standalone.settings import StandaloneSettings
 from mediacraft.worker_generate import main as worker_generate
+from mediacraft.worker_generate.pool import PoolProcessor
 from mediacraft.worker_generate.processor import GenerateProcessor
 from mediacraft.worker_generate.providers.http import HttpProvider
+from mediacraft.worker_generate.scripts.http import ChatScriptProvider
 from mediacraft.worker_merge import main as worker_merge
 from mediacraft.worker_watermark import main as worker_watermark
 
@@ -125,13 +127,17 @@ def test_the_generate_worker_uses_the_configured_provider_in_both_modes(
 ) -> None:
     monkeypatch.setenv("MEDIACRAFT_GENERATE_PROVIDER", "http")
     monkeypatch.setenv("MEDIACRAFT_GENERATE_HTTP_ENDPOINT", "http://127.0.0.1:1/generate")
+    monkeypatch.setenv("MEDIACRAFT_SCRIPT_PROVIDER", "http")
+    monkeypatch.setenv("MEDIACRAFT_SCRIPT_HTTP_ENDPOINT", "http://127.0.0.1:1/v1/chat/completions")
     settings = worker_generate.settings()
     alone = worker_generate.build(settings, Adapters(settings))
     standalone = single_process(tmp_path, generate_workers=1)
     [single] = [p for p in standalone.pools if p.pool == "generate"]
     for pool in (alone, single):
         processor = pool.runtimes[0].processor
-        assert isinstance(processor, GenerateProcessor) and isinstance(processor.provider, HttpProvider)
+        assert isinstance(processor, PoolProcessor)
+        assert isinstance(processor.media, GenerateProcessor) and isinstance(processor.media.provider, HttpProvider)
+        assert isinstance(processor.scripts.provider, ChatScriptProvider)
 
 
 def test_a_wrong_provider_setting_stops_the_single_process_from_starting(

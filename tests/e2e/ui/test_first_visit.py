@@ -16,7 +16,7 @@ def test_new_visitor_sees_an_empty_queue_in_chinese_and_can_switch_to_english(
     page: Any, context: Any, tmp_path: Path
 ) -> None:
     expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
-    expect(page.get_by_role("tab")).to_have_text(["去水印", "视频合并", "生成", re.compile("任务列表")])
+    expect(page.get_by_role("tab")).to_have_text(["去水印", "视频合并", "生成", "创作", re.compile("任务列表")])
     expect(page.get_by_role("heading", name="我的任务列表")).to_be_visible()
     expect(page.locator("#queue-empty")).to_have_text("还没有任务。提交后可以关闭页面，稍后回来查看进度和结果。")
     expect(page.locator("#task-list li.task")).to_have_count(0)
@@ -31,7 +31,9 @@ def test_new_visitor_sees_an_empty_queue_in_chinese_and_can_switch_to_english(
 
     page.get_by_role("button", name="English").click()
     expect(page.locator("html")).to_have_attribute("lang", "en")
-    expect(page.get_by_role("tab")).to_have_text(["Remove watermark", "Merge videos", "Generate", re.compile("Tasks")])
+    expect(page.get_by_role("tab")).to_have_text(
+        ["Remove watermark", "Merge videos", "Generate", "Create", re.compile("Tasks")]
+    )
     expect(page.get_by_role("heading", name="My tasks")).to_be_visible()
     expect(page.locator("#queue-empty")).to_contain_text("No tasks yet.")
     expect(page.get_by_role("button", name="Clear finished")).to_be_visible()
@@ -66,6 +68,9 @@ def test_a_phone_shows_one_section_at_a_time_without_sideways_scrolling(
 
         # tabs also follow the arrow keys
         page.get_by_role("tab", name="任务列表").press("ArrowLeft")
+        expect(page.get_by_role("tab", name="创作")).to_have_attribute("aria-selected", "true")
+        expect(page.locator("#panel-create")).to_be_visible()
+        page.get_by_role("tab", name="创作").press("ArrowLeft")
         expect(page.get_by_role("tab", name="生成")).to_have_attribute("aria-selected", "true")
         expect(page.locator("#panel-generate")).to_be_visible()
     finally:

@@ -23,9 +23,10 @@ HTTP_EDGE = {
     "routes_tasks",
     "routes_user",
     "routes_ops",
+    "routes_projects",
 }
 WEB_FRAMEWORKS = ("starlette", "fastapi")
-ADAPTERS = {"store", "objects", "bus", "identity", "cache", "frames", "hub", "receiver"}
+ADAPTERS = {"store", "projects", "objects", "bus", "identity", "cache", "frames", "hub", "receiver"}
 
 
 def modules() -> dict[str, ast.Module]:

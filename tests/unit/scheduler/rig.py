@@ -245,9 +245,13 @@ class SchedulerRig:
     async def heartbeat(self, task_id: str, attempt: int = 1) -> None:
         await self.send(JobHeartbeat(task_id=task_id, attempt=attempt, worker_id="w1"))
 
-    async def progress(self, task_id: str, percent: float, stage: str = "encode", attempt: int = 1) -> None:
+    async def progress(
+        self, task_id: str, percent: float, stage: str = "encode", attempt: int = 1, message: str | None = None
+    ) -> None:
         await self.send(
-            JobProgress(task_id=task_id, attempt=attempt, percent=percent, stage=stage, stage_percent=percent)
+            JobProgress(
+                task_id=task_id, attempt=attempt, percent=percent, stage=stage, stage_percent=percent, message=message
+            )
         )
 
     async def succeed(self, task_id: str, attempt: int = 1) -> Envelope:
@@ -255,10 +259,23 @@ class SchedulerRig:
         return await self.send(JobSucceeded(task_id=task_id, attempt=attempt, result=result))
 
     async def fail(
-        self, task_id: str, attempt: int = 1, *, retryable: bool = True, message: str = "The encoder crashed."
+        self,
+        task_id: str,
+        attempt: int = 1,
+        *,
+        retryable: bool = True,
+        message: str = "The encoder crashed.",
+        retry_after_seconds: float | None = None,
     ) -> Envelope:
         return await self.send(
-            JobFailed(task_id=task_id, attempt=attempt, code="encoder_crashed", message=message, retryable=retryable)
+            JobFailed(
+                task_id=task_id,
+                attempt=attempt,
+                code="encoder_crashed",
+                message=message,
+                retryable=retryable,
+                retry_after_seconds=retry_after_seconds,
+            )
         )
 
     async def worker_cancelled(self, task_id: str, attempt: int = 1) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from mediacraft.shared.messages import RetryDue
+from mediacraft.shared.messages import RetryDue, TaskProgressed
 from mediacraft.shared.tasks import TaskStatus
 from mediacraft.shared.topology import RETRY, SCHEDULER_INBOX, TARGET_HEADER
 from tests.unit.scheduler.rig import RigFactory, SchedulerRig
@@ -187,3 +187,32 @@ async def test_a_completed_task_cannot_be_retried(rig: SchedulerRig) -> None:
 
     assert await rig.task(task_id) == done
     assert rig.jobs() == [(task_id, 1)]
+
+
+async def test_a_progress_message_reaches_the_task_and_its_live_event(rig: SchedulerRig) -> None:
+    task_id = await rig.submit("alice")
+    await rig.started(task_id)
+
+    await rig.progress(task_id, 20, message="writing scene 1 of 6")
+    assert (await rig.task(task_id)).message == "writing scene 1 of 6"
+
+    await rig.progress(task_id, 40)  # a report without words keeps the last ones
+    await rig.clock.advance(rig.settings.progress_throttle_seconds)
+    await rig.progress(task_id, 50, message="writing scene 3 of 6")
+    task = await rig.task(task_id)
+    assert (task.progress, task.message) == (50, "writing scene 3 of 6")
+    [*_, last] = [p.message for p in rig.bus.published if isinstance(p.message, TaskProgressed)]
+    assert (last.progress, last.message) == (50, "writing scene 3 of 6")
+
+
+async def test_a_backends_retry_after_makes_the_retry_wait_the_first_step_that_long(rig: SchedulerRig) -> None:
+    task_id = await rig.submit("alice")
+    steps = rig.settings.retry_delays_ms
+    assert len(steps) > 1 and steps[0] < steps[1]
+    await rig.fail(task_id, retry_after_seconds=(steps[0] + 1) / 1000)  # a little longer than the first step
+
+    task = await rig.task(task_id)
+    assert (task.status, task.retry_count) == (RETRYING, 1)
+    assert task.next_retry_at == rig.clock.now() + timedelta(milliseconds=steps[1])
+    [*_, due] = [p for p in rig.bus.published if isinstance(p.message, RetryDue)]
+    assert due.routing_key == str(steps[1])  # a delay queue that exists

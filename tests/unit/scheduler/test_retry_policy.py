@@ -50,3 +50,23 @@ def test_no_retries_allowed_fails_the_first_failure() -> None:
         now=datetime(2026, 1, 1, tzinfo=UTC),
     )
     assert decision == GiveUp("Storage timed out")
+
+
+@pytest.mark.parametrize(
+    ("retry_count", "retry_after_ms", "delay"),
+    [
+        (0, 30_000, 60_000),  # shorter than the step: the step
+        (0, 61_000, 300_000),  # the first step at least that long
+        (0, 300_000, 300_000),
+        (1, 1_000, 300_000),  # never shorter than the retry's own step
+        (0, 3_600_000, 900_000),  # past the longest step: the longest (only configured steps exist)
+    ],
+)
+def test_a_backends_retry_after_waits_the_first_step_at_least_that_long(
+    retry_count: int, retry_after_ms: int, delay: int
+) -> None:
+    now = FakeClock().now()
+    decision = POLICY.decide(
+        retry_count=retry_count, max_retries=3, retryable=True, message="Busy", now=now, at_least_ms=retry_after_ms
+    )
+    assert decision == RetryLater(retry_count + 1, delay, now + timedelta(milliseconds=delay))

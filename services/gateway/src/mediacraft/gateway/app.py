@@ -8,13 +8,14 @@ import inspect
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import Any
+from functools import partial
+from typing import Any, cast
 
 from fastapi import FastAPI, Request
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
-from mediacraft.gateway import routes_ops, routes_tasks, routes_user
+from mediacraft.gateway import routes_ops, routes_projects, routes_tasks, routes_user
 from mediacraft.gateway.body_limits import body_rules
 from mediacraft.gateway.context import GatewayContext, make_limiters
 from mediacraft.gateway.cookies import CookiePolicy, CookieSigner
@@ -25,6 +26,7 @@ from mediacraft.gateway.media_cache import MediaCache
 from mediacraft.gateway.metrics import GatewayMetrics
 from mediacraft.gateway.middleware import GatewayMiddleware
 from mediacraft.gateway.preview import FrameExtractor
+from mediacraft.gateway.project_events import follow_task
 from mediacraft.gateway.settings import GatewaySettings
 from mediacraft.gateway.uploads import UploadReceiver
 from mediacraft.gateway.webui import mount_web_ui
@@ -34,7 +36,7 @@ from mediacraft.shared.http.envelope import VERSION
 from mediacraft.shared.logging import get_logger
 from mediacraft.shared.ports.bus import Bus
 from mediacraft.shared.ports.objects import ObjectStore
-from mediacraft.shared.ports.stores import TaskStore
+from mediacraft.shared.ports.stores import ProjectStore, TaskStore
 
 log = get_logger(__name__)
 
@@ -47,8 +49,9 @@ def build_context(
     bus: Bus,
     identity: IdentityClient,
     clock: Clock | None = None,
+    projects: ProjectStore | None = None,
 ) -> GatewayContext:
-    """Every component of the gateway over the given adapters."""
+    """Every component of the gateway over the given adapters (`projects`: the store's own by default)."""
     clock = clock or SystemClock()
     metrics = GatewayMetrics()
     max_age = timedelta(days=settings.cookie_max_age_days)
@@ -56,6 +59,7 @@ def build_context(
     return GatewayContext(
         settings=settings,
         store=store,
+        projects=projects if projects is not None else cast(ProjectStore, store),
         objects=objects,
         bus=bus,
         identity=identity,
@@ -81,9 +85,13 @@ def create_app(
     bus: Bus,
     identity: IdentityClient,
     clock: Clock | None = None,
+    projects: ProjectStore | None = None,
 ) -> FastAPI:
     """The gateway ASGI app over adapters its caller starts and closes (main.build's process)."""
-    ctx = build_context(settings, store=store, objects=objects, bus=bus, identity=identity, clock=clock)
+    ctx = build_context(
+        settings, store=store, objects=objects, bus=bus, identity=identity, clock=clock, projects=projects
+    )
+    ctx.hub.follower = partial(follow_task, ctx)  # project events from their script tasks' events
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -110,6 +118,7 @@ def create_app(
     # routes match in order: the hot ones (list, status, create) come first in their routers
     app.include_router(routes_user.router)
     app.include_router(routes_tasks.router)
+    app.include_router(routes_projects.router)
     app.include_router(routes_ops.router)
     if settings.docs_on:
         mount_docs(app, openapi_url="/openapi.json")

@@ -23,7 +23,7 @@ from mediacraft.shared.logging import get_logger
 from mediacraft.shared.messages import Envelope, Message
 from mediacraft.shared.ports.bus import Bus
 from mediacraft.shared.ports.objects import ObjectStore
-from mediacraft.shared.ports.stores import TaskStore
+from mediacraft.shared.ports.stores import ProjectStore, TaskStore
 
 log = get_logger(__name__)
 
@@ -55,6 +55,7 @@ class GatewayContext:
 
     settings: GatewaySettings
     store: TaskStore
+    projects: ProjectStore  # video-creation projects (the same database as the tasks in both adapters)
     objects: ObjectStore
     bus: Bus
     identity: IdentityClient

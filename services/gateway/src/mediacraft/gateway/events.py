@@ -22,7 +22,7 @@ from starlette.types import Receive, Scope, Send
 from mediacraft.gateway.metrics import GatewayMetrics
 from mediacraft.gateway.views import last_change, progress_view, task_view
 from mediacraft.shared.logging import get_logger
-from mediacraft.shared.messages import TaskProgressed, TaskStatusChanged
+from mediacraft.shared.messages import ProjectChanged, TaskProgressed, TaskStatusChanged
 from mediacraft.shared.ports.bus import Bus, Incoming, Subscription
 from mediacraft.shared.ports.stores import TaskStore
 from mediacraft.shared.tasks import TERMINAL_STATUSES, Task
@@ -88,7 +88,14 @@ def to_live_event(incoming: Incoming) -> tuple[str, LiveEvent] | None:
     if isinstance(message, TaskProgressed):
         data = progress_view(message.model_dump(mode="json"))
         return message.user_id, LiveEvent(event_id, "progress", message.task_id, message.version, data)
+    if isinstance(message, ProjectChanged):
+        # keyed by project id: a stream drops a project event older than one it already sent
+        return message.user_id, LiveEvent(event_id, "project", message.project_id, message.version, message.project)
     return None
+
+
+# Derives a project event from a task status event (a project follows its latest script task).
+TaskFollower = Callable[[TaskStatusChanged], Awaitable["LiveEvent | None"]]
 
 
 # The reason a stream is closed when its identity opens more than the cap allows.
@@ -143,10 +150,11 @@ class EventHub:
         self._subscribers: dict[str, dict[Subscriber, None]] = {}
         self._subscription: Subscription | None = None
         self.queue_name: str | None = None
+        self.follower: TaskFollower | None = None  # set by the app: project events from script tasks
 
     async def start(self) -> None:
         """Declare and consume this replica's private queue."""
-        self.queue_name = await self._bus.declare_private_queue([(EVENTS, "task.#")])
+        self.queue_name = await self._bus.declare_private_queue([(EVENTS, "task.#"), (EVENTS, "project.#")])
         self._subscription = await self._bus.consume(self.queue_name, self._on_message, prefetch=256)
 
     async def close(self) -> None:
@@ -199,6 +207,16 @@ class EventHub:
         user_id, event = routed
         for sub in tuple(self._subscribers.get(user_id, ())):
             sub.offer(event)
+        message = incoming.envelope.open()
+        if self.follower is not None and isinstance(message, TaskStatusChanged) and self._subscribers.get(user_id):
+            try:
+                followed = await self.follower(message)
+            except Exception as exc:
+                log.warning("project_event_failed", error=str(exc), task_id=message.task_id)
+                return
+            if followed is not None:
+                for sub in tuple(self._subscribers.get(user_id, ())):
+                    sub.offer(followed)
 
 
 async def changed_since(store: TaskStore, user_id: str, since: datetime, *, limit: int) -> list[Task]:
@@ -236,8 +254,12 @@ async def event_stream(
     heartbeat: float,
     retry_ms: int,
     metrics: GatewayMetrics,
+    replay_more: Callable[[int], Awaitable[list[LiveEvent]]] | None = None,
 ) -> AsyncIterator[bytes]:
-    """The SSE body of one stream; it subscribes before the replay so that no event falls between."""
+    """The SSE body of one stream; it subscribes before the replay so that no event falls between.
+
+    `replay_more(event_id)`: further events replayed after the tasks' (the projects').
+    """
     sub = hub.subscribe(user_id)
     try:
         last_id = epoch_ms(now())
@@ -249,6 +271,10 @@ async def event_stream(
                 if not sub.is_stale(replayed_event):
                     replayed += 1
                     yield replayed_event.encode(last_id)
+            for more in await replay_more(last_id) if replay_more is not None else []:
+                if not sub.is_stale(more):
+                    replayed += 1
+                    yield more.encode(last_id)
         ready = json.dumps({"resumed": replay is not None, "replayed": replayed})
         yield f"id: {last_id}\nevent: ready\ndata: {ready}\n\n".encode()
         while not sub.closed:

@@ -15,6 +15,7 @@ from mediacraft.gateway.envelope import ApiError
 from mediacraft.shared.errors import InvalidInput
 from mediacraft.shared.generation import validate_generation_config
 from mediacraft.shared.merge import validate_merge_config
+from mediacraft.shared.scripts import validate_script_config
 from mediacraft.shared.tasks import InputFile, TaskType
 from mediacraft.shared.watermark import validate_watermark_config
 
@@ -64,6 +65,8 @@ def validate_config(
             return validate_watermark_config(config, inputs[0].media)
         if task_type is TaskType.VIDEO_MERGE:
             return validate_merge_config(config, inputs)
+        if task_type is TaskType.VIDEO_SCRIPT:
+            return validate_script_config(config)
         # the same rules the workers apply (shared contracts), stored as normalised
         return validate_generation_config(task_type, config)
     except InvalidInput as exc:

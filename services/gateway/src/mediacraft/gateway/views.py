@@ -45,7 +45,7 @@ def task_view(task: Task) -> dict[str, Any]:
 
 def progress_view(payload: dict[str, Any]) -> dict[str, Any]:
     """The public JSON of a progress event (already free of internal fields)."""
-    keys = ("task_id", "progress", "stage", "subtasks", "eta_seconds", "version")
+    keys = ("task_id", "progress", "stage", "subtasks", "eta_seconds", "message", "version")
     return {k: payload.get(k) for k in keys}
 
 

@@ -124,6 +124,7 @@ async def on_job_progress(event: JobProgress, ctx: Context) -> None:
             stage=event.stage,
             stage_percent=event.stage_percent,
             eta_seconds=event.eta_seconds,
+            message=event.message,
         )
 
 
@@ -138,7 +139,14 @@ async def on_job_failed(event: JobFailed, ctx: Context) -> None:
     """The attempt failed: retry on the delay schedule if the failure may pass, else fail."""
     run = await lifecycle.running_attempt(ctx, event.task_id, event.attempt)
     if run is not None:
-        await lifecycle.fail(ctx, run, code=event.code, message=event.message, retryable=event.retryable)
+        await lifecycle.fail(
+            ctx,
+            run,
+            code=event.code,
+            message=event.message,
+            retryable=event.retryable,
+            retry_after_seconds=event.retry_after_seconds,
+        )
 
 
 async def on_job_cancelled(event: JobCancelled, ctx: Context) -> None:

@@ -290,7 +290,14 @@ async def keep_alive(ctx: Context, run: RunningTask) -> None:
 
 
 async def record_progress(
-    ctx: Context, run: RunningTask, *, percent: float, stage: str, stage_percent: float, eta_seconds: float | None
+    ctx: Context,
+    run: RunningTask,
+    *,
+    percent: float,
+    stage: str,
+    stage_percent: float,
+    eta_seconds: float | None,
+    message: str | None = None,
 ) -> None:
     """Move progress forward (a late 60% never overwrites 80%), writing at most once per throttle."""
     extend_lease(ctx, run)
@@ -302,6 +309,8 @@ async def record_progress(
         run.subtasks[run.stage] = 100.0  # stages run in order: leaving one means it is done
     run.subtasks[stage] = max(stage_percent, run.subtasks.get(stage, 0.0))
     run.progress, run.stage, run.eta_seconds = percent, stage, eta_seconds
+    if message:
+        run.message = message
     run.progress_dirty = True
     if (
         stage_changed
@@ -329,6 +338,7 @@ async def write_progress(ctx: Context, run: RunningTask) -> None:
         stage=run.stage,
         subtasks=dict(run.subtasks) or None,
         eta_seconds=run.eta_seconds,
+        message=run.message,
         lease_expires_at=run.lease_expires_at,
     )
     run.progress_written_at = ctx.clock.now()
@@ -451,9 +461,19 @@ LOST_WORKER_MESSAGE = "The workers running this task kept stopping before it fin
 
 
 async def fail(
-    ctx: Context, run: RunningTask, *, code: str, message: str, retryable: bool, lost: bool = False
+    ctx: Context,
+    run: RunningTask,
+    *,
+    code: str,
+    message: str,
+    retryable: bool,
+    lost: bool = False,
+    retry_after_seconds: float | None = None,
 ) -> Task | None:
     """The attempt failed: retry after the next delay step, or fail for good with a clear message.
+
+    `retry_after_seconds`: the wait the backend asked for; the retry waits the first delay step at
+    least that long (never less than its own step).
 
     `lost`: the attempt was lost with its worker (lease lapsed, or handed back at shutdown): it goes
     back in line at once, costing no retry, up to LOST_REDISPATCHES times.
@@ -486,7 +506,12 @@ async def fail(
             }
         budget = ctx.rules.max_retries if r.max_retries is None else r.max_retries
         decision = decisions["last"] = ctx.rules.retry.decide(
-            retry_count=r.retry_count, max_retries=budget, retryable=retryable, message=message, now=now
+            retry_count=r.retry_count,
+            max_retries=budget,
+            retryable=retryable,
+            message=message,
+            now=now,
+            at_least_ms=round(retry_after_seconds * 1000) if retry_after_seconds else 0,
         )
         if isinstance(decision, RetryLater):
             return transitions.SCHEDULE_RETRY, {

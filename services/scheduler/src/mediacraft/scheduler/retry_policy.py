@@ -42,14 +42,22 @@ class RetryPolicy:
         retryable: bool,
         message: str,
         now: datetime,
+        at_least_ms: int = 0,
     ) -> RetryLater | GiveUp:
-        """What to do after a failure of a task that has already been retried `retry_count` times."""
+        """What to do after a failure of a task that has already been retried `retry_count` times.
+
+        `at_least_ms` (a backend's Retry-After): the wait is the first step at least that long and
+        at least the retry's own step; past the longest step, the longest. Only configured steps
+        can be waited: each is a delay queue with a fixed TTL (RabbitMQ expires head-first).
+        """
         if not retryable:
             return GiveUp(message)
         if retry_count >= max_retries:
             return GiveUp(exhausted_message(message, retry_count))
         number = retry_count + 1
         delay = self.delay_ms(number)
+        if at_least_ms > delay:
+            delay = next((step for step in sorted(self.delays_ms) if step >= at_least_ms), max(self.delays_ms))
         return RetryLater(number, delay, now + timedelta(milliseconds=delay))
 
 

@@ -38,6 +38,7 @@ class RunningTask:
     stage: str | None = None
     subtasks: dict[str, float] = field(default_factory=dict)
     eta_seconds: float | None = None
+    message: str | None = None  # the worker's latest plain words, written with progress
     progress_written_at: datetime | None = None
     progress_dirty: bool = False
     worker_started: bool = True  # False from dispatch until the first news from a worker

@@ -22,14 +22,14 @@ def settings(**values: Any) -> GenerateSettings:
 
 
 def build(settings: GenerateSettings, adapters: Adapters, *, replicas: int = 1) -> serve.WorkerPool:
-    """`replicas` generation workers (image_generation, video_generation) sharing one processor.
+    """`replicas` generation workers (image_generation, video_generation, video_script) sharing one processor.
 
     The processor is built here, before anything starts, so that a wrong provider setting stops
     the start rather than the first job; it is closed when the pool stops.
     """
-    from mediacraft.worker_generate.processor import build_processor
+    from mediacraft.worker_generate.pool import build_pool_processor
 
-    processor = build_processor(settings)
+    processor = build_pool_processor(settings)
     return serve.build_pool(POOL, processor, settings, adapters, replicas=replicas, on_stop=processor.close)
 
 

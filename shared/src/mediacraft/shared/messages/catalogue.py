@@ -29,6 +29,7 @@ __all__ = [
     "JobStarted",
     "JobSucceeded",
     "ProbeMessage",
+    "ProjectChanged",
     "ReconcileTasks",
     "RetryDue",
     "RetryTask",
@@ -165,6 +166,7 @@ class JobProgress(Message):
     stage: str
     stage_percent: float = Field(default=0, ge=0, le=100)
     eta_seconds: float | None = None
+    message: str | None = Field(default=None, max_length=300)  # the processor's plain words, if any
 
 
 class JobHeartbeat(Message):
@@ -189,6 +191,8 @@ class JobFailed(Message):
     code: str
     message: str
     retryable: bool
+    # the wait a backend asked for (its Retry-After), in seconds: the retry waits at least that long
+    retry_after_seconds: float | None = Field(default=None, ge=0)
 
 
 class DetectionFinished(Message):
@@ -239,6 +243,7 @@ class TaskProgressed(Message):
     stage: str | None = None
     subtasks: dict[str, float] = Field(default_factory=dict)
     eta_seconds: float | None = None
+    message: str | None = None
     version: int
 
     @classmethod
@@ -251,8 +256,26 @@ class TaskProgressed(Message):
             stage=task.stage,
             subtasks=task.subtasks,
             eta_seconds=task.eta_seconds,
+            message=task.message,
             version=task.version,
         )
+
+
+# --- project events (mediacraft.events, routing key project.<what>) for live clients ----------------
+
+
+class ProjectChanged(Message):
+    """The gateway wrote a video-creation project (created, script started, script kept, announced).
+
+    `project` is the project's public view as the creation tool reads it. Changes that follow the
+    project's script task are derived by each gateway replica from that task's own events.
+    """
+
+    TYPE = "project.changed"
+    project_id: str
+    user_id: str
+    version: int
+    project: dict[str, Any] = Field(default_factory=dict)
 
 
 # --- user events (mediacraft.events, routing key user.<what>) ------------------------------------

@@ -8,6 +8,8 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from mediacraft.shared.errors import InvalidInput
+from mediacraft.shared.projects import Project, ProjectPage
+from mediacraft.shared.scripts import Script
 from mediacraft.shared.tasks import Page, RequestedControl, Task, TaskDetection, TaskStatus, TaskType, User
 from mediacraft.shared.transitions import Transition
 
@@ -172,8 +174,8 @@ class UserStore(Protocol):
 
         Only when every task of the user is `expired` (or there is none): otherwise, or when the
         user was seen since or does not exist, nothing changes and the answer is None. Else the
-        number of task records removed with the user. Files are not touched (they went with
-        retention).
+        number of task records removed with the user; the user's projects go too. Files are not
+        touched (they went with retention).
         """
 
     async def ping(self) -> bool: ...
@@ -195,5 +197,43 @@ class LeaseStore(Protocol):
         """Give the lease up if `holder` has it; True when it was released."""
 
 
-class Store(TaskStore, UserStore, LeaseStore, Protocol):
+class ProjectStore(Protocol):
+    """Video-creation projects (mediacraft.shared.projects); every write bumps `version`."""
+
+    async def insert_project(self, project: Project) -> Project:
+        """Store a new project; Conflict if the id exists."""
+
+    async def get_project(self, project_id: str, user_id: str) -> Project | None:
+        """The project only if `user_id` owns it; None otherwise (callers answer 404 either way)."""
+
+    async def list_projects(
+        self, user_id: str, *, unannounced: bool = False, cursor: str | None = None, limit: int = 20
+    ) -> ProjectPage:
+        """The user's projects, newest first (created_at, then id), keyset-paginated.
+
+        `unannounced`: only those with a script task whose end was not announced (not `notified`).
+        """
+
+    async def set_script_task(
+        self, project_id: str, user_id: str, task_id: str | None, *, expected: str | None
+    ) -> Project | None:
+        """Make `task_id` the latest script task (not yet announced) while it is `expected`.
+
+        None when the project is not found or not owned; Conflict when another script task was
+        set meanwhile (two starts at once: one wins).
+        """
+
+    async def keep_script(
+        self, project_id: str, task_id: str, script: Script, completed_at: datetime
+    ) -> Project | None:
+        """Keep the script of the completed task `task_id` while it is the latest script task.
+
+        None, and nothing changes, when another task is the latest or this script is kept already.
+        """
+
+    async def set_project_notified(self, project_id: str, user_id: str, *, notified: bool = True) -> Project | None:
+        """Mark the latest script task's end announced (or not); None when not found or not owned."""
+
+
+class Store(TaskStore, UserStore, LeaseStore, ProjectStore, Protocol):
     """What a store adapter implements: every store port at once (one database, one client)."""

@@ -20,6 +20,7 @@ class ProgressState:
     stage_fraction: float = 0.0
     stage_started: float = 0.0
     subtasks: dict[str, float] = field(default_factory=dict)
+    message: str | None = None  # the processor's latest plain words ("writing scene 3 of 6")
 
     def enter(self, stage: str, now: float) -> None:
         """Start a new stage; earlier stages count as done."""
@@ -29,6 +30,14 @@ class ProgressState:
             self.subtasks[name] = 100.0
         self.stage, self.stage_fraction, self.stage_started = stage, 0.0, now
         self.subtasks[stage] = 0.0
+
+    def say(self, message: str) -> bool:
+        """Record the processor's latest message (cut to 300 characters); True when it changed."""
+        message = message.strip()[:300]
+        if not message or message == self.message:
+            return False
+        self.message = message
+        return True
 
     def update(self, fraction: float) -> None:
         """Record the stage's fraction done; never moves backwards."""

@@ -571,7 +571,7 @@ class WorkerRuntime:
         running.dirty = True
 
         def report(fraction: float, detail: str = "") -> None:
-            loop.call_soon_threadsafe(self._advance, running, fraction)
+            loop.call_soon_threadsafe(self._advance, running, fraction, detail)
 
         ctx = JobContext(
             task_id=job.task_id,
@@ -674,10 +674,11 @@ class WorkerRuntime:
         if running.cancel_event.is_set():
             raise JobCancelledError("the job was cancelled")
 
-    def _advance(self, running: _RunningJob, fraction: float) -> None:
+    def _advance(self, running: _RunningJob, fraction: float, detail: str = "") -> None:
         before = running.progress.percent
         running.progress.update(fraction)
-        if running.progress.percent != before:
+        said = bool(detail) and running.progress.say(detail)
+        if said or running.progress.percent != before:
             running.dirty = True
 
     async def _tick(self, running: _RunningJob, cause: str) -> None:
@@ -706,6 +707,7 @@ class WorkerRuntime:
                     stage=p.stage,
                     stage_percent=round(p.stage_fraction * 100, 1),
                     eta_seconds=p.eta_seconds(now),
+                    message=p.message,
                 )
             elif now - last_beat >= self.settings.heartbeat_seconds:
                 message = JobHeartbeat(task_id=job.task_id, attempt=job.attempt, worker_id=self.worker_id)
@@ -727,6 +729,7 @@ class WorkerRuntime:
             code=exc.code,
             message=user_message(exc),
             retryable=isinstance(exc, RetryableError),
+            retry_after_seconds=exc.delay if isinstance(exc, RetryableError) and exc.delay else None,
         )
 
     async def _emit(self, message: Message, job: RunJob, cause: str) -> None:

@@ -41,6 +41,7 @@ from mediacraft.shared.adapters.store.codec import (
     utc_user,
     validate_changes,
 )
+from mediacraft.shared.adapters.store.mongo_projects import PROJECT_INDEXES, MongoProjects
 from mediacraft.shared.clock import Clock, SystemClock
 from mediacraft.shared.errors import Conflict, NotFound
 from mediacraft.shared.ports.stores import validate_metadata_key
@@ -82,8 +83,9 @@ def database_name(url: str) -> str:
     return unquote(urlsplit(url).path.strip("/")) or DEFAULT_DATABASE
 
 
-class MongoStore:
-    """TaskStore, UserStore and LeaseStore over one MongoDB database (`tasks`, `users`, `leases`)."""
+class MongoStore(MongoProjects):
+    """TaskStore, UserStore, LeaseStore and ProjectStore over one MongoDB database (`tasks`, `users`,
+    `leases`, `projects`)."""
 
     def __init__(
         self,
@@ -103,6 +105,7 @@ class MongoStore:
         self._tasks: Any = None
         self._users: Any = None
         self._leases: Any = None
+        self._projects: Any = None
         self._lifecycle = asyncio.Lock()
 
     @property
@@ -122,11 +125,14 @@ class MongoStore:
             await users.create_indexes(_USER_INDEXES)
             self._tasks, self._users = tasks, users
             self._leases = db.get_collection("leases")
+            projects = db.get_collection("projects")
+            await projects.create_indexes(PROJECT_INDEXES)
+            self._projects = projects
 
     async def close(self) -> None:
         """Forget the collections; close the client if this store made it."""
         async with self._lifecycle:
-            self._tasks = self._users = self._leases = None
+            self._tasks = self._users = self._leases = self._projects = None
             if self._owns_client and self._client is not None:
                 self._client.close()
                 self._client = None
@@ -419,6 +425,7 @@ class MongoStore:
         if not gone.deleted_count:
             return None
         removed = await self._task_collection().delete_many({"user_id": user_id, "status": expired})
+        await self._project_collection().delete_many({"user_id": user_id})  # their projects go with them
         return int(removed.deleted_count)
 
     # leases
@@ -456,6 +463,11 @@ class MongoStore:
         if self._tasks is None:
             raise RuntimeError("MongoStore is not started")
         return self._tasks
+
+    def _project_collection(self) -> Any:
+        if self._projects is None:
+            raise RuntimeError("MongoStore is not started")
+        return self._projects
 
     def _user_collection(self) -> Any:
         if self._users is None:

@@ -38,6 +38,7 @@ from mediacraft.shared.adapters.store.codec import (
     utc_user,
     validate_changes,
 )
+from mediacraft.shared.adapters.store.sqlite_projects import PROJECTS_SCHEMA, SqliteProjects
 from mediacraft.shared.clock import Clock, SystemClock
 from mediacraft.shared.errors import Conflict, NotFound
 from mediacraft.shared.ports.stores import validate_metadata_key
@@ -132,8 +133,8 @@ _MIN_INT64 = -(2**63)
 _CONTROLLED = "json_type(doc, '$.control') = 'object'"
 
 
-class SqliteStore:
-    """TaskStore and UserStore over one SQLite file."""
+class SqliteStore(SqliteProjects):
+    """TaskStore, UserStore, LeaseStore and ProjectStore over one SQLite file."""
 
     def __init__(
         self,
@@ -167,7 +168,7 @@ class SqliteStore:
                 await db.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
                 await db.execute("PRAGMA journal_mode = WAL")
                 await db.execute(f"PRAGMA synchronous = {self._synchronous}")
-                await db.executescript(_SCHEMA)
+                await db.executescript(_SCHEMA + PROJECTS_SCHEMA)
                 await _keep_counts(db)
             except BaseException:
                 await db.close()
@@ -502,6 +503,7 @@ class SqliteStore:
         if not gone:
             return None
         removed = await self._rows("DELETE FROM tasks WHERE user_id = ? AND status = ? RETURNING 1", (user_id, expired))
+        await self._rows("DELETE FROM projects WHERE user_id = ?", (user_id,))  # their projects go with them
         return len(removed)
 
     # leases

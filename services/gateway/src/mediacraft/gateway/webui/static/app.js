@@ -2,6 +2,9 @@
 // cookie before anything runs in parallel), then the live stream and the task list.
 
 import { api, describeError } from "./api.js";
+import {
+  announceProjectsFinishedWhileAway, applyProjectEvent, applyScriptProgress, initCreate, reloadProjects,
+} from "./create.js";
 import { initGenerate } from "./generate.js";
 import { applyStatic, lang, onLangChange, setLang, t } from "./i18n.js";
 import { connectLive } from "./live.js";
@@ -10,7 +13,7 @@ import { announceFinishedWhileAway, applyProgress, applyStatus, initQueue, reloa
 import { toast } from "./toast.js";
 import { initWatermark, watermarkStatus } from "./watermark.js";
 
-const TABS = ["watermark", "merge", "generate", "tasks"];
+const TABS = ["watermark", "merge", "generate", "create", "tasks"];
 const LIST_FALLBACK_MS = 4000; // show the list even when the live stream cannot connect
 const IDENTITY_RETRY_MS = 3000;
 
@@ -23,7 +26,7 @@ function selectTab(name, { focus = false } = {}) {
     tab.tabIndex = selected ? 0 : -1;
     if (selected && focus) tab.focus();
   }
-  for (const panelName of ["watermark", "merge", "generate"]) {
+  for (const panelName of ["watermark", "merge", "generate", "create"]) {
     document.getElementById(`panel-${panelName}`).hidden = panelName !== name;
   }
   if (window.location.hash.slice(1) !== name) window.history.replaceState(null, "", `#${name}`);
@@ -75,6 +78,7 @@ async function start() {
   initWatermark();
   initMerge();
   initGenerate();
+  initCreate();
   document.getElementById("lang-toggle").addEventListener("click", () => setLang(lang() === "zh" ? "en" : "zh"));
   onLangChange(() => showLiveState(document.getElementById("live-state").dataset.state));
 
@@ -92,7 +96,11 @@ async function start() {
       applyStatus(data);
       watermarkStatus(data); // a draft's detection answer
     },
-    progress: applyProgress,
+    progress: (data) => {
+      applyProgress(data);
+      applyScriptProgress(data); // a project's script being written
+    },
+    project: applyProjectEvent,
     ready: async ({ resumed }) => {
       // subscribed before the list is read, so no change can fall between the two
       if (!resumed || !listed) {
@@ -100,9 +108,11 @@ async function start() {
         window.clearTimeout(fallback);
         await reloadList();
       }
+      await reloadProjects();
       if (!announced) {
         announced = true;
         announceFinishedWhileAway();
+        announceProjectsFinishedWhileAway();
       }
     },
   });

@@ -369,6 +369,11 @@ export function t(key, params = {}) {
   return text.replace(/\{(\w+)\}/g, (whole, name) => (name in params ? String(params[name]) : whole));
 }
 
+/** Add words kept beside the page that uses them: {zh: {key: word}, en: {key: word}}. */
+export function addWords(table) {
+  for (const language of ["zh", "en"]) Object.assign(WORDS[language], table[language] || {});
+}
+
 /** True when `key` has a word (so callers can fall back to the server's own message). */
 export function has(key) {
   return key in WORDS[current];

@@ -40,6 +40,10 @@ export function connectLive(handlers) {
       const data = parse(event);
       if (data) handlers.progress(data);
     });
+    source.addEventListener("project", (event) => {
+      const data = parse(event);
+      if (data && handlers.project) handlers.project(data);
+    });
     source.addEventListener("closed", (event) => {
       // the gateway closed this stream because newer ones (other tabs) took its place: stay closed,
       // or the tabs would take turns closing each other

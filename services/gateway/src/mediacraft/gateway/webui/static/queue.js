@@ -439,7 +439,10 @@ async function clearFinished(button) {
 export async function announceFinishedWhileAway() {
   try {
     const env = await api("GET", "/api/user/tasks?filter=unnotified&limit=100");
-    const finished = env.data.tasks.filter((v) => v.submitted_at && !v.hidden && !finishedHere.has(v.task_id));
+    // a project's script is announced by the Create page, by its project's name (create.js)
+    const finished = env.data.tasks.filter(
+      (v) => v.submitted_at && !v.hidden && !finishedHere.has(v.task_id) && v.task_type !== "video_script",
+    );
     if (finished.length) {
       const title = finished.length === 1 ? t("toast.away_one") : t("toast.away_many", { n: finished.length });
       const named = finished

@@ -124,6 +124,7 @@ async def on_job_progress(event: JobProgress, ctx: Context) -> None:
             stage=event.stage,
             stage_percent=event.stage_percent,
             eta_seconds=event.eta_seconds,
+            subtasks=event.subtasks,
         )
 
 

@@ -31,9 +31,12 @@ from mediacraft.shared.tasks import (
     TERMINAL_STATUSES,
     ControlKind,
     ResultFile,
+    SubTask,
     Task,
     TaskError,
     TaskStatus,
+    all_completed,
+    upsert_subtask,
 )
 from mediacraft.shared.transitions import Transition
 
@@ -109,7 +112,7 @@ def running_from(task: Task, lease: datetime) -> RunningTask:
         cancelling=task.status == CANCELLING,
         progress=task.progress,
         stage=task.stage,
-        subtasks=dict(task.subtasks),
+        subtasks=list(task.subtasks),
         eta_seconds=task.eta_seconds,
         cancel_requested=cancel_recorded(task),
     )
@@ -212,7 +215,7 @@ async def _start(ctx: Context, entry: WaitingTask) -> bool:
                     "message": None,
                     "progress": 0.0,
                     "stage": None,
-                    "subtasks": {},
+                    "subtasks": [],
                     "eta_seconds": None,
                     "next_retry_at": None,
                 },
@@ -290,7 +293,14 @@ async def keep_alive(ctx: Context, run: RunningTask) -> None:
 
 
 async def record_progress(
-    ctx: Context, run: RunningTask, *, percent: float, stage: str, stage_percent: float, eta_seconds: float | None
+    ctx: Context,
+    run: RunningTask,
+    *,
+    percent: float,
+    stage: str,
+    stage_percent: float,
+    eta_seconds: float | None,
+    subtasks: list[SubTask] | None = None,
 ) -> None:
     """Move progress forward (a late 60% never overwrites 80%), writing at most once per throttle."""
     extend_lease(ctx, run)
@@ -298,9 +308,10 @@ async def record_progress(
         await keep_alive(ctx, run)
         return
     stage_changed = stage != run.stage
-    if stage_changed and run.stage is not None:
-        run.subtasks[run.stage] = 100.0  # stages run in order: leaving one means it is done
-    run.subtasks[stage] = max(stage_percent, run.subtasks.get(stage, 0.0))
+    if subtasks is not None:
+        run.subtasks = list(subtasks)  # the worker's whole list of its declared stages
+    else:  # an older worker names only its current stage
+        run.subtasks = upsert_subtask(run.subtasks, stage, stage_percent)
     run.progress, run.stage, run.eta_seconds = percent, stage, eta_seconds
     run.progress_dirty = True
     if (
@@ -327,7 +338,7 @@ async def write_progress(ctx: Context, run: RunningTask) -> None:
         attempt=run.attempt,
         progress=run.progress,
         stage=run.stage,
-        subtasks=dict(run.subtasks) or None,
+        subtasks=list(run.subtasks) or None,
         eta_seconds=run.eta_seconds,
         lease_expires_at=run.lease_expires_at,
     )
@@ -403,6 +414,7 @@ async def succeed(ctx: Context, run: RunningTask, result: ResultFile) -> Task | 
             return transitions.CONFIRM_CANCEL, _cancelled(now)
         return transitions.COMPLETE, {
             "progress": 100.0,
+            "subtasks": all_completed(r.subtasks),
             "result": result,
             "completed_at": now,
             "lease_expires_at": None,
@@ -631,7 +643,7 @@ async def restart(ctx: Context, task: Task) -> Task | None:
                 "next_retry_at": None,
                 "progress": 0.0,
                 "stage": None,
-                "subtasks": {},
+                "subtasks": [],
                 "eta_seconds": None,
                 "result": None,
                 "error": None,

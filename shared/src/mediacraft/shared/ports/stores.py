@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from mediacraft.shared.errors import InvalidInput
-from mediacraft.shared.tasks import Page, RequestedControl, Task, TaskDetection, TaskStatus, TaskType, User
+from mediacraft.shared.tasks import Page, RequestedControl, SubTask, Task, TaskDetection, TaskStatus, TaskType, User
 from mediacraft.shared.transitions import Transition
 
 _METADATA_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -64,7 +64,7 @@ class TaskStore(Protocol):
         attempt: int,
         progress: float,
         stage: str | None = None,
-        subtasks: dict[str, float] | None = None,
+        subtasks: list[SubTask] | None = None,
         eta_seconds: float | None = None,
         message: str | None = None,
         lease_expires_at: datetime | None = None,
@@ -73,7 +73,8 @@ class TaskStore(Protocol):
 
         Applies only while the task is processing or cancelling with `attempts == attempt` and
         stored progress <= `progress`; returns the updated task, or None when nothing applied.
-        Does not bump `version` (progress is not a lifecycle transition).
+        Does not bump `version` (progress is not a lifecycle transition). `subtasks`, when given,
+        replaces the whole ordered list of stages.
         """
 
     async def set_detection(self, task_id: str, detection: TaskDetection, *, answers: str | None = None) -> Task | None:

@@ -49,6 +49,7 @@ from mediacraft.shared.tasks import (
     DRAFT_STATUSES,
     Page,
     RequestedControl,
+    SubTask,
     Task,
     TaskDetection,
     TaskStatus,
@@ -194,7 +195,7 @@ class MongoStore:
         attempt: int,
         progress: float,
         stage: str | None = None,
-        subtasks: dict[str, float] | None = None,
+        subtasks: list[SubTask] | None = None,
         eta_seconds: float | None = None,
         message: str | None = None,
         lease_expires_at: datetime | None = None,
@@ -209,9 +210,8 @@ class MongoStore:
             lease_expires_at=lease_expires_at,
         )
         update = _update(fields)
-        # One key per stage, so a worker may report only the stages that moved.
-        for name, value in check_subtasks(subtasks or {}).items():
-            update["$set"][f"subtasks.{name}"] = value
+        if subtasks:
+            update["$set"]["subtasks"] = check_subtasks(subtasks)  # the whole ordered list
         doc = await self._task_collection().find_one_and_update(
             {
                 "_id": task_id,

@@ -46,6 +46,7 @@ from mediacraft.shared.tasks import (
     DRAFT_STATUSES,
     Page,
     RequestedControl,
+    SubTask,
     Task,
     TaskDetection,
     TaskStatus,
@@ -238,7 +239,7 @@ class SqliteStore:
         attempt: int,
         progress: float,
         stage: str | None = None,
-        subtasks: dict[str, float] | None = None,
+        subtasks: list[SubTask] | None = None,
         eta_seconds: float | None = None,
         message: str | None = None,
         lease_expires_at: datetime | None = None,
@@ -255,8 +256,7 @@ class SqliteStore:
         progress = fields["progress"]
         doc_set, doc_params = _json_set(fields)
         if subtasks:
-            # json_patch merges, so a worker may report only the stages that moved.
-            doc_set += ", '$.subtasks', json_patch(COALESCE(json_extract(doc, '$.subtasks'), '{}'), json(?))"
+            doc_set += ", '$.subtasks', json(?)"  # the whole ordered list
             doc_params.append(json.dumps(check_subtasks(subtasks)))
         running = [status.value for status in RUNNING_STATUSES]
         sql = (

@@ -14,6 +14,7 @@ class TaskType(StrEnum):
     VIDEO_MERGE = "video_merge"
     IMAGE_GENERATION = "image_generation"
     VIDEO_GENERATION = "video_generation"
+    VIDEO_REPROCESS = "video_reprocess"  # a video of the library: web rendition, poster, storyboard
 
 
 class TaskStatus(StrEnum):
@@ -39,6 +40,7 @@ POOL_OF_TYPE: dict[TaskType, str] = {
     TaskType.VIDEO_MERGE: "merge",
     TaskType.IMAGE_GENERATION: "generate",
     TaskType.VIDEO_GENERATION: "generate",
+    TaskType.VIDEO_REPROCESS: "merge",  # ffmpeg work, like merging
 }
 
 

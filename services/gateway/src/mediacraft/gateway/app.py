@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
-from mediacraft.gateway import routes_ops, routes_tasks, routes_user
+from mediacraft.gateway import routes_ops, routes_tasks, routes_user, routes_videos
 from mediacraft.gateway.body_limits import body_rules
 from mediacraft.gateway.context import GatewayContext, make_limiters
 from mediacraft.gateway.cookies import CookiePolicy, CookieSigner
@@ -110,6 +110,7 @@ def create_app(
     # routes match in order: the hot ones (list, status, create) come first in their routers
     app.include_router(routes_user.router)
     app.include_router(routes_tasks.router)
+    app.include_router(routes_videos.router)
     app.include_router(routes_ops.router)
     if settings.docs_on:
         mount_docs(app, openapi_url="/openapi.json")

@@ -25,7 +25,7 @@ from mediacraft.shared.clock import Clock
 from mediacraft.shared.errors import Conflict, NotFound
 from mediacraft.shared.logging import get_logger
 from mediacraft.shared.ports.bus import BusUnavailable, Unroutable
-from mediacraft.shared.ports.stores import TaskStore
+from mediacraft.shared.ports.stores import TaskStore, VideoStore
 from mediacraft.shared.tasks import (
     POOL_OF_TYPE,
     TERMINAL_STATUSES,
@@ -39,6 +39,7 @@ from mediacraft.shared.tasks import (
     upsert_subtask,
 )
 from mediacraft.shared.transitions import Transition
+from mediacraft.shared.videos import NO_VIDEO_TYPES, video_of_result
 
 log = get_logger("mediacraft.scheduler")
 
@@ -425,7 +426,25 @@ async def succeed(ctx: Context, run: RunningTask, result: ResultFile) -> Task | 
             "error_message": None,
         }
 
-    return await _end(ctx, run, step)
+    task = await _end(ctx, run, step)
+    if task is not None and task.status is TaskStatus.COMPLETED:
+        await record_video(ctx, task)
+    return task
+
+
+async def record_video(ctx: Context, task: Task) -> None:
+    """A completed video result becomes one of its owner's videos (a reprocess's rendition does
+    not: it belongs to the video it was made from). Idempotent; a store fault is logged, as the
+    task's completion stands, and the video is recorded when the result is seen again."""
+    if task.task_type in NO_VIDEO_TYPES:
+        return
+    video = video_of_result(task)
+    if video is None or not isinstance(ctx.store, VideoStore):
+        return
+    try:
+        await ctx.store.put_video(video)
+    except Exception as exc:  # the completion is written and announced already
+        log.warning("could not record the result's video", task_id=task.task_id, error=repr(exc))
 
 
 async def cancelled(ctx: Context, run: RunningTask) -> Task | None:

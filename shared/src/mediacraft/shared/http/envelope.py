@@ -41,6 +41,7 @@ STATUS_OF_CODE: dict[str, int] = {
     "invalid_regions": 422,
     "unknown_task_type": 422,
     "invalid_cursor": 422,
+    "invalid_video_id": 422,
     "invalid_key": 422,
     # generation settings (mediacraft.shared.generation, the rules the gateway and the worker share)
     "invalid_generation_config": 422,
@@ -72,6 +73,7 @@ STATUS_OF_CODE: dict[str, int] = {
     "not_retryable": 409,
     "conflict": 409,
     "idempotency_in_progress": 409,
+    "reprocess_running": 409,
     "expired": 410,
     "not_found": 404,
     "method_not_allowed": 405,

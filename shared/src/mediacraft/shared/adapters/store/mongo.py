@@ -41,6 +41,7 @@ from mediacraft.shared.adapters.store.codec import (
     utc_user,
     validate_changes,
 )
+from mediacraft.shared.adapters.store.mongo_videos import VIDEO_INDEXES, MongoVideos
 from mediacraft.shared.clock import Clock, SystemClock
 from mediacraft.shared.errors import Conflict, NotFound
 from mediacraft.shared.ports.stores import validate_metadata_key
@@ -83,8 +84,9 @@ def database_name(url: str) -> str:
     return unquote(urlsplit(url).path.strip("/")) or DEFAULT_DATABASE
 
 
-class MongoStore:
-    """TaskStore, UserStore and LeaseStore over one MongoDB database (`tasks`, `users`, `leases`)."""
+class MongoStore(MongoVideos):
+    """TaskStore, UserStore, LeaseStore and VideoStore over one MongoDB database (`tasks`, `users`,
+    `leases`, `videos`)."""
 
     def __init__(
         self,
@@ -123,11 +125,14 @@ class MongoStore:
             await users.create_indexes(_USER_INDEXES)
             self._tasks, self._users = tasks, users
             self._leases = db.get_collection("leases")
+            videos = db.get_collection("videos")
+            await videos.create_indexes(VIDEO_INDEXES)
+            self._videos = videos
 
     async def close(self) -> None:
         """Forget the collections; close the client if this store made it."""
         async with self._lifecycle:
-            self._tasks = self._users = self._leases = None
+            self._tasks = self._users = self._leases = self._videos = None
             if self._owns_client and self._client is not None:
                 self._client.close()
                 self._client = None

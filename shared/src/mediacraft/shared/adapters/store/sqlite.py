@@ -38,6 +38,7 @@ from mediacraft.shared.adapters.store.codec import (
     utc_user,
     validate_changes,
 )
+from mediacraft.shared.adapters.store.sqlite_videos import VIDEO_SCHEMA, SqliteVideos
 from mediacraft.shared.clock import Clock, SystemClock
 from mediacraft.shared.errors import Conflict, NotFound
 from mediacraft.shared.ports.stores import validate_metadata_key
@@ -101,8 +102,8 @@ _MIN_INT64 = -(2**63)
 _CONTROLLED = "json_type(doc, '$.control') = 'object'"
 
 
-class SqliteStore:
-    """TaskStore and UserStore over one SQLite file."""
+class SqliteStore(SqliteVideos):
+    """TaskStore, UserStore, LeaseStore and VideoStore over one SQLite file."""
 
     def __init__(
         self,
@@ -137,6 +138,7 @@ class SqliteStore:
                 await db.execute("PRAGMA journal_mode = WAL")
                 await db.execute(f"PRAGMA synchronous = {self._synchronous}")
                 await db.executescript(_SCHEMA)
+                await db.executescript(VIDEO_SCHEMA)
             except BaseException:
                 await db.close()
                 raise

@@ -23,6 +23,7 @@ HTTP_EDGE = {
     "routes_tasks",
     "routes_user",
     "routes_ops",
+    "routes_videos",
 }
 WEB_FRAMEWORKS = ("starlette", "fastapi")
 ADAPTERS = {"store", "objects", "bus", "identity", "cache", "frames", "hub", "receiver"}

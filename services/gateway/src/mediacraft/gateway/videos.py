@@ -259,7 +259,7 @@ def _draft(ctx: GatewayContext, video: Video, user_id: str) -> Task:
         task_id=str(uuid.uuid4()),
         user_id=user_id,
         task_type=TaskType.VIDEO_REPROCESS,
-        status=TaskStatus.UPLOADED,
+        status=TaskStatus.CREATED,  # a draft for an instant: its input is the video's file
         created_at=now,
         updated_at=now,
         expires_at=now + DRAFT_TTL,

@@ -94,6 +94,8 @@ def test_a_watermark_result_is_reprocessed_into_a_rendition_a_poster_and_a_story
     assert done["progress"] == 100.0 and done["started_at"] and done["finished_at"]
     assert [s["name"] for s in done["subtasks"]] == STAGES
     assert all(s["status"] == "completed" and s["progress"] == 100.0 for s in done["subtasks"]), done
+    # each of the processor's stages says what it did
+    assert all(s["message"] for s in done["subtasks"] if s["name"] not in ("download", "upload")), done
     percents = [p["progress"] for p in seen]
     assert percents == sorted(percents)  # overall progress never moves back
     for progress in seen:  # stages are reported in their declared order

@@ -29,7 +29,15 @@ from mediacraft.shared.errors import Conflict, NotFound
 from mediacraft.shared.logging import get_logger
 from mediacraft.shared.messages import SubmitTask
 from mediacraft.shared.ports.stores import VideoStore
-from mediacraft.shared.tasks import DRAFT_STATUSES, TERMINAL_STATUSES, InputFile, Task, TaskStatus, TaskType
+from mediacraft.shared.tasks import (
+    DRAFT_STATUSES,
+    TERMINAL_STATUSES,
+    InputFile,
+    SubTaskStatus,
+    Task,
+    TaskStatus,
+    TaskType,
+)
 from mediacraft.shared.topology import COMMANDS, SCHEDULER_KEY
 from mediacraft.shared.videos import VIDEO_ID_LENGTH, Video, videos_of_upload, visible
 
@@ -158,6 +166,8 @@ def progress_view(video_id: str, task: Task) -> dict[str, Any]:
     """The TaskProgressResponse of a reprocess task: status, progress and every stage in order."""
     finished = task.completed_at if task.status in TERMINAL_STATUSES else None
     message = task.error_message if task.status is TaskStatus.FAILED and task.error_message else task.message
+    if task.status is TaskStatus.PROCESSING:
+        message = _stage_message(task) or message
     return {
         "task_id": task.task_id,
         "video_id": video_id,
@@ -184,6 +194,25 @@ _STATUS_MESSAGES = {
     TaskStatus.CANCELLED: "Cancelled",
     TaskStatus.EXPIRED: "The reprocessed files have expired",
 }
+
+
+STAGE_TEXTS = {
+    "download": "Fetching the video",
+    "probe": "Analysing the video",
+    "rendition": "Making the web version",
+    "poster": "Making the poster",
+    "storyboard": "Making thumbnails",
+    "upload": "Saving the files",
+}
+
+
+def _stage_message(task: Task) -> str | None:
+    """What the running stage does, as a sentence: "Making the web version (encoding)"."""
+    current = next((s for s in task.subtasks if s.status is SubTaskStatus.RUNNING), None)
+    if current is None:
+        return None
+    text = STAGE_TEXTS.get(current.name, current.name)
+    return f"{text} ({current.message})" if current.message else text
 
 
 def _default_message(task: Task) -> str:

@@ -132,7 +132,7 @@ async def on_job_succeeded(event: JobSucceeded, ctx: Context) -> None:
     """The attempt produced its result."""
     run = await lifecycle.running_attempt(ctx, event.task_id, event.attempt)
     if run is not None:
-        await lifecycle.succeed(ctx, run, event.result)
+        await lifecycle.succeed(ctx, run, event.result, subtasks=event.subtasks)
 
 
 async def on_job_failed(event: JobFailed, ctx: Context) -> None:

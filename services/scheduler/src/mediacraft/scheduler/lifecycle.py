@@ -406,8 +406,11 @@ def _cancelled(now: datetime) -> dict[str, Any]:
     }
 
 
-async def succeed(ctx: Context, run: RunningTask, result: ResultFile) -> Task | None:
-    """The attempt finished: completed, or cancelled if a person asked to cancel meanwhile."""
+async def succeed(
+    ctx: Context, run: RunningTask, result: ResultFile, *, subtasks: list[SubTask] | None = None
+) -> Task | None:
+    """The attempt finished: completed, or cancelled if a person asked to cancel meanwhile.
+    `subtasks`: the worker's final list of stages (every one completed), else the last one seen."""
 
     def step(r: RunningTask) -> tuple[Transition, dict[str, Any]]:
         now = ctx.clock.now()
@@ -415,7 +418,7 @@ async def succeed(ctx: Context, run: RunningTask, result: ResultFile) -> Task | 
             return transitions.CONFIRM_CANCEL, _cancelled(now)
         return transitions.COMPLETE, {
             "progress": 100.0,
-            "subtasks": all_completed(r.subtasks),
+            "subtasks": all_completed(subtasks if subtasks else r.subtasks),
             "result": result,
             "completed_at": now,
             "lease_expires_at": None,

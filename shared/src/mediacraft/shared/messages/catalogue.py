@@ -193,6 +193,8 @@ class JobSucceeded(Message):
     attempt: int
     result: ResultFile
     processing_seconds: float | None = None
+    # the job's stages as they ended (older workers: None, the last progress event's list is kept)
+    subtasks: list[SubTask] | None = None
 
 
 class JobFailed(Message):

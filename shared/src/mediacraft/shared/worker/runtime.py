@@ -413,6 +413,7 @@ class WorkerRuntime:
                 attempt=job.attempt,
                 result=result,
                 processing_seconds=round(time.monotonic() - started, 3),
+                subtasks=running.progress.subtasks,
             )
         except TimeoutError:
             outcome = self._failed(job, JobTimeout("the job took longer than its time limit"))

@@ -253,3 +253,25 @@ async def test_other_bad_requests(gw: Gateway, clip: Path) -> None:
         assert limit.status_code == 422
         direct = await c.post("/api/tasks/create", json={"task_type": TaskType.VIDEO_REPROCESS.value})
         assert direct.status_code == 422 and direct.json()["error_code"] == "unknown_task_type"
+
+
+async def test_the_routes_and_their_answers_are_described_in_openapi(gw: Gateway) -> None:
+    async with gw.client() as c:
+        spec = (await c.get("/openapi.json")).json()
+    paths = spec["paths"]
+    assert set(paths["/api/v1/videos/{video_id}/run_sync"]) == {"post"}
+    assert "202" in paths["/api/v1/videos/{video_id}/run_sync"]["post"]["responses"]
+    for path in ("/api/v1/videos", "/api/v1/videos/{video_id}", "/api/v1/videos/{video_id}/reprocess"):
+        assert set(paths[path]) == {"get"}, path
+    schemas = spec["components"]["schemas"]
+    assert set(schemas["TaskProgressResponse"]["properties"]) >= {
+        "task_id",
+        "status",
+        "progress",
+        "message",
+        "started_at",
+        "finished_at",
+        "subtasks",
+    }
+    assert set(schemas["SubTaskProgress"]["properties"]) == {"name", "status", "progress", "message"}
+    assert set(schemas["AsyncTaskResponse"]["properties"]) == {"task_id", "video_id", "status", "message", "poll_url"}

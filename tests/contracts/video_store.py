@@ -10,8 +10,8 @@ import pytest
 
 from mediacraft.shared.clock import FakeClock
 from mediacraft.shared.errors import InvalidInput
-from mediacraft.shared.tasks import MediaInfo, ResultFile, TaskStatus
-from mediacraft.shared.videos import Video, video_id_for, video_of_result, visible
+from mediacraft.shared.tasks import InputFile, MediaInfo, ResultFile, TaskStatus
+from mediacraft.shared.videos import Video, video_id_for, video_of_result, videos_of_upload, visible
 from tests.contracts.store import T0, make_task
 
 
@@ -130,3 +130,17 @@ def test_a_video_is_hidden_with_its_task_and_goes_when_its_files_expire() -> Non
     assert not visible(video, task.model_copy(update={"status": TaskStatus.EXPIRED}), T0)
     assert not visible(video, task, T0 + timedelta(days=2))
     assert not visible(video, None, T0)
+
+
+def test_only_the_uploads_that_are_videos_make_videos() -> None:
+    clip = InputFile(
+        key="uploads/alice/t1/a.mov",
+        original_name="a.mov",
+        size=5,
+        media=MediaInfo(duration=2.0, width=64, height=64, video_codec="h264"),
+    )
+    still = InputFile(key="uploads/alice/t1/b.png", original_name="b.png", size=5, media=MediaInfo(width=64, height=64))
+    task = make_task(task_id="t1", status=TaskStatus.UPLOADED, inputs=[clip, still])
+    [video] = videos_of_upload(task, T0)
+    assert (video.key, video.name, video.source, video.content_type) == (clip.key, "a.mov", "upload", "video/quicktime")
+    assert video.video_id == video_id_for("t1", clip.key) and video.media == clip.media

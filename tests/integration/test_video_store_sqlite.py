@@ -15,11 +15,13 @@ from tests.contracts.video_store import (  # noqa: E402
     VideoStoreContract,
     test_a_completed_video_result_makes_a_video_named_after_its_final_file,
     test_a_video_is_hidden_with_its_task_and_goes_when_its_files_expire,
+    test_only_the_uploads_that_are_videos_make_videos,
 )
 
 __all__ = [
     "test_a_completed_video_result_makes_a_video_named_after_its_final_file",
     "test_a_video_is_hidden_with_its_task_and_goes_when_its_files_expire",
+    "test_only_the_uploads_that_are_videos_make_videos",
 ]
 
 

@@ -84,8 +84,10 @@ def videos_of_upload(task: Task, at: datetime) -> list[Video]:
         return []
     videos: list[Video] = []
     for item in task.inputs:
-        content_type = "video/mp4" if item.media is not None and item.media.width else None
-        if not is_video(content_type, item.original_name):
+        media = item.media
+        if media is not None and not (media.duration and media.video_codec):
+            continue  # probed, and not a moving picture (an image)
+        if media is None and not is_video(None, item.original_name):
             continue
         videos.append(
             Video(
@@ -96,13 +98,21 @@ def videos_of_upload(task: Task, at: datetime) -> list[Video]:
                 name=item.original_name,
                 key=item.key,
                 size=item.size,
-                content_type=content_type or "video/mp4",
+                content_type=_content_type(item.original_name),
                 media=item.media,
                 created_at=at,
                 expires_at=task.expires_at,
             )
         )
     return videos
+
+
+_CONTENT_TYPES = {"mov": "video/quicktime", "mkv": "video/x-matroska", "webm": "video/webm"}
+
+
+def _content_type(name: str) -> str:
+    """The media type of an uploaded video by its name (MP4 unless it says otherwise)."""
+    return _CONTENT_TYPES.get(name.lower().rsplit(".", 1)[-1], "video/mp4")
 
 
 def visible(video: Video, source: Task | None, now: datetime) -> bool:

@@ -712,7 +712,11 @@ class WorkerRuntime:
             running.dirty = True
 
     def _enter(self, running: _RunningJob, name: str) -> None:
-        """The processor moved on to its stage `name`."""
+        """The processor moved on to its stage `name` (a name it did not declare is ignored: the
+        list a client sees is the declared one)."""
+        if name not in {stage.name for stage in running.progress.stages}:
+            log.warning("the processor entered a stage it did not declare", stage=name)
+            return
         if name != running.progress.stage:
             running.progress.enter(name, time.monotonic())
             running.dirty = True

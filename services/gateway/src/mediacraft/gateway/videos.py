@@ -73,8 +73,8 @@ def video_store(ctx: GatewayContext) -> VideoStore:
 
 
 async def record_uploaded_videos(ctx: GatewayContext, task: Task) -> None:
-    """Record the videos among a draft's accepted uploads (idempotent; a store fault is logged:
-    the upload stands, and its video is recorded at the next upload of the draft)."""
+    """Record the videos among a draft's accepted uploads (idempotent: a later upload to the same
+    draft records them again, to the same records; a store fault is logged, the upload stands)."""
     if not isinstance(ctx.store, VideoStore):
         return
     for video in videos_of_upload(task, ctx.clock.now()):

@@ -437,8 +437,9 @@ async def succeed(
 
 async def record_video(ctx: Context, task: Task) -> None:
     """A completed video result becomes one of its owner's videos (a reprocess's rendition does
-    not: it belongs to the video it was made from). Idempotent; a store fault is logged, as the
-    task's completion stands, and the video is recorded when the result is seen again."""
+    not: it belongs to the video it was made from). Idempotent (a redelivered success records it
+    again, to the same record); a store fault is logged and leaves the video out of the library,
+    while the task's completion and its result stand."""
     if task.task_type in NO_VIDEO_TYPES:
         return
     video = video_of_result(task)

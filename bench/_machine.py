@@ -19,7 +19,10 @@ _DOC = {
     "inputs": [{"key": f"uploads/u/{n}/in.mp4", "original_name": f"clip-{n}.mp4", "size": 1 << 20} for n in range(3)],
     "config": {"mode": "quality", "regions": [[10, 20, 100, 40], [300, 20, 80, 30]]},
     "progress": 42.5,
-    "subtasks": {"detect": 100.0, "inpaint": 12.0},
+    "subtasks": [
+        {"name": "detect", "status": "completed", "progress": 100.0, "message": None},
+        {"name": "inpaint", "status": "running", "progress": 12.0, "message": "frame 12 of 100"},
+    ],
 }
 
 

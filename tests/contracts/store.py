@@ -26,6 +26,8 @@ from mediacraft.shared.tasks import (
     MediaInfo,
     RequestedControl,
     ResultFile,
+    SubTask,
+    SubTaskStatus,
     Task,
     TaskDetection,
     TaskError,
@@ -434,19 +436,29 @@ class StoreContract:
         for task in (running, queued, retrying):
             assert await store.get(task.task_id) == task
 
-    async def test_progress_applies_while_cancelling_and_merges_stages(self, store: Any) -> None:
+    async def test_progress_applies_while_cancelling_and_replaces_the_ordered_stages(self, store: Any) -> None:
         task = await store.insert(running_task(status=TaskStatus.CANCELLING, subtasks={"probe": 100.0}))
-        one = await store.update_progress(task.task_id, attempt=1, progress=20, subtasks={"decode": 50})
-        two = await store.update_progress(task.task_id, attempt=1, progress=30, subtasks={"decode": 80, "enc": 5})
-        assert one.subtasks == {"probe": 100.0, "decode": 50.0}
-        assert two.subtasks == {"probe": 100.0, "decode": 80.0, "enc": 5.0}
+        assert task.subtasks == [SubTask(name="probe", status=SubTaskStatus.COMPLETED, progress=100)]
+        first = [
+            SubTask(name="probe", status=SubTaskStatus.COMPLETED, progress=100),
+            SubTask(name="decode", status=SubTaskStatus.RUNNING, progress=50, message="frame 5 of 10"),
+            SubTask(name="enc"),
+        ]
+        one = await store.update_progress(task.task_id, attempt=1, progress=20, subtasks=first)
+        second = [first[0], first[1].model_copy(update={"progress": 80.0}), SubTask(name="enc", progress=5)]
+        two = await store.update_progress(task.task_id, attempt=1, progress=30, subtasks=second)
+        assert one.subtasks == first
+        assert two.subtasks == second  # in the declared order, message kept
+        assert await store.get(task.task_id) == two
         assert two.version == 0 and two.status == TaskStatus.CANCELLING
 
     async def test_progress_is_a_percentage(self, store: Any) -> None:
         task = await store.insert(running_task())
         assert (await store.update_progress(task.task_id, attempt=1, progress=250)).progress == 100
         with pytest.raises(InvalidInput):
-            await store.update_progress(task.task_id, attempt=1, progress=100, subtasks={"a.b": 1})
+            await store.update_progress(
+                task.task_id, attempt=1, progress=100, subtasks=[SubTask(name="a"), SubTask(name="a")]
+            )
 
     # user-owned flags
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from mediacraft.shared.messages import Envelope, TaskProgressed, TaskStatusChanged
-from mediacraft.shared.tasks import Task, TaskStatus, TaskType
+from mediacraft.shared.tasks import Task, TaskStatus, TaskType, subtasks_from_map
 
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
 
@@ -20,7 +20,7 @@ def running() -> Task:
         created_at=T0,
         progress=42.0,
         stage="encode",
-        subtasks={"probe": 100.0, "encode": 20.0},
+        subtasks=subtasks_from_map({"probe": 100.0, "encode": 20.0}),
         eta_seconds=30.0,
     )
 
@@ -43,7 +43,7 @@ def test_a_progress_event_carries_the_progress_as_written() -> None:
     assert (event.progress, event.stage, event.subtasks, event.eta_seconds, event.version) == (
         42.0,
         "encode",
-        {"probe": 100.0, "encode": 20.0},
+        subtasks_from_map({"probe": 100.0, "encode": 20.0}),
         30.0,
         4,
     )

@@ -13,6 +13,7 @@ from mediacraft.shared import transitions
 from mediacraft.shared.clock import FakeClock
 from mediacraft.shared.tasks import TaskStatus
 from mediacraft.shared.transitions import Transition
+from mediacraft.shared.videos import video_of_result, videos_of_upload
 from tests.integration.cleanup.conftest import LiveView
 from tests.integration.cleanup.world import DAY, HOUR, World, files_of, keys
 
@@ -170,3 +171,20 @@ async def test_a_pass_stops_at_its_removal_budget_and_the_next_one_goes_on(
     assert first.truncated and len(first.of_kind(Kind.TASK_FILES)) == 2
     assert not second.truncated and len(second.of_kind(Kind.TASK_FILES)) == 1
     assert [(await store.get(t.task_id)).status for t in tasks] == [TaskStatus.EXPIRED] * 3
+
+
+async def test_a_tasks_videos_expire_with_its_files(world: World, store: Any, make_service: ServiceFactory) -> None:
+    old_done = await world.finished(TaskStatus.COMPLETED, age=7 * DAY + HOUR)
+    recent_done = await world.finished(TaskStatus.COMPLETED, age=6 * DAY)
+    for task in (old_done, recent_done):
+        stored = await store.get(task.task_id)
+        video = video_of_result(stored)
+        assert video is not None
+        await store.put_video(video)
+        await store.put_video(videos_of_upload(stored, world.clock.now())[0])
+        assert len(await store.videos_of_task(task.task_id)) == 2
+
+    await make_service().run_once()
+
+    assert await store.videos_of_task(old_done.task_id) == []
+    assert len(await store.videos_of_task(recent_done.task_id)) == 2

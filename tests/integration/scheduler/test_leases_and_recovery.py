@@ -51,7 +51,10 @@ async def test_progress_only_moves_forward_and_reaches_live_views(harness_factor
     await pool.wait_until(lambda: len(pool.running) == 1)
     task = await harness.task(task_id)
     assert (task.progress, task.stage) == (80, "process")
-    assert task.subtasks == {"download": 100, "process": 70}
+    assert [(s.name, s.status, s.progress) for s in task.subtasks] == [
+        ("download", "completed", 100),
+        ("process", "running", 70),
+    ]
     pool.release("go")
     done = await harness.wait_status(task_id, TaskStatus.COMPLETED)
     assert done.progress == 100 and done.result is not None

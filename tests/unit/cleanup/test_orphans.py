@@ -11,7 +11,7 @@ from mediacraft.cleanup.orphans import TaskIndex, orphan_reason
 from mediacraft.cleanup.reasons import Reason
 from mediacraft.shared.clock import FakeClock
 from mediacraft.shared.ports.objects import ObjectInfo
-from mediacraft.shared.tasks import InputFile, ResultFile, Task, TaskStatus, TaskType
+from mediacraft.shared.tasks import InputFile, ResultFile, ResultOutput, Task, TaskStatus, TaskType
 
 GRACE = timedelta(hours=6)
 
@@ -118,3 +118,27 @@ def test_nothing_is_an_orphan_inside_the_grace_period(clock: FakeClock) -> None:
     assert orphan_reason(undated, index, now=clock.now(), grace=GRACE) is None
     at_grace = ObjectInfo(key="uploads/alice/unknown/in", size=1, modified=clock.now() - GRACE)
     assert orphan_reason(at_grace, index, now=clock.now(), grace=GRACE) is Reason.ORPHAN_NO_TASK
+
+
+def test_every_output_of_a_live_result_stays_and_goes_with_its_task(clock: FakeClock) -> None:
+    """A reprocess's rendition is its result; its poster and storyboard are the result's other outputs."""
+    result = ResultFile(
+        key="results/r1/1/rendition.mp4",
+        size=1,
+        outputs=[
+            ResultOutput(role="poster", key="results/r1/1/poster.jpg", size=1, filename="poster.jpg"),
+            ResultOutput(role="storyboard", key="results/r1/1/storyboard.jpg", size=1, filename="storyboard.jpg"),
+        ],
+    )
+    # its input is the video's file, in its source task's folder (a result of task t0)
+    reprocess = make("r1", TaskStatus.COMPLETED, inputs=("results/t0/1/clean.mp4",))
+    index = TaskIndex()
+    index.add(reprocess.model_copy(update={"result": result}))
+    index.add(make("t0", TaskStatus.COMPLETED, result="results/t0/1/clean.mp4"))
+    for key in ("results/r1/1/rendition.mp4", "results/r1/1/poster.jpg", "results/r1/1/storyboard.jpg"):
+        assert classify(clock, index, key) is None, key
+    assert classify(clock, index, "results/t0/1/clean.mp4") is None
+    assert classify(clock, index, "results/r1/1/left-over.jpg") is Reason.ORPHAN_UNREFERENCED
+    gone = TaskIndex()
+    gone.add(reprocess.model_copy(update={"result": result, "status": TaskStatus.EXPIRED}))
+    assert classify(clock, gone, "results/r1/1/poster.jpg") is Reason.ORPHAN_TASK_EXPIRED

@@ -24,6 +24,7 @@ HTTP_EDGE = {
     "routes_user",
     "routes_ops",
     "routes_projects",
+    "routes_videos",
 }
 WEB_FRAMEWORKS = ("starlette", "fastapi")
 ADAPTERS = {"store", "projects", "objects", "bus", "identity", "cache", "frames", "hub", "receiver"}

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class TaskType(StrEnum):
@@ -15,6 +15,7 @@ class TaskType(StrEnum):
     IMAGE_GENERATION = "image_generation"
     VIDEO_GENERATION = "video_generation"
     VIDEO_SCRIPT = "video_script"  # a video-creation project's script (mediacraft.shared.scripts)
+    VIDEO_REPROCESS = "video_reprocess"  # a video of the library: web rendition, poster, storyboard
 
 
 class TaskStatus(StrEnum):
@@ -41,6 +42,7 @@ POOL_OF_TYPE: dict[TaskType, str] = {
     TaskType.IMAGE_GENERATION: "generate",
     TaskType.VIDEO_GENERATION: "generate",
     TaskType.VIDEO_SCRIPT: "generate",
+    TaskType.VIDEO_REPROCESS: "merge",  # ffmpeg work, like merging
 }
 
 
@@ -68,6 +70,17 @@ class InputFile(BaseModel):
     media: MediaInfo | None = None
 
 
+class ResultOutput(BaseModel):
+    """One more file a job produced beside its main result, named by its role ("poster")."""
+
+    role: str
+    key: str
+    size: int
+    content_type: str = "application/octet-stream"
+    filename: str
+    info: dict[str, Any] = Field(default_factory=dict)
+
+
 class ResultFile(BaseModel):
     key: str
     size: int
@@ -75,6 +88,15 @@ class ResultFile(BaseModel):
     filename: str | None = None
     media: MediaInfo | None = None
     info: dict[str, Any] = Field(default_factory=dict)
+    outputs: list[ResultOutput] = Field(default_factory=list)  # the job's other files, if any
+
+    def output(self, role: str) -> ResultOutput | None:
+        """The other file with this role, if the job produced one."""
+        return next((item for item in self.outputs if item.role == role), None)
+
+    def keys(self) -> list[str]:
+        """Every object key of the result: the main file's and its other files'."""
+        return [self.key, *(item.key for item in self.outputs)]
 
 
 class ControlKind(StrEnum):
@@ -117,6 +139,59 @@ class DetectedBox(BaseModel):
     confidence: float = Field(ge=0, le=1)
 
 
+class SubTaskStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class SubTask(BaseModel):
+    """One stage of a task's work, as its processor declared it (`Task.subtasks`, in order)."""
+
+    name: str = Field(min_length=1, max_length=64)
+    status: SubTaskStatus = SubTaskStatus.PENDING
+    progress: float = Field(default=0.0, ge=0, le=100)
+    message: str | None = None
+
+
+def subtasks_from_map(stages: dict[str, Any]) -> list[SubTask]:
+    """The ordered list from the former `{stage: percent}` map (stored tasks and old events)."""
+    items: list[SubTask] = []
+    for name, value in stages.items():
+        percent = min(100.0, max(0.0, float(value)))
+        status = SubTaskStatus.COMPLETED if percent >= 100 else SubTaskStatus.RUNNING
+        items.append(SubTask(name=str(name), status=status, progress=percent))
+    return items
+
+
+def upsert_subtask(subtasks: list[SubTask], name: str, percent: float) -> list[SubTask]:
+    """The list with `name` at `percent` (added at the end when new; earlier running stages done:
+    stages run in order). Progress of a stage never moves backwards."""
+    out: list[SubTask] = []
+    found = False
+    for item in subtasks:
+        if item.name == name:
+            found = True
+            value = max(item.progress, min(100.0, max(0.0, percent)))
+            status = SubTaskStatus.COMPLETED if value >= 100 else SubTaskStatus.RUNNING
+            out.append(item.model_copy(update={"progress": value, "status": status}))
+        elif not found and item.status is SubTaskStatus.RUNNING:
+            out.append(item.model_copy(update={"progress": 100.0, "status": SubTaskStatus.COMPLETED}))
+        else:
+            out.append(item)
+    if not found:
+        value = min(100.0, max(0.0, percent))
+        status = SubTaskStatus.COMPLETED if value >= 100 else SubTaskStatus.RUNNING
+        out.append(SubTask(name=name, status=status, progress=value))
+    return out
+
+
+def all_completed(subtasks: list[SubTask]) -> list[SubTask]:
+    """Every stage completed (the task's result is final)."""
+    return [s.model_copy(update={"progress": 100.0, "status": SubTaskStatus.COMPLETED}) for s in subtasks]
+
+
 class TaskDetection(BaseModel):
     """The answer to "where is the watermark?" for an uploaded watermark task (`Task.detection`).
 
@@ -146,7 +221,8 @@ class Task(BaseModel):
 
     progress: float = 0.0
     stage: str | None = None
-    subtasks: dict[str, float] = Field(default_factory=dict)
+    # the stages of the running (or last) attempt, in order, as its processor declared them
+    subtasks: list[SubTask] = Field(default_factory=list)
     message: str | None = None
     eta_seconds: float | None = None
     queue_position: int | None = None
@@ -181,6 +257,12 @@ class Task(BaseModel):
     hidden: bool = False
     # gateway-owned, beside the user-owned flags: a cancel or retry asked for and not yet carried out
     control: RequestedControl | None = None
+
+    @field_validator("subtasks", mode="before")
+    @classmethod
+    def _subtasks_list(cls, value: Any) -> Any:
+        """Tasks stored before stages were a list kept them as a `{stage: percent}` map."""
+        return subtasks_from_map(value) if isinstance(value, dict) else value
 
     @property
     def pending_control(self) -> ControlKind | None:

@@ -129,7 +129,7 @@ COMPLETE = _transition(
     (S.PROCESSING,),
     S.COMPLETED,
     Component.SCHEDULER,
-    (*_ENDS_ATTEMPT, "progress", "result", "error", "error_message"),
+    (*_ENDS_ATTEMPT, "progress", "subtasks", "result", "error", "error_message"),
     "the worker stored the result",
 )
 SCHEDULE_RETRY = _transition(

@@ -16,6 +16,7 @@ SHORT_TYPES = {
     "video_merge": "merge",
     "image_generation": "image",
     "video_generation": "video",
+    "video_reprocess": "reprocess",
 }
 
 

@@ -43,7 +43,7 @@ class TaskIndex:
         if not expired and not handled:
             self._referenced.update(item.key for item in task.inputs)
             if task.result is not None:
-                self._referenced.add(task.result.key)
+                self._referenced.update(task.result.keys())  # its main file and any other outputs
 
     def get(self, task_id: str) -> TaskFiles | None:
         return self._tasks.get(task_id)

@@ -198,6 +198,7 @@ class Sweep:
         try:
             for prefix in task_prefixes(task.user_id, task.task_id):
                 await self.objects.delete_prefix(prefix)
+            await self.store.delete_videos_of_task(task.task_id)  # its videos expire with their files
         except MediaCraftError as exc:
             self._error(f"deleting the files of task {task.task_id}: {exc.message}", task_id=task.task_id)
             return False

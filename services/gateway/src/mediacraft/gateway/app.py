@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
-from mediacraft.gateway import routes_ops, routes_projects, routes_tasks, routes_user
+from mediacraft.gateway import routes_ops, routes_projects, routes_tasks, routes_user, routes_videos
 from mediacraft.gateway.body_limits import body_rules
 from mediacraft.gateway.context import GatewayContext, make_limiters
 from mediacraft.gateway.cookies import CookiePolicy, CookieSigner
@@ -119,6 +119,7 @@ def create_app(
     app.include_router(routes_user.router)
     app.include_router(routes_tasks.router)
     app.include_router(routes_projects.router)
+    app.include_router(routes_videos.router)
     app.include_router(routes_ops.router)
     if settings.docs_on:
         mount_docs(app, openapi_url="/openapi.json")

@@ -14,6 +14,7 @@ from mediacraft.gateway.submit_form import read_submit_form
 from mediacraft.gateway.task_config import input_rule, parse_task_type
 from mediacraft.gateway.upload_flow import check_declared_size, form_limits, receive_files
 from mediacraft.gateway.uploads import ReceivedFile
+from mediacraft.gateway.videos import record_uploaded_videos
 from mediacraft.shared.tasks import DRAFT_STATUSES, Task
 
 
@@ -68,4 +69,5 @@ async def submit_in_one_call(
     if not duplicate:
         ctx.metrics.tasks_created.labels(task_type.value).inc()
         count_accepted(ctx, files)
+        await record_uploaded_videos(ctx, result)
     return result, "duplicate" if duplicate else "queued"

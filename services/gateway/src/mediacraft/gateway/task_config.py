@@ -30,6 +30,10 @@ class InputRule:
         return self.max_files > 0
 
 
+# Task types made by another route, never by /api/tasks/create (a reprocess: POST /api/v1/videos/{id}/run_sync).
+NOT_CREATABLE = frozenset({TaskType.VIDEO_REPROCESS})
+
+
 def input_rule(task_type: TaskType, merge_max_inputs: int) -> InputRule:
     """How many uploaded files a task of this type needs before it can be submitted."""
     if task_type is TaskType.WATERMARK_REMOVAL:
@@ -42,10 +46,13 @@ def input_rule(task_type: TaskType, merge_max_inputs: int) -> InputRule:
 def parse_task_type(value: Any) -> TaskType:
     """The task type named by a client, or 422 unknown_task_type."""
     try:
-        return TaskType(value)
+        task_type = TaskType(value)
     except (ValueError, TypeError):
-        names = ", ".join(t.value for t in TaskType)
+        task_type = None
+    if task_type is None or task_type in NOT_CREATABLE:
+        names = ", ".join(t.value for t in TaskType if t not in NOT_CREATABLE)
         raise ApiError("unknown_task_type", f"Unknown task type; expected one of: {names}") from None
+    return task_type
 
 
 def validate_config(

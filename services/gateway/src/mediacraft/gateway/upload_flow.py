@@ -18,6 +18,7 @@ from mediacraft.gateway.ownership import owned_task
 from mediacraft.gateway.storage_quota import check_stored_within_quota, receive_within_quota, storage_room
 from mediacraft.gateway.task_config import input_rule
 from mediacraft.gateway.uploads import ReceivedFile
+from mediacraft.gateway.videos import record_uploaded_videos
 from mediacraft.shared.object_keys import upload_key
 from mediacraft.shared.tasks import DRAFT_STATUSES, Task
 
@@ -39,10 +40,12 @@ async def upload_files(ctx: GatewayContext, user_id: str, task_id: str, body: Bo
     check_declared_size(ctx, body.declared_length, room)
     files = await receive_files(ctx, body.multipart(), task, None)
     try:
-        return await attach_files(ctx, task, files)
+        attached = await attach_files(ctx, task, files)
     except BaseException:
         await discard_files(ctx, files)
         raise
+    await record_uploaded_videos(ctx, attached)
+    return attached
 
 
 def form_limits(ctx: GatewayContext) -> FormFields:

@@ -125,6 +125,7 @@ async def on_job_progress(event: JobProgress, ctx: Context) -> None:
             stage_percent=event.stage_percent,
             eta_seconds=event.eta_seconds,
             message=event.message,
+            subtasks=event.subtasks,
         )
 
 
@@ -132,7 +133,7 @@ async def on_job_succeeded(event: JobSucceeded, ctx: Context) -> None:
     """The attempt produced its result."""
     run = await lifecycle.running_attempt(ctx, event.task_id, event.attempt)
     if run is not None:
-        await lifecycle.succeed(ctx, run, event.result)
+        await lifecycle.succeed(ctx, run, event.result, subtasks=event.subtasks)
 
 
 async def on_job_failed(event: JobFailed, ctx: Context) -> None:

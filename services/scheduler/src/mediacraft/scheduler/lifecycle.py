@@ -25,17 +25,21 @@ from mediacraft.shared.clock import Clock
 from mediacraft.shared.errors import Conflict, NotFound
 from mediacraft.shared.logging import get_logger
 from mediacraft.shared.ports.bus import BusUnavailable, Unroutable
-from mediacraft.shared.ports.stores import TaskStore
+from mediacraft.shared.ports.stores import TaskStore, VideoStore
 from mediacraft.shared.tasks import (
     POOL_OF_TYPE,
     TERMINAL_STATUSES,
     ControlKind,
     ResultFile,
+    SubTask,
     Task,
     TaskError,
     TaskStatus,
+    all_completed,
+    upsert_subtask,
 )
 from mediacraft.shared.transitions import Transition
+from mediacraft.shared.videos import NO_VIDEO_TYPES, video_of_result
 
 log = get_logger("mediacraft.scheduler")
 
@@ -109,7 +113,7 @@ def running_from(task: Task, lease: datetime) -> RunningTask:
         cancelling=task.status == CANCELLING,
         progress=task.progress,
         stage=task.stage,
-        subtasks=dict(task.subtasks),
+        subtasks=list(task.subtasks),
         eta_seconds=task.eta_seconds,
         cancel_requested=cancel_recorded(task),
     )
@@ -212,7 +216,7 @@ async def _start(ctx: Context, entry: WaitingTask) -> bool:
                     "message": None,
                     "progress": 0.0,
                     "stage": None,
-                    "subtasks": {},
+                    "subtasks": [],
                     "eta_seconds": None,
                     "next_retry_at": None,
                 },
@@ -298,6 +302,7 @@ async def record_progress(
     stage_percent: float,
     eta_seconds: float | None,
     message: str | None = None,
+    subtasks: list[SubTask] | None = None,
 ) -> None:
     """Move progress forward (a late 60% never overwrites 80%), writing at most once per throttle."""
     extend_lease(ctx, run)
@@ -305,9 +310,10 @@ async def record_progress(
         await keep_alive(ctx, run)
         return
     stage_changed = stage != run.stage
-    if stage_changed and run.stage is not None:
-        run.subtasks[run.stage] = 100.0  # stages run in order: leaving one means it is done
-    run.subtasks[stage] = max(stage_percent, run.subtasks.get(stage, 0.0))
+    if subtasks is not None:
+        run.subtasks = list(subtasks)  # the worker's whole list of its declared stages
+    else:  # an older worker names only its current stage
+        run.subtasks = upsert_subtask(run.subtasks, stage, stage_percent)
     run.progress, run.stage, run.eta_seconds = percent, stage, eta_seconds
     if message:
         run.message = message
@@ -336,7 +342,7 @@ async def write_progress(ctx: Context, run: RunningTask) -> None:
         attempt=run.attempt,
         progress=run.progress,
         stage=run.stage,
-        subtasks=dict(run.subtasks) or None,
+        subtasks=list(run.subtasks) or None,
         eta_seconds=run.eta_seconds,
         message=run.message,
         lease_expires_at=run.lease_expires_at,
@@ -404,8 +410,11 @@ def _cancelled(now: datetime) -> dict[str, Any]:
     }
 
 
-async def succeed(ctx: Context, run: RunningTask, result: ResultFile) -> Task | None:
-    """The attempt finished: completed, or cancelled if a person asked to cancel meanwhile."""
+async def succeed(
+    ctx: Context, run: RunningTask, result: ResultFile, *, subtasks: list[SubTask] | None = None
+) -> Task | None:
+    """The attempt finished: completed, or cancelled if a person asked to cancel meanwhile.
+    `subtasks`: the worker's final list of stages (every one completed), else the last one seen."""
 
     def step(r: RunningTask) -> tuple[Transition, dict[str, Any]]:
         now = ctx.clock.now()
@@ -413,6 +422,7 @@ async def succeed(ctx: Context, run: RunningTask, result: ResultFile) -> Task | 
             return transitions.CONFIRM_CANCEL, _cancelled(now)
         return transitions.COMPLETE, {
             "progress": 100.0,
+            "subtasks": all_completed(subtasks if subtasks else r.subtasks),
             "result": result,
             "completed_at": now,
             "lease_expires_at": None,
@@ -423,7 +433,26 @@ async def succeed(ctx: Context, run: RunningTask, result: ResultFile) -> Task | 
             "error_message": None,
         }
 
-    return await _end(ctx, run, step)
+    task = await _end(ctx, run, step)
+    if task is not None and task.status is TaskStatus.COMPLETED:
+        await record_video(ctx, task)
+    return task
+
+
+async def record_video(ctx: Context, task: Task) -> None:
+    """A completed video result becomes one of its owner's videos (a reprocess's rendition does
+    not: it belongs to the video it was made from). Idempotent (a redelivered success records it
+    again, to the same record); a store fault is logged and leaves the video out of the library,
+    while the task's completion and its result stand."""
+    if task.task_type in NO_VIDEO_TYPES:
+        return
+    video = video_of_result(task)
+    if video is None or not isinstance(ctx.store, VideoStore):
+        return
+    try:
+        await ctx.store.put_video(video)
+    except Exception as exc:  # the completion is written and announced already
+        log.warning("could not record the result's video", task_id=task.task_id, error=repr(exc))
 
 
 async def cancelled(ctx: Context, run: RunningTask) -> Task | None:
@@ -656,7 +685,7 @@ async def restart(ctx: Context, task: Task) -> Task | None:
                 "next_retry_at": None,
                 "progress": 0.0,
                 "stage": None,
-                "subtasks": {},
+                "subtasks": [],
                 "eta_seconds": None,
                 "result": None,
                 "error": None,

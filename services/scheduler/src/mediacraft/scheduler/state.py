@@ -13,7 +13,7 @@ from datetime import datetime
 from mediacraft.scheduler.detections import DetectionSlots
 from mediacraft.scheduler.fairness import FairQueue, WaitingTask
 from mediacraft.scheduler.quotas import Quotas, Usage, blocked_by, user_block
-from mediacraft.shared.tasks import TaskType
+from mediacraft.shared.tasks import SubTask, TaskType
 
 ENDED_MEMORY = 20_000
 
@@ -36,7 +36,7 @@ class RunningTask:
     cancelling: bool = False
     progress: float = 0.0
     stage: str | None = None
-    subtasks: dict[str, float] = field(default_factory=dict)
+    subtasks: list[SubTask] = field(default_factory=list)
     eta_seconds: float | None = None
     message: str | None = None  # the worker's latest plain words, written with progress
     progress_written_at: datetime | None = None

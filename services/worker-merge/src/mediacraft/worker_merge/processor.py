@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,9 +26,12 @@ from mediacraft.shared.errors import InvalidInput
 from mediacraft.shared.media import MediaLimits, MediaTooLong, ProbeResult, probe_media
 from mediacraft.shared.media.scan import VideoScan, scan_video
 from mediacraft.shared.merge import parse_merge_config
+from mediacraft.shared.tasks import TaskType
 from mediacraft.shared.worker.contract import JobContext, ProcessorResult
+from mediacraft.shared.worker.progress import Stage
 from mediacraft.worker_merge.merge import EncoderSettings, RunLimits, run_merge
 from mediacraft.worker_merge.plan import plan_merge
+from mediacraft.worker_merge.reprocess import ReprocessProcessor
 
 _PROBE_SHARE, _MERGE_SHARE = 0.05, 0.90
 GIB = 1024**3
@@ -190,8 +194,20 @@ def _name(ctx: JobContext, number: int) -> str:
 
 
 _default = MergeProcessor()
+_reprocess = ReprocessProcessor()
 
 
 def process(ctx: JobContext) -> ProcessorResult:
-    """Merge with the default options; the worker contract's entry point."""
+    """Merge (or, for a reprocess job, reprocess) with the default options; the worker contract's
+    entry point for the merge pool."""
+    if ctx.task_type == TaskType.VIDEO_REPROCESS.value:
+        return _reprocess(ctx)
     return _default(ctx)
+
+
+def _stages(task_type: str | None) -> Sequence[Stage]:
+    """A reprocess declares its own stages; a merge keeps the one `process` stage."""
+    return ReprocessProcessor.stages if task_type == TaskType.VIDEO_REPROCESS.value else ()
+
+
+process.stages = _stages  # type: ignore[attr-defined]

@@ -43,6 +43,7 @@ STATUS_OF_CODE: dict[str, int] = {
     "invalid_regions": 422,
     "unknown_task_type": 422,
     "invalid_cursor": 422,
+    "invalid_video_id": 422,
     "invalid_key": 422,
     # generation settings (mediacraft.shared.generation, the rules the gateway and the worker share)
     "invalid_generation_config": 422,
@@ -75,6 +76,7 @@ STATUS_OF_CODE: dict[str, int] = {
     "conflict": 409,
     "script_in_progress": 409,
     "idempotency_in_progress": 409,
+    "reprocess_running": 409,
     "expired": 410,
     "not_found": 404,
     "method_not_allowed": 405,

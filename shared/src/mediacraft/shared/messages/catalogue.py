@@ -10,10 +10,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from mediacraft.shared.messages.envelope import Message
-from mediacraft.shared.tasks import InputFile, MediaInfo, ResultFile, Task, TaskDetection, TaskStatus, TaskType
+from mediacraft.shared.tasks import (
+    InputFile,
+    MediaInfo,
+    ResultFile,
+    SubTask,
+    Task,
+    TaskDetection,
+    TaskStatus,
+    TaskType,
+    subtasks_from_map,
+)
 
 __all__ = [
     "CancelJob",
@@ -167,6 +177,9 @@ class JobProgress(Message):
     stage_percent: float = Field(default=0, ge=0, le=100)
     eta_seconds: float | None = None
     message: str | None = Field(default=None, max_length=300)  # the processor's plain words, if any
+    # every stage the processor declared, in order, as it now stands (None from older workers:
+    # the scheduler then builds the list from `stage` and `stage_percent`)
+    subtasks: list[SubTask] | None = None
 
 
 class JobHeartbeat(Message):
@@ -182,6 +195,8 @@ class JobSucceeded(Message):
     attempt: int
     result: ResultFile
     processing_seconds: float | None = None
+    # the job's stages as they ended (older workers: None, the last progress event's list is kept)
+    subtasks: list[SubTask] | None = None
 
 
 class JobFailed(Message):
@@ -241,10 +256,16 @@ class TaskProgressed(Message):
     user_id: str
     progress: float
     stage: str | None = None
-    subtasks: dict[str, float] = Field(default_factory=dict)
+    subtasks: list[SubTask] = Field(default_factory=list)
     eta_seconds: float | None = None
     message: str | None = None
     version: int
+
+    @field_validator("subtasks", mode="before")
+    @classmethod
+    def _subtasks_list(cls, value: Any) -> Any:
+        """Events of older publishers carried a `{stage: percent}` map."""
+        return subtasks_from_map(value) if isinstance(value, dict) else value
 
     @classmethod
     def of(cls, task: Task) -> TaskProgressed:

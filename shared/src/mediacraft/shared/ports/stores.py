@@ -1,17 +1,18 @@
-"""Store ports: the task store (read model and lifecycle state) and the user store."""
+"""Store ports: the task store (read model and lifecycle state), the user store and the video store."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from mediacraft.shared.errors import InvalidInput
 from mediacraft.shared.projects import Project, ProjectPage
 from mediacraft.shared.scripts import Script
-from mediacraft.shared.tasks import Page, RequestedControl, Task, TaskDetection, TaskStatus, TaskType, User
+from mediacraft.shared.tasks import Page, RequestedControl, SubTask, Task, TaskDetection, TaskStatus, TaskType, User
 from mediacraft.shared.transitions import Transition
+from mediacraft.shared.videos import Video
 
 _METADATA_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
@@ -66,7 +67,7 @@ class TaskStore(Protocol):
         attempt: int,
         progress: float,
         stage: str | None = None,
-        subtasks: dict[str, float] | None = None,
+        subtasks: list[SubTask] | None = None,
         eta_seconds: float | None = None,
         message: str | None = None,
         lease_expires_at: datetime | None = None,
@@ -75,7 +76,8 @@ class TaskStore(Protocol):
 
         Applies only while the task is processing or cancelling with `attempts == attempt` and
         stored progress <= `progress`; returns the updated task, or None when nothing applied.
-        Does not bump `version` (progress is not a lifecycle transition).
+        Does not bump `version` (progress is not a lifecycle transition). `subtasks`, when given,
+        replaces the whole ordered list of stages.
         """
 
     async def set_detection(self, task_id: str, detection: TaskDetection, *, answers: str | None = None) -> Task | None:
@@ -235,5 +237,32 @@ class ProjectStore(Protocol):
         """Mark the latest script task's end announced (or not); None when not found or not owned."""
 
 
-class Store(TaskStore, UserStore, LeaseStore, ProjectStore, Protocol):
+@runtime_checkable
+class VideoStore(Protocol):
+    """The video records (mediacraft.shared.videos): made once, never rewritten, except for the
+    pointer at their latest reprocess task, which moves by compare-and-set."""
+
+    async def put_video(self, video: Video) -> Video:
+        """Store `video` unless a record with its id exists; the stored record either way."""
+
+    async def get_video(self, video_id: str) -> Video | None: ...
+
+    async def get_video_for_user(self, video_id: str, user_id: str) -> Video | None:
+        """The video only if `user_id` owns it; None otherwise (callers answer 404 either way)."""
+
+    async def list_videos(self, user_id: str, *, limit: int = 100) -> list[Video]:
+        """The user's videos, newest first (by created_at, then video_id), at most `limit`."""
+
+    async def videos_of_task(self, source_task_id: str) -> list[Video]:
+        """Every video whose source is `source_task_id`."""
+
+    async def set_video_reprocess(self, video_id: str, *, expected: str | None, task_id: str) -> Video | None:
+        """Point the video at its new reprocess task if it still points at `expected`; the
+        updated video, or None when it does not exist or points elsewhere now (another start won)."""
+
+    async def delete_videos_of_task(self, source_task_id: str) -> int:
+        """Remove the records of a source task's videos (its files expired); how many went."""
+
+
+class Store(TaskStore, UserStore, LeaseStore, ProjectStore, VideoStore, Protocol):
     """What a store adapter implements: every store port at once (one database, one client)."""

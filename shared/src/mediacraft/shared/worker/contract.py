@@ -5,6 +5,11 @@ runtime runs it in a thread; the processor keeps CPU work off that thread's GIL 
 in subprocesses and OpenCV on numpy buffers (which releases the GIL) or in a process pool, so the
 runtime's event loop keeps sending heartbeats. It reports progress through `ctx.report` and checks
 `ctx.cancelled` (or passes `ctx.cancel_event` to the ffmpeg runner) to stop early.
+
+A processor may declare its own stages (names and weights) as a `stages` attribute (see
+worker/progress.py); it then moves from one to the next with `ctx.stage(name)`, and `ctx.report`
+reports the fraction of the current one. It may also return several files: `ProcessorResult.extras`
+are uploaded beside the main result and listed in the result's `info["outputs"]`.
 """
 
 from __future__ import annotations
@@ -42,6 +47,12 @@ class JobContext:
     cancel_event: threading.Event = field(default_factory=threading.Event)
     deadline_seconds: float | None = None
     task_type: str | None = None  # the RunJob's task type, for pools that serve several
+    enter: Callable[[str], None] = lambda name: None
+
+    def stage(self, name: str) -> None:
+        """Start the declared stage `name` (the ones before it count as done)."""
+        self.check_cancelled()
+        self.enter(name)
 
     @property
     def cancelled(self) -> bool:
@@ -54,12 +65,24 @@ class JobContext:
 
 
 @dataclass
+class ExtraOutput:
+    """One more file a job produced beside its main result (a poster, a storyboard)."""
+
+    role: str  # what it is, the key clients name it by: "poster", "storyboard"
+    path: Path  # inside ctx.workdir
+    content_type: str
+    filename: str
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class ProcessorResult:
     path: Path  # inside ctx.workdir
     content_type: str = "video/mp4"
     filename: str = "result.mp4"
     media: MediaInfo | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    extras: list[ExtraOutput] = field(default_factory=list)
 
 
 class Processor(Protocol):

@@ -65,11 +65,11 @@ from mediacraft.shared.messages import (
 )
 from mediacraft.shared.ports.bus import Bus, Incoming, Release, Subscription
 from mediacraft.shared.ports.objects import ObjectStore
-from mediacraft.shared.tasks import ResultFile, TaskDetection
+from mediacraft.shared.tasks import ResultFile, ResultOutput, TaskDetection
 from mediacraft.shared.topology import CONTROL, EVENTS, job_queue
 from mediacraft.shared.worker import scratch, status
 from mediacraft.shared.worker.contract import JobCancelledError, JobContext, Processor, ProcessorResult
-from mediacraft.shared.worker.progress import ProgressState
+from mediacraft.shared.worker.progress import DEFAULT_STAGES, UPLOAD, ProgressState, Stage, job_stages
 from mediacraft.shared.worker.settings import WorkerSettings
 
 if TYPE_CHECKING:
@@ -106,10 +106,10 @@ Attempt = tuple[str, int]  # (task id, attempt)
 
 
 class _RunningJob:
-    def __init__(self, job: RunJob) -> None:
+    def __init__(self, job: RunJob, stages: tuple[Stage, ...] = DEFAULT_STAGES) -> None:
         self.job = job
         self.cancel_event = threading.Event()
-        self.progress = ProgressState()
+        self.progress = ProgressState(stages=stages)
         self.dirty = True
         self.thread: asyncio.Future[ProcessorResult] | None = None
         self.done = asyncio.Event()
@@ -313,7 +313,7 @@ class WorkerRuntime:
                 self.jobs_handed_back_for_space += 1
                 self.metrics.ended("handed_back")
                 raise ShortOfSpace("short of scratch space: handed back for another worker")
-            running = _RunningJob(msg)
+            running = _RunningJob(msg, job_stages(self.processor, msg.task_type.value))
             self.executions.running[key] = running
             self._current = running
             self._idle.clear()
@@ -413,6 +413,7 @@ class WorkerRuntime:
                 attempt=job.attempt,
                 result=result,
                 processing_seconds=round(time.monotonic() - started, 3),
+                subtasks=running.progress.subtasks,
             )
         except TimeoutError:
             outcome = self._failed(job, JobTimeout("the job took longer than its time limit"))
@@ -567,11 +568,15 @@ class WorkerRuntime:
             done += item.size
             self._advance(running, done / total)
         self._check(running)
-        running.progress.enter("process", time.monotonic())
+        first = running.progress.stages[1].name  # the processor's first stage (by default `process`)
+        running.progress.enter(first, time.monotonic())
         running.dirty = True
 
         def report(fraction: float, detail: str = "") -> None:
             loop.call_soon_threadsafe(self._advance, running, fraction, detail)
+
+        def enter(name: str) -> None:
+            loop.call_soon_threadsafe(self._enter, running, name)
 
         ctx = JobContext(
             task_id=job.task_id,
@@ -584,23 +589,49 @@ class WorkerRuntime:
             cancel_event=running.cancel_event,
             deadline_seconds=job.deadline_seconds,
             task_type=job.task_type.value,
+            enter=enter,
         )
         # shielded: on the wall-clock limit the thread is told to stop and awaited in _run
         running.thread = asyncio.ensure_future(asyncio.to_thread(self.processor, ctx))
         produced: ProcessorResult = await asyncio.shield(running.thread)
         self._check(running)
-        running.progress.enter("upload", time.monotonic())
+        running.progress.enter(UPLOAD.name, time.monotonic())
         running.dirty = True
-        key = f"{job.output_key.rstrip('/')}/{produced.filename}"
-        info = await self.objects.put_file(key, produced.path, content_type=produced.content_type)
-        self._advance(running, 1.0)
+        prefix = job.output_key.rstrip("/")
+        key = f"{prefix}/{produced.filename}"
+        files = [(produced.path, produced.content_type, key)]
+        extra_keys = [f"{prefix}/{extra.filename}" for extra in produced.extras]
+        if len({key, *extra_keys}) != 1 + len(extra_keys):
+            raise InvalidInput("the job's output files need distinct names", code="duplicate_output")
+        files += [(e.path, e.content_type, k) for e, k in zip(produced.extras, extra_keys, strict=True)]
+        total = sum(path.stat().st_size for path, _, _ in files) or 1
+        sizes: list[int] = []
+        for path, content_type, object_key in files:
+            self._check(running)
+            info = await self.objects.put_file(object_key, path, content_type=content_type)
+            sizes.append(info.size)
+            self._advance(running, sum(sizes) / total)
+        running.progress.finish()
+        running.dirty = True
+        outputs = [
+            ResultOutput(
+                role=extra.role,
+                key=object_key,
+                size=size,
+                content_type=extra.content_type,
+                filename=extra.filename,
+                info=extra.info,
+            )
+            for extra, object_key, size in zip(produced.extras, extra_keys, sizes[1:], strict=True)
+        ]
         return ResultFile(
             key=key,
-            size=info.size,
+            size=sizes[0],
             content_type=produced.content_type,
             filename=produced.filename,
             media=produced.media,
             info=produced.info,
+            outputs=outputs,
         )
 
     # --- detection jobs ---------------------------------------------------------------------------
@@ -675,10 +706,20 @@ class WorkerRuntime:
             raise JobCancelledError("the job was cancelled")
 
     def _advance(self, running: _RunningJob, fraction: float, detail: str = "") -> None:
-        before = running.progress.percent
-        running.progress.update(fraction)
+        before = running.progress.percent, running.progress.messages.get(running.progress.stage)
+        running.progress.update(fraction, detail)
         said = bool(detail) and running.progress.say(detail)
-        if said or running.progress.percent != before:
+        if said or (running.progress.percent, running.progress.messages.get(running.progress.stage)) != before:
+            running.dirty = True
+
+    def _enter(self, running: _RunningJob, name: str) -> None:
+        """The processor moved on to its stage `name` (a name it did not declare is ignored: the
+        list a client sees is the declared one)."""
+        if name not in {stage.name for stage in running.progress.stages}:
+            log.warning("the processor entered a stage it did not declare", stage=name)
+            return
+        if name != running.progress.stage:
+            running.progress.enter(name, time.monotonic())
             running.dirty = True
 
     async def _tick(self, running: _RunningJob, cause: str) -> None:
@@ -708,6 +749,7 @@ class WorkerRuntime:
                     stage_percent=round(p.stage_fraction * 100, 1),
                     eta_seconds=p.eta_seconds(now),
                     message=p.message,
+                    subtasks=p.subtasks,
                 )
             elif now - last_beat >= self.settings.heartbeat_seconds:
                 message = JobHeartbeat(task_id=job.task_id, attempt=job.attempt, worker_id=self.worker_id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from mediacraft.shared.errors import InvalidInput
-from mediacraft.shared.tasks import Task, TaskStatus, User
+from mediacraft.shared.tasks import SubTask, Task, TaskStatus, User
 from mediacraft.shared.transitions import Transition, checked_changes
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -158,12 +158,13 @@ def progress_changes(
     return validate_changes(changes)
 
 
-def check_subtasks(subtasks: Mapping[str, float]) -> dict[str, float]:
-    """Stage names become document keys, so they may not look like paths or operators."""
-    for key in subtasks:
-        if not key or "." in key or key.startswith("$"):
-            raise InvalidInput(f"invalid stage name {key!r}")
-    return {key: float(value) for key, value in subtasks.items()}
+def check_subtasks(subtasks: Sequence[SubTask]) -> list[dict[str, Any]]:
+    """The ordered stages as stored: validated, JSON-able, names unique."""
+    items = [SubTask.model_validate(item).model_dump(mode="json") for item in subtasks]
+    names = [item["name"] for item in items]
+    if len(set(names)) != len(names):
+        raise InvalidInput(f"stage names repeat: {names}")
+    return items
 
 
 def clamp_progress(progress: float) -> float:

@@ -42,6 +42,7 @@ from mediacraft.shared.adapters.store.codec import (
     validate_changes,
 )
 from mediacraft.shared.adapters.store.mongo_projects import PROJECT_INDEXES, MongoProjects
+from mediacraft.shared.adapters.store.mongo_videos import VIDEO_INDEXES, MongoVideos
 from mediacraft.shared.clock import Clock, SystemClock
 from mediacraft.shared.errors import Conflict, NotFound
 from mediacraft.shared.ports.stores import validate_metadata_key
@@ -50,6 +51,7 @@ from mediacraft.shared.tasks import (
     DRAFT_STATUSES,
     Page,
     RequestedControl,
+    SubTask,
     Task,
     TaskDetection,
     TaskStatus,
@@ -83,9 +85,9 @@ def database_name(url: str) -> str:
     return unquote(urlsplit(url).path.strip("/")) or DEFAULT_DATABASE
 
 
-class MongoStore(MongoProjects):
-    """TaskStore, UserStore, LeaseStore and ProjectStore over one MongoDB database (`tasks`, `users`,
-    `leases`, `projects`)."""
+class MongoStore(MongoProjects, MongoVideos):
+    """TaskStore, UserStore, LeaseStore, ProjectStore and VideoStore over one MongoDB database (`tasks`,
+    `users`, `leases`, `projects`, `videos`)."""
 
     def __init__(
         self,
@@ -128,11 +130,14 @@ class MongoStore(MongoProjects):
             projects = db.get_collection("projects")
             await projects.create_indexes(PROJECT_INDEXES)
             self._projects = projects
+            videos = db.get_collection("videos")
+            await videos.create_indexes(VIDEO_INDEXES)
+            self._videos = videos
 
     async def close(self) -> None:
         """Forget the collections; close the client if this store made it."""
         async with self._lifecycle:
-            self._tasks = self._users = self._leases = self._projects = None
+            self._tasks = self._users = self._leases = self._projects = self._videos = None
             if self._owns_client and self._client is not None:
                 self._client.close()
                 self._client = None
@@ -200,7 +205,7 @@ class MongoStore(MongoProjects):
         attempt: int,
         progress: float,
         stage: str | None = None,
-        subtasks: dict[str, float] | None = None,
+        subtasks: list[SubTask] | None = None,
         eta_seconds: float | None = None,
         message: str | None = None,
         lease_expires_at: datetime | None = None,
@@ -215,9 +220,8 @@ class MongoStore(MongoProjects):
             lease_expires_at=lease_expires_at,
         )
         update = _update(fields)
-        # One key per stage, so a worker may report only the stages that moved.
-        for name, value in check_subtasks(subtasks or {}).items():
-            update["$set"][f"subtasks.{name}"] = value
+        if subtasks:
+            update["$set"]["subtasks"] = check_subtasks(subtasks)  # the whole ordered list
         doc = await self._task_collection().find_one_and_update(
             {
                 "_id": task_id,

@@ -39,6 +39,7 @@ from mediacraft.shared.adapters.store.codec import (
     validate_changes,
 )
 from mediacraft.shared.adapters.store.sqlite_projects import PROJECTS_SCHEMA, SqliteProjects
+from mediacraft.shared.adapters.store.sqlite_videos import VIDEO_SCHEMA, SqliteVideos
 from mediacraft.shared.clock import Clock, SystemClock
 from mediacraft.shared.errors import Conflict, NotFound
 from mediacraft.shared.ports.stores import validate_metadata_key
@@ -47,6 +48,7 @@ from mediacraft.shared.tasks import (
     DRAFT_STATUSES,
     Page,
     RequestedControl,
+    SubTask,
     Task,
     TaskDetection,
     TaskStatus,
@@ -133,8 +135,8 @@ _MIN_INT64 = -(2**63)
 _CONTROLLED = "json_type(doc, '$.control') = 'object'"
 
 
-class SqliteStore(SqliteProjects):
-    """TaskStore, UserStore, LeaseStore and ProjectStore over one SQLite file."""
+class SqliteStore(SqliteProjects, SqliteVideos):
+    """TaskStore, UserStore, LeaseStore, ProjectStore and VideoStore over one SQLite file."""
 
     def __init__(
         self,
@@ -168,7 +170,7 @@ class SqliteStore(SqliteProjects):
                 await db.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
                 await db.execute("PRAGMA journal_mode = WAL")
                 await db.execute(f"PRAGMA synchronous = {self._synchronous}")
-                await db.executescript(_SCHEMA + PROJECTS_SCHEMA)
+                await db.executescript(_SCHEMA + PROJECTS_SCHEMA + VIDEO_SCHEMA)
                 await _keep_counts(db)
             except BaseException:
                 await db.close()
@@ -272,7 +274,7 @@ class SqliteStore(SqliteProjects):
         attempt: int,
         progress: float,
         stage: str | None = None,
-        subtasks: dict[str, float] | None = None,
+        subtasks: list[SubTask] | None = None,
         eta_seconds: float | None = None,
         message: str | None = None,
         lease_expires_at: datetime | None = None,
@@ -289,8 +291,7 @@ class SqliteStore(SqliteProjects):
         progress = fields["progress"]
         doc_set, doc_params = _json_set(fields)
         if subtasks:
-            # json_patch merges, so a worker may report only the stages that moved.
-            doc_set += ", '$.subtasks', json_patch(COALESCE(json_extract(doc, '$.subtasks'), '{}'), json(?))"
+            doc_set += ", '$.subtasks', json(?)"  # the whole ordered list
             doc_params.append(json.dumps(check_subtasks(subtasks)))
         running = [status.value for status in RUNNING_STATUSES]
         sql = (

@@ -116,10 +116,15 @@ const WORDS = {
     "type.video_merge": "视频合并",
     "type.image_generation": "生成图片",
     "type.video_generation": "生成视频",
+    "type.video_reprocess": "视频转码",
 
     "stage.download": "准备文件",
     "stage.process": "处理",
     "stage.upload": "保存结果",
+    "stage.probe": "分析视频",
+    "stage.rendition": "生成网页版本",
+    "stage.poster": "生成封面",
+    "stage.storyboard": "生成缩略图",
 
     "action.cancel": "取消",
     "action.retry": "重试",
@@ -277,10 +282,15 @@ const WORDS = {
     "type.video_merge": "Merge videos",
     "type.image_generation": "Generate image",
     "type.video_generation": "Generate video",
+    "type.video_reprocess": "Reprocess video",
 
     "stage.download": "Fetching files",
     "stage.process": "Processing",
     "stage.upload": "Saving the result",
+    "stage.probe": "Analysing the video",
+    "stage.rendition": "Making the web version",
+    "stage.poster": "Making the poster",
+    "stage.storyboard": "Making thumbnails",
 
     "action.cancel": "Cancel",
     "action.retry": "Retry",

@@ -90,7 +90,9 @@ def test_the_generated_files_are_ignored_by_git() -> None:
 def test_the_local_overlay_takes_its_secret_whole_from_the_generated_file() -> None:
     kustomization = yaml.safe_load((LOCAL / "kustomization.yaml").read_text())
     (generator,) = kustomization["secretGenerator"]
-    assert generator["name"] == "mediacraft-secrets" and generator["behavior"] == "replace"
+    assert (
+        generator["name"] == "mediacraft-secrets" and generator["behavior"] == "create"
+    )  # the base ships no Secret to replace
     assert generator["envs"] == ["secrets.env"] and "literals" not in generator
     # no Secret with values, and no patch giving one, anywhere in the overlay's own files
     for path in LOCAL.glob("*.yaml"):

@@ -12,6 +12,7 @@ from mediacraft.gateway.ratelimit import retry_after
 from mediacraft.gateway.status_events import publish_status
 from mediacraft.shared.errors import Conflict
 from mediacraft.shared.tasks import DRAFT_STATUSES, Task, TaskStatus, TaskType
+from mediacraft.shared.tracing import current_traceparent
 
 DRAFT_TTL = timedelta(hours=24)
 
@@ -94,6 +95,7 @@ async def _insert_draft(
         updated_at=now,
         expires_at=now + DRAFT_TTL,
         metadata=metadata,
+        trace_context=current_traceparent(),  # this request begins the task's trace
     )
     try:
         task = await ctx.store.insert(task)

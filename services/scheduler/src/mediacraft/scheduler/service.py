@@ -47,6 +47,7 @@ from mediacraft.shared.messages import (
     JobCancelled,
     JobFailed,
     JobHeartbeat,
+    JobProgress,
     JobStarted,
     JobSucceeded,
     Message,
@@ -57,8 +58,13 @@ from mediacraft.shared.ports.bus import Bus, Incoming, Subscription
 from mediacraft.shared.ports.stores import TaskStore
 from mediacraft.shared.tasks import POOL_OF_TYPE, TaskStatus
 from mediacraft.shared.topology import DEAD, EVENTS, REASON_HEADER, SCHEDULER_INBOX
+from mediacraft.shared.tracing import SpanKind, continued, get_tracer
 
 log = get_logger("mediacraft.scheduler.service")
+TRACER = get_tracer("mediacraft.scheduler")
+# frequent signs of life: handled in their task's trace (log lines carry its id) but with no span
+# each, which would bury the trace of a long job
+QUIET_TYPES = frozenset({JobHeartbeat.TYPE, JobProgress.TYPE})
 
 JOB_DEAD_LETTERED = "job_dead_lettered"
 HANDLER_BACKOFF = (0.1, 0.5, 2.0)  # in-place retries of a handler whose store or broker hiccuped
@@ -281,7 +287,17 @@ class SchedulerService:
         ctx = replace(self.ctx, causation_id=envelope.message_id)
         if isinstance(item.message, (JobStarted, JobHeartbeat)):
             self._heard_from(item.message)
-        with bound_contextvars(task_id=envelope.correlation_id, message_type=envelope.type):
+        with (
+            bound_contextvars(task_id=envelope.correlation_id, message_type=envelope.type),
+            continued(
+                envelope.traceparent,
+                f"scheduler {envelope.type}",
+                tracer=TRACER,
+                kind=SpanKind.CONSUMER,
+                attributes={"mediacraft.task_id": envelope.correlation_id or "", "mediacraft.type": envelope.type},
+                record=envelope.type not in QUIET_TYPES,
+            ),
+        ):
             try:
                 await self._guarded(item.handler, item.message, ctx)
             except Exception as exc:

@@ -67,6 +67,7 @@ from mediacraft.shared.ports.bus import Bus, Incoming, Release, Subscription
 from mediacraft.shared.ports.objects import ObjectStore
 from mediacraft.shared.tasks import ResultFile, TaskDetection
 from mediacraft.shared.topology import CONTROL, EVENTS, job_queue
+from mediacraft.shared.tracing import SpanKind, continued, get_tracer, job_stages, stage
 from mediacraft.shared.worker import scratch, status
 from mediacraft.shared.worker.contract import JobCancelledError, JobContext, Processor, ProcessorResult
 from mediacraft.shared.worker.progress import ProgressState
@@ -76,6 +77,7 @@ if TYPE_CHECKING:
     from mediacraft.shared.worker.metrics import WorkerMetrics
 
 log = get_logger(__name__)
+TRACER = get_tracer("mediacraft.worker")
 
 # A pool's watermark detector: blocking, run in a thread; (video path, cancel event) -> the answer as
 # {"state": done|nothing_found|cannot_tell, "regions": [{"box": [x, y, w, h], "confidence": c}], "message"}
@@ -216,7 +218,7 @@ class WorkerRuntime:
             self.scratch_needed_bytes = reserve
             self._go_short(room.free)
         else:
-            self._jobs_sub = await self.bus.consume(job_queue(self.pool), self._on_job, prefetch=1)
+            self._jobs_sub = await self.bus.consume(job_queue(self.pool), self._traced_job, prefetch=1)
         await self._write_status()
         log.info(
             "worker started",
@@ -277,6 +279,16 @@ class WorkerRuntime:
             current.cancel_event.set()
 
     # --- jobs ----------------------------------------------------------------------------------
+
+    async def _traced_job(self, incoming: Incoming) -> None:
+        """Handle a job in its task's trace: a span for the job, one per stage inside it."""
+        envelope = incoming.envelope
+        attributes = {"mediacraft.task_id": envelope.correlation_id or "", "mediacraft.pool": self.pool}
+        with (
+            continued(envelope.traceparent, "worker job", tracer=TRACER, kind=SpanKind.CONSUMER, attributes=attributes),
+            job_stages(TRACER),
+        ):
+            await self._on_job(incoming)
 
     async def _on_job(self, incoming: Incoming) -> None:
         msg = incoming.envelope.open()
@@ -529,7 +541,7 @@ class WorkerRuntime:
             free_bytes=room.free,
             needed_bytes=self.scratch_needed_bytes,
         )
-        self._jobs_sub = await self.bus.consume(job_queue(self.pool), self._on_job, prefetch=1)
+        self._jobs_sub = await self.bus.consume(job_queue(self.pool), self._traced_job, prefetch=1)
         self._space_watch = None
         await self._write_status()
 
@@ -554,6 +566,7 @@ class WorkerRuntime:
         job = running.job
         loop = asyncio.get_running_loop()
         running.progress.enter("download", time.monotonic())
+        stage("download")
         paths: list[Path] = []
         total = sum(i.size for i in job.inputs) or 1
         done = 0
@@ -568,6 +581,7 @@ class WorkerRuntime:
             self._advance(running, done / total)
         self._check(running)
         running.progress.enter("process", time.monotonic())
+        stage("process")
         running.dirty = True
 
         def report(fraction: float, detail: str = "") -> None:
@@ -590,6 +604,7 @@ class WorkerRuntime:
         produced: ProcessorResult = await asyncio.shield(running.thread)
         self._check(running)
         running.progress.enter("upload", time.monotonic())
+        stage("upload")
         running.dirty = True
         key = f"{job.output_key.rstrip('/')}/{produced.filename}"
         info = await self.objects.put_file(key, produced.path, content_type=produced.content_type)

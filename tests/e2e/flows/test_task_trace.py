@@ -89,24 +89,24 @@ def test_a_tasks_spans_from_gateway_scheduler_and_worker_share_one_trace(
     assert create.attributes["http.route"] == "/api/tasks/create"
     assert create.attributes["http.response.status_code"] == 201
     submit = named(by_scope["gateway"], "gateway task request")
-    assert parent_of(submit) == create.context.span_id  # type: ignore[union-attr]
+    assert parent_of(submit) == create.context.span_id
     # ... and links the submit request's own span, which is not in the task's trace
-    assert len(submit.links) == 1 and submit.links[0].context.trace_id != create.context.trace_id  # type: ignore[union-attr]
+    assert len(submit.links) == 1 and submit.links[0].context.trace_id != create.context.trace_id
 
     # the scheduler: the submit command handled under the submit request, then the dispatch
     handled = named(by_scope["scheduler"], "scheduler task.submit")
-    assert parent_of(handled) == submit.context.span_id  # type: ignore[union-attr]
+    assert parent_of(handled) == submit.context.span_id
     dispatch = named(by_scope["scheduler"], "scheduler dispatch")
     assert dispatch.attributes is not None and dispatch.attributes["mediacraft.task_id"] == task_id
     completion = named(by_scope["scheduler"], "scheduler job.succeeded")
 
     # the worker: its job under the dispatch, a span per stage inside it; the completion under the job
     job = named(by_scope["worker"], "worker job")
-    assert parent_of(job) == dispatch.context.span_id  # type: ignore[union-attr]
+    assert parent_of(job) == dispatch.context.span_id
     stages = sorted((s for s in by_scope["worker"] if s.name in {"download", "process", "upload"}), key=start)
     assert [s.name for s in stages] == ["download", "process", "upload"]
-    assert all(parent_of(s) == job.context.span_id for s in stages)  # type: ignore[union-attr]
-    assert parent_of(completion) == job.context.span_id  # type: ignore[union-attr]
+    assert all(parent_of(s) == job.context.span_id for s in stages)
+    assert parent_of(completion) == job.context.span_id
 
     # every log line about the task carries its trace id, and each service wrote some
     about = log_lines.about(task_id)

@@ -15,6 +15,7 @@ says: the envelope has a field for `traceparent` and none for anything else.
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -46,6 +47,7 @@ __all__ = [
 TRACEPARENT = "traceparent"
 _PROPAGATOR = TraceContextTextMapPropagator()
 _OFF = frozenset({"", "none"})
+_OTLP_PACKAGES = {"http/protobuf": "http", "grpc": "grpc"}  # OTLP protocol -> exporter package suffix
 
 
 class TracingConfigError(ValueError):
@@ -71,6 +73,9 @@ def configure_tracing(service_name: str, *, environ: Mapping[str, str] | None = 
       `OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL=grpc` needs opentelemetry-exporter-otlp-proto-grpc.
     - `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES` name the service (default: `service_name`);
       `OTEL_TRACES_SAMPLER` and its argument choose the sampler, as the SDK reads them.
+
+    `environ` (the process environment by default) decides which exporters; the OTLP exporter
+    reads its own settings from the process environment.
 
     A second call in the same process (the single-process product starts every service) keeps the
     provider already installed, and any provider another part of the process installed first.
@@ -121,21 +126,17 @@ def _exporters(environ: Mapping[str, str]) -> list[Any]:
 def _otlp_exporter(environ: Mapping[str, str]) -> Any:
     asked = environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
     protocol = (asked or "http/protobuf").strip()
+    if protocol not in _OTLP_PACKAGES:
+        raise TracingConfigError(f"OTEL_EXPORTER_OTLP_PROTOCOL: {protocol!r} is not http/protobuf or grpc")
+    package = _OTLP_PACKAGES[protocol]
     try:
-        if protocol == "grpc":
-            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-        elif protocol == "http/protobuf":
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[assignment]
-                OTLPSpanExporter,
-            )
-        else:
-            raise TracingConfigError(f"OTEL_EXPORTER_OTLP_PROTOCOL: {protocol!r} is not http/protobuf or grpc")
+        module = importlib.import_module(f"opentelemetry.exporter.otlp.proto.{package}.trace_exporter")
     except ImportError as exc:
-        package = "opentelemetry-exporter-otlp-proto-" + ("grpc" if protocol == "grpc" else "http")
         raise TracingConfigError(
-            f"OTLP span export over {protocol} needs {package} (pip install 'mediacraft-shared[otlp]')"
+            f"OTLP span export over {protocol} needs opentelemetry-exporter-otlp-proto-{package}"
+            + (" (pip install 'mediacraft-shared[otlp]')" if package == "http" else "")
         ) from exc
-    return OTLPSpanExporter()  # endpoint, headers, timeout, compression: the OTEL_EXPORTER_OTLP_* variables
+    return module.OTLPSpanExporter()  # endpoint, headers, timeout, compression: the OTEL_EXPORTER_OTLP_* variables
 
 
 # --- trace context -------------------------------------------------------------------------------

@@ -114,6 +114,7 @@ def running_from(task: Task, lease: datetime) -> RunningTask:
         subtasks=dict(task.subtasks),
         eta_seconds=task.eta_seconds,
         cancel_requested=cancel_recorded(task),
+        trace_context=task.trace_context,
     )
 
 
@@ -124,7 +125,9 @@ def cancel_recorded(task: Task) -> bool:
 
 def retrying_from(task: Task, now: datetime) -> RetryingTask:
     """The retry watch of a retrying task."""
-    return RetryingTask(task.task_id, task.user_id, task.attempts, task.next_retry_at or now)
+    return RetryingTask(
+        task.task_id, task.user_id, task.attempts, task.next_retry_at or now, trace_context=task.trace_context
+    )
 
 
 def enqueue(ctx: Context, task: Task) -> None:

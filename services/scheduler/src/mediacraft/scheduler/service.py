@@ -290,7 +290,7 @@ class SchedulerService:
         with (
             bound_contextvars(task_id=envelope.correlation_id, message_type=envelope.type),
             continued(
-                envelope.traceparent,
+                self._trace_of(envelope),
                 f"scheduler {envelope.type}",
                 tracer=TRACER,
                 kind=SpanKind.CONSUMER,
@@ -305,6 +305,14 @@ class SchedulerService:
                 return
         self.seen.add(envelope.message_id)
         self.handled[envelope.type] += 1
+
+    def _trace_of(self, envelope: Envelope) -> str | None:
+        """The trace a message is handled in: its own, else (a publisher without traces) its task's
+        as memory keeps it for running and retrying tasks."""
+        if envelope.traceparent is not None or envelope.correlation_id is None:
+            return envelope.traceparent
+        known = self.state.running.get(envelope.correlation_id) or self.state.retrying.get(envelope.correlation_id)
+        return known.trace_context if known is not None else None
 
     def _heard_from(self, event: JobStarted | JobHeartbeat) -> None:
         """Note a worker's sign of life, under the pool of the task it runs (when memory knows it)."""

@@ -231,7 +231,11 @@ _STAGES: ContextVar[_Stages | None] = ContextVar("mediacraft_trace_stages", defa
 
 @contextmanager
 def job_stages(tracer: Tracer) -> Iterator[None]:
-    """Inside the block, `stage(name)` opens a span per stage, each a child of the span current here."""
+    """Inside the block, `stage(name)` opens a span per stage, each a child of the span current here
+    (outside any trace, none: a job sent without a trace stays without one)."""
+    if not trace.get_current_span().get_span_context().is_valid:
+        yield
+        return
     stages = _Stages(tracer, otel_context.get_current())
     token = _STAGES.set(stages)
     try:

@@ -101,9 +101,14 @@ async def test_a_failed_stage_is_marked_and_the_failure_is_in_the_trace(
         lambda: (got := {s.name: s for s in in_trace(spans, TRACE_ID)}) and "worker job" in got and got,
         what="the job's span",
     )
-    # the runtime turns the processor's error into the job's outcome: the job itself ended normally
-    assert found["worker job"].status.status_code is not StatusCode.ERROR
-    assert "upload" not in found and "process" in found
+    # the stage it failed in and the job are errors, with the code; it never reached the upload
+    assert found["download"].status.status_code is StatusCode.UNSET
+    for name in ("process", "worker job"):
+        assert found[name].status.status_code is StatusCode.ERROR
+        assert found[name].status.description == "invalid_media: the clip has no video stream"
+    assert found["worker job"].attributes is not None
+    assert found["worker job"].attributes["mediacraft.error_code"] == "invalid_media"
+    assert "upload" not in found
 
 
 async def test_a_job_sent_outside_any_trace_makes_no_span(tmp_path: Path, spans: InMemorySpanExporter) -> None:

@@ -39,6 +39,7 @@ __all__ = [
     "follow",
     "following",
     "get_tracer",
+    "job_failed",
     "job_stages",
     "stage",
     "trace_id_of",
@@ -246,6 +247,19 @@ def job_stages(tracer: Tracer) -> Iterator[None]:
     finally:
         stages.close()
         _STAGES.reset(token)
+
+
+def job_failed(code: str, message: str) -> None:
+    """The job ended failed (its error became its outcome, so no exception marks it): mark the stage
+    it was in and the current span (the job's) as errors, with the error code."""
+    status = Status(StatusCode.ERROR, f"{code}: {message}")
+    stages = _STAGES.get()
+    if stages is not None and stages.span is not None:
+        stages.span.set_status(status)
+    current = trace.get_current_span()
+    if current.is_recording():
+        current.set_status(status)
+        current.set_attribute("mediacraft.error_code", code)
 
 
 def stage(name: str) -> None:

@@ -67,7 +67,7 @@ from mediacraft.shared.ports.bus import Bus, Incoming, Release, Subscription
 from mediacraft.shared.ports.objects import ObjectStore
 from mediacraft.shared.tasks import ResultFile, TaskDetection
 from mediacraft.shared.topology import CONTROL, EVENTS, job_queue
-from mediacraft.shared.tracing import SpanKind, continued, get_tracer, job_stages, stage
+from mediacraft.shared.tracing import SpanKind, continued, get_tracer, job_failed, job_stages, stage
 from mediacraft.shared.worker import scratch, status
 from mediacraft.shared.worker.contract import JobCancelledError, JobContext, Processor, ProcessorResult
 from mediacraft.shared.worker.progress import ProgressState
@@ -745,6 +745,8 @@ class WorkerRuntime:
         )
 
     async def _emit(self, message: Message, job: RunJob, cause: str) -> None:
+        if isinstance(message, JobFailed):
+            job_failed(message.code, message.message)
         env = Envelope.wrap(message, correlation_id=job.task_id, causation_id=cause)
         await self.bus.publish(EVENTS, message.TYPE, env)
         self._last_contact = time.monotonic()

@@ -7,6 +7,7 @@ import asyncio
 from datetime import UTC, datetime
 
 import pytest
+from opentelemetry import trace
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode, format_trace_id
@@ -17,6 +18,7 @@ from mediacraft.shared.tasks import Task, TaskType
 from mediacraft.shared.tracing import (
     TracingConfigError,
     _exporters,
+    configure_tracing,
     continued,
     current_trace_id,
     current_traceparent,
@@ -66,6 +68,14 @@ def test_the_otlp_exporter_sends_over_http_to_the_configured_endpoint(monkeypatc
         exporter.shutdown()
     [console] = _exporters({"OTEL_TRACES_EXPORTER": "console"})
     assert isinstance(console, ConsoleSpanExporter)
+
+
+def test_the_provider_is_installed_once_per_process(spans: InMemorySpanExporter) -> None:
+    installed = trace.get_tracer_provider()
+    # the single-process product starts every service: each asks, and all share the first one
+    assert configure_tracing("gateway", environ={"OTEL_TRACES_EXPORTER": "console"}) is installed
+    assert configure_tracing("scheduler", environ={}) is installed
+    assert configure_tracing("worker", environ={"OTEL_SDK_DISABLED": "true"}) is None  # off: none asked for
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,10 @@ MEDIACRAFT_TEST_MONGO_URL, a testcontainers MongoDB when Docker answers, else mo
 which is an in-memory fake and is labelled so) it seeds one user's tasks among other users',
 then times the store calls against a raw query for the same rows measured in the same run.
 
-    python -m bench.store [--tasks 10000] [--others 2000] [--calls 500]
+    python -m bench.store [--tasks 10000] [--others 2000] [--calls 500] [--scale 100000]
+
+It also times what the list endpoint reads for page 1 (the page and the per-status counts) at
+1,000 and at --scale tasks of one user on SQLite: with kept counts the two should be close.
 """
 
 from __future__ import annotations
@@ -192,6 +195,38 @@ async def bench_sqlite(tasks: int, others: int, calls: int) -> None:
             await store.close()
 
 
+async def listing_p50(store: Any, calls: int) -> Timing:
+    """What the list endpoint reads for page 1: the page and the per-status counts."""
+
+    async def listing() -> Any:
+        return await store.list_for_user(USER, limit=20), await store.count_by_status(USER)
+
+    timing, _ = await timed_pair(listing, listing, calls, 20)
+    return timing
+
+
+async def bench_sqlite_scaling(tasks: int, calls: int, small: int = 1_000) -> None:
+    """The list endpoint's reads at `small` tasks and at `tasks`: flat when the counts are kept."""
+    timings = {}
+    with tempfile.TemporaryDirectory(prefix="bench-store-") as folder:
+        for size in (small, tasks):
+            seeder = SqliteStore(Path(folder) / f"{size}.db", synchronous="NORMAL")
+            await seeder.start()
+            await seed(seeder, size, 0)
+            await seeder.close()
+            store = SqliteStore(Path(folder) / f"{size}.db")
+            await store.start()
+            try:
+                timings[size] = await listing_p50(store, calls)
+            finally:
+                await store.close()
+    print(f"SQLite listing (page 1 + per-status counts) as the user's tasks grow from {small} to {tasks}")
+    for size, timing in timings.items():
+        report(f"{size} tasks", timing)
+    ratio = timings[tasks].p50_ms / timings[small].p50_ms
+    print(f"  p50 at {tasks} / p50 at {small}: x{ratio:.2f} (target at most x1.5)")
+
+
 async def bench_mongo(tasks: int, others: int, calls: int) -> None:
     choice = choose_backend()
     warmup = 20
@@ -234,11 +269,15 @@ async def bench_mongo(tasks: int, others: int, calls: int) -> None:
             server.drop(database)
 
 
-async def run(tasks: int, others: int, calls: int) -> None:
+async def run(tasks: int, others: int, calls: int, scale: int) -> None:
     print(f"{tasks} tasks for one user, ~{others} for other users, {calls} timed calls per figure")
     for bench in (bench_sqlite, bench_mongo):
         started = time.perf_counter()
         await bench(tasks, others, calls)
+        print(f"  ({time.perf_counter() - started:.1f} s)")
+    if scale:
+        started = time.perf_counter()
+        await bench_sqlite_scaling(scale, calls)
         print(f"  ({time.perf_counter() - started:.1f} s)")
 
 
@@ -248,9 +287,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tasks", type=int, default=10_000, help="tasks of the measured user")
     parser.add_argument("--others", type=int, default=2_000, help="tasks of other users, interleaved")
     parser.add_argument("--calls", type=int, default=500, help="timed calls per figure")
+    parser.add_argument(
+        "--scale", type=int, default=100_000, help="the listing at this many tasks against 1,000 (0: skip)"
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    asyncio.run(run(args.tasks, args.others, args.calls))
+    asyncio.run(run(args.tasks, args.others, args.calls, args.scale))
     print(f"done in {time.perf_counter() - started:.1f} s")
 
 

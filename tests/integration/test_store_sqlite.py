@@ -99,3 +99,58 @@ async def test_the_factory_builds_it_from_a_url(tmp_path: Path) -> None:
     finally:
         await store.close()
     assert (tmp_path / "from-url.db").exists()
+
+
+def grouped_counts(path: str | Path, user_id: str, *, include_hidden: bool) -> dict[str, int]:
+    """The per-status counts recomputed from the rows, as another process would."""
+    hidden = "" if include_hidden else " AND hidden = 0"
+    with sqlite3.connect(path) as db:
+        rows = db.execute(f"SELECT status, COUNT(*) FROM tasks WHERE user_id = ?{hidden} GROUP BY status", (user_id,))
+        return dict(rows.fetchall())
+
+
+async def test_kept_counts_follow_every_insert_transition_hide_and_delete(store: SqliteStore) -> None:
+    queued = [await store.insert(make_task(status=TaskStatus.QUEUED)) for _ in range(4)]
+    await store.insert(make_task("bob", status=TaskStatus.QUEUED))
+    moved = await store.transition(queued[0].task_id, transitions.DISPATCH, expected_version=0, changes={"attempts": 1})
+    await store.transition(moved.task_id, transitions.COMPLETE, expected_version=moved.version)
+    await store.set_user_flags(queued[0].task_id, "alice", hidden=True)
+    await store.set_user_flags(queued[1].task_id, "alice", hidden=True)
+    await store.set_user_flags(queued[1].task_id, "alice", hidden=False)  # back: counted as before
+    await store.delete(queued[2].task_id)
+    with pytest.raises(Conflict):  # a lost compare-and-set changes no count
+        await store.transition(queued[3].task_id, transitions.DISPATCH, expected_version=7)
+
+    for include_hidden in (False, True):
+        kept = await store.count_by_status("alice", include_hidden=include_hidden)
+        assert kept == grouped_counts(store.path, "alice", include_hidden=include_hidden)
+    assert await store.count_by_status("alice") == {"queued": 2}
+    assert await store.count_by_status("alice", include_hidden=True) == {"queued": 2, "completed": 1}
+    assert await store.count_by_status("bob") == {"queued": 1}
+
+
+async def test_a_file_from_before_kept_counts_gets_them_built_from_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    store = SqliteStore(path, clock=FakeClock(T0))
+    await store.start()
+    for status in (TaskStatus.QUEUED, TaskStatus.QUEUED, TaskStatus.FAILED):
+        await store.insert(make_task(status=status))
+    await store.close()
+    with sqlite3.connect(path) as db:  # as a file written before the counts existed
+        for trigger in ("task_counts_insert", "task_counts_update", "task_counts_delete"):
+            db.execute(f"DROP TRIGGER {trigger}")
+        db.execute("DROP TABLE task_counts")
+        db.execute("PRAGMA user_version = 0")
+        db.execute(
+            "INSERT INTO tasks SELECT 'x' || task_id, user_id, task_type, status, version, attempts, progress,"
+            " hidden, notified, fingerprint, created_at_us, queue_order_us, doc FROM tasks"
+        )
+
+    reopened = SqliteStore(path, clock=FakeClock(T0))
+    await reopened.start()
+    try:
+        assert await reopened.count_by_status("alice") == {"queued": 4, "failed": 2}
+        await reopened.insert(make_task(status=TaskStatus.FAILED))
+        assert await reopened.count_by_status("alice") == grouped_counts(path, "alice", include_hidden=False)
+    finally:
+        await reopened.close()

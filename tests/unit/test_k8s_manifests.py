@@ -43,6 +43,8 @@ from mediacraft.worker_generate.settings import GenerateSettings
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 BASE = K8S / "base"
+# The Secret the base references but does not ship; the operator provides one with these keys.
+EXAMPLE_SECRET = K8S / "secret.example.yaml"
 LOCAL = K8S / "overlays" / "local"
 CLEANUP_CRONJOB = K8S / "components" / "cleanup-cronjob"
 MAKE_SECRETS = ROOT / "scripts" / "make-secrets.sh"
@@ -239,12 +241,17 @@ class Manifests:
         return values
 
 
+def with_operator_secret(docs: tuple[dict[str, Any], ...]) -> tuple[dict[str, Any], ...]:
+    """The base's resources beside the Secret an operator creates in the namespace (the example's keys)."""
+    return (*docs, *load_docs(EXAMPLE_SECRET))
+
+
 BUNDLES: dict[str, Callable[[], tuple[dict[str, Any], ...]]] = {
-    "base": raw_base,
-    "base-rendered": lambda: rendered(BASE),
+    "base": lambda: with_operator_secret(raw_base()),
+    "base-rendered": lambda: with_operator_secret(rendered(BASE)),
     "local-rendered": rendered_local,
-    "cleanup-cronjob": raw_cleanup_cronjob,
-    "cleanup-cronjob-rendered": rendered_cleanup_cronjob,
+    "cleanup-cronjob": lambda: with_operator_secret(raw_cleanup_cronjob()),
+    "cleanup-cronjob-rendered": lambda: with_operator_secret(rendered_cleanup_cronjob()),
 }
 BASE_BUNDLES = ("base", "base-rendered")
 CRONJOB_BUNDLES = ("cleanup-cronjob", "cleanup-cronjob-rendered")
@@ -691,12 +698,38 @@ def test_broker_consumer_timeout_outlasts_a_job(bundle: Manifests, monkeypatch: 
         assert timeout_ms > held_ms, f"the broker would reclaim a {name} job still running"
 
 
-def test_base_secret_holds_only_placeholders(base_bundle: Manifests) -> None:
-    values = base_bundle.secret_data(SECRET)
-    expected = {"MEDIACRAFT_BUS_URL", STORE_KEY, "MEDIACRAFT_OBJECT_STORE_URL", "MEDIACRAFT_COOKIE_KEYS"}
-    assert expected <= set(values)
+def test_the_base_ships_no_secret_so_an_apply_never_overwrites_the_real_one() -> None:
+    assert [d for d in raw_base() if d["kind"] == "Secret"] == []
+    if _renderer() is not None:
+        assert [d for d in rendered(BASE) if d["kind"] == "Secret"] == []
+        assert [d for d in rendered_cleanup_cronjob() if d["kind"] == "Secret"] == []
+
+
+def test_the_example_secret_holds_only_placeholders_for_every_key_the_workloads_read() -> None:
+    (secret,) = load_docs(EXAMPLE_SECRET)
+    assert (secret["kind"], secret["metadata"]["name"]) == ("Secret", SECRET)
+    values = secret["stringData"]
     real = [k for k, v in values.items() if "REPLACE_ME" not in v.upper().replace("-", "_")]
-    assert not real, f"values that look like real secrets in the base: {real}"
+    assert not real, f"values that look like real secrets in the example: {real}"
+    read = set()
+    for workload in Manifests(raw_base()).workloads.values():
+        for c in containers(workload):
+            for var in c.get("env", []):
+                ref = var.get("valueFrom", {}).get("secretKeyRef", {})
+                if ref.get("name") == SECRET and not ref.get("optional"):
+                    read.add(ref["key"])
+    for auth in Manifests(raw_base()).of_kind("TriggerAuthentication"):
+        read |= {t["key"] for t in auth["spec"]["secretTargetRef"] if t["name"] == SECRET}
+    assert read and read <= set(values), f"keys the base reads that the example lacks: {read - set(values)}"
+    assert set(values) <= read | {"MEDIACRAFT_GENERATE_HTTP_API_KEY"}, "keys nothing reads"
+
+
+def test_the_local_overlay_creates_its_own_secret(local: Manifests) -> None:
+    generator = kustomization_of(LOCAL)["secretGenerator"]
+    assert [(g["name"], g["behavior"]) for g in generator] == [(SECRET, "create")]
+    assert set(load_docs(EXAMPLE_SECRET)[0]["stringData"]) <= set(local.secret_data(SECRET)) | {
+        "MEDIACRAFT_GENERATE_HTTP_API_KEY"
+    }
 
 
 # --- scaling, budgets, services ------------------------------------------------------------------

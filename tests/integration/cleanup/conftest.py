@@ -27,7 +27,11 @@ StoreFactory = Callable[[Clock], Any]
 
 def cleanup_settings(**overrides: Any) -> Settings:
     """Settings with the product defaults, a 6 h orphan grace, and no metrics port."""
-    values: dict[str, Any] = {"orphan_grace": timedelta(hours=6), "cleanup_metrics_port": 0}
+    values: dict[str, Any] = {
+        "orphan_grace": timedelta(hours=6),
+        "cleanup_metrics_port": 0,
+        "backup_interval": timedelta(0),  # tests/integration/cleanup/test_backup.py turns it on
+    }
     values.update(overrides)
     return Settings(**values)
 

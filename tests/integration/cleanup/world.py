@@ -47,7 +47,7 @@ class World:
     def _task(self, status: TaskStatus, *, user: str, age: timedelta, **fields: Any) -> Task:
         at = self.clock.now() - age
         return Task(
-            task_id=uuid.uuid4().hex, user_id=user, task_type=TaskType.WATERMARK_REMOVAL, status=status,
+            task_id=str(uuid.uuid4()), user_id=user, task_type=TaskType.WATERMARK_REMOVAL, status=status,
             created_at=at, updated_at=at, **fields,
         )  # fmt: skip
 

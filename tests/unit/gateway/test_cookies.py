@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from mediacraft.gateway.cookies import CookiePolicy, CookieSigner, read_cookie
+from mediacraft.gateway.cookies import CookieIdentity, CookiePolicy, CookieSigner, read_cookie
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 UID = "0123456789abcdef0123456789abcdef"
@@ -92,3 +92,33 @@ def test_read_cookie_finds_the_named_value_among_others() -> None:
     assert read_cookie("a=1; mc_uid=abc.def; b=2", "mc_uid") == "abc.def"
     assert read_cookie("xmc_uid=1", "mc_uid") is None
     assert read_cookie(None, "mc_uid") is None
+
+
+def test_a_verified_value_is_remembered_but_its_expiry_is_checked_every_time() -> None:
+    signer = CookieSigner(["k" * 32], max_age=timedelta(days=30))
+    issued = datetime(2026, 1, 1, tzinfo=UTC)
+    value = signer.sign("a" * 32, issued)
+    assert signer.verify(value, issued) == CookieIdentity("a" * 32, issued)
+    assert value in signer._verified
+    assert signer.verify(value, issued + timedelta(days=31)) is None  # expired, though remembered
+    assert signer.verify(value, issued + timedelta(days=1)) is not None
+
+
+def test_forged_values_are_not_remembered_and_the_cache_is_bounded() -> None:
+    signer = CookieSigner(["k" * 32], cache_size=2)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    values = [signer.sign(c * 32, now) for c in "abc"]
+    forged = values[0][:-1] + ("A" if values[0][-1] != "A" else "B")
+    assert signer.verify(forged, now) is None and forged not in signer._verified
+    for value in values:
+        assert signer.verify(value, now) is not None
+    assert list(signer._verified) == values[1:]
+
+
+def test_a_rotated_key_list_checks_remembered_values_again() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    old = CookieSigner(["old-key-" * 4])
+    value = old.sign("a" * 32, now)
+    assert old.verify(value, now) is not None
+    assert CookieSigner(["new-key-" * 4]).verify(value, now) is None  # the old key was dropped
+    assert CookieSigner(["new-key-" * 4, "old-key-" * 4]).verify(value, now) is not None

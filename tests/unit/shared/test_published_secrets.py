@@ -95,7 +95,7 @@ def test_every_secret_value_written_in_deploy_k8s_is_in_the_list() -> None:
         missing = [v for v in values if not is_published(v)]
         assert not missing, f"{where} publishes secret values the list lacks: {missing}"
     # the base's placeholders are refused because they are listed, not only for their shape
-    base = [v for where, values in found.items() if where.endswith("base/secret.yaml") for v in values]
+    base = [v for where, values in found.items() if where.endswith("secret.example.yaml") for v in values]
     assert base and all(v in PUBLISHED_SECRETS for v in base)
 
 

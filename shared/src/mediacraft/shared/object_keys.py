@@ -3,6 +3,8 @@
 Uploads: `uploads/{user_id}/{task_id}/{name}` (written by the gateway).
 Results: `results/{task_id}/{attempt}/{filename}` (written by workers under RunJob.output_key,
 which the scheduler names with `attempt_prefix`).
+Backups: `backups/store-{YYYYmmddTHHMMSSZ}.db` (SQLite store snapshots written by cleanup; not an
+area of task files, so the orphan sweep never looks there).
 
 Pure: builds keys and reads them back, no I/O.
 """
@@ -10,10 +12,12 @@ Pure: builds keys and reads them back, no I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 UPLOADS = "uploads"
 RESULTS = "results"
 AREAS = (UPLOADS, RESULTS)
+BACKUPS = "backups"
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,11 @@ def attempt_prefix(task_id: str, attempt: int) -> str:
 def task_prefixes(user_id: str, task_id: str) -> tuple[str, str]:
     """Both folders a task's files can be in."""
     return upload_prefix(user_id, task_id), result_prefix(task_id)
+
+
+def backup_key(at: datetime) -> str:
+    """The key of a store snapshot taken at `at` (UTC): keys sort as their times do."""
+    return f"{BACKUPS}/store-{at.astimezone(UTC):%Y%m%dT%H%M%SZ}.db"
 
 
 def parse_key(key: str) -> KeyOwner | None:

@@ -1,7 +1,7 @@
 """Secret values the repository publishes, in one place, and the rule that refuses them.
 
 Anything written in this repository (a development default in a Settings class, a placeholder in
-deploy/k8s/base/secret.yaml, a key that a local overlay once shipped) is known to everybody who
+deploy/k8s/secret.example.yaml, a key that a local overlay once shipped) is known to everybody who
 can read the source: a cookie signed with such a key is accepted as any user id. The services
 refuse these values for their secrets (the cookie keys, the identity API token):
 
@@ -29,7 +29,7 @@ PUBLISHED_SECRETS: frozenset[str] = frozenset(
     {
         DEV_COOKIE_KEY,
         DEV_IDENTITY_TOKEN,
-        # deploy/k8s/base/secret.yaml: placeholders (any value holding REPLACE_ME is refused too)
+        # deploy/k8s/secret.example.yaml: placeholders (any value holding REPLACE_ME is refused too)
         "REPLACE_ME_WITH_A_RANDOM_KEY_OF_AT_LEAST_32_BYTES",
         "REPLACE_ME_WITH_A_RANDOM_TOKEN",
         # deploy/k8s/overlays/local/secret.yaml before the overlay generated its Secret: still

@@ -41,8 +41,8 @@ REFUSAL_DEADLINE = 30.0  # importing the service under a loaded CI machine; the 
 
 
 def base_placeholder(name: str) -> str:
-    """The value deploy/k8s/base/secret.yaml ships for `name`."""
-    (secret,) = [d for d in yaml.safe_load_all((ROOT / "deploy/k8s/base/secret.yaml").read_text()) if d]
+    """The value deploy/k8s/secret.example.yaml shows for `name`."""
+    (secret,) = [d for d in yaml.safe_load_all((ROOT / "deploy/k8s/secret.example.yaml").read_text()) if d]
     return str(secret["stringData"][name])
 
 

@@ -28,6 +28,15 @@ class CleanupMetrics:
             "When the last completed pass finished (Unix time)",
             registry=r,
         )
+        self.backups = Counter(
+            "mediacraft_cleanup_backups_total", "Store snapshots taken, by outcome (written, failed)", ["outcome"],
+            registry=r,
+        )  # fmt: skip
+        self.last_backup = Gauge(
+            "mediacraft_cleanup_last_backup_timestamp_seconds",
+            "When the newest store snapshot was written (Unix time; SQLite stores)",
+            registry=r,
+        )
         self.removed = Counter(
             "mediacraft_cleanup_removed_total",
             "Removals (mode=delete) or dry-run findings (mode=dry_run)",

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
+from mediacraft.cleanup import backup
 from mediacraft.cleanup.lease import LeaseLost, PassLease, default_holder
 from mediacraft.cleanup.metrics import CleanupMetrics
 from mediacraft.cleanup.report import Outcome, PassReport
@@ -14,6 +16,15 @@ from mediacraft.shared.clock import Clock
 from mediacraft.shared.logging import get_logger
 
 log = get_logger("mediacraft.cleanup")
+
+
+def sqlite_file(store: Any) -> Path | None:
+    """The file of a SQLite store on disk; None for MongoDB or an in-memory database."""
+    from mediacraft.shared.adapters.store.sqlite import SqliteStore
+
+    if not isinstance(store, SqliteStore) or store.path == ":memory:" or store.path.startswith("file:"):
+        return None
+    return Path(store.path)
 
 
 class CleanupService:
@@ -68,10 +79,29 @@ class CleanupService:
             sweep.report.finished_at = self.clock.now()
             self._finish(sweep.report)
             raise
+        else:
+            if not dry:
+                await self._back_up()
         finally:
             if lease is not None:
                 await lease.release()
         return self._finish(report)
+
+    async def _back_up(self) -> None:
+        """A store snapshot when one is due (under the pass's lease); a failure is logged and counted."""
+        store_file = sqlite_file(self.store)
+        if store_file is None:
+            return
+        try:
+            if not await backup.due(self.objects, now=self.clock.now(), interval=self.settings.backup_interval):
+                return
+            info = await backup.back_up(store_file, self.objects, clock=self.clock, keep=self.settings.backup_keep)
+        except Exception:  # the object store or the disk failed: the next pass tries again
+            log.exception("cleanup.backup_failed", holder=self.holder)
+            self.metrics.backups.labels("failed").inc()
+            return
+        self.metrics.backups.labels("written").inc()
+        self.metrics.last_backup.set((info.modified or self.clock.now()).timestamp())
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         """A pass every `cleanup_interval` until `stop` is set; a failed pass is logged, not fatal."""

@@ -26,6 +26,7 @@ _DURATIONS = (
     "multipart_max_age",
     "cleanup_lease_ttl",
     "stale_user_grace",
+    "backup_interval",
 )
 
 
@@ -66,6 +67,13 @@ class Settings(BaseServiceSettings):
     # A bound on the work of one pass; what is left is done by the next.
     cleanup_max_removals: int = Field(default=10_000, ge=1)
 
+    # Snapshots of a SQLite store into the object store (backups/), taken by a pass once the newest
+    # is this old; 0 turns them off. MongoDB: mongodump (deploy/k8s/components/mongo-backup).
+    backup_interval: timedelta = Field(
+        default=timedelta(hours=6), description="how old the newest store snapshot may get (SQLite only; 0: none)"
+    )
+    backup_keep: int = Field(default=14, ge=1, description="how many store snapshots to keep")
+
     cleanup_metrics_host: str = "0.0.0.0"
     cleanup_metrics_port: int = Field(default=9464, ge=0, le=65_535)  # 0: no metrics endpoint
 
@@ -85,7 +93,7 @@ class Settings(BaseServiceSettings):
                 return value
         return value
 
-    @field_validator(*_DURATIONS)
+    @field_validator(*(name for name in _DURATIONS if name != "backup_interval"))
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):

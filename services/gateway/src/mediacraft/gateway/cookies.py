@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import re
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,9 @@ _USER_ID = re.compile(r"^[0-9a-f]{32}$")
 _VALUE = re.compile(r"^([0-9a-f]{32})\.([0-9a-z]{1,12})\.([A-Za-z0-9_-]{32})$")
 # A cookie issued a little in the future is accepted: replicas' clocks drift apart.
 _CLOCK_SKEW = timedelta(minutes=5)
+# Values whose signature was checked, remembered by value so that a browser's next requests skip
+# the HMACs; bounded, least recently used first out.
+VERIFIED_CACHE_SIZE = 4096
 
 
 def is_user_id(value: str) -> bool:
@@ -38,11 +42,17 @@ class CookieIdentity:
 class CookieSigner:
     """Signs and verifies identity cookie values with a newest-first list of keys."""
 
-    def __init__(self, keys: Sequence[str], *, max_age: timedelta = timedelta(days=30)) -> None:
+    def __init__(
+        self, keys: Sequence[str], *, max_age: timedelta = timedelta(days=30), cache_size: int = VERIFIED_CACHE_SIZE
+    ) -> None:
         if not keys:
             raise ValueError("at least one cookie key is required")
         self._keys = [k.encode() for k in keys]
         self.max_age = max_age
+        # Signatures checked against these keys: the cache lives and dies with the key list, so a
+        # rotation (a new signer) starts empty and a dropped key's cookies are checked again.
+        self._verified: OrderedDict[str, CookieIdentity] = OrderedDict()
+        self._cache_size = cache_size
 
     def sign(self, user_id: str, issued_at: datetime) -> str:
         """The cookie value for `user_id` issued at `issued_at`, signed with the newest key."""
@@ -55,16 +65,28 @@ class CookieSigner:
         """The identity in a valid, unexpired value; None for anything else, whatever it holds."""
         if not value or len(value) > 128:
             return None
+        identity = self._verified.get(value)
+        if identity is not None:
+            self._verified.move_to_end(value)
+        else:
+            identity = self._check_signature(value)
+            if identity is None:
+                return None  # never cached: a stream of forged values cannot push real ones out
+            self._verified[value] = identity
+            if len(self._verified) > self._cache_size:
+                self._verified.popitem(last=False)
+        if identity.issued_at > now + _CLOCK_SKEW or now - identity.issued_at > self.max_age:
+            return None  # expiry is checked on every request, cached or not
+        return identity
+
+    def _check_signature(self, value: str) -> CookieIdentity | None:
         match = _VALUE.match(value)
         if match is None:
             return None
         user_id, stamp, mac = match.groups()
         if not any(hmac.compare_digest(mac, _mac(key, user_id, stamp)) for key in self._keys):
             return None
-        issued_at = datetime.fromtimestamp(int(stamp, 36), UTC)
-        if issued_at > now + _CLOCK_SKEW or now - issued_at > self.max_age:
-            return None
-        return CookieIdentity(user_id, issued_at)
+        return CookieIdentity(user_id, datetime.fromtimestamp(int(stamp, 36), UTC))
 
 
 @dataclass(frozen=True)

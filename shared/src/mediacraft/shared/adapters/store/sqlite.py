@@ -88,6 +88,38 @@ CREATE TABLE IF NOT EXISTS leases (
 );
 """
 
+# Per-user counts by status and hidden flag, kept by triggers in the transaction of every insert,
+# status or hidden change and delete of a task, whichever statement makes it: a listing's counts
+# then cost one indexed read however many tasks the user has (a GROUP BY grows with them).
+_COUNTS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS task_counts (
+    user_id TEXT NOT NULL,
+    status  TEXT NOT NULL,
+    hidden  INTEGER NOT NULL,
+    n       INTEGER NOT NULL,
+    PRIMARY KEY (user_id, status, hidden)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS task_counts_insert AFTER INSERT ON tasks BEGIN
+    INSERT INTO task_counts (user_id, status, hidden, n) VALUES (NEW.user_id, NEW.status, NEW.hidden, 1)
+        ON CONFLICT (user_id, status, hidden) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS task_counts_update AFTER UPDATE OF status, hidden, user_id ON tasks
+WHEN OLD.status IS NOT NEW.status OR OLD.hidden IS NOT NEW.hidden OR OLD.user_id IS NOT NEW.user_id BEGIN
+    UPDATE task_counts SET n = n - 1 WHERE user_id = OLD.user_id AND status = OLD.status AND hidden = OLD.hidden;
+    INSERT INTO task_counts (user_id, status, hidden, n) VALUES (NEW.user_id, NEW.status, NEW.hidden, 1)
+        ON CONFLICT (user_id, status, hidden) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS task_counts_delete AFTER DELETE ON tasks BEGIN
+    UPDATE task_counts SET n = n - 1 WHERE user_id = OLD.user_id AND status = OLD.status AND hidden = OLD.hidden;
+END;
+"""
+# PRAGMA user_version of a file whose task_counts were built from its rows (older files had none).
+_COUNTS_VERSION = 1
+_REBUILD_COUNTS = (
+    "INSERT INTO task_counts (user_id, status, hidden, n)"
+    " SELECT user_id, status, hidden, COUNT(*) FROM tasks GROUP BY user_id, status, hidden"
+)
+
 # Task fields that also live in a column, so a change must update both.
 _COLUMN_FIELDS = ("status", "task_type", "attempts", "progress", "hidden", "notified", "fingerprint")
 _INSERT = (
@@ -136,6 +168,7 @@ class SqliteStore:
                 await db.execute("PRAGMA journal_mode = WAL")
                 await db.execute(f"PRAGMA synchronous = {self._synchronous}")
                 await db.executescript(_SCHEMA)
+                await _keep_counts(db)
             except BaseException:
                 await db.close()
                 raise
@@ -365,10 +398,10 @@ class SqliteStore:
         return Page(items=items, next_cursor=next_cursor)
 
     async def count_by_status(self, user_id: str, *, include_hidden: bool = False) -> dict[str, int]:
-        """Number of the user's tasks per status."""
+        """Number of the user's tasks per status (kept counts: one indexed read)."""
         where, params = self._user_filter(user_id, include_hidden=include_hidden)
-        sql = f"SELECT status, COUNT(*) FROM tasks WHERE {' AND '.join(where)} GROUP BY status"
-        return dict(await self._rows(sql, params))
+        sql = f"SELECT status, SUM(n) FROM task_counts WHERE {' AND '.join(where)} AND n > 0 GROUP BY status"
+        return {status: int(n) for status, n in await self._rows(sql, params) if n}
 
     async def find_by_fingerprint(self, user_id: str, fingerprint: str, since: datetime) -> Task | None:
         """The user's newest task with this fingerprint created at or after `since`."""
@@ -505,6 +538,38 @@ class SqliteStore:
         if not include_hidden:
             where.append("hidden = 0")
         return where, params
+
+
+async def _keep_counts(db: aiosqlite.Connection) -> None:
+    """Create the kept counts and their triggers; build the counts once for a file that had none."""
+    async with db.execute("PRAGMA user_version") as cursor:
+        row = await cursor.fetchone()
+    if row is not None and row[0] >= _COUNTS_VERSION:
+        await db.executescript(_COUNTS_SCHEMA)
+        return
+    # One transaction: no task write can fall between the rebuild and the triggers taking over.
+    await db.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in _split(_COUNTS_SCHEMA):
+            await db.execute(statement)
+        await db.execute("DELETE FROM task_counts")
+        await db.execute(_REBUILD_COUNTS)
+        await db.execute(f"PRAGMA user_version = {_COUNTS_VERSION}")
+        await db.execute("COMMIT")
+    except BaseException:
+        await db.execute("ROLLBACK")
+        raise
+
+
+def _split(script: str) -> list[str]:
+    """The statements of a script (triggers hold `;` inside BEGIN ... END)."""
+    statements, current = [], ""
+    for line in script.strip().splitlines():
+        current += line + "\n"
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    return statements
 
 
 def _marks(values: Sequence[Any]) -> str:

@@ -88,7 +88,7 @@ def test_a_tasks_spans_from_gateway_scheduler_and_worker_share_one_trace(
     assert create.parent is None and create.attributes is not None
     assert create.attributes["http.route"] == "/api/tasks/create"
     assert create.attributes["http.response.status_code"] == 201
-    submit = named(by_scope["gateway"], "gateway task request")
+    submit = named(by_scope["gateway"], "gateway task request")  # one: the status polls made none
     assert parent_of(submit) == create.context.span_id
     # ... and links the submit request's own span, which is not in the task's trace
     assert len(submit.links) == 1 and submit.links[0].context.trace_id != create.context.trace_id

@@ -157,9 +157,10 @@ async def test_a_request_about_a_task_joins_its_trace_until_it_ends(spans: InMem
             await asyncio.sleep(0)
             assert current_trace_id() == TRACE_ID
         assert current_trace_id() == format_trace_id(request.get_span_context().trace_id)
-        with following("GET"):  # a read (status polls) stays out of the task's trace
+        with following("GET"):  # a read (status polls) runs in the task's trace, with no span there
             follow(TRACEPARENT, "read", tracer=TRACER)
-            assert current_trace_id() != TRACE_ID
+            assert current_trace_id() == TRACE_ID
+        assert current_trace_id() == format_trace_id(request.get_span_context().trace_id)
     follow(TRACEPARENT, "outside a request", tracer=TRACER)
     assert current_trace_id() is None
     [joined] = in_trace(spans, TRACE_ID)

@@ -20,6 +20,7 @@ import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -272,37 +273,53 @@ def stage(name: str) -> None:
 # --- requests about an existing task -------------------------------------------------------------
 
 
-_FOLLOWED: ContextVar[list[tuple[Span, object]] | None] = ContextVar("mediacraft_trace_followed", default=None)
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass
+class _Following:
+    """One request's move into a task's trace: quietly (no span) for a read."""
+
+    quiet: bool
+    span: Span | None = None
+    attached: object | None = None
+
+
+_FOLLOWING: ContextVar[_Following | None] = ContextVar("mediacraft_trace_following", default=None)
 
 
 @contextmanager
 def following(method: str) -> Iterator[None]:
-    """Scope of one HTTP request in which `follow` may move into a task's trace (not for reads,
-    which would fill a task's trace with status polls)."""
-    if method.upper() in _READS:
-        yield
-        return
-    followed: list[tuple[Span, object]] = []
-    token = _FOLLOWED.set(followed)
+    """Scope of one HTTP request in which `follow` may move into a task's trace.
+
+    A request that changes the task gets a span there; a read (a status poll, a download) only
+    runs in the trace, so that its log lines carry the task's trace id, without a span: a long
+    job's trace would fill up with status polls.
+    """
+    state = _Following(quiet=method.upper() in _READS)
+    token = _FOLLOWING.set(state)
     try:
         yield
     finally:
-        for span, attached in reversed(followed):
-            otel_context.detach(attached)  # type: ignore[arg-type]
-            span.end()
-        _FOLLOWED.reset(token)
+        if state.attached is not None:
+            otel_context.detach(state.attached)  # type: ignore[arg-type]
+        if state.span is not None:
+            state.span.end()
+        _FOLLOWING.reset(token)
 
 
 def follow(traceparent: str | None, name: str, *, tracer: Tracer, attributes: Mapping[str, Any] | None = None) -> None:
     """Continue a task's trace for the rest of this request: a span `name` in that trace, linked
-    to the request's own span, current until the request ends. Outside `following`, for a read or
-    for a task without a trace, nothing happens."""
-    followed = _FOLLOWED.get()
+    to the request's own span (a read: no span), current until the request ends. Outside
+    `following`, a second time in one request, or for a task without a trace, nothing happens."""
+    state = _FOLLOWING.get()
     parent = _parent(traceparent)
-    if followed is None or followed or parent is None:
+    if state is None or state.attached is not None or parent is None:
+        return
+    if state.quiet:
+        state.attached = otel_context.attach(parent)
         return
     request = trace.get_current_span().get_span_context()
     links = [Link(request)] if request.is_valid else None
-    span = tracer.start_span(name, context=parent, links=links, attributes=dict(attributes or {}))
-    followed.append((span, otel_context.attach(trace.set_span_in_context(span))))
+    state.span = tracer.start_span(name, context=parent, links=links, attributes=dict(attributes or {}))
+    state.attached = otel_context.attach(trace.set_span_in_context(state.span))

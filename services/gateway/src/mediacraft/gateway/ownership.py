@@ -15,6 +15,6 @@ async def owned_task(ctx: GatewayContext, task_id: str, user_id: str) -> Task:
     task = await ctx.store.get_for_user(task_id, user_id)
     if task is None:
         raise ApiError("not_found", "Task not found")
-    # a request that changes the task (upload, submit, cancel, retry) continues the task's trace
+    # the rest of the request runs in the task's trace (with a span there when it changes the task)
     follow(task.trace_context, "gateway task request", tracer=TRACER, attributes={"mediacraft.task_id": task_id})
     return task

@@ -25,6 +25,43 @@ SOURCES = [
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 
+# Traces are set by OpenTelemetry's standard variables, read by mediacraft.shared.tracing in every
+# service (no Settings class): (variable, default, notes)
+OTEL_VARIABLES = [
+    (
+        "OTEL_TRACES_EXPORTER",
+        "(unset)",
+        "`otlp`, `console` or `none` (comma list); unset: `otlp` when an OTLP endpoint is set, else"
+        " `none` (the SDK's own default is `otlp`: here nothing leaves the process unless asked)",
+    ),
+    (
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "(unset)",
+        "the collector, e.g. `http://otel-collector:4318` (spans go to its `/v1/traces`); setting it turns export on",
+    ),
+    ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "(unset)", "the full traces URL, instead of the one above"),
+    (
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+        "`http/protobuf`",
+        "`grpc` needs opentelemetry-exporter-otlp-proto-grpc installed beside the `otlp` extra",
+    ),
+    (
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        "(unset)",
+        "`key=value,...` sent with every export (a collector's token); also `_TIMEOUT`, `_COMPRESSION`,"
+        " `_CERTIFICATE` and their `_TRACES_` forms",
+    ),
+    ("OTEL_SERVICE_NAME", "(unset)", "the `service.name` of the spans; unset: `MEDIACRAFT_SERVICE_NAME`"),
+    ("OTEL_RESOURCE_ATTRIBUTES", "(unset)", "more resource attributes, `key=value,...` (`deployment.environment=x`)"),
+    (
+        "OTEL_TRACES_SAMPLER",
+        "`parentbased_always_on`",
+        "and `OTEL_TRACES_SAMPLER_ARG`: `parentbased_traceidratio` with `0.1` keeps one task in ten (whole"
+        " traces: the decision travels with the context); trace ids exist, and are logged, either way",
+    ),
+    ("OTEL_SDK_DISABLED", "`false`", "`true`: no spans and no trace ids at all (log lines and tasks without them)"),
+]
+
 
 def _default(field: Any) -> str:
     value = field.default_factory() if field.default_factory is not None else field.default
@@ -88,6 +125,17 @@ def render() -> str:
             *rows,
             "",
         ]
+    lines += [
+        "## Traces (OpenTelemetry)",
+        "",
+        "`mediacraft.shared.tracing.configure_tracing`: the standard OTEL_* variables, without the",
+        "`MEDIACRAFT_` prefix, read by every service at start. Export is off unless one of them asks.",
+        "",
+        "| variable | default | notes |",
+        "|---|---|---|",
+        *(f"| `{name}` | {default} | {notes} |" for name, default, notes in OTEL_VARIABLES),
+        "",
+    ]
     return "\n".join(lines)
 
 

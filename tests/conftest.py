@@ -17,6 +17,7 @@ pytest_plugins = [
     "tests.fixtures.drill_broker",
     "tests.fixtures.drill_report",
     "tests.fixtures.exit_guard",
+    "tests.fixtures.tracing",
 ]
 
 _HERE = Path(__file__).parent

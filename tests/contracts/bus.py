@@ -10,6 +10,7 @@ a deadline, and dead letters without an envelope are polled with a deadline.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol
 
@@ -38,6 +39,8 @@ from mediacraft.shared.topology import (
 )
 from tests.fixtures.waiting import eventually
 
+# a W3C traceparent as the gateway writes it: version, trace id, parent span id, flags
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 DELAYS_MS = (200, 500)
 DELIVERY_LIMIT = 2
 TOPOLOGY = build_topology(retry_delays_ms=DELAYS_MS, delivery_limit=DELIVERY_LIMIT)
@@ -139,6 +142,48 @@ class BusContract:
         assert (got.queue, got.exchange, got.routing_key) == (SCHEDULER_INBOX, COMMANDS, SCHEDULER_KEY)
         assert (got.redelivered, got.delivery_count, got.retries) == (False, 0, 0)
         assert got.headers["x-mc-trace"] == "abc"
+
+    # --- trace context -------------------------------------------------------------------------
+
+    async def test_the_trace_context_travels_in_the_envelope(self, bus: Any) -> None:
+        inbox = Inbox()
+        await bus.consume(SCHEDULER_INBOX, inbox)
+        traced = Envelope.wrap(ProbeMessage(n=1), correlation_id="task-1", traceparent=TRACEPARENT)
+        untraced = probe(2)
+
+        await bus.publish(COMMANDS, SCHEDULER_KEY, traced)
+        await bus.publish(COMMANDS, SCHEDULER_KEY, untraced)
+
+        got = {number(incoming): incoming.envelope for incoming in [await inbox.next(), await inbox.next()]}
+        assert got[1].traceparent == TRACEPARENT and got[1] == traced
+        assert got[2].traceparent is None and got[2] == untraced
+
+    async def test_an_envelope_from_before_the_trace_field_is_delivered_without_one(self, bus: Any) -> None:
+        inbox = Inbox()
+        await bus.consume(SCHEDULER_INBOX, inbox)
+        body = probe(3).model_dump(mode="json")
+        del body["traceparent"]  # as a publisher that predates the field writes it
+
+        await bus.publish_raw(COMMANDS, SCHEDULER_KEY, json.dumps(body).encode())
+
+        got = await inbox.next()
+        assert number(got) == 3 and got.envelope.traceparent is None
+
+    async def test_the_trace_context_comes_back_with_a_retried_message(self, bus: Any, harness: BusHarness) -> None:
+        deliveries = Inbox(harness)
+
+        async def backend_down_once(incoming: Incoming) -> None:
+            await deliveries(incoming)
+            if incoming.retries == 0:
+                raise RetryableError("generation backend down", delay=0.1)
+
+        await bus.consume(JOB_QUEUE, backend_down_once)
+        await bus.publish(JOBS, POOL, Envelope.wrap(ProbeMessage(n=4), traceparent=TRACEPARENT))
+        assert (await deliveries.next()).envelope.traceparent == TRACEPARENT
+        await harness.advance(0.25)
+
+        again = await deliveries.next()
+        assert again.retries == 1 and again.envelope.traceparent == TRACEPARENT
 
     async def test_a_returned_publish_is_already_in_its_queue(self, bus: Any) -> None:
         envelopes = [probe(n) for n in range(20)]

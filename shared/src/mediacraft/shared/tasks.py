@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from mediacraft.shared.tracing import trace_id_of
+
 
 class TaskType(StrEnum):
     WATERMARK_REMOVAL = "watermark_removal"
@@ -253,6 +255,8 @@ class Task(BaseModel):
     detection: TaskDetection | None = None  # watermark drafts: the last detection asked for
 
     fingerprint: str | None = None
+    # the W3C traceparent of the request that created the task: its trace (mediacraft.shared.tracing)
+    trace_context: str | None = None
     notified: bool = False
     hidden: bool = False
     # gateway-owned, beside the user-owned flags: a cancel or retry asked for and not yet carried out
@@ -271,6 +275,11 @@ class Task(BaseModel):
         if self.control is None or self.status not in CONTROL_STATUSES[self.control.kind]:
             return None
         return self.control.kind
+
+    @property
+    def trace_id(self) -> str | None:
+        """The id of the task's trace (32 hex digits), for operators; None for a task without one."""
+        return trace_id_of(self.trace_context)
 
     def to_doc(self) -> dict[str, Any]:
         """JSON-safe dict for storage and wire."""

@@ -22,6 +22,7 @@ from mediacraft.shared.adapters.bundle import Adapters
 from mediacraft.shared.logging import configure_logging, get_logger
 from mediacraft.shared.metrics_server import MetricsServer
 from mediacraft.shared.process import BasePart, run_until_signal
+from mediacraft.shared.tracing import configure_tracing
 
 log = get_logger("mediacraft.cleanup.main")
 
@@ -134,6 +135,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.dry_run:
         settings = settings.model_copy(update={"cleanup_dry_run": True})
     configure_logging(settings.log_level, json=settings.log_json, service=settings.service_name)
+    configure_tracing(settings.service_name)
     if args.once:
         raise SystemExit(eventloop.run(run_once(settings, dry_run=args.dry_run, as_json=args.json)))
     adapters = adapters_of(settings)

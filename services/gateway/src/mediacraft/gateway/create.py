@@ -11,9 +11,13 @@ from mediacraft.gateway.idempotency import META_FIELD, task_id_for
 from mediacraft.gateway.ratelimit import retry_after
 from mediacraft.gateway.status_events import publish_status
 from mediacraft.shared.errors import Conflict
+from mediacraft.shared.logging import get_logger
 from mediacraft.shared.tasks import DRAFT_STATUSES, Task, TaskStatus, TaskType
+from mediacraft.shared.tracing import current_traceparent
 
 DRAFT_TTL = timedelta(hours=24)
+
+log = get_logger(__name__)
 
 
 async def create_draft(
@@ -94,6 +98,7 @@ async def _insert_draft(
         updated_at=now,
         expires_at=now + DRAFT_TTL,
         metadata=metadata,
+        trace_context=current_traceparent(),  # this request begins the task's trace
     )
     try:
         task = await ctx.store.insert(task)
@@ -105,6 +110,7 @@ async def _insert_draft(
             raise ApiError("idempotency_key_reused", "This Idempotency-Key was used for a different request") from None
         ctx.metrics.idempotent_replays.inc()
         return existing, True
+    log.info("task_created", task_id=task.task_id, task_type=task_type.value)
     if announce:
         ctx.metrics.tasks_created.labels(task_type.value).inc()
         await publish_status(ctx, task, None)

@@ -20,6 +20,7 @@ from mediacraft.shared.logging import configure_logging
 from mediacraft.shared.metrics_server import MetricsServer
 from mediacraft.shared.process import run_until_signal
 from mediacraft.shared.published_secrets import refused_at_start
+from mediacraft.shared.tracing import configure_tracing
 
 
 class Gateway(HttpServer):
@@ -76,6 +77,7 @@ def main() -> None:
     with refused_at_start("gateway"):
         settings = GatewaySettings()
     configure_logging(settings.log_level, json=settings.log_json, service=settings.service_name)
+    configure_tracing(settings.service_name)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per identity call is noise
     adapters = Adapters(settings)
     eventloop.run(run_until_signal([build(settings, adapters)], adapters))

@@ -12,6 +12,8 @@ a body other than an upload's is read whole (it is small) before identity and th
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -28,8 +30,10 @@ from mediacraft.shared.http.envelope import RequestIds
 from mediacraft.shared.logging import bound_contextvars, get_logger
 from mediacraft.shared.messages import UserSeen
 from mediacraft.shared.topology import EVENTS
+from mediacraft.shared.tracing import SpanKind, Status, StatusCode, following, get_tracer
 
 log = get_logger(__name__)
+TRACER = get_tracer("mediacraft.gateway")
 # probes from the orchestrator name the pod's address, not the public host
 _PROBES = frozenset({"/healthz", "/readyz"})
 _WANTED_HEADERS = frozenset({b"x-request-id", b"origin", b"sec-fetch-site", b"host", b"cookie"})
@@ -88,7 +92,11 @@ class GatewayMiddleware:
                     await response(scope, receive, send_with_headers)
                     return
                 state["user_id"] = user_id
-                with bound_contextvars(request_id=request_id, user_id=user_id):
+                with (
+                    bound_contextvars(request_id=request_id, user_id=user_id),
+                    request_span(scope, request_id, status),
+                    following(scope["method"]),
+                ):
                     await self.app(scope, guard.receive, out)
             else:
                 with bound_contextvars(request_id=request_id):
@@ -159,6 +167,28 @@ class GatewayMiddleware:
     def _set_cookie(self, extra: list[tuple[bytes, bytes]], user_id: str, now: Any) -> None:
         value = self.ctx.signer.sign(user_id, now)
         extra.append((b"set-cookie", self.ctx.cookie.header(value).encode("latin-1")))
+
+
+@contextmanager
+def request_span(scope: Scope, request_id: str, status: list[int]) -> Iterator[None]:
+    """The request's server span, current while the route runs; named by its route once routed.
+
+    The gateway is where a task's trace begins, so a client's own traceparent header is not
+    continued: the request that creates a task makes the task's trace (mediacraft.shared.tracing).
+    """
+    method = scope["method"]
+    attributes = {"http.request.method": method, "url.path": scope["path"], "mediacraft.request_id": request_id}
+    with TRACER.start_as_current_span(f"{method} /api", kind=SpanKind.SERVER, attributes=attributes) as span:
+        try:
+            yield
+        finally:
+            template = getattr(scope.get("route"), "path", None)
+            if template:
+                span.update_name(f"{method} {template}")
+                span.set_attribute("http.route", template)
+            span.set_attribute("http.response.status_code", status[0])
+            if status[0] >= 500:
+                span.set_status(Status(StatusCode.ERROR))
 
 
 def client_ip(scope: Scope) -> str:

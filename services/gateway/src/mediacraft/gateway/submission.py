@@ -81,6 +81,8 @@ async def submit(ctx: GatewayContext, user_id: str, task_id: str, config: Any) -
     )
     if not sent:  # still queued in the store: the scheduler's reconcile finds it
         log.warning("submit_not_sent", task_id=queued.task_id)
+    else:
+        log.info("task_submitted", task_id=queued.task_id, task_type=queued.task_type.value)
     return queued, False
 
 

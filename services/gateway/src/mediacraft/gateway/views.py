@@ -7,8 +7,9 @@ from typing import Any
 
 from mediacraft.shared.tasks import ACTIVE_STATUSES, DRAFT_STATUSES, TERMINAL_STATUSES, Task, TaskStatus
 
-# Fields of the stored document a client never needs, or must not see (keys, lease, fingerprint).
-_HIDDEN = frozenset({"lease_expires_at", "fingerprint", "inputs", "result", "metadata"})
+# Fields of the stored document a client never needs, or must not see (keys, lease, fingerprint);
+# of the trace context, only the trace id is shown (`trace_id`: what an operator looks a task up by).
+_HIDDEN = frozenset({"lease_expires_at", "fingerprint", "inputs", "result", "metadata", "trace_context"})
 _STATUS_GROUPS = {"draft": DRAFT_STATUSES, "active": ACTIVE_STATUSES, "terminal": TERMINAL_STATUSES}
 
 
@@ -35,6 +36,7 @@ def task_view(task: Task) -> dict[str, Any]:
         else None
     )
     doc["finished"] = task.status in TERMINAL_STATUSES
+    doc["trace_id"] = task.trace_id
     doc["download_url"] = (
         f"/api/tasks/{task.task_id}/download"
         if task.status is TaskStatus.COMPLETED and task.result is not None

@@ -25,6 +25,7 @@ from mediacraft.shared.metrics_server import MetricsServer
 from mediacraft.shared.ports.bus import Bus, Subscription
 from mediacraft.shared.process import BasePart, run_until_signal
 from mediacraft.shared.published_secrets import refused_at_start
+from mediacraft.shared.tracing import configure_tracing
 
 
 class Identity(BasePart):
@@ -96,5 +97,6 @@ def main() -> None:
     with refused_at_start("identity"):
         settings = IdentitySettings()
     configure_logging(settings.log_level, json=settings.log_json, service=settings.service_name)
+    configure_tracing(settings.service_name)
     adapters = Adapters(settings)
     eventloop.run(run_until_signal([build(settings, adapters)], adapters))

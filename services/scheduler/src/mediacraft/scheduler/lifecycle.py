@@ -38,10 +38,12 @@ from mediacraft.shared.tasks import (
     all_completed,
     upsert_subtask,
 )
+from mediacraft.shared.tracing import continued, get_tracer
 from mediacraft.shared.transitions import Transition
 from mediacraft.shared.videos import NO_VIDEO_TYPES, video_of_result
 
 log = get_logger("mediacraft.scheduler")
+TRACER = get_tracer("mediacraft.scheduler")
 
 QUEUED, PROCESSING, CANCELLING = TaskStatus.QUEUED, TaskStatus.PROCESSING, TaskStatus.CANCELLING
 RUNNING = frozenset({PROCESSING, CANCELLING})
@@ -116,6 +118,7 @@ def running_from(task: Task, lease: datetime) -> RunningTask:
         subtasks=list(task.subtasks),
         eta_seconds=task.eta_seconds,
         cancel_requested=cancel_recorded(task),
+        trace_context=task.trace_context,
     )
 
 
@@ -126,7 +129,9 @@ def cancel_recorded(task: Task) -> bool:
 
 def retrying_from(task: Task, now: datetime) -> RetryingTask:
     """The retry watch of a retrying task."""
-    return RetryingTask(task.task_id, task.user_id, task.attempts, task.next_retry_at or now)
+    return RetryingTask(
+        task.task_id, task.user_id, task.attempts, task.next_retry_at or now, trace_context=task.trace_context
+    )
 
 
 def enqueue(ctx: Context, task: Task) -> None:
@@ -239,12 +244,22 @@ async def _start(ctx: Context, entry: WaitingTask) -> bool:
     ctx.state.start(run, reserved=True)
     # if the job never reaches a worker, the lease lapses and the attempt is retried
     deadline = ctx.rules.lease.max_run(task.task_type)
-    await ctx.publisher.run_job(task, deadline_seconds=deadline, causation_id=ctx.causation_id)
-    ctx.publisher.status_changed(task, QUEUED, causation_id=ctx.causation_id)
     waited = (task.started_at or ctx.clock.now()) - (entry.ready_at or task.started_at or ctx.clock.now())
-    ctx.metrics.dispatch_latency.labels(POOL_OF_TYPE[task.task_type]).observe(max(0.0, waited.total_seconds()))
-    log.debug("scheduler.dispatched", task_id=task.task_id, user_id=task.user_id, attempt=task.attempts)
+    # in the task's own trace: a dispatch happens while handling whichever message freed the slot
+    with continued(task.trace_context, "scheduler dispatch", tracer=TRACER, attributes=_dispatch_attributes(task)):
+        await ctx.publisher.run_job(task, deadline_seconds=deadline, causation_id=ctx.causation_id)
+        ctx.publisher.status_changed(task, QUEUED, causation_id=ctx.causation_id)
+        ctx.metrics.dispatch_latency.labels(POOL_OF_TYPE[task.task_type]).observe(max(0.0, waited.total_seconds()))
+        log.debug("scheduler.dispatched", task_id=task.task_id, user_id=task.user_id, attempt=task.attempts)
     return True
+
+
+def _dispatch_attributes(task: Task) -> dict[str, Any]:
+    return {
+        "mediacraft.task_id": task.task_id,
+        "mediacraft.attempt": task.attempts,
+        "mediacraft.pool": POOL_OF_TYPE[task.task_type],
+    }
 
 
 # --- running attempts -------------------------------------------------------------------------------

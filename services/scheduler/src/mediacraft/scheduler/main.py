@@ -21,6 +21,7 @@ from mediacraft.shared.logging import configure_logging, get_logger
 from mediacraft.shared.metrics_server import MetricsServer
 from mediacraft.shared.ports.bus import Bus
 from mediacraft.shared.process import BasePart, run_until_signal
+from mediacraft.shared.tracing import configure_tracing
 
 log = get_logger("mediacraft.scheduler.main")
 
@@ -129,6 +130,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     settings = Settings()
     configure_logging(settings.log_level, json=settings.log_json, service=settings.service_name)
+    configure_tracing(settings.service_name)
     if args.command == "dead-letters":
         raise SystemExit(eventloop.run(dead_letters(settings, args)))
     adapters = Adapters(settings)

@@ -32,8 +32,10 @@ from mediacraft.scheduler.lifecycle import (
 from mediacraft.shared.logging import get_logger
 from mediacraft.shared.ports.stores import TaskStore
 from mediacraft.shared.tasks import ACTIVE_STATUSES, Task, TaskStatus
+from mediacraft.shared.tracing import continued, get_tracer
 
 log = get_logger("mediacraft.scheduler.recovery")
+TRACER = get_tracer("mediacraft.scheduler")
 
 PAGE = 1000
 
@@ -126,17 +128,25 @@ async def repair_due(ctx: Context) -> int:
     now, repaired = ctx.clock.now(), 0
     for run in list(ctx.state.running.values()):
         if ctx.rules.lease.lapsed(run.lease_expires_at, now):
-            await lapse(ctx, run)
+            with continued(run.trace_context, "scheduler lease lapsed", tracer=TRACER, attributes=_about(run.task_id)):
+                await lapse(ctx, run)
             repaired += 1
         elif run.progress_dirty and progress_due(ctx, run):
             await write_progress(ctx, run)
     grace = timedelta(seconds=ctx.rules.retry_grace_seconds)
     for watch in list(ctx.state.retrying.values()):
         if now >= watch.next_retry_at + grace:
-            log.warning("scheduler.retry_overdue", task_id=watch.task_id, attempt=watch.attempt)
-            await requeue_retry(ctx, watch.task_id, watch.attempt)
+            with continued(
+                watch.trace_context, "scheduler retry overdue", tracer=TRACER, attributes=_about(watch.task_id)
+            ):
+                log.warning("scheduler.retry_overdue", task_id=watch.task_id, attempt=watch.attempt)
+                await requeue_retry(ctx, watch.task_id, watch.attempt)
             repaired += 1
     return repaired
+
+
+def _about(task_id: str) -> dict[str, str]:
+    return {"mediacraft.task_id": task_id}
 
 
 def adopt_missing(ctx: Context, snapshot: list[Task]) -> int:

@@ -47,6 +47,7 @@ from mediacraft.shared.messages import (
     JobCancelled,
     JobFailed,
     JobHeartbeat,
+    JobProgress,
     JobStarted,
     JobSucceeded,
     Message,
@@ -57,8 +58,13 @@ from mediacraft.shared.ports.bus import Bus, Incoming, Subscription
 from mediacraft.shared.ports.stores import TaskStore
 from mediacraft.shared.tasks import POOL_OF_TYPE, TaskStatus
 from mediacraft.shared.topology import DEAD, EVENTS, REASON_HEADER, SCHEDULER_INBOX
+from mediacraft.shared.tracing import SpanKind, continued, get_tracer
 
 log = get_logger("mediacraft.scheduler.service")
+TRACER = get_tracer("mediacraft.scheduler")
+# frequent signs of life: handled in their task's trace (log lines carry its id) but with no span
+# each, which would bury the trace of a long job
+QUIET_TYPES = frozenset({JobHeartbeat.TYPE, JobProgress.TYPE})
 
 JOB_DEAD_LETTERED = "job_dead_lettered"
 HANDLER_BACKOFF = (0.1, 0.5, 2.0)  # in-place retries of a handler whose store or broker hiccuped
@@ -281,7 +287,17 @@ class SchedulerService:
         ctx = replace(self.ctx, causation_id=envelope.message_id)
         if isinstance(item.message, (JobStarted, JobHeartbeat)):
             self._heard_from(item.message)
-        with bound_contextvars(task_id=envelope.correlation_id, message_type=envelope.type):
+        with (
+            bound_contextvars(task_id=envelope.correlation_id, message_type=envelope.type),
+            continued(
+                self._trace_of(envelope),
+                f"scheduler {envelope.type}",
+                tracer=TRACER,
+                kind=SpanKind.CONSUMER,
+                attributes={"mediacraft.task_id": envelope.correlation_id or "", "mediacraft.type": envelope.type},
+                record=envelope.type not in QUIET_TYPES,
+            ),
+        ):
             try:
                 await self._guarded(item.handler, item.message, ctx)
             except Exception as exc:
@@ -289,6 +305,14 @@ class SchedulerService:
                 return
         self.seen.add(envelope.message_id)
         self.handled[envelope.type] += 1
+
+    def _trace_of(self, envelope: Envelope) -> str | None:
+        """The trace a message is handled in: its own, else (a publisher without traces) its task's
+        as memory keeps it for running and retrying tasks."""
+        if envelope.traceparent is not None or envelope.correlation_id is None:
+            return envelope.traceparent
+        known = self.state.running.get(envelope.correlation_id) or self.state.retrying.get(envelope.correlation_id)
+        return known.trace_context if known is not None else None
 
     def _heard_from(self, event: JobStarted | JobHeartbeat) -> None:
         """Note a worker's sign of life, under the pool of the task it runs (when memory knows it)."""

@@ -45,6 +45,7 @@ class RunningTask:
     # read with a person's cancel recorded on it (its command late or lost): the attempt's end is
     # a cancel, whatever the worker reports, as the compare-and-set on `version` cannot tell
     cancel_requested: bool = False
+    trace_context: str | None = None  # the task's trace, for what the scheduler does on time alone
 
 
 @dataclass
@@ -55,6 +56,7 @@ class RetryingTask:
     user_id: str
     attempt: int
     next_retry_at: datetime
+    trace_context: str | None = None  # the task's trace, for a requeue after the message was lost
 
 
 class SchedulerState:

@@ -34,6 +34,7 @@ from mediacraft.shared.logging import configure_logging, get_logger
 from mediacraft.shared.process import Process, Together
 from mediacraft.shared.published_secrets import refused_at_start
 from mediacraft.shared.settings import BaseServiceSettings
+from mediacraft.shared.tracing import configure_tracing
 from mediacraft.shared.worker.serve import WorkerPool
 from mediacraft.standalone.local_secrets import unset_secrets
 from mediacraft.standalone.plan import pool_quota, settings_of
@@ -137,6 +138,7 @@ def run() -> None:
     """Entry point of `make run`, `python -m mediacraft.standalone` and `mediacraft-standalone`."""
     settings = StandaloneSettings()
     configure_logging(settings.log_level, json=settings.log_json, service=settings.service_name)
+    configure_tracing(settings.service_name)
     with refused_at_start("standalone"):
         standalone = Standalone(settings)
     eventloop.run(standalone.run_until_signal())

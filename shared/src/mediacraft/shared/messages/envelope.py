@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mediacraft.shared.clock import utcnow
 from mediacraft.shared.errors import InvalidInput
+from mediacraft.shared.tracing import current_traceparent
 
 
 class Message(BaseModel):
@@ -113,6 +114,9 @@ class Envelope(BaseModel):
     occurred_at: datetime = Field(default_factory=utcnow)
     correlation_id: str | None = None
     causation_id: str | None = None
+    # the W3C traceparent of the span it was published in (mediacraft.shared.tracing): the
+    # handler continues that trace; None outside any trace, and in envelopes older than the field
+    traceparent: str | None = None
     payload: dict[str, Any]
 
     @classmethod
@@ -123,8 +127,9 @@ class Envelope(BaseModel):
         correlation_id: str | None = None,
         causation_id: str | None = None,
         occurred_at: datetime | None = None,
+        traceparent: str | None = None,
     ) -> Envelope:
-        """Put a message in a new envelope."""
+        """Put a message in a new envelope, in the trace of `traceparent` or else of the current span."""
         extra: dict[str, Any] = {}
         if occurred_at is not None:
             extra["occurred_at"] = occurred_at
@@ -133,6 +138,7 @@ class Envelope(BaseModel):
             schema_version=message.VERSION,
             correlation_id=correlation_id,
             causation_id=causation_id,
+            traceparent=traceparent or current_traceparent(),
             payload=message.model_dump(mode="json"),
             **extra,
         )

@@ -67,6 +67,7 @@ from mediacraft.shared.ports.bus import Bus, Incoming, Release, Subscription
 from mediacraft.shared.ports.objects import ObjectStore
 from mediacraft.shared.tasks import ResultFile, ResultOutput, TaskDetection
 from mediacraft.shared.topology import CONTROL, EVENTS, job_queue
+from mediacraft.shared.tracing import SpanKind, continued, get_tracer, job_failed, job_stages, stage
 from mediacraft.shared.worker import scratch, status
 from mediacraft.shared.worker.contract import JobCancelledError, JobContext, Processor, ProcessorResult
 from mediacraft.shared.worker.progress import DEFAULT_STAGES, UPLOAD, ProgressState, Stage, job_stages
@@ -76,6 +77,7 @@ if TYPE_CHECKING:
     from mediacraft.shared.worker.metrics import WorkerMetrics
 
 log = get_logger(__name__)
+TRACER = get_tracer("mediacraft.worker")
 
 # A pool's watermark detector: blocking, run in a thread; (video path, cancel event) -> the answer as
 # {"state": done|nothing_found|cannot_tell, "regions": [{"box": [x, y, w, h], "confidence": c}], "message"}
@@ -216,7 +218,7 @@ class WorkerRuntime:
             self.scratch_needed_bytes = reserve
             self._go_short(room.free)
         else:
-            self._jobs_sub = await self.bus.consume(job_queue(self.pool), self._on_job, prefetch=1)
+            self._jobs_sub = await self.bus.consume(job_queue(self.pool), self._traced_job, prefetch=1)
         await self._write_status()
         log.info(
             "worker started",
@@ -277,6 +279,16 @@ class WorkerRuntime:
             current.cancel_event.set()
 
     # --- jobs ----------------------------------------------------------------------------------
+
+    async def _traced_job(self, incoming: Incoming) -> None:
+        """Handle a job in its task's trace: a span for the job, one per stage inside it."""
+        envelope = incoming.envelope
+        attributes = {"mediacraft.task_id": envelope.correlation_id or "", "mediacraft.pool": self.pool}
+        with (
+            continued(envelope.traceparent, "worker job", tracer=TRACER, kind=SpanKind.CONSUMER, attributes=attributes),
+            job_stages(TRACER),
+        ):
+            await self._on_job(incoming)
 
     async def _on_job(self, incoming: Incoming) -> None:
         msg = incoming.envelope.open()
@@ -530,7 +542,7 @@ class WorkerRuntime:
             free_bytes=room.free,
             needed_bytes=self.scratch_needed_bytes,
         )
-        self._jobs_sub = await self.bus.consume(job_queue(self.pool), self._on_job, prefetch=1)
+        self._jobs_sub = await self.bus.consume(job_queue(self.pool), self._traced_job, prefetch=1)
         self._space_watch = None
         await self._write_status()
 
@@ -555,6 +567,7 @@ class WorkerRuntime:
         job = running.job
         loop = asyncio.get_running_loop()
         running.progress.enter("download", time.monotonic())
+        stage("download")
         paths: list[Path] = []
         total = sum(i.size for i in job.inputs) or 1
         done = 0
@@ -570,6 +583,7 @@ class WorkerRuntime:
         self._check(running)
         first = running.progress.stages[1].name  # the processor's first stage (by default `process`)
         running.progress.enter(first, time.monotonic())
+        stage("process")
         running.dirty = True
 
         def report(fraction: float, detail: str = "") -> None:
@@ -596,6 +610,7 @@ class WorkerRuntime:
         produced: ProcessorResult = await asyncio.shield(running.thread)
         self._check(running)
         running.progress.enter(UPLOAD.name, time.monotonic())
+        stage("upload")
         running.dirty = True
         prefix = job.output_key.rstrip("/")
         key = f"{prefix}/{produced.filename}"
@@ -775,6 +790,8 @@ class WorkerRuntime:
         )
 
     async def _emit(self, message: Message, job: RunJob, cause: str) -> None:
+        if isinstance(message, JobFailed):
+            job_failed(message.code, message.message)
         env = Envelope.wrap(message, correlation_id=job.task_id, causation_id=cause)
         await self.bus.publish(EVENTS, message.TYPE, env)
         self._last_contact = time.monotonic()

@@ -19,6 +19,7 @@ from mediacraft.shared.adapters.bundle import Adapters
 from mediacraft.shared.logging import configure_logging, get_logger
 from mediacraft.shared.metrics_server import MetricsServer
 from mediacraft.shared.process import BasePart, Part, run_until_signal
+from mediacraft.shared.tracing import configure_tracing
 from mediacraft.shared.worker.contract import Processor
 from mediacraft.shared.worker.metrics import WorkerMetrics
 from mediacraft.shared.worker.runtime import Detector, WorkerRuntime
@@ -99,6 +100,7 @@ def build_pool(
 def main(settings: S, build: Callable[[S, Adapters], Part]) -> None:
     """Console-script body shared by the worker services: run one worker until SIGTERM/SIGINT."""
     configure_logging(settings.log_level, json=settings.log_json, service=settings.service_name)
+    configure_tracing(settings.service_name)
     adapters = Adapters(settings)
     eventloop.run(run_until_signal([build(settings, adapters)], adapters))
 

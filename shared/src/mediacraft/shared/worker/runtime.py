@@ -67,7 +67,8 @@ from mediacraft.shared.ports.bus import Bus, Incoming, Release, Subscription
 from mediacraft.shared.ports.objects import ObjectStore
 from mediacraft.shared.tasks import ResultFile, ResultOutput, TaskDetection
 from mediacraft.shared.topology import CONTROL, EVENTS, job_queue
-from mediacraft.shared.tracing import SpanKind, continued, get_tracer, job_failed, job_stages, stage
+from mediacraft.shared.tracing import SpanKind, continued, get_tracer, job_failed, stage
+from mediacraft.shared.tracing import job_stages as traced_job_stages
 from mediacraft.shared.worker import scratch, status
 from mediacraft.shared.worker.contract import JobCancelledError, JobContext, Processor, ProcessorResult
 from mediacraft.shared.worker.progress import DEFAULT_STAGES, UPLOAD, ProgressState, Stage, job_stages
@@ -286,7 +287,7 @@ class WorkerRuntime:
         attributes = {"mediacraft.task_id": envelope.correlation_id or "", "mediacraft.pool": self.pool}
         with (
             continued(envelope.traceparent, "worker job", tracer=TRACER, kind=SpanKind.CONSUMER, attributes=attributes),
-            job_stages(TRACER),
+            traced_job_stages(TRACER),
         ):
             await self._on_job(incoming)
 

@@ -614,6 +614,44 @@ class StoreContract:
         assert deleted == ids(drafts)
         assert await store.get(kept.task_id) == kept
 
+    async def test_search_across_users_by_every_filter(self, store: Any) -> None:
+        failed = await store.insert(
+            make_task(at=T0, status=TaskStatus.FAILED, error=TaskError(code="worker_lost", message="lost"))
+        )
+        hidden = await store.insert(
+            make_task(
+                "bob", at=T0 + timedelta(seconds=1), status=TaskStatus.FAILED, hidden=True,
+                error=TaskError(code="invalid_media", message="bad"),
+            )
+        )  # fmt: skip
+        merge = await store.insert(make_task("bob", at=T0 + timedelta(seconds=2), task_type=TaskType.VIDEO_MERGE))
+        queued = await store.insert(make_task("carol", at=T0 + timedelta(seconds=3), status=TaskStatus.QUEUED))
+
+        async def found(**filters: Any) -> list[str]:
+            return ids((await store.search_tasks(**filters)).items)
+
+        assert await found() == ids([queued, merge, hidden, failed])
+        assert await found(task_id=merge.task_id) == ids([merge])
+        assert await found(user_id="bob") == ids([merge, hidden])
+        assert await found(statuses=[TaskStatus.FAILED]) == ids([hidden, failed])
+        assert await found(statuses=[]) == []
+        assert await found(task_type=TaskType.VIDEO_MERGE) == ids([merge])
+        assert await found(error_code="worker_lost") == ids([failed])
+        assert await found(error_code="invalid_media", user_id="bob", statuses=["failed"]) == ids([hidden])
+        assert await found(error_code="nothing_like_it") == []
+        first = await store.search_tasks(limit=3)
+        rest = await store.search_tasks(limit=3, cursor=first.next_cursor)
+        assert ids(first.items) + ids(rest.items) == ids([queued, merge, hidden, failed])
+        assert rest.next_cursor is None
+
+    async def test_records_are_written_replaced_and_read_back(self, store: Any) -> None:
+        assert await store.get_record("quotas") is None
+        await store.put_record("quotas", {"per_user": 2, "per_pool": {"merge": 0}, "total": None})
+        assert await store.get_record("quotas") == {"per_user": 2, "per_pool": {"merge": 0}, "total": None}
+        await store.put_record("quotas", {"per_user": 3})
+        assert await store.get_record("quotas") == {"per_user": 3}
+        assert await store.get_record("other") is None
+
     async def test_delete(self, store: Any) -> None:
         task = await store.insert(make_task())
         assert await store.delete(task.task_id) is True

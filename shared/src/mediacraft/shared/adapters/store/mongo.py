@@ -103,6 +103,7 @@ class MongoStore:
         self._tasks: Any = None
         self._users: Any = None
         self._leases: Any = None
+        self._records: Any = None
         self._lifecycle = asyncio.Lock()
 
     @property
@@ -122,11 +123,12 @@ class MongoStore:
             await users.create_indexes(_USER_INDEXES)
             self._tasks, self._users = tasks, users
             self._leases = db.get_collection("leases")
+            self._records = db.get_collection("records")
 
     async def close(self) -> None:
         """Forget the collections; close the client if this store made it."""
         async with self._lifecycle:
-            self._tasks = self._users = self._leases = None
+            self._tasks = self._users = self._leases = self._records = None
             if self._owns_client and self._client is not None:
                 self._client.close()
                 self._client = None
@@ -352,6 +354,58 @@ class MongoStore:
                 query["$or"] = [{_QUEUE_ORDER: {"$gt": order}}, {_QUEUE_ORDER: order, "task_id": {"$gt": after}}]
         found = self._task_collection().find(query).sort([(_QUEUE_ORDER, ASCENDING), ("task_id", ASCENDING)])
         return [_task(doc) for doc in await found.limit(limit).to_list(length=limit)]
+
+    async def search_tasks(
+        self,
+        *,
+        task_id: str | None = None,
+        user_id: str | None = None,
+        statuses: Collection[TaskStatus] | None = None,
+        task_type: TaskType | None = None,
+        error_code: str | None = None,
+        cursor: str | None = None,
+        limit: int = 20,
+    ) -> Page:
+        """All users' tasks matching every filter, newest first by (created_at, task_id), keyset-paginated."""
+        limit = check_limit(limit)
+        query: dict[str, Any] = {}
+        if task_id is not None:
+            query["task_id"] = task_id
+        if user_id is not None:
+            query["user_id"] = user_id
+        if statuses is not None:
+            query["status"] = {"$in": status_values(statuses)}
+        if task_type is not None:
+            query["task_type"] = TaskType(task_type).value
+        if error_code is not None:
+            query["error.code"] = error_code
+        if cursor is not None:
+            created_at_us, after_id = decode_cursor(cursor)
+            query["$or"] = [
+                {_CREATED: {"$lt": created_at_us}},
+                {_CREATED: created_at_us, "task_id": {"$lt": after_id}},
+            ]
+        found = self._task_collection().find(query).sort([(_CREATED, DESCENDING), ("task_id", DESCENDING)])
+        docs = await found.limit(limit + 1).to_list(length=limit + 1)
+        items = [_task(doc) for doc in docs[:limit]]
+        next_cursor = encode_cursor(to_us(items[-1].created_at), items[-1].task_id) if len(docs) > limit else None
+        return Page(items=items, next_cursor=next_cursor)
+
+    async def get_record(self, name: str) -> dict[str, Any] | None:
+        """The named record, or None."""
+        if self._records is None:
+            raise RuntimeError("MongoStore is not started")
+        doc = await self._records.find_one({"_id": name})
+        if doc is None:
+            return None
+        value: dict[str, Any] = doc["value"]
+        return value
+
+    async def put_record(self, name: str, value: Mapping[str, Any]) -> None:
+        """Write or replace the named record."""
+        if self._records is None:
+            raise RuntimeError("MongoStore is not started")
+        await self._records.update_one({"_id": name}, {"$set": {"value": dict(value)}}, upsert=True)
 
     async def delete(self, task_id: str) -> bool:
         """Remove a task record; True when something was removed."""

@@ -81,6 +81,10 @@ CREATE TABLE IF NOT EXISTS users (
     doc              TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS users_last_accessed ON users (last_accessed_us, user_id);
+CREATE TABLE IF NOT EXISTS records (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS leases (
     name       TEXT PRIMARY KEY,
     holder     TEXT NOT NULL,
@@ -401,6 +405,61 @@ class SqliteStore:
             params += [after, _MIN_INT64, after]
         sql = f"SELECT doc FROM tasks WHERE {where} ORDER BY queue_order_us, task_id LIMIT ?"
         return [_decode(row[0]) for row in await self._rows(sql, (*params, limit))]
+
+    async def search_tasks(
+        self,
+        *,
+        task_id: str | None = None,
+        user_id: str | None = None,
+        statuses: Collection[TaskStatus] | None = None,
+        task_type: TaskType | None = None,
+        error_code: str | None = None,
+        cursor: str | None = None,
+        limit: int = 20,
+    ) -> Page:
+        """All users' tasks matching every filter, newest first by (created_at, task_id), keyset-paginated."""
+        limit = check_limit(limit)
+        where: list[str] = ["1 = 1"]
+        params: list[Any] = []
+        for column, value in (("task_id", task_id), ("user_id", user_id)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if statuses is not None:
+            values = status_values(statuses)
+            if not values:
+                return Page(items=[])
+            where.append(f"status IN ({_marks(values)})")
+            params += values
+        if task_type is not None:
+            where.append("task_type = ?")
+            params.append(TaskType(task_type).value)
+        if error_code is not None:
+            where.append("json_extract(doc, '$.error.code') = ?")
+            params.append(error_code)
+        if cursor is not None:
+            where.append("(created_at_us, task_id) < (?, ?)")
+            params += decode_cursor(cursor)
+        sql = f"SELECT doc FROM tasks WHERE {' AND '.join(where)} ORDER BY created_at_us DESC, task_id DESC LIMIT ?"
+        rows = await self._rows(sql, (*params, limit + 1))
+        items = [_decode(row[0]) for row in rows[:limit]]
+        next_cursor = encode_cursor(to_us(items[-1].created_at), items[-1].task_id) if len(rows) > limit else None
+        return Page(items=items, next_cursor=next_cursor)
+
+    async def get_record(self, name: str) -> dict[str, Any] | None:
+        """The named record, or None."""
+        rows = await self._rows("SELECT value FROM records WHERE name = ?", (name,))
+        if not rows:
+            return None
+        value: dict[str, Any] = json.loads(rows[0][0])
+        return value
+
+    async def put_record(self, name: str, value: Mapping[str, Any]) -> None:
+        """Write or replace the named record."""
+        await self._rows(
+            "INSERT INTO records (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (name, json.dumps(dict(value))),
+        )
 
     async def delete(self, task_id: str) -> bool:
         """Remove a task record; True when something was removed."""

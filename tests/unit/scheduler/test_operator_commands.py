@@ -131,4 +131,5 @@ async def test_the_active_scheduler_writes_its_pool_figures(rig: SchedulerRig) -
     assert (merge.waiting, merge.running, merge.workers_alive, merge.workers) == (1, 1, 1, ["w1"])
     assert merge.waiting_by_reason == {"user_busy": 1}
     assert snapshot.quotas["per_user"] == 1
+    assert snapshot.workers_by_task == {running: "w1"}
     assert await rig.scheduler.publish_pools() is False  # not due again yet

@@ -65,3 +65,4 @@ class PoolsSnapshot(BaseModel):
     quotas: dict[str, object] = Field(default_factory=dict)
     running_total: int = 0
     waiting_total: int = 0
+    workers_by_task: dict[str, str] = Field(default_factory=dict)  # running task -> its worker

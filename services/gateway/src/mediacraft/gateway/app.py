@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from mediacraft.gateway import routes_ops, routes_tasks, routes_user
 from mediacraft.gateway.body_limits import body_rules
+from mediacraft.gateway.console import mount_console
 from mediacraft.gateway.context import GatewayContext, make_limiters
 from mediacraft.gateway.cookies import CookiePolicy, CookieSigner
 from mediacraft.gateway.docs_page import mount_docs
@@ -111,6 +112,7 @@ def create_app(
     app.include_router(routes_user.router)
     app.include_router(routes_tasks.router)
     app.include_router(routes_ops.router)
+    mount_console(app)  # the operator console under /ops (404 unless an operator credential is configured)
     if settings.docs_on:
         mount_docs(app, openapi_url="/openapi.json")
     mount_web_ui(app)  # the web UI at /, after the API so its routes never shadow one

@@ -120,6 +120,7 @@ class SchedulerService:
         self.ctx = Context(store, self.publisher, clock or SystemClock(), self.state, self.rules, metrics=self.metrics)
         # worker id -> (pool, loop time last heard from): for the workers-alive gauge
         self._workers_heard: dict[str, tuple[str, float]] = {}
+        self._task_workers: dict[str, str] = {}  # running task -> the worker last heard running it
         self._pools_written: float | None = None  # loop time of the last `scheduler.pools` record
         self.lock = asyncio.Lock()  # a batch, or a reconcile's adoption, at a time
         self.seen = RecentIds(SEEN_IDS)
@@ -299,6 +300,7 @@ class SchedulerService:
         if run is None:
             return
         self._workers_heard[event.worker_id] = (POOL_OF_TYPE[run.task_type], asyncio.get_running_loop().time())
+        self._task_workers[event.task_id] = event.worker_id
 
     def refresh_metrics(self) -> None:
         """Set the gauges from memory (on the event loop, between awaits: one consistent view).
@@ -358,11 +360,18 @@ class SchedulerService:
             pools=pools,
             quotas={"per_user": quotas.per_user, "total": quotas.total, "per_pool": dict(quotas.per_pool)},
             running_total=self.state.usage.total,
+            workers_by_task=self._running_workers(),
             waiting_total=len(self.state.waiting),
         )
         await self.ctx.store.put_record(POOLS_RECORD, snapshot.model_dump(mode="json"))
         self._pools_written = loop_now
         return True
+
+    def _running_workers(self) -> dict[str, str]:
+        """The worker of each running task (as far as heard); forgets tasks no longer running."""
+        for task_id in [t for t in self._task_workers if t not in self.state.running]:
+            del self._task_workers[task_id]
+        return dict(self._task_workers)
 
     async def _take_over(self) -> None:
         await self._guarded(self._rebuild)

@@ -281,14 +281,15 @@ for (const pool of POOLS) {
 
 function fill(id, value) { $(id).value = value === null || value === undefined ? '' : String(value); }
 
-async function loadQuotas() {
+async function loadQuotas(formToo = true) {
   let data;
   try { data = await api('GET', '/quotas'); } catch (err) { showError(err); return; }
+  $('quota-in-effect').textContent = data.in_effect ? JSON.stringify(data.in_effect, null, 2) : 'not reported yet';
+  if (!formToo) return; // a refresh never overwrites what the operator is typing
   const o = data.overrides;
   fill('quota-per-user', o.per_user);
   fill('quota-total', o.total);
   for (const pool of POOLS) fill(`quota-pool-${pool}`, (o.per_pool || {})[pool]);
-  $('quota-in-effect').textContent = data.in_effect ? JSON.stringify(data.in_effect, null, 2) : 'not reported yet';
   $('quotas').dataset.loaded = 'true';
 }
 
@@ -318,6 +319,7 @@ $('quota-form').addEventListener('submit', async (ev) => {
 setInterval(() => {
   if ($('console').hidden) return;
   if (current === 'pools') loadPools();
+  if (current === 'quotas') loadQuotas(false);
   if (current === 'tasks' && openTask) openDetail(openTask);
   if (current === 'tasks' && $('tasks').dataset.loaded && !cursor) loadTasks(false);
 }, REFRESH_MS);

@@ -22,9 +22,10 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
+from mediacraft.shared.adapters.bus.memory import MemoryBus
 from mediacraft.shared.messages import Envelope, RunJob
 from mediacraft.shared.object_keys import attempt_prefix
-from mediacraft.shared.tasks import Task, TaskError, TaskStatus, TaskType
+from mediacraft.shared.tasks import Task, TaskError, TaskStatus
 from mediacraft.shared.topology import DEAD_LETTERS
 from tests.e2e.ui.conftest import DESKTOP, watch_for_page_errors
 from tests.e2e.ui.helpers import expect
@@ -199,6 +200,7 @@ def test_a_dead_letter_is_listed_with_its_reason_and_replayed(
     parked = Envelope.wrap(job, correlation_id=failed.task_id)
     death = {"queue": "jobs.generate", "reason": "delivery_limit", "count": 5, "exchange": "mediacraft.jobs"}
     bus = ops_product.standalone.adapters.bus
+    assert isinstance(bus, MemoryBus)  # the single-process mode's bus
     on_product(ops_product, bus.publish_raw("", DEAD_LETTERS, parked.to_bytes(), headers={"x-death": [death]}))
 
     console.get_by_role("tab", name="Dead letters").click()

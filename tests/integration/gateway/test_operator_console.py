@@ -352,7 +352,8 @@ async def test_dead_letters_are_listed_with_their_reason_and_replayed(console: G
             "replayed": [parked_job.message_id], "tasks_retried": [failed.task_id], "unreplayable": [],
             "not_found": ["gone"],
         }  # fmt: skip
-        for bad in ({}, {"message_ids": []}, {"message_ids": "all"}, {"message_ids": [3]}):
+        bad_bodies: list[dict[str, Any]] = [{}, {"message_ids": []}, {"message_ids": "all"}, {"message_ids": [3]}]
+        for bad in bad_bodies:
             envelope(await client.post("/ops/api/dead-letters/replay", json=bad), 422, "invalid_input")
 
         left = envelope(await client.get("/ops/api/dead-letters"), 200)["data"]

@@ -1,12 +1,13 @@
-"""The operator console in the browser, against the whole product in one process (embedded bus,
-store and objects; real workers): nothing without the operator credential; a failed task found by
-its error code and retried; a dead letter replayed; a quota changed and obeyed by the next dispatch;
-a running task cancelled.
+"""The operator console in the browser, against the whole product with real workers: nothing
+without the operator credential; a failed task found by its error code and retried; a dead letter
+replayed; a quota changed and obeyed by the next dispatch; a running task cancelled.
 
-The failed task and the parked job are put in place the way an outage leaves them (a task failed
-with the generation service's error code; a job parked in dead.letters after its delivery limit,
-its task failed by the scheduler): making the backend fail is test_retry_and_expiry.py's subject,
-and parking a job that keeps failing is the bus suite's.
+Each test runs against the product in this process (embedded adapters), then against the local
+stack (RabbitMQ, SeaweedFS, a process per service). The failed task and the parked job are put in
+place the way an outage leaves them (a task failed with the generation service's error code; a job
+parked in dead.letters after its delivery limit, its task failed by the scheduler): making the
+backend fail is test_retry_and_expiry.py's subject, and parking a job that keeps failing is the
+bus suite's.
 """
 
 from __future__ import annotations
@@ -14,19 +15,24 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+import aio_pika
 import httpx
 import pytest
 
 from mediacraft.shared.adapters.bus.memory import MemoryBus
+from mediacraft.shared.adapters.store.sqlite import SqliteStore
 from mediacraft.shared.messages import Envelope, RunJob
 from mediacraft.shared.object_keys import attempt_prefix
 from mediacraft.shared.tasks import Task, TaskError, TaskStatus
 from mediacraft.shared.topology import DEAD_LETTERS
+from tests.e2e.flows.conftest import launch
+from tests.e2e.flows.product import STACK, ProductProcess
 from tests.e2e.ui.conftest import DESKTOP, watch_for_page_errors
 from tests.e2e.ui.helpers import expect
 from tests.fixtures.served_product import ServedProduct, environment
@@ -36,24 +42,107 @@ TOKEN = "console-browser-test-token-0123456789"
 T = TypeVar("T")
 
 
-@pytest.fixture(scope="module")
-def ops_product(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedProduct]:
-    """The product with its operator console on (a token), quotas at their defaults."""
-    with environment({"MEDIACRAFT_OPERATOR_TOKEN": TOKEN, "MEDIACRAFT_POOLS_RECORD_SECONDS": "0.5"}):
+class ConsoleProduct:
+    """The product under test, and a way to put things in its store and its dead letters."""
+
+    url: str
+
+    def insert(self, task: Task) -> Task:
+        raise NotImplementedError
+
+    def get(self, task_id: str) -> Task | None:
+        raise NotImplementedError
+
+    def park(self, body: bytes, headers: dict[str, Any]) -> None:
+        """Put a message in dead.letters as the broker parks one."""
+        raise NotImplementedError
+
+
+class InProcess(ConsoleProduct):
+    """The single-process product on a thread of this test process (embedded adapters)."""
+
+    def __init__(self, served: ServedProduct) -> None:
+        self.served, self.url = served, served.url
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        assert self.served._loop is not None
+        return asyncio.run_coroutine_threadsafe(coro, self.served._loop).result(timeout=30)
+
+    def insert(self, task: Task) -> Task:
+        return self._run(self.served.standalone.adapters.store.insert(task))
+
+    def get(self, task_id: str) -> Task | None:
+        return self._run(self.served.standalone.adapters.store.get(task_id))
+
+    def park(self, body: bytes, headers: dict[str, Any]) -> None:
+        bus = self.served.standalone.adapters.bus
+        assert isinstance(bus, MemoryBus)  # the single-process mode's bus
+        self._run(bus.publish_raw("", DEAD_LETTERS, body, headers=headers))
+
+
+class Stack(ConsoleProduct):
+    """The local stack: every service its own process, on a RabbitMQ vhost and a SeaweedFS bucket,
+    the store a SQLite file under its data dir (opened here beside the services, as WAL allows)."""
+
+    def __init__(self, process: ProductProcess) -> None:
+        self.process, self.url = process, process.url
+        self.bus_url = process.settings["MEDIACRAFT_BUS_URL"]
+
+    async def _with_store(self, use: Callable[[SqliteStore], Awaitable[T]]) -> T:
+        store = SqliteStore(self.process.data_dir / "mediacraft.db")
+        await store.start()
+        try:
+            return await use(store)
+        finally:
+            await store.close()
+
+    @staticmethod
+    def _run(coro: Coroutine[Any, Any, T]) -> T:
+        # on a thread of its own: Playwright's sync API keeps an event loop running on this one
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(asyncio.run, coro).result(timeout=30)
+
+    def insert(self, task: Task) -> Task:
+        return self._run(self._with_store(lambda store: store.insert(task)))
+
+    def get(self, task_id: str) -> Task | None:
+        return self._run(self._with_store(lambda store: store.get(task_id)))
+
+    def park(self, body: bytes, headers: dict[str, Any]) -> None:
+        async def publish() -> None:
+            connection = await aio_pika.connect(self.bus_url)
+            async with connection:
+                channel = await connection.channel()
+                message = aio_pika.Message(body, headers=headers, delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
+                await channel.default_exchange.publish(message, routing_key=DEAD_LETTERS)
+
+        self._run(publish())
+
+
+CONSOLE_SETTINGS = {"MEDIACRAFT_OPERATOR_TOKEN": TOKEN, "MEDIACRAFT_POOLS_RECORD_SECONDS": "0.5"}
+
+
+@pytest.fixture(scope="module", params=["in-process", STACK])
+def ops_product(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleProduct]:
+    """The product with its operator console on (a token), quotas at their defaults: in this process,
+    then as the local stack (RabbitMQ, SeaweedFS, a process per service)."""
+    if request.param == STACK:
+        process = launch(request, STACK, tmp_path_factory.mktemp("console-stack"), CONSOLE_SETTINGS)
+        process.start()
+        try:
+            yield Stack(process)
+        finally:
+            process.stop()
+        return
+    with environment(CONSOLE_SETTINGS):
         served = ServedProduct(tmp_path_factory.mktemp("ui-console"), name="ui-console")
     served.start()
-    yield served
+    yield InProcess(served)
     served.stop()
 
 
-def on_product(product: ServedProduct, coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine on the product's own event loop (its adapters live there)."""
-    assert product._loop is not None
-    return asyncio.run_coroutine_threadsafe(coro, product._loop).result(timeout=30)
-
-
 @pytest.fixture
-def visitor(ops_product: ServedProduct) -> Iterator[httpx.Client]:
+def visitor(ops_product: ConsoleProduct) -> Iterator[httpx.Client]:
     """A person using the product's API (their own identity cookie)."""
     with httpx.Client(base_url=ops_product.url, timeout=10) as client:
         yield client
@@ -76,7 +165,7 @@ def wait_for(visitor: httpx.Client, task_id: str, status: str, timeout: float = 
 
 
 @pytest.fixture
-def console(browser: Any, ops_product: ServedProduct) -> Iterator[Any]:
+def console(browser: Any, ops_product: ConsoleProduct) -> Iterator[Any]:
     """The console's page in a fresh browser context, signed in with the operator token."""
     ctx = browser.new_context(base_url=ops_product.url, viewport=DESKTOP, locale="en-GB")
     problems = watch_for_page_errors(ctx)
@@ -106,10 +195,9 @@ def find_task(page: Any, **fields: str) -> Any:
     return detail
 
 
-def seed_failed_copy(product: ServedProduct, of: str, *, code: str, message: str) -> Task:
+def seed_failed_copy(product: ConsoleProduct, of: str, *, code: str, message: str) -> Task:
     """A failed task with the same owner, type and parameters as task `of`, as an outage leaves it."""
-    store = product.standalone.adapters.store
-    model = on_product(product, store.get(of))
+    model = product.get(of)
     assert model is not None
     now = model.created_at + timedelta(seconds=1)
     failed = Task(
@@ -118,13 +206,13 @@ def seed_failed_copy(product: ServedProduct, of: str, *, code: str, message: str
         attempts=4, retry_count=3, max_retries=3, error=TaskError(code=code, message=message, retryable=True),
         error_message=message, message=message,
     )  # fmt: skip
-    return on_product(product, store.insert(failed))
+    return product.insert(failed)
 
 
 IMAGE = {"prompt": "a lighthouse at dawn", "width": 256, "height": 256}
 
 
-def test_nothing_is_shown_or_done_without_the_operator_credential(browser: Any, ops_product: ServedProduct) -> None:
+def test_nothing_is_shown_or_done_without_the_operator_credential(browser: Any, ops_product: ConsoleProduct) -> None:
     ctx = browser.new_context(base_url=ops_product.url, viewport=DESKTOP, locale="en-GB")
     problems = watch_for_page_errors(ctx)
     try:
@@ -163,7 +251,7 @@ def test_nothing_is_shown_or_done_without_the_operator_credential(browser: Any, 
 
 
 def test_a_failed_task_is_found_by_its_error_code_and_retried(
-    console: Any, ops_product: ServedProduct, visitor: httpx.Client
+    console: Any, ops_product: ConsoleProduct, visitor: httpx.Client
 ) -> None:
     done = submit(visitor, "image_generation", IMAGE)
     wait_for(visitor, done, "completed")
@@ -186,7 +274,7 @@ def test_a_failed_task_is_found_by_its_error_code_and_retried(
 
 
 def test_a_dead_letter_is_listed_with_its_reason_and_replayed(
-    console: Any, ops_product: ServedProduct, visitor: httpx.Client
+    console: Any, ops_product: ConsoleProduct, visitor: httpx.Client
 ) -> None:
     done = submit(visitor, "image_generation", {**IMAGE, "prompt": "a parked job"})
     wait_for(visitor, done, "completed")
@@ -199,9 +287,7 @@ def test_a_dead_letter_is_listed_with_its_reason_and_replayed(
     )  # fmt: skip
     parked = Envelope.wrap(job, correlation_id=failed.task_id)
     death = {"queue": "jobs.generate", "reason": "delivery_limit", "count": 5, "exchange": "mediacraft.jobs"}
-    bus = ops_product.standalone.adapters.bus
-    assert isinstance(bus, MemoryBus)  # the single-process mode's bus
-    on_product(ops_product, bus.publish_raw("", DEAD_LETTERS, parked.to_bytes(), headers={"x-death": [death]}))
+    ops_product.park(parked.to_bytes(), {"x-death": [death]})
 
     console.get_by_role("tab", name="Dead letters").click()
     row = console.locator(f'#dead-rows tr[data-message-id="{parked.message_id}"]')
@@ -222,7 +308,7 @@ def test_a_dead_letter_is_listed_with_its_reason_and_replayed(
 
 
 def test_a_quota_changed_in_the_console_is_obeyed_by_the_next_dispatch(
-    console: Any, ops_product: ServedProduct, visitor: httpx.Client
+    console: Any, ops_product: ConsoleProduct, visitor: httpx.Client
 ) -> None:
     console.get_by_role("tab", name="Quotas").click()
     expect(console.locator("#quotas")).to_have_attribute("data-loaded", "true")
@@ -276,7 +362,7 @@ def test_a_running_task_is_cancelled_from_the_console(console: Any, visitor: htt
             visitor.post(f"/api/tasks/{running}/cancel")
 
 
-def test_the_console_page_needs_no_other_origin(ops_product: ServedProduct, tmp_path: Path) -> None:
+def test_the_console_page_needs_no_other_origin(ops_product: ConsoleProduct, tmp_path: Path) -> None:
     page = httpx.get(f"{ops_product.url}/ops/")
     assert page.status_code == 200
     assert "default-src 'self'" in page.headers["content-security-policy"]

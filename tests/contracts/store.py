@@ -652,6 +652,33 @@ class StoreContract:
         assert await store.get_record("quotas") == {"per_user": 3}
         assert await store.get_record("other") is None
 
+    async def test_history_is_kept_per_task_in_the_order_appended(self, store: Any) -> None:
+        assert await store.list_history("t1") == []
+        await store.append_history([{"task_id": "t1", "event": "dispatched", "attempt": 1}])
+        await store.append_history(
+            [
+                {"task_id": "t2", "event": "dispatched", "attempt": 1},
+                {"task_id": "t1", "event": "started", "attempt": 1, "worker": "w1"},
+                {"task_id": "t1", "event": "failed", "attempt": 1, "error": {"code": "x", "message": "m"}},
+            ]
+        )
+        await store.append_history([])
+        history = await store.list_history("t1")
+        assert [e["event"] for e in history] == ["dispatched", "started", "failed"]
+        assert history[1] == {"task_id": "t1", "event": "started", "attempt": 1, "worker": "w1"}
+        assert [e["event"] for e in await store.list_history("t1", limit=2)] == ["started", "failed"]
+        assert [e["event"] for e in await store.list_history("t2")] == ["dispatched"]
+
+    async def test_a_stale_users_tasks_take_their_history_with_them(self, store: Any, clock: FakeClock) -> None:
+        await store.create_user(User(user_id="gone", created_at=T0, last_accessed=T0))
+        old = await store.insert(make_task("gone", status=TaskStatus.EXPIRED))
+        await store.append_history([{"task_id": old.task_id, "event": "completed"}, {"task_id": "kept", "event": "x"}])
+
+        assert await store.delete_stale_user("gone", seen_before=T0 + timedelta(days=1)) == 1
+
+        assert await store.list_history(old.task_id) == []
+        assert len(await store.list_history("kept")) == 1
+
     async def test_delete(self, store: Any) -> None:
         task = await store.insert(make_task())
         assert await store.delete(task.task_id) is True

@@ -270,6 +270,11 @@ def test_a_failed_task_is_found_by_its_error_code_and_retried(
     expect(console.locator("#task-notice")).to_have_text("Retry requested")
     expect(detail).to_have_attribute("data-status", "completed", timeout=60_000)
     expect(history.locator("dt", has_text=re.compile("^Retries$")).locator("+ dd")).to_have_text("0")
+    # the attempt the retry made, as the scheduler recorded it: dispatched, started by a generation
+    # worker, completed
+    attempt = detail.locator("#d-attempts tr[data-attempt='5']")
+    expect(attempt.locator(".outcome")).to_have_text("completed")
+    expect(attempt.locator(".worker")).to_contain_text("generate")
     assert status_of(visitor, failed.task_id) == "completed"  # the owner sees it done too
 
 
@@ -355,6 +360,10 @@ def test_a_running_task_is_cancelled_from_the_console(console: Any, visitor: htt
         console.get_by_role("button", name="Cancel task").click()
         expect(console.locator("#task-notice")).to_have_text("Cancel requested")
         expect(detail).to_have_attribute("data-status", "cancelled", timeout=30_000)
+        attempt = detail.locator("#d-attempts tr[data-attempt='1']")
+        expect(attempt.locator(".outcome")).to_have_text("cancelled")
+        expect(attempt.locator(".worker")).to_contain_text("generate")
+        expect(detail.locator("#d-events")).to_contain_text("cancel_requested")
         expect(console.get_by_role("button", name="Cancel task")).to_be_disabled()
         assert status_of(visitor, running) == "cancelled"
     finally:

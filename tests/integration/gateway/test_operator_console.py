@@ -204,8 +204,40 @@ async def test_a_task_shows_its_full_history(console: Gateway) -> None:
         assert data["can"] == {"cancel": False, "retry": True, "prioritise": False}
         assert data["document"]["user_id"] == "alice"
 
+        assert data["attempts"] == [] and data["events"] == []
+
         envelope(await client.get(f"/ops/api/tasks/{uuid.uuid4()}"), 404, "not_found")
         envelope(await client.get("/ops/api/tasks/not-a-uuid"), 422, "invalid_task_id")
+
+
+async def test_a_task_shows_each_attempt_from_the_schedulers_history(console: Gateway) -> None:
+    task = await add(console, status=TaskStatus.COMPLETED, attempts=2)
+    lost = {"code": "worker_lost", "message": "The worker stopped answering", "retryable": True}
+
+    def at(seconds: int) -> str:
+        return (T0 + timedelta(seconds=seconds)).isoformat()
+
+    steps: list[dict[str, Any]] = [
+        {"event": "dispatched", "attempt": 1, "at": at(0)},
+        {"event": "started", "attempt": 1, "at": at(1), "worker": "host-a"},
+        {"event": "requeued_after_lost_worker", "attempt": 1, "at": at(61), "error": lost},
+        {"event": "dispatched", "attempt": 2, "at": at(62)},
+        {"event": "started", "attempt": 2, "at": at(63), "worker": "host-b"},
+        {"event": "completed", "attempt": 2, "at": at(73)},
+    ]
+    await console.store.append_history([{"task_id": task.task_id, **step} for step in steps])
+
+    async with console.client(headers=BEARER) as client:
+        data = envelope(await client.get(f"/ops/api/tasks/{task.task_id}"), 200)["data"]
+
+    first, second = data["attempts"]
+    assert (first["worker"], first["outcome"], first["seconds"], first["error"]) == (
+        "host-a", "worker lost, queued again", 60.0, lost,
+    )  # fmt: skip
+    assert (second["worker"], second["outcome"], second["seconds"], second["error"]) == (
+        "host-b", "completed", 10.0, None,
+    )  # fmt: skip
+    assert [e["event"] for e in data["events"]] == [s["event"] for s in steps]
 
 
 async def test_a_running_task_shows_the_worker_the_scheduler_heard(console: Gateway) -> None:

@@ -133,3 +133,41 @@ async def test_the_active_scheduler_writes_its_pool_figures(rig: SchedulerRig) -
     assert snapshot.quotas["per_user"] == 1
     assert snapshot.workers_by_task == {running: "w1"}
     assert await rig.scheduler.publish_pools() is False  # not due again yet
+
+
+async def test_each_step_of_a_task_is_written_to_its_history(rig: SchedulerRig) -> None:
+    task_id = await rig.submit("alice")
+    await rig.started(task_id)
+    await rig.fail(task_id, message="The encoder crashed.")
+    await rig.retry_comes_due(task_id)
+    await rig.started(task_id, attempt=2)
+    await rig.succeed(task_id, attempt=2)
+    await rig.started(task_id, attempt=1)  # a stale worker's news is no step of the task
+    await rig.scheduler.journal.flush()
+
+    history = await rig.store.list_history(task_id)
+
+    assert [(e["event"], e["attempt"]) for e in history] == [
+        ("dispatched", 1),
+        ("started", 1),
+        ("retry_scheduled", 1),
+        ("retry_due", 1),
+        ("dispatched", 2),
+        ("started", 2),
+        ("completed", 2),
+    ]
+    assert history[1]["worker"] == "w1"
+    assert history[2]["error"] == {"code": "encoder_crashed", "message": "The encoder crashed.", "retryable": True}
+    assert history[2]["next_retry_at"] is not None
+
+
+async def test_a_cancel_and_a_restart_are_in_the_history(rig: SchedulerRig) -> None:
+    task_id = await rig.submit("alice")
+    await rig.cancel(task_id)
+    await rig.worker_cancelled(task_id)
+    await rig.retry(task_id)
+    await rig.scheduler.journal.flush()
+
+    events = [e["event"] for e in await rig.store.list_history(task_id)]
+
+    assert events == ["dispatched", "cancel_requested", "cancelled", "restarted", "dispatched"]

@@ -29,6 +29,7 @@ from typing import Any
 
 from mediacraft.scheduler.controls import carry_out_requested, load_controlled
 from mediacraft.scheduler.handlers import HANDLERS
+from mediacraft.scheduler.journal import Journal
 from mediacraft.scheduler.lifecycle import Context, dispatch_ready
 from mediacraft.scheduler.metrics import SchedulerMetrics
 from mediacraft.scheduler.operator_commands import apply_stored_quotas
@@ -116,6 +117,8 @@ class SchedulerService:
         self.rules = Rules.from_settings(settings)
         self.state = SchedulerState(self.rules.quotas)
         self.publisher = Publisher(bus)
+        self.journal = Journal(store)
+        self.publisher.journal = self.journal
         self.metrics = metrics or SchedulerMetrics()
         self.ctx = Context(store, self.publisher, clock or SystemClock(), self.state, self.rules, metrics=self.metrics)
         # worker id -> (pool, loop time last heard from): for the workers-alive gauge
@@ -141,6 +144,7 @@ class SchedulerService:
     async def start(self) -> None:
         """Start consuming the inbox, watching parked jobs, ticking and refreshing queue positions."""
         await self.publisher.start()
+        await self.journal.start()
         self._processor = asyncio.get_running_loop().create_task(self._process_loop(), name="scheduler-inbox")
         self._dead_queue = await self.bus.declare_private_queue([(DEAD, "")])
         self._subscriptions.append(
@@ -184,6 +188,7 @@ class SchedulerService:
             item.done.cancel()
         self._pending = []
         await self.publisher.stop()
+        await self.journal.stop()
 
     @property
     def active(self) -> bool:
@@ -301,6 +306,8 @@ class SchedulerService:
             return
         self._workers_heard[event.worker_id] = (POOL_OF_TYPE[run.task_type], asyncio.get_running_loop().time())
         self._task_workers[event.task_id] = event.worker_id
+        if isinstance(event, JobStarted) and run.attempt == event.attempt:
+            self.journal.worker_started(event.task_id, event.attempt, event.worker_id, self.ctx.clock.now())
 
     def refresh_metrics(self) -> None:
         """Set the gauges from memory (on the event loop, between awaits: one consistent view).

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from mediacraft.gateway import controls
 from mediacraft.gateway.console.auth import Operator
+from mediacraft.gateway.console.views import detail
 from mediacraft.gateway.context import GatewayContext
 from mediacraft.gateway.envelope import ApiError
 from mediacraft.shared.dead_letters import Parked, RawBus, ReplayReport, list_parked, replay
@@ -65,6 +66,14 @@ async def task(ctx: GatewayContext, task_id: str) -> Task:
     if found is None:
         raise ApiError("not_found", "Task not found")
     return found
+
+
+async def record(ctx: GatewayContext, task_id: str) -> dict[str, Any]:
+    """One task's full record: the document, its history from the scheduler, the worker running it."""
+    found = await task(ctx, task_id)
+    worker = await worker_of(ctx, task_id)
+    events = await ctx.store.list_history(task_id)
+    return detail(found, now=ctx.clock.now(), worker=worker, events=events)
 
 
 async def cancel(ctx: GatewayContext, operator: Operator, task_id: str) -> controls.ControlAnswer:

@@ -163,10 +163,7 @@ async def search(request: Request) -> Response:
 async def task(request: Request, task_id: str) -> Response:
     """One task with its full record and history."""
     operator(request)
-    ctx = ctx_of(request)
-    found = await operations.task(ctx, checked_task_id(task_id))
-    worker = await operations.worker_of(ctx, found.task_id)
-    return answer(request, detail(found, now=ctx.clock.now(), worker=worker))
+    return answer(request, await operations.record(ctx_of(request), checked_task_id(task_id)))
 
 
 def _control(request: Request, done: ControlAnswer) -> Response:

@@ -69,12 +69,58 @@ def _trace_id(task: Task) -> str | None:
     return str(value) if value else None
 
 
-def detail(task: Task, *, now: datetime, worker: str | None) -> dict[str, Any]:
+ENDINGS = {
+    "completed": "completed",
+    "retry_scheduled": "retry scheduled",
+    "requeued_after_lost_worker": "worker lost, queued again",
+    "failed": "failed",
+    "cancelled": "cancelled",
+}
+
+
+def attempts(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each attempt from the scheduler's history entries: when it was dispatched, started (by which
+    worker) and ended, how, after how long, and with which error."""
+    by_attempt: dict[int, dict[str, Any]] = {}
+    for event in events:
+        number = event.get("attempt")
+        if not isinstance(number, int) or number < 1:
+            continue
+        item = by_attempt.setdefault(number, {"attempt": number, "worker": None, "outcome": None, "error": None})
+        name, at = event.get("event"), event.get("at")
+        if name == "dispatched":
+            item["dispatched_at"] = at
+        elif name == "started":
+            item["started_at"], item["worker"] = at, event.get("worker")
+        elif name in ENDINGS:
+            item["ended_at"], item["outcome"] = at, ENDINGS[name]
+            item["error"] = event.get("error")
+    for item in by_attempt.values():
+        begun = item.get("started_at") or item.get("dispatched_at")
+        item["seconds"] = _seconds(_parse(begun), _parse(item.get("ended_at")))
+    return [by_attempt[n] for n in sorted(by_attempt)]
+
+
+def _parse(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def detail(
+    task: Task, *, now: datetime, worker: str | None, events: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """The full record for the console: the stored document, its history, and what may be done."""
+    events = events or []
     return {
         **row(task),
         "document": task.to_doc(),
         "history": history(task, now=now, worker=worker),
+        "attempts": attempts(events),
+        "events": [{k: v for k, v in e.items() if k != "task_id"} for e in events],
         "can": {
             "cancel": task.status not in TERMINAL_STATUSES and task.status is not TaskStatus.CANCELLING,
             "retry": task.status in (TaskStatus.FAILED, TaskStatus.CANCELLED) and task.submitted_at is not None,

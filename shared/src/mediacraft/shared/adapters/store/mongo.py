@@ -12,7 +12,7 @@ makes this adapter order and round-trip exactly as the SQLite one does.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -104,6 +104,7 @@ class MongoStore:
         self._users: Any = None
         self._leases: Any = None
         self._records: Any = None
+        self._history: Any = None
         self._lifecycle = asyncio.Lock()
 
     @property
@@ -124,11 +125,13 @@ class MongoStore:
             self._tasks, self._users = tasks, users
             self._leases = db.get_collection("leases")
             self._records = db.get_collection("records")
+            self._history = db.get_collection("task_history")
+            await self._history.create_indexes([IndexModel([("task_id", ASCENDING), ("_id", ASCENDING)])])
 
     async def close(self) -> None:
         """Forget the collections; close the client if this store made it."""
         async with self._lifecycle:
-            self._tasks = self._users = self._leases = self._records = None
+            self._tasks = self._users = self._leases = self._records = self._history = None
             if self._owns_client and self._client is not None:
                 self._client.close()
                 self._client = None
@@ -391,6 +394,22 @@ class MongoStore:
         next_cursor = encode_cursor(to_us(items[-1].created_at), items[-1].task_id) if len(docs) > limit else None
         return Page(items=items, next_cursor=next_cursor)
 
+    async def append_history(self, entries: Sequence[Mapping[str, Any]]) -> None:
+        """Append history entries (one insert for all of them, in order)."""
+        if not entries:
+            return
+        if self._history is None:
+            raise RuntimeError("MongoStore is not started")
+        await self._history.insert_many([{"task_id": str(e["task_id"]), "entry": dict(e)} for e in entries])
+
+    async def list_history(self, task_id: str, *, limit: int = 200) -> list[dict[str, Any]]:
+        """The task's latest `limit` history entries, oldest first (ObjectIds grow with each insert)."""
+        if self._history is None:
+            raise RuntimeError("MongoStore is not started")
+        found = self._history.find({"task_id": task_id}).sort([("_id", DESCENDING)]).limit(check_limit(limit))
+        docs = await found.to_list(length=None)
+        return [doc["entry"] for doc in reversed(docs)]
+
     async def get_record(self, name: str) -> dict[str, Any] | None:
         """The named record, or None."""
         if self._records is None:
@@ -472,7 +491,10 @@ class MongoStore:
         )
         if not gone.deleted_count:
             return None
+        ids = await self._task_collection().distinct("task_id", {"user_id": user_id, "status": expired})
         removed = await self._task_collection().delete_many({"user_id": user_id, "status": expired})
+        if ids and self._history is not None:
+            await self._history.delete_many({"task_id": {"$in": ids}})
         return int(removed.deleted_count)
 
     # leases

@@ -81,6 +81,12 @@ CREATE TABLE IF NOT EXISTS users (
     doc              TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS users_last_accessed ON users (last_accessed_us, user_id);
+CREATE TABLE IF NOT EXISTS task_history (
+    seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+    task_id TEXT NOT NULL,
+    entry   TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS task_history_task ON task_history (task_id, seq);
 CREATE TABLE IF NOT EXISTS records (
     name  TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -446,6 +452,26 @@ class SqliteStore:
         next_cursor = encode_cursor(to_us(items[-1].created_at), items[-1].task_id) if len(rows) > limit else None
         return Page(items=items, next_cursor=next_cursor)
 
+    async def append_history(self, entries: Sequence[Mapping[str, Any]]) -> None:
+        """Append history entries, in order."""
+        if not entries:
+            return
+        # one multi-row statement per chunk: one commit (one sync of the WAL), not one per entry
+        for start in range(0, len(entries), 400):
+            chunk = entries[start : start + 400]
+            values: list[Any] = []
+            for entry in chunk:
+                values += [str(entry["task_id"]), json.dumps(dict(entry))]
+            marks = ", ".join("(?, ?)" for _ in chunk)
+            await self._rows(f"INSERT INTO task_history (task_id, entry) VALUES {marks}", values)
+
+    async def list_history(self, task_id: str, *, limit: int = 200) -> list[dict[str, Any]]:
+        """The task's latest `limit` history entries, oldest first."""
+        rows = await self._rows(
+            "SELECT entry FROM task_history WHERE task_id = ? ORDER BY seq DESC LIMIT ?", (task_id, check_limit(limit))
+        )
+        return [json.loads(row[0]) for row in reversed(rows)]
+
     async def get_record(self, name: str) -> dict[str, Any] | None:
         """The named record, or None."""
         rows = await self._rows("SELECT value FROM records WHERE name = ?", (name,))
@@ -527,7 +553,13 @@ class SqliteStore:
         )
         if not gone:
             return None
-        removed = await self._rows("DELETE FROM tasks WHERE user_id = ? AND status = ? RETURNING 1", (user_id, expired))
+        removed = await self._rows(
+            "DELETE FROM tasks WHERE user_id = ? AND status = ? RETURNING task_id", (user_id, expired)
+        )
+        ids = [row[0] for row in removed]
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            await self._rows(f"DELETE FROM task_history WHERE task_id IN ({_marks(chunk)})", chunk)
         return len(removed)
 
     # leases

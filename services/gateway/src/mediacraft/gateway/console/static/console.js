@@ -188,6 +188,29 @@ function renderDetail(d) {
     dd.textContent = value === null || value === undefined ? '—' : String(value);
     dl.append(dt, dd);
   }
+  const attempts = $('d-attempts');
+  attempts.replaceChildren();
+  for (const a of d.attempts) {
+    const tr = document.createElement('tr');
+    tr.dataset.attempt = String(a.attempt);
+    cell(tr, a.attempt);
+    cell(tr, a.worker).className = 'worker';
+    cell(tr, a.dispatched_at);
+    cell(tr, a.started_at);
+    cell(tr, a.ended_at);
+    cell(tr, a.outcome).className = 'outcome';
+    cell(tr, a.seconds);
+    cell(tr, a.error ? `${a.error.code}: ${a.error.message}` : '').className = 'error';
+    attempts.appendChild(tr);
+  }
+  const steps = $('d-events');
+  steps.replaceChildren();
+  for (const e of d.events) {
+    const li = document.createElement('li');
+    const extra = e.worker ? ` by ${e.worker}` : e.error ? ` (${e.error.code})` : '';
+    li.textContent = `${e.at} ${e.event}, attempt ${e.attempt}${extra}`;
+    steps.appendChild(li);
+  }
   $('d-document').textContent = JSON.stringify(d.document, null, 2);
   $('do-cancel').disabled = !d.can.cancel;
   $('do-retry').disabled = !d.can.retry;

@@ -142,6 +142,14 @@ async def test_a_trusted_proxy_header_names_the_operator_when_configured(tmp_pat
         assert who == {"operator": "ada", "via": "header"}
         envelope(await client.get("/ops/api/session"), 401, "unauthorized")
         envelope(await client.get("/ops/api/session", headers={"X-Forwarded-User": ""}), 401)
+        # the proxy signs browsers in: another site's page cannot act through one
+        foreign = {"X-Forwarded-User": "ada", "Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}
+        envelope(await client.put("/ops/api/quotas", json={"per_user": 3}, headers=foreign), 403, "forbidden_origin")
+        assert await gw.store.get_record(QUOTAS_RECORD) is None
+        mine = {"X-Forwarded-User": "ada"}
+        assert envelope(await client.put("/ops/api/quotas", json={"per_user": 3}, headers=mine), 202)["data"]["sent"]
+        stored = await gw.store.get_record(QUOTAS_RECORD)
+        assert stored is not None and stored["updated_by"] == "ada"
         # no token configured: token sign-in is off, and a bearer is refused
         envelope(await client.post("/ops/api/session", json={"token": TOKEN}), 401, "unauthorized")
         envelope(await client.get("/ops/api/session", headers=BEARER), 401, "unauthorized")

@@ -8,8 +8,9 @@
   authenticating proxy (oauth2-proxy and the like, OIDC) and honoured only when that setting names
   it: the proxy must be the only way in and must drop the header from clients' requests.
 
-Unsafe requests carrying the cookie are refused when they come from another site (the same guard
-as the end-user API's), so a page elsewhere cannot act with an operator's browser.
+Unsafe requests signed in by the cookie or the proxy's header (a browser's, with the proxy's own
+cookie behind it) are refused when they come from another site (the same guard as the end-user
+API's), so a page elsewhere cannot act with an operator's browser.
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ def authenticate(request: Request, settings: GatewaySettings) -> Operator:
     if header is not None:
         name = request.headers.get(header, "").strip()
         if name:
+            check_same_site(request)  # the proxy signs a browser in with a cookie of its own
             return Operator(name[:200], "header")
     raise ApiError("unauthorized", "Operator sign-in required")
 

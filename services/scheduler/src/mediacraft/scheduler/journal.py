@@ -56,9 +56,9 @@ def entry_of(task: Task, previous: TaskStatus | None) -> dict[str, Any] | None:
         "attempt": task.attempts,
         "retry_count": task.retry_count,
     }
-    if task.status in (S.RETRYING, S.FAILED) or event == "requeued_after_lost_worker":
-        if task.error is not None:
-            entry["error"] = task.error.model_dump(mode="json")
+    ended_in_error = task.status in (S.RETRYING, S.FAILED) or event == "requeued_after_lost_worker"
+    if ended_in_error and task.error is not None:
+        entry["error"] = task.error.model_dump(mode="json")
     if task.next_retry_at is not None and task.status is S.RETRYING:
         entry["next_retry_at"] = task.next_retry_at.isoformat()
     return entry

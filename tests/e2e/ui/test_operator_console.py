@@ -346,6 +346,34 @@ def test_a_quota_changed_in_the_console_is_obeyed_by_the_next_dispatch(
         assert reset.status == 202
 
 
+def test_a_waiting_task_moved_to_the_front_starts_first(
+    console: Any, ops_product: ConsoleProduct, visitor: httpx.Client
+) -> None:
+    try:
+        paused = console.request.put("/ops/api/quotas", data={"per_pool": {"generate": 0}})
+        assert paused.status == 202
+        first = submit(visitor, "image_generation", {**IMAGE, "prompt": "first in line"})
+        with httpx.Client(base_url=ops_product.url, timeout=10) as other:
+            second = submit(other, "image_generation", {**IMAGE, "prompt": "moved to the front"})
+            detail = find_task(console, task_id=second)
+            expect(detail).to_have_attribute("data-status", "queued")
+
+            console.get_by_role("button", name="Move to front").click()
+            expect(console.locator("#task-notice")).to_have_text("Moved to the front of the line")
+            # one slot for the pool: the task moved to the front takes it, the first in line waits
+            lifted = console.request.put("/ops/api/quotas", data={"per_pool": {"generate": 1}})
+            assert lifted.status == 202
+            wait_for(other, second, "completed")
+            wait_for(visitor, first, "completed")
+            started = {
+                task_id: client.get(f"/api/tasks/{task_id}/status").json()["data"]["started_at"]
+                for client, task_id in ((visitor, first), (other, second))
+            }
+        assert started[second] < started[first]
+    finally:
+        assert console.request.put("/ops/api/quotas", data={}).status == 202
+
+
 def test_a_running_task_is_cancelled_from_the_console(console: Any, visitor: httpx.Client) -> None:
     # a 30 s 1080p video keeps the generation worker busy long enough to be cancelled
     config = {"prompt": "a long sunrise timelapse", "width": 1920, "height": 1080, "duration_seconds": 30, "fps": 30}

@@ -68,6 +68,9 @@ _TASK_INDEXES = [
     IndexModel([("status", ASCENDING), (_QUEUE_ORDER, ASCENDING), ("task_id", ASCENDING)], name="status_queue"),
     # only the few tasks with a requested control are in it (the scheduler's reconcile reads them)
     IndexModel([("task_id", ASCENDING)], name="control", partialFilterExpression={"control": {"$type": "object"}}),
+    # the operator console's search across users, newest first
+    IndexModel([(_CREATED, DESCENDING), ("task_id", DESCENDING)], name="created"),
+    IndexModel([("error.code", ASCENDING), (_CREATED, DESCENDING)], name="error_code", sparse=True),
 ]
 _CONTROLLED: dict[str, Any] = {"control": {"$type": "object"}}
 # Users are keyed by `_id`, which MongoDB always indexes uniquely; this names the lookup field too.

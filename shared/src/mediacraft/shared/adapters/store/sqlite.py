@@ -74,6 +74,7 @@ CREATE INDEX IF NOT EXISTS tasks_user_created ON tasks (user_id, created_at_us, 
 CREATE INDEX IF NOT EXISTS tasks_user_status ON tasks (user_id, status, hidden);
 CREATE INDEX IF NOT EXISTS tasks_user_fingerprint ON tasks (user_id, fingerprint, created_at_us);
 CREATE INDEX IF NOT EXISTS tasks_status_queue ON tasks (status, queue_order_us, task_id);
+CREATE INDEX IF NOT EXISTS tasks_created ON tasks (created_at_us, task_id);
 CREATE INDEX IF NOT EXISTS tasks_control ON tasks (task_id) WHERE json_type(doc, '$.control') = 'object';
 CREATE TABLE IF NOT EXISTS users (
     user_id          TEXT PRIMARY KEY,

@@ -25,6 +25,9 @@ from starlette.requests import Request
 from mediacraft.gateway.envelope import ApiError
 from mediacraft.gateway.origin import cross_site_reason
 from mediacraft.gateway.settings import GatewaySettings
+from mediacraft.shared.logging import get_logger
+
+log = get_logger("mediacraft.gateway.console")
 
 COOKIE_NAME = "mc_ops"
 COOKIE_PATH = "/ops"
@@ -78,6 +81,7 @@ def authenticate(request: Request, settings: GatewaySettings) -> Operator:
     if given is not None:
         if token is not None and token_matches(given, token):
             return Operator("token", "token")
+        refused(request, "bearer")
         raise ApiError("unauthorized", "The operator token is not valid")
     if token is not None and session_valid(request.cookies.get(COOKIE_NAME), token, now=time.time()):
         check_same_site(request)
@@ -89,6 +93,12 @@ def authenticate(request: Request, settings: GatewaySettings) -> Operator:
             check_same_site(request)  # the proxy signs a browser in with a cookie of its own
             return Operator(name[:200], "header")
     raise ApiError("unauthorized", "Operator sign-in required")
+
+
+def refused(request: Request, via: str) -> None:
+    """Log a wrong operator token (never the token itself), for an operator watching for guesses."""
+    client = request.client.host if request.client else "unknown"
+    log.warning("console.token_refused", via=via, client=client)
 
 
 def check_same_site(request: Request) -> None:

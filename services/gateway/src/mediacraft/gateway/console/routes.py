@@ -22,6 +22,7 @@ from mediacraft.gateway.console.auth import (
     Operator,
     authenticate,
     check_same_site,
+    refused,
     session_value,
     token_matches,
 )
@@ -77,6 +78,7 @@ async def sign_in(request: Request) -> Response:
     if settings.operator_token is None:
         raise ApiError("unauthorized", "Token sign-in is off: the console trusts the authenticating proxy")
     if not isinstance(given, str) or not token_matches(given, settings.operator_token):
+        refused(request, "sign-in")
         raise ApiError("unauthorized", "The operator token is not valid")
     hours = settings.operator_session_hours
     value = session_value(settings.operator_token, now=time.time(), hours=hours)

@@ -313,6 +313,7 @@ async function loadQuotas(formToo = true) {
   fill('quota-per-user', o.per_user);
   fill('quota-total', o.total);
   for (const pool of POOLS) fill(`quota-pool-${pool}`, (o.per_pool || {})[pool]);
+  $('quota-updated').textContent = o.updated_at ? `Last changed by ${o.updated_by || '?'} at ${o.updated_at}` : '';
   $('quotas').dataset.loaded = 'true';
 }
 

@@ -240,6 +240,10 @@ def test_nothing_is_shown_or_done_without_the_operator_credential(browser: Any, 
         page.get_by_role("button", name="Sign in").click()
         expect(page.locator("#console")).to_be_visible()
         expect(page.locator("#pool-rows tr")).to_have_count(3)
+        # every pool's workers are connected to its queue, idle ones included
+        for pool in ("watermark", "merge", "generate"):
+            expect(page.locator(f'#pool-rows tr[data-pool="{pool}"] .consumers')).to_have_text(re.compile("^[1-9]"))
+        expect(page.locator("#broker-queues")).to_contain_text("dead letters:")
         expect(page.locator("#pools-age")).to_contain_text("Scheduler figures from")
 
         page.get_by_role("button", name="Sign out").click()

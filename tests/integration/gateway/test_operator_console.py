@@ -302,6 +302,12 @@ async def test_pools_show_the_schedulers_last_figures_and_their_age(console: Gat
         data = envelope(await client.get("/ops/api/pools"), 200)["data"]
         assert data["as_of"] is None and data["stale"] is True
         assert [p["pool"] for p in data["pools"]] == ["watermark", "merge", "generate"]
+        # what the broker holds: nothing waits, the harness's scheduler stand-in consumes its inbox
+        assert data["pools"][1]["queue"] == {"ready": 0, "consumers": 0}
+        assert data["queues"]["scheduler.inbox"]["consumers"] == 1
+        await console.bus.publish_raw("", DEAD_LETTERS, b"parked", headers={REASON_HEADER: "test"})
+        data = envelope(await client.get("/ops/api/pools"), 200)["data"]
+        assert data["queues"]["dead.letters"] == {"ready": 1, "consumers": 0}
 
         merge = PoolFigures(
             pool="merge", waiting=3, waiting_by_reason={"user_busy": 2, "queued": 1}, running=2, workers_alive=2,

@@ -20,13 +20,14 @@ from mediacraft.gateway.console.auth import Operator
 from mediacraft.gateway.console.views import detail
 from mediacraft.gateway.context import GatewayContext
 from mediacraft.gateway.envelope import ApiError
+from mediacraft.shared.adapters.bus.raw import QueueDepth
 from mediacraft.shared.dead_letters import Parked, RawBus, ReplayReport, list_parked, replay
 from mediacraft.shared.logging import get_logger
 from mediacraft.shared.messages import ApplyQuotas, PrioritiseTask
 from mediacraft.shared.operator_records import POOLS_RECORD, QUOTAS_RECORD, PoolsSnapshot, QuotaOverrides
 from mediacraft.shared.ports.bus import Bus
 from mediacraft.shared.tasks import POOL_OF_TYPE, Page, Task, TaskStatus, TaskType
-from mediacraft.shared.topology import COMMANDS, POOLS, SCHEDULER_KEY
+from mediacraft.shared.topology import COMMANDS, DEAD_LETTERS, POOLS, SCHEDULER_INBOX, SCHEDULER_KEY, job_queue
 
 log = get_logger("mediacraft.gateway.console")
 
@@ -107,16 +108,42 @@ async def prioritise(ctx: GatewayContext, operator: Operator, task_id: str) -> T
 # --- pools ------------------------------------------------------------------------------------------
 
 
+async def queue_depths(bus: Bus) -> dict[str, dict[str, int] | None]:
+    """Ready messages and consumers of each job queue, the scheduler inbox and dead.letters, as the
+    broker counts them now (None for a queue it did not answer about)."""
+    depth = getattr(bus, "queue_depth", None)
+    names = [job_queue(pool) for pool in POOLS] + [SCHEDULER_INBOX, DEAD_LETTERS]
+    found: dict[str, dict[str, int] | None] = dict.fromkeys(names)
+    if depth is None:
+        return found
+    for name in names:
+        try:
+            counted: QueueDepth = await depth(name)
+        except Exception as exc:  # the broker is down or slow: the page says so, the rest still shows
+            log.warning("console.queue_depth_failed", queue=name, error=repr(exc))
+            continue
+        found[name] = {"ready": counted.ready, "consumers": counted.consumers}
+    return found
+
+
 async def pools(ctx: GatewayContext) -> dict[str, Any]:
-    """The active scheduler's last pool figures, with their age and the task types of each pool."""
+    """The active scheduler's last pool figures, with their age, the task types of each pool, and
+    what the broker holds for each (jobs not yet taken, consumers: the worker runtimes connected)."""
     record = await ctx.store.get_record(POOLS_RECORD)
     types = {pool: sorted(t.value for t, p in POOL_OF_TYPE.items() if p == pool) for pool in POOLS}
+    queues = await queue_depths(ctx.bus)
+    broker = {"queues": queues}
     if record is None:
-        return {"pools": [{"pool": p, "task_types": types[p]} for p in POOLS], "as_of": None, "stale": True}
+        rows = [{"pool": p, "task_types": types[p], "queue": queues[job_queue(p)]} for p in POOLS]
+        return {"pools": rows, "as_of": None, "stale": True, **broker}
     snapshot = PoolsSnapshot.model_validate(record)
     age = (ctx.clock.now() - snapshot.written_at).total_seconds()
     return {
-        "pools": [{**p.model_dump(mode="json"), "task_types": types.get(p.pool, [])} for p in snapshot.pools],
+        **broker,
+        "pools": [
+            {**p.model_dump(mode="json"), "task_types": types.get(p.pool, []), "queue": queues.get(job_queue(p.pool))}
+            for p in snapshot.pools
+        ],
         "as_of": snapshot.written_at.isoformat(),
         "age_seconds": round(max(0.0, age), 1),
         "stale": age > STALE_AFTER_SECONDS,

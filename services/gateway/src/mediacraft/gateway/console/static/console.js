@@ -109,9 +109,15 @@ async function loadPools() {
     cell(tr, reasons).className = 'reasons';
     cell(tr, p.running ?? '').className = 'running';
     cell(tr, p.workers_alive ?? '').className = 'workers';
+    cell(tr, p.queue ? p.queue.ready : '?').className = 'queued-jobs';
+    cell(tr, p.queue ? p.queue.consumers : '?').className = 'consumers';
     tr.title = (p.workers || []).join('\n');
     rows.appendChild(tr);
   }
+  const q = data.queues || {};
+  const count = (name) => (q[name] ? q[name].ready : '?');
+  $('broker-queues').textContent =
+    `Scheduler inbox: ${count('scheduler.inbox')} waiting · dead letters: ${count('dead.letters')}`;
 }
 
 // --- tasks -------------------------------------------------------------------------------------------

@@ -37,7 +37,18 @@ MAX_PARKED = 1000
 # a snapshot older than this says the scheduler is silent (none active, or it cannot write)
 STALE_AFTER_SECONDS = 15.0
 
-_turns = asyncio.Lock()  # one turn through dead.letters at a time per process: turns must not interleave
+_TURNS = "_console_dead_letter_turns"
+
+
+def _turns(ctx: GatewayContext) -> asyncio.Lock:
+    """One turn through dead.letters at a time per gateway: two turns must not interleave (each
+    would take the other's marked messages for strangers). Kept on the context, so on its loop.
+    Two replicas listing at the same moment may each show a message twice; none is lost."""
+    lock: asyncio.Lock | None = getattr(ctx, _TURNS, None)
+    if lock is None:
+        lock = asyncio.Lock()
+        setattr(ctx, _TURNS, lock)
+    return lock
 
 
 # --- tasks ------------------------------------------------------------------------------------------
@@ -219,14 +230,14 @@ def parked_view(parked: Parked) -> dict[str, Any]:
 
 async def dead_letters(ctx: GatewayContext) -> list[dict[str, Any]]:
     """Every parked message (up to MAX_PARKED), oldest first, left where it was."""
-    async with _turns:
+    async with _turns(ctx):
         found = await list_parked(raw_bus(ctx.bus), limit=MAX_PARKED)
     return [parked_view(p) for p in found]
 
 
 async def replay_dead_letters(ctx: GatewayContext, operator: Operator, message_ids: list[str]) -> ReplayReport:
     """Send the named parked messages back where they came from (a parked job: its task is retried)."""
-    async with _turns:
+    async with _turns(ctx):
         report = await replay(raw_bus(ctx.bus), message_ids=message_ids, limit=MAX_PARKED)
     log.info(
         "console.dead_letters_replayed", operator=operator.name, asked=message_ids,

@@ -82,6 +82,7 @@ function select(name) {
   }
   showError(null);
   if (name === 'pools') loadPools();
+  if (name === 'tasks' && !$('tasks').dataset.loaded) loadTasks(false); // the newest tasks first
   if (name === 'dead') loadDead();
   if (name === 'quotas') loadQuotas();
 }
@@ -132,9 +133,13 @@ function query(extra) {
   return '/tasks?' + params.toString();
 }
 
+let tasksAsked = 0; // only the answer to the latest request is shown (a search overtakes a refresh)
+
 async function loadTasks(append) {
+  const mine = ++tasksAsked;
   let data;
   try { data = await api('GET', query(append ? cursor : null)); } catch (err) { showError(err); return; }
+  if (mine !== tasksAsked) return;
   showError(null);
   const rows = $('task-rows');
   if (!append) rows.replaceChildren();
@@ -231,7 +236,12 @@ function renderDetail(d) {
 async function openDetail(taskId) {
   openTask = taskId;
   for (const tr of document.querySelectorAll('#task-rows tr')) tr.classList.toggle('selected', tr.dataset.taskId === taskId);
-  try { renderDetail(await api('GET', `/tasks/${taskId}`)); } catch (err) { showError(err); }
+  try {
+    const d = await api('GET', `/tasks/${taskId}`);
+    if (openTask === taskId) renderDetail(d); // another task was opened meanwhile: not this one
+  } catch (err) {
+    showError(err);
+  }
 }
 
 async function act(action, done) {

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import pytest
 
+from mediacraft.shared.adapters.bus.raw import QueueDepth
 from mediacraft.shared.errors import InvalidInput, RetryableError
 from mediacraft.shared.messages import CancelJob, JobStarted, ProbeMessage, SubmitTask, UserCreated
 from mediacraft.shared.messages.envelope import Envelope
@@ -252,6 +253,25 @@ class BusContract:
     async def test_get_is_refused_on_a_single_active_consumer_queue(self, bus: Any) -> None:
         with pytest.raises(ValueError):
             await bus.get(SCHEDULER_INBOX)
+
+    async def test_queue_depth_counts_the_messages_waiting_and_the_consumers(self, bus: Any) -> None:
+        assert await bus.queue_depth(JOB_QUEUE) == QueueDepth(ready=0, consumers=0)
+        for n in range(3):
+            await bus.publish(JOBS, POOL, probe(n))
+
+        async def three_waiting() -> bool:
+            return await bus.queue_depth(JOB_QUEUE) == QueueDepth(ready=3, consumers=0)
+
+        await eventually(three_waiting, what="three messages counted")
+        await bus.consume(job_queue("watermark"), Inbox())
+
+        async def one_consumer() -> bool:
+            return (await bus.queue_depth(job_queue("watermark"))).consumers == 1
+
+        await eventually(one_consumer, what="the consumer counted")
+        assert await bus.queue_depth(SCHEDULER_INBOX) is not None  # single-active-consumer queues too
+        with pytest.raises(ValueError):
+            await bus.queue_depth("jobs.no-such-pool")
 
     async def test_consuming_a_queue_that_does_not_exist_is_refused(self, bus: Any) -> None:
         with pytest.raises(ValueError):

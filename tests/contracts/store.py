@@ -626,6 +626,71 @@ class StoreContract:
         assert deleted == ids(drafts)
         assert await store.get(kept.task_id) == kept
 
+    async def test_search_across_users_by_every_filter(self, store: Any) -> None:
+        failed = await store.insert(
+            make_task(at=T0, status=TaskStatus.FAILED, error=TaskError(code="worker_lost", message="lost"))
+        )
+        hidden = await store.insert(
+            make_task(
+                "bob", at=T0 + timedelta(seconds=1), status=TaskStatus.FAILED, hidden=True,
+                error=TaskError(code="invalid_media", message="bad"),
+            )
+        )  # fmt: skip
+        merge = await store.insert(make_task("bob", at=T0 + timedelta(seconds=2), task_type=TaskType.VIDEO_MERGE))
+        queued = await store.insert(make_task("carol", at=T0 + timedelta(seconds=3), status=TaskStatus.QUEUED))
+
+        async def found(**filters: Any) -> list[str]:
+            return ids((await store.search_tasks(**filters)).items)
+
+        assert await found() == ids([queued, merge, hidden, failed])
+        assert await found(task_id=merge.task_id) == ids([merge])
+        assert await found(user_id="bob") == ids([merge, hidden])
+        assert await found(statuses=[TaskStatus.FAILED]) == ids([hidden, failed])
+        assert await found(statuses=[]) == []
+        assert await found(task_type=TaskType.VIDEO_MERGE) == ids([merge])
+        assert await found(error_code="worker_lost") == ids([failed])
+        assert await found(error_code="invalid_media", user_id="bob", statuses=["failed"]) == ids([hidden])
+        assert await found(error_code="nothing_like_it") == []
+        first = await store.search_tasks(limit=3)
+        rest = await store.search_tasks(limit=3, cursor=first.next_cursor)
+        assert ids(first.items) + ids(rest.items) == ids([queued, merge, hidden, failed])
+        assert rest.next_cursor is None
+
+    async def test_records_are_written_replaced_and_read_back(self, store: Any) -> None:
+        assert await store.get_record("quotas") is None
+        await store.put_record("quotas", {"per_user": 2, "per_pool": {"merge": 0}, "total": None})
+        assert await store.get_record("quotas") == {"per_user": 2, "per_pool": {"merge": 0}, "total": None}
+        await store.put_record("quotas", {"per_user": 3})
+        assert await store.get_record("quotas") == {"per_user": 3}
+        assert await store.get_record("other") is None
+
+    async def test_history_is_kept_per_task_in_the_order_appended(self, store: Any) -> None:
+        assert await store.list_history("t1") == []
+        await store.append_history([{"task_id": "t1", "event": "dispatched", "attempt": 1}])
+        await store.append_history(
+            [
+                {"task_id": "t2", "event": "dispatched", "attempt": 1},
+                {"task_id": "t1", "event": "started", "attempt": 1, "worker": "w1"},
+                {"task_id": "t1", "event": "failed", "attempt": 1, "error": {"code": "x", "message": "m"}},
+            ]
+        )
+        await store.append_history([])
+        history = await store.list_history("t1")
+        assert [e["event"] for e in history] == ["dispatched", "started", "failed"]
+        assert history[1] == {"task_id": "t1", "event": "started", "attempt": 1, "worker": "w1"}
+        assert [e["event"] for e in await store.list_history("t1", limit=2)] == ["started", "failed"]
+        assert [e["event"] for e in await store.list_history("t2")] == ["dispatched"]
+
+    async def test_a_stale_users_tasks_take_their_history_with_them(self, store: Any, clock: FakeClock) -> None:
+        await store.create_user(User(user_id="gone", created_at=T0, last_accessed=T0))
+        old = await store.insert(make_task("gone", status=TaskStatus.EXPIRED))
+        await store.append_history([{"task_id": old.task_id, "event": "completed"}, {"task_id": "kept", "event": "x"}])
+
+        assert await store.delete_stale_user("gone", seen_before=T0 + timedelta(days=1)) == 1
+
+        assert await store.list_history(old.task_id) == []
+        assert len(await store.list_history("kept")) == 1
+
     async def test_delete(self, store: Any) -> None:
         task = await store.insert(make_task())
         assert await store.delete(task.task_id) is True

@@ -17,6 +17,7 @@ from starlette.responses import Response
 
 from mediacraft.gateway import routes_ops, routes_projects, routes_tasks, routes_user, routes_videos
 from mediacraft.gateway.body_limits import body_rules
+from mediacraft.gateway.console import mount_console
 from mediacraft.gateway.context import GatewayContext, make_limiters
 from mediacraft.gateway.cookies import CookiePolicy, CookieSigner
 from mediacraft.gateway.docs_page import mount_docs
@@ -121,6 +122,7 @@ def create_app(
     app.include_router(routes_projects.router)
     app.include_router(routes_videos.router)
     app.include_router(routes_ops.router)
+    mount_console(app)  # the operator console under /ops (404 unless an operator credential is configured)
     if settings.docs_on:
         mount_docs(app, openapi_url="/openapi.json")
     mount_web_ui(app)  # the web UI at /, after the API so its routes never shadow one

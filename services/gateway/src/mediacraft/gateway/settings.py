@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
@@ -83,6 +84,11 @@ class GatewaySettings(BaseServiceSettings):
         " One more answers 429 too_many_drafts and creates nothing",
     )
 
+    @field_validator("operator_token", "operator_user_header", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("user_storage_quota_bytes", "max_open_drafts_per_user", mode="before")
     @classmethod
     def _none_turns_off(cls, value: object) -> object:
@@ -135,6 +141,22 @@ class GatewaySettings(BaseServiceSettings):
         "`invalid_host`. Empty: any host.",
     )
 
+    # The operator console at /ops/ (README "Operator console"): off while neither is set.
+    operator_token: str | None = Field(
+        default=None,
+        description="Bearer token of the operator console at /ops/ (at least 24 characters; the login form"
+        " turns it into a session cookie). Unset, and no operator header either: the console answers 404",
+    )
+    operator_user_header: str | None = Field(
+        default=None,
+        description="Request header, set by an authenticating proxy in front of the gateway, that names the"
+        " operator (e.g. `X-Forwarded-User`); honoured only when set here. The proxy must strip it from"
+        " clients' requests",
+    )
+    operator_session_hours: float = Field(
+        default=12.0, gt=0, le=24 * 30, description="How long an operator console login lasts."
+    )
+
     # Request bodies and slow or long-lived connections (every route; services/gateway/README.md, "Limits").
     max_json_body_bytes: int = Field(
         64 * 1024,
@@ -167,6 +189,10 @@ class GatewaySettings(BaseServiceSettings):
             raise ValueError("MEDIACRAFT_SSE_MAX_STREAMS_PER_USER must be at least 1")
         if self.merge_max_inputs < 2:
             raise ValueError("MEDIACRAFT_MERGE_MAX_INPUTS must be at least 2")
+        if self.operator_token is not None and len(self.operator_token) < 24:
+            raise ValueError("MEDIACRAFT_OPERATOR_TOKEN needs at least 24 characters")
+        if self.operator_user_header is not None and not re.fullmatch(r"[A-Za-z0-9-]{1,64}", self.operator_user_header):
+            raise ValueError("MEDIACRAFT_OPERATOR_USER_HEADER must be a header name (letters, digits, '-')")
         self.check_secrets()
         return self
 
@@ -187,6 +213,11 @@ class GatewaySettings(BaseServiceSettings):
         """The docs page is served: as set, else everywhere but production (it needs the schema)."""
         wanted = self.docs_enabled if self.docs_enabled is not None else self.is_development
         return wanted and self.openapi_enabled
+
+    @property
+    def console_on(self) -> bool:
+        """The operator console is served: a token or a trusted operator header is configured."""
+        return bool(self.operator_token or self.operator_user_header)
 
     @property
     def cache_path(self) -> Path:

@@ -42,10 +42,12 @@ class WaitingTask:
     message: str | None = field(default=None, compare=False)
     cancel_requested: bool = field(default=False, compare=False)
     ready_at: datetime | None = field(default=None, compare=False)  # when it became queued (None: submitted_at)
+    front: int | None = field(default=None, compare=False)  # moved to the front by an operator: the n-th time
 
     @property
     def key(self) -> tuple[float, int]:
-        return (self.submitted_at.timestamp(), self.seq)
+        # a task moved to the front sorts before every submission time, the latest move first
+        return (-float(self.front) if self.front is not None else self.submitted_at.timestamp(), self.seq)
 
 
 MAX_REMEMBERED_USERS = 100_000
@@ -66,6 +68,7 @@ class FairQueue:
         self._last_served: dict[str, int] = {}
         self._served_seq = itertools.count(1)
         self._seq = itertools.count(1)
+        self._fronts = itertools.count(1)
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -99,6 +102,21 @@ class FairQueue:
         line.pop(bisect.bisect_left(line, (task.key, task.task_id)))
         self._forget_if_empty(task.user_id, task.task_type)
         return task
+
+    def to_front(self, task_id: str) -> bool:
+        """Move a waiting task to the front: its user's turn comes next, and it leaves first in its
+        user's line (quotas still apply). False when the task is not waiting."""
+        task = self.remove(task_id)
+        if task is None:
+            return False
+        front = next(self._fronts)
+        task.front = front
+        self.push(task)
+        self._leave(task.user_id)
+        turn = (-front, next(self._seq), task.user_id)  # before every user, never served ones included
+        bisect.insort(self._turns, turn)
+        self._turn_of[task.user_id] = turn
+        return True
 
     def pop_next(self, user_ok: UserFilter, kind_ok: KindFilter) -> WaitingTask | None:
         """Remove and return the next task to start, or None when every waiting task is held."""

@@ -15,9 +15,11 @@ from mediacraft.scheduler import controls, lifecycle
 from mediacraft.scheduler.detections import on_detect, on_detection_finished, start_detections
 from mediacraft.scheduler.fairness import WaitingTask
 from mediacraft.scheduler.lifecycle import Context
+from mediacraft.scheduler.operator_commands import on_apply_quotas, on_prioritise
 from mediacraft.scheduler.recovery import reconcile, repair_due
 from mediacraft.shared.logging import get_logger
 from mediacraft.shared.messages import (
+    ApplyQuotas,
     CancelTask,
     DetectionFinished,
     DetectWatermarks,
@@ -28,6 +30,7 @@ from mediacraft.shared.messages import (
     JobStarted,
     JobSucceeded,
     Message,
+    PrioritiseTask,
     ReconcileTasks,
     RetryDue,
     RetryTask,
@@ -184,4 +187,6 @@ HANDLERS: dict[type[Message], Handler] = {
     JobCancelled: on_job_cancelled,
     DetectWatermarks: on_detect,
     DetectionFinished: on_detection_finished,
+    PrioritiseTask: on_prioritise,
+    ApplyQuotas: on_apply_quotas,
 }

@@ -62,6 +62,8 @@ class Publisher:
         self._batch = batch
         self._pump: asyncio.Task[None] | None = None
         self.dropped = 0
+        # told of every status change too (mediacraft.scheduler.journal), when the service sets one
+        self.journal: Any = None
 
     async def start(self) -> None:
         """Start the task-event pump."""
@@ -135,8 +137,10 @@ class Publisher:
         await self.bus.publish(exchange, key, envelope, mandatory=mandatory)
 
     def status_changed(self, task: Task, previous: TaskStatus | None, *, causation_id: str | None) -> None:
-        """Queue a task.status_changed event with the task as it now is."""
+        """Queue a task.status_changed event with the task as it now is (and its history entry)."""
         self._queue_event(TaskStatusChanged.of(task, previous), task.task_id, causation_id)
+        if self.journal is not None:
+            self.journal.status_changed(task, previous)
 
     def progressed(self, task: Task, *, causation_id: str | None) -> None:
         """Queue a task.progressed event."""

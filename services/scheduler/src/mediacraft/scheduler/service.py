@@ -29,8 +29,10 @@ from typing import Any
 
 from mediacraft.scheduler.controls import carry_out_requested, load_controlled
 from mediacraft.scheduler.handlers import HANDLERS
+from mediacraft.scheduler.journal import Journal
 from mediacraft.scheduler.lifecycle import Context, dispatch_ready
 from mediacraft.scheduler.metrics import SchedulerMetrics
+from mediacraft.scheduler.operator_commands import apply_stored_quotas
 from mediacraft.scheduler.publisher import Publisher
 from mediacraft.scheduler.queue_positions import standings
 from mediacraft.scheduler.quotas import Block, blocked_by
@@ -54,10 +56,11 @@ from mediacraft.shared.messages import (
     ReconcileTasks,
     RunJob,
 )
+from mediacraft.shared.operator_records import POOLS_RECORD, PoolFigures, PoolsSnapshot
 from mediacraft.shared.ports.bus import Bus, Incoming, Subscription
 from mediacraft.shared.ports.stores import TaskStore
 from mediacraft.shared.tasks import POOL_OF_TYPE, TaskStatus
-from mediacraft.shared.topology import DEAD, EVENTS, REASON_HEADER, SCHEDULER_INBOX
+from mediacraft.shared.topology import DEAD, EVENTS, POOLS, REASON_HEADER, SCHEDULER_INBOX
 from mediacraft.shared.tracing import SpanKind, continued, get_tracer
 
 log = get_logger("mediacraft.scheduler.service")
@@ -120,10 +123,14 @@ class SchedulerService:
         self.rules = Rules.from_settings(settings)
         self.state = SchedulerState(self.rules.quotas)
         self.publisher = Publisher(bus)
+        self.journal = Journal(store)
+        self.publisher.journal = self.journal
         self.metrics = metrics or SchedulerMetrics()
         self.ctx = Context(store, self.publisher, clock or SystemClock(), self.state, self.rules, metrics=self.metrics)
         # worker id -> (pool, loop time last heard from): for the workers-alive gauge
         self._workers_heard: dict[str, tuple[str, float]] = {}
+        self._task_workers: dict[str, str] = {}  # running task -> the worker last heard running it
+        self._pools_written: float | None = None  # loop time of the last `scheduler.pools` record
         self.lock = asyncio.Lock()  # a batch, or a reconcile's adoption, at a time
         self.seen = RecentIds(SEEN_IDS)
         self.takeover_gap = max(3 * settings.tick_seconds, 2.0)
@@ -143,6 +150,7 @@ class SchedulerService:
     async def start(self) -> None:
         """Start consuming the inbox, watching parked jobs, ticking and refreshing queue positions."""
         await self.publisher.start()
+        await self.journal.start()
         self._processor = asyncio.get_running_loop().create_task(self._process_loop(), name="scheduler-inbox")
         self._dead_queue = await self.bus.declare_private_queue([(DEAD, "")])
         self._subscriptions.append(
@@ -186,6 +194,7 @@ class SchedulerService:
             item.done.cancel()
         self._pending = []
         await self.publisher.stop()
+        await self.journal.stop()
 
     @property
     def active(self) -> bool:
@@ -320,6 +329,9 @@ class SchedulerService:
         if run is None:
             return
         self._workers_heard[event.worker_id] = (POOL_OF_TYPE[run.task_type], asyncio.get_running_loop().time())
+        self._task_workers[event.task_id] = event.worker_id
+        if isinstance(event, JobStarted) and run.attempt == event.attempt:
+            self.journal.worker_started(event.task_id, event.attempt, event.worker_id, self.ctx.clock.now())
 
     def refresh_metrics(self) -> None:
         """Set the gauges from memory (on the event loop, between awaits: one consistent view).
@@ -331,7 +343,12 @@ class SchedulerService:
         if not active:
             self.metrics.clear_lines()
             return
-        quotas, usage = self.rules.quotas, self.state.usage
+        waiting, running, alive = self._figures()
+        self.metrics.set_lines(waiting, running, alive, reasons=WAITING_REASONS)
+
+    def _figures(self) -> tuple[Counter[tuple[str, str]], Counter[str], Counter[str]]:
+        """Waiting tasks by (pool, reason), running ones by pool, workers heard from by pool."""
+        quotas, usage = self.state.quotas, self.state.usage
         waiting: Counter[tuple[str, str]] = Counter()
         reasons: dict[tuple[str, str], str] = {}  # the reason depends only on user and type
         for entry in self.state.waiting.tasks():
@@ -347,7 +364,45 @@ class SchedulerService:
             if heard < since:
                 del self._workers_heard[worker_id]
         alive = Counter(pool for pool, _ in self._workers_heard.values())
-        self.metrics.set_lines(waiting, running, alive, reasons=WAITING_REASONS)
+        return waiting, running, alive
+
+    async def publish_pools(self) -> bool:
+        """Write the `scheduler.pools` record for the operator console (the active replica only, at
+        most every `pools_record_seconds`); True when written."""
+        loop_now = asyncio.get_running_loop().time()
+        due = self._pools_written is None or loop_now - self._pools_written >= self.settings.pools_record_seconds
+        if not self.active or not due:
+            return False
+        waiting, running, alive = self._figures()
+        quotas = self.state.quotas
+        pools = [
+            PoolFigures(
+                pool=pool,
+                waiting=sum(n for (p, _), n in waiting.items() if p == pool),
+                waiting_by_reason={reason: n for (p, reason), n in waiting.items() if p == pool},
+                running=running[pool],
+                workers_alive=alive[pool],
+                workers=sorted(w for w, (p, _) in self._workers_heard.items() if p == pool),
+            )
+            for pool in POOLS
+        ]
+        snapshot = PoolsSnapshot(
+            written_at=self.ctx.clock.now(),
+            pools=pools,
+            quotas={"per_user": quotas.per_user, "total": quotas.total, "per_pool": dict(quotas.per_pool)},
+            running_total=self.state.usage.total,
+            workers_by_task=self._running_workers(),
+            waiting_total=len(self.state.waiting),
+        )
+        await self.ctx.store.put_record(POOLS_RECORD, snapshot.model_dump(mode="json"))
+        self._pools_written = loop_now
+        return True
+
+    def _running_workers(self) -> dict[str, str]:
+        """The worker of each running task (as far as heard); forgets tasks no longer running."""
+        for task_id in [t for t in self._task_workers if t not in self.state.running]:
+            del self._task_workers[task_id]
+        return dict(self._task_workers)
 
     async def _take_over(self) -> None:
         await self._guarded(self._rebuild)
@@ -355,6 +410,7 @@ class SchedulerService:
         self.takeovers += 1
 
     async def _rebuild(self) -> None:
+        await apply_stored_quotas(self.ctx)  # an operator's quotas hold from this replica's first dispatch
         await reconcile(self.ctx, takeover=True)
         # A cancel or retry recorded while no scheduler was listening (a broker outage, the
         # predecessor's death) is carried out now rather than at the next periodic reconcile; one
@@ -395,6 +451,10 @@ class SchedulerService:
                 await self._forward_parked_jobs()
             except Exception as exc:
                 log.warning("scheduler.dead_letter_watch_failed", error=repr(exc))
+            try:
+                await self.publish_pools()
+            except Exception as exc:  # the console shows the record's age: a missed write is visible
+                log.warning("scheduler.pools_record_failed", error=repr(exc))
             await asyncio.sleep(self.settings.tick_seconds)
 
     async def _forward_parked_jobs(self) -> None:
@@ -434,10 +494,19 @@ class SchedulerService:
             if not self.active:
                 continue
             try:
+                await self.reapply_quotas()
                 await self.adopt_lost_tasks()
                 await self.carry_out_lost_controls()
             except Exception as exc:
                 log.warning("scheduler.reconcile_failed", error=repr(exc))
+
+    async def reapply_quotas(self) -> bool:
+        """Apply the stored quota overrides if they changed without their command reaching us."""
+        async with self.lock:
+            changed = await apply_stored_quotas(self.ctx)
+            if changed:
+                await self._guarded(dispatch_ready, self.ctx)
+        return changed
 
     async def adopt_lost_tasks(self) -> int:
         """Find active tasks in the store that memory lacks (their message was lost) and schedule them."""
@@ -479,7 +548,7 @@ class SchedulerService:
         outside the inbox lock: each write is a compare-and-set on the version the line last saw,
         and a dispatch that loses to it re-reads and tries again.
         """
-        current = standings(self.state.waiting, self.rules.quotas, self.state.usage)
+        current = standings(self.state.waiting, self.state.quotas, self.state.usage)
         candidates = []
         for task_id, standing in current.items():
             entry = self.state.waiting.get(task_id)

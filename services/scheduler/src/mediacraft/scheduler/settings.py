@@ -52,6 +52,11 @@ class Settings(BaseServiceSettings):
     queue_position_refresh_seconds: float = Field(default=2.0, gt=0)
     queue_position_writes_per_refresh: int = Field(default=50, ge=0)
     inbox_prefetch: int = Field(default=256, ge=1)
+    pools_record_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="how often the active scheduler writes its pool figures for the operator console",
+    )
 
     metrics_host: str = Field(default="0.0.0.0", description="Interface of the scheduler metrics endpoint.")
     metrics_port: int = Field(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -142,6 +142,39 @@ class TaskStore(Protocol):
 
     async def delete(self, task_id: str) -> bool:
         """Remove a task record (drafts only, by cleanup); True when something was removed."""
+
+    async def search_tasks(
+        self,
+        *,
+        task_id: str | None = None,
+        user_id: str | None = None,
+        statuses: Collection[TaskStatus] | None = None,
+        task_type: TaskType | None = None,
+        error_code: str | None = None,
+        cursor: str | None = None,
+        limit: int = 20,
+    ) -> Page:
+        """All users' tasks matching every filter given (the operator console), hidden ones included.
+
+        Newest first by (created_at, task_id), keyset-paginated like `list_for_user`; `error_code`
+        matches the code of the task's last error (`error.code`).
+        """
+
+    async def append_history(self, entries: Sequence[Mapping[str, Any]]) -> None:
+        """Append entries to tasks' histories, each naming its `task_id` (JSON-able values).
+
+        A task's entries come back in the order they were appended. The scheduler is the one
+        writer; entries go when their task is removed with a stale user.
+        """
+
+    async def list_history(self, task_id: str, *, limit: int = 200) -> list[dict[str, Any]]:
+        """A task's history entries, oldest first: the latest `limit` of them."""
+
+    async def get_record(self, name: str) -> dict[str, Any] | None:
+        """A named record kept beside the tasks (runtime settings, published figures); None if unset."""
+
+    async def put_record(self, name: str, value: Mapping[str, Any]) -> None:
+        """Write (or replace) the named record: a JSON-able mapping."""
 
     async def ping(self) -> bool: ...
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from mediacraft.shared.adapters.bus import outcomes
 from mediacraft.shared.adapters.bus.outcomes import Action, Outcome
-from mediacraft.shared.adapters.bus.raw import RawMessage, check_gettable
+from mediacraft.shared.adapters.bus.raw import QueueDepth, RawMessage, check_gettable
 from mediacraft.shared.adapters.bus.routing import DEFAULT_EXCHANGE, binding_matches, redeliver_arguments
 from mediacraft.shared.adapters.bus.shutdown import finish
 from mediacraft.shared.clock import Clock, SystemClock
@@ -510,6 +510,12 @@ class MemoryBus:
         """Take the head of `queue` without a consumer (dead-letter inspection), None when empty."""
         self._check_open()
         return self._broker.take(queue)
+
+    async def queue_depth(self, queue: str) -> QueueDepth:
+        """Messages ready in `queue` and its consumers (ValueError: no such queue)."""
+        self._check_open()
+        found = self._broker.queue(queue)
+        return QueueDepth(ready=len(found.ready), consumers=len(found.consumers))
 
     async def ping(self) -> bool:
         """True while started and not closed."""

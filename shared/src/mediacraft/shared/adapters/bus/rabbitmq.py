@@ -39,7 +39,7 @@ from aiormq import spec
 
 from mediacraft.shared.adapters.bus import outcomes
 from mediacraft.shared.adapters.bus.outcomes import Action, Outcome
-from mediacraft.shared.adapters.bus.raw import RawMessage, check_gettable
+from mediacraft.shared.adapters.bus.raw import QueueDepth, RawMessage, check_gettable
 from mediacraft.shared.adapters.bus.routing import DEFAULT_EXCHANGE, redeliver_arguments
 from mediacraft.shared.adapters.bus.shutdown import finish
 from mediacraft.shared.errors import InvalidInput
@@ -455,6 +455,16 @@ class RabbitBus:
         return RawMessage(
             message.body, queue, exchange, routing_key, bool(message.redelivered), dict(message.headers or {})
         )
+
+    async def queue_depth(self, queue: str) -> QueueDepth:
+        """Messages ready in `queue` and its consumers, from a passive declare (ValueError: unknown)."""
+        self._spec(queue)
+        await self._connected()
+        # on the underlying channel: the robust channel answers a passive declare of a queue it
+        # declared itself from its cache, with the counts of that first declaration
+        channel = await self._admin_channel().get_underlay_channel()
+        result = await channel.queue_declare(queue=queue, passive=True)
+        return QueueDepth(ready=int(result.message_count or 0), consumers=int(result.consumer_count or 0))
 
     async def ping(self) -> bool:
         """True when the broker answers a round trip on this connection."""

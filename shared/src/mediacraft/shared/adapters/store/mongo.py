@@ -12,7 +12,7 @@ makes this adapter order and round-trip exactly as the SQLite one does.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -71,6 +71,9 @@ _TASK_INDEXES = [
     IndexModel([("status", ASCENDING), (_QUEUE_ORDER, ASCENDING), ("task_id", ASCENDING)], name="status_queue"),
     # only the few tasks with a requested control are in it (the scheduler's reconcile reads them)
     IndexModel([("task_id", ASCENDING)], name="control", partialFilterExpression={"control": {"$type": "object"}}),
+    # the operator console's search across users, newest first
+    IndexModel([(_CREATED, DESCENDING), ("task_id", DESCENDING)], name="created"),
+    IndexModel([("error.code", ASCENDING), (_CREATED, DESCENDING)], name="error_code", sparse=True),
 ]
 _CONTROLLED: dict[str, Any] = {"control": {"$type": "object"}}
 # Users are keyed by `_id`, which MongoDB always indexes uniquely; this names the lookup field too.
@@ -108,6 +111,8 @@ class MongoStore(MongoProjects, MongoVideos):
         self._users: Any = None
         self._leases: Any = None
         self._projects: Any = None
+        self._records: Any = None
+        self._history: Any = None
         self._lifecycle = asyncio.Lock()
 
     @property
@@ -133,11 +138,15 @@ class MongoStore(MongoProjects, MongoVideos):
             videos = db.get_collection("videos")
             await videos.create_indexes(VIDEO_INDEXES)
             self._videos = videos
+            self._records = db.get_collection("records")
+            self._history = db.get_collection("task_history")
+            await self._history.create_indexes([IndexModel([("task_id", ASCENDING), ("_id", ASCENDING)])])
 
     async def close(self) -> None:
         """Forget the collections; close the client if this store made it."""
         async with self._lifecycle:
             self._tasks = self._users = self._leases = self._projects = self._videos = None
+            self._records = self._history = None
             if self._owns_client and self._client is not None:
                 self._client.close()
                 self._client = None
@@ -363,6 +372,74 @@ class MongoStore(MongoProjects, MongoVideos):
         found = self._task_collection().find(query).sort([(_QUEUE_ORDER, ASCENDING), ("task_id", ASCENDING)])
         return [_task(doc) for doc in await found.limit(limit).to_list(length=limit)]
 
+    async def search_tasks(
+        self,
+        *,
+        task_id: str | None = None,
+        user_id: str | None = None,
+        statuses: Collection[TaskStatus] | None = None,
+        task_type: TaskType | None = None,
+        error_code: str | None = None,
+        cursor: str | None = None,
+        limit: int = 20,
+    ) -> Page:
+        """All users' tasks matching every filter, newest first by (created_at, task_id), keyset-paginated."""
+        limit = check_limit(limit)
+        query: dict[str, Any] = {}
+        if task_id is not None:
+            query["task_id"] = task_id
+        if user_id is not None:
+            query["user_id"] = user_id
+        if statuses is not None:
+            query["status"] = {"$in": status_values(statuses)}
+        if task_type is not None:
+            query["task_type"] = TaskType(task_type).value
+        if error_code is not None:
+            query["error.code"] = error_code
+        if cursor is not None:
+            created_at_us, after_id = decode_cursor(cursor)
+            query["$or"] = [
+                {_CREATED: {"$lt": created_at_us}},
+                {_CREATED: created_at_us, "task_id": {"$lt": after_id}},
+            ]
+        found = self._task_collection().find(query).sort([(_CREATED, DESCENDING), ("task_id", DESCENDING)])
+        docs = await found.limit(limit + 1).to_list(length=limit + 1)
+        items = [_task(doc) for doc in docs[:limit]]
+        next_cursor = encode_cursor(to_us(items[-1].created_at), items[-1].task_id) if len(docs) > limit else None
+        return Page(items=items, next_cursor=next_cursor)
+
+    async def append_history(self, entries: Sequence[Mapping[str, Any]]) -> None:
+        """Append history entries (one insert for all of them, in order)."""
+        if not entries:
+            return
+        if self._history is None:
+            raise RuntimeError("MongoStore is not started")
+        await self._history.insert_many([{"task_id": str(e["task_id"]), "entry": dict(e)} for e in entries])
+
+    async def list_history(self, task_id: str, *, limit: int = 200) -> list[dict[str, Any]]:
+        """The task's latest `limit` history entries, oldest first (ObjectIds grow with each insert)."""
+        if self._history is None:
+            raise RuntimeError("MongoStore is not started")
+        found = self._history.find({"task_id": task_id}).sort([("_id", DESCENDING)]).limit(check_limit(limit))
+        docs = await found.to_list(length=None)
+        return [doc["entry"] for doc in reversed(docs)]
+
+    async def get_record(self, name: str) -> dict[str, Any] | None:
+        """The named record, or None."""
+        if self._records is None:
+            raise RuntimeError("MongoStore is not started")
+        doc = await self._records.find_one({"_id": name})
+        if doc is None:
+            return None
+        value: dict[str, Any] = doc["value"]
+        return value
+
+    async def put_record(self, name: str, value: Mapping[str, Any]) -> None:
+        """Write or replace the named record."""
+        if self._records is None:
+            raise RuntimeError("MongoStore is not started")
+        await self._records.update_one({"_id": name}, {"$set": {"value": dict(value)}}, upsert=True)
+
     async def delete(self, task_id: str) -> bool:
         """Remove a task record; True when something was removed."""
         result = await self._task_collection().delete_one({"_id": task_id})
@@ -428,8 +505,11 @@ class MongoStore(MongoProjects, MongoVideos):
         )
         if not gone.deleted_count:
             return None
+        ids = await self._task_collection().distinct("task_id", {"user_id": user_id, "status": expired})
         removed = await self._task_collection().delete_many({"user_id": user_id, "status": expired})
         await self._project_collection().delete_many({"user_id": user_id})  # their projects go with them
+        if ids and self._history is not None:
+            await self._history.delete_many({"task_id": {"$in": ids}})
         return int(removed.deleted_count)
 
     # leases

@@ -77,6 +77,7 @@ CREATE INDEX IF NOT EXISTS tasks_user_created ON tasks (user_id, created_at_us, 
 CREATE INDEX IF NOT EXISTS tasks_user_status ON tasks (user_id, status, hidden);
 CREATE INDEX IF NOT EXISTS tasks_user_fingerprint ON tasks (user_id, fingerprint, created_at_us);
 CREATE INDEX IF NOT EXISTS tasks_status_queue ON tasks (status, queue_order_us, task_id);
+CREATE INDEX IF NOT EXISTS tasks_created ON tasks (created_at_us, task_id);
 CREATE INDEX IF NOT EXISTS tasks_control ON tasks (task_id) WHERE json_type(doc, '$.control') = 'object';
 CREATE TABLE IF NOT EXISTS users (
     user_id          TEXT PRIMARY KEY,
@@ -84,6 +85,16 @@ CREATE TABLE IF NOT EXISTS users (
     doc              TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS users_last_accessed ON users (last_accessed_us, user_id);
+CREATE TABLE IF NOT EXISTS task_history (
+    seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+    task_id TEXT NOT NULL,
+    entry   TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS task_history_task ON task_history (task_id, seq);
+CREATE TABLE IF NOT EXISTS records (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS leases (
     name       TEXT PRIMARY KEY,
     holder     TEXT NOT NULL,
@@ -437,6 +448,81 @@ class SqliteStore(SqliteProjects, SqliteVideos):
         sql = f"SELECT doc FROM tasks WHERE {where} ORDER BY queue_order_us, task_id LIMIT ?"
         return [_decode(row[0]) for row in await self._rows(sql, (*params, limit))]
 
+    async def search_tasks(
+        self,
+        *,
+        task_id: str | None = None,
+        user_id: str | None = None,
+        statuses: Collection[TaskStatus] | None = None,
+        task_type: TaskType | None = None,
+        error_code: str | None = None,
+        cursor: str | None = None,
+        limit: int = 20,
+    ) -> Page:
+        """All users' tasks matching every filter, newest first by (created_at, task_id), keyset-paginated."""
+        limit = check_limit(limit)
+        where: list[str] = ["1 = 1"]
+        params: list[Any] = []
+        for column, value in (("task_id", task_id), ("user_id", user_id)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if statuses is not None:
+            values = status_values(statuses)
+            if not values:
+                return Page(items=[])
+            where.append(f"status IN ({_marks(values)})")
+            params += values
+        if task_type is not None:
+            where.append("task_type = ?")
+            params.append(TaskType(task_type).value)
+        if error_code is not None:
+            where.append("json_extract(doc, '$.error.code') = ?")
+            params.append(error_code)
+        if cursor is not None:
+            where.append("(created_at_us, task_id) < (?, ?)")
+            params += decode_cursor(cursor)
+        sql = f"SELECT doc FROM tasks WHERE {' AND '.join(where)} ORDER BY created_at_us DESC, task_id DESC LIMIT ?"
+        rows = await self._rows(sql, (*params, limit + 1))
+        items = [_decode(row[0]) for row in rows[:limit]]
+        next_cursor = encode_cursor(to_us(items[-1].created_at), items[-1].task_id) if len(rows) > limit else None
+        return Page(items=items, next_cursor=next_cursor)
+
+    async def append_history(self, entries: Sequence[Mapping[str, Any]]) -> None:
+        """Append history entries, in order."""
+        if not entries:
+            return
+        # one multi-row statement per chunk: one commit (one sync of the WAL), not one per entry
+        for start in range(0, len(entries), 400):
+            chunk = entries[start : start + 400]
+            values: list[Any] = []
+            for entry in chunk:
+                values += [str(entry["task_id"]), json.dumps(dict(entry))]
+            marks = ", ".join("(?, ?)" for _ in chunk)
+            await self._rows(f"INSERT INTO task_history (task_id, entry) VALUES {marks}", values)
+
+    async def list_history(self, task_id: str, *, limit: int = 200) -> list[dict[str, Any]]:
+        """The task's latest `limit` history entries, oldest first."""
+        rows = await self._rows(
+            "SELECT entry FROM task_history WHERE task_id = ? ORDER BY seq DESC LIMIT ?", (task_id, check_limit(limit))
+        )
+        return [json.loads(row[0]) for row in reversed(rows)]
+
+    async def get_record(self, name: str) -> dict[str, Any] | None:
+        """The named record, or None."""
+        rows = await self._rows("SELECT value FROM records WHERE name = ?", (name,))
+        if not rows:
+            return None
+        value: dict[str, Any] = json.loads(rows[0][0])
+        return value
+
+    async def put_record(self, name: str, value: Mapping[str, Any]) -> None:
+        """Write or replace the named record."""
+        await self._rows(
+            "INSERT INTO records (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (name, json.dumps(dict(value))),
+        )
+
     async def delete(self, task_id: str) -> bool:
         """Remove a task record; True when something was removed."""
         return bool(await self._rows("DELETE FROM tasks WHERE task_id = ? RETURNING 1", (task_id,)))
@@ -503,8 +589,14 @@ class SqliteStore(SqliteProjects, SqliteVideos):
         )
         if not gone:
             return None
-        removed = await self._rows("DELETE FROM tasks WHERE user_id = ? AND status = ? RETURNING 1", (user_id, expired))
+        removed = await self._rows(
+            "DELETE FROM tasks WHERE user_id = ? AND status = ? RETURNING task_id", (user_id, expired)
+        )
         await self._rows("DELETE FROM projects WHERE user_id = ?", (user_id,))  # their projects go with them
+        ids = [row[0] for row in removed]
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            await self._rows(f"DELETE FROM task_history WHERE task_id IN ({_marks(chunk)})", chunk)
         return len(removed)
 
     # leases

@@ -24,7 +24,7 @@ from mediacraft.shared.messages import (
     RunJob,
 )
 from mediacraft.shared.operator_records import POOLS_RECORD, QUOTAS_RECORD, PoolFigures, PoolsSnapshot
-from mediacraft.shared.tasks import ControlKind, Task, TaskError, TaskStatus, TaskType
+from mediacraft.shared.tasks import POOL_OF_TYPE, ControlKind, Task, TaskError, TaskStatus, TaskType
 from mediacraft.shared.topology import DEAD_LETTERS, REASON_HEADER
 from tests.fixtures.waiting import eventually
 from tests.integration.gateway.conftest import embedded_gateway
@@ -320,7 +320,8 @@ async def test_pools_show_the_schedulers_last_figures_and_their_age(console: Gat
         [shown] = data["pools"]
         assert (shown["waiting"], shown["running"], shown["workers_alive"]) == (3, 2, 2)
         assert shown["waiting_by_reason"] == {"user_busy": 2, "queued": 1}
-        assert shown["task_types"] == ["video_merge"]
+        assert shown["task_types"] == [t.value for t, pool in POOL_OF_TYPE.items() if pool == "merge"]
+        assert "video_merge" in shown["task_types"]
         assert data["stale"] is False and 3 <= data["age_seconds"] < 15
         assert data["quotas_in_effect"] == {"per_user": 1}
 

@@ -262,3 +262,11 @@ def test_a_clip_that_cannot_be_converted_fails_naming_it_and_the_time(
     # the time is where the conversion had got to: at the damage, or a little before it
     assert int(hit) - 1 <= int(found.group(1)) <= int(hit) + 1
     assert job.only_inputs_left()
+
+
+def test_a_clean_clip_decodes_to_its_end_and_an_unreadable_one_says_nothing(plain: Path, job: Job) -> None:
+    from mediacraft.worker_merge.merge import decoded_until
+
+    seconds = decoded_until(plain)
+    assert seconds is not None and abs(seconds - float(stream(plain, "video")["duration"])) < 0.2
+    assert decoded_until(job.write("nothing.mp4", b"not a video at all")) is None

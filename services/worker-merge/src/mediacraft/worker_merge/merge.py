@@ -18,6 +18,8 @@ the total; all steps share one wall-clock deadline.
 
 from __future__ import annotations
 
+import re
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -35,6 +37,7 @@ from mediacraft.shared.media import (
     probe_media,
     run_ffmpeg,
 )
+from mediacraft.shared.media.ffmpeg import FFMPEG
 from mediacraft.shared.media.scan import clock
 from mediacraft.worker_merge.plan import MergePlan, NormaliseTarget, Segment, compare_inputs
 
@@ -266,7 +269,9 @@ def run_merge(
         try:
             runner.run(args, part, segment.duration, share=share, xerror=True)
         except InvalidMedia as exc:
-            error = InvalidMedia(f"{name}: the clip could not be converted at {clock(runner.last_out_time)}")
+            at = decoded_until(segment.probe.path)
+            at = runner.last_out_time if at is None else at
+            error = InvalidMedia(f"{name}: the clip could not be converted at {clock(at)}")
             error.detail = exc.detail or exc.message
             raise error from exc
         parts.append(part)
@@ -334,6 +339,49 @@ class _Runner:
         if remaining <= 0:
             raise ProcessingTimeout(f"the merge ran longer than the limit of {self.limits.timeout:g} s")
         return remaining
+
+
+_TIME_BASE = re.compile(r"^#tb (\d+): (\d+)/(\d+)$")
+DECODE_CHECK_SECONDS = 120.0
+
+
+def decoded_until(path: Path, *, timeout: float = DECODE_CHECK_SECONDS) -> float | None:
+    """How far into `path` (seconds from its first frame) its streams decode before the first error.
+
+    A conversion's own progress cannot say: ffmpeg reports it twice a second at most, and its
+    output lags the input by the encoder's buffer, so a clip damaged two seconds in fails while the
+    output is still at 0. Decoding alone, one line per frame (framecrc), names the last good frame.
+    None when the clip cannot be read at all, or this check itself fails.
+    """
+    command = [
+        FFMPEG, "-nostdin", "-hide_banner", "-loglevel", "error", "-xerror",
+        "-protocol_whitelist", "file", "-i", file_url(path), "-map", "0:v?", "-map", "0:a?", "-f", "framecrc", "-",
+    ]  # fmt: skip
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    bases: dict[int, Fraction] = {}
+    first: float | None = None
+    last: float | None = None
+    for line in done.stdout.splitlines():
+        if line.startswith("#"):
+            if found := _TIME_BASE.match(line):
+                bases[int(found.group(1))] = Fraction(int(found.group(2)), int(found.group(3)))
+            continue
+        fields = [field.strip() for field in line.split(",")]
+        if len(fields) < 4 or not fields[0].isdigit() or int(fields[0]) not in bases:
+            continue
+        try:
+            base = bases[int(fields[0])]
+            start, end = float(int(fields[2]) * base), float((int(fields[2]) + int(fields[3])) * base)
+        except ValueError:
+            continue
+        first = start if first is None else min(first, start)
+        last = end if last is None else max(last, end)
+    if first is None or last is None:
+        return None
+    return max(0.0, last - first)
 
 
 def _check_part(part: Path, segment: Segment, target: NormaliseTarget, name: str, limits: MediaLimits) -> ProbeResult:

@@ -20,6 +20,7 @@ from mediacraft.gateway.ownership import owned_task
 from mediacraft.gateway.status_events import publish_status
 from mediacraft.gateway.waiting_cap import check_waiting_cap
 from mediacraft.shared import transitions
+from mediacraft.shared.error_texts import text
 from mediacraft.shared.errors import Conflict, MediaCraftError
 from mediacraft.shared.logging import get_logger
 from mediacraft.shared.messages import CancelTask, DetectWatermarks, Message, RetryTask
@@ -80,7 +81,7 @@ async def _cancel_draft(ctx: GatewayContext, task: Task) -> Task:
                 task.task_id,
                 transitions.CANCEL_DRAFT,
                 expected_version=task.version,
-                changes={"completed_at": now, "message": "Cancelled"},
+                changes={"completed_at": now, "message": text("cancelled")},
             )
         )
     except Conflict:
@@ -147,7 +148,7 @@ async def detect(ctx: GatewayContext, user_id: str, task_id: str) -> Task:
         raise ApiError("invalid_state", f"The task is already {task.status.value}: detection is for uploaded drafts")
     request_id = new_id()
     pending = TaskDetection(
-        state="pending", message="Looking for the watermark...", request_id=request_id, requested_at=ctx.clock.now()
+        state="pending", message=text("detection_pending"), request_id=request_id, requested_at=ctx.clock.now()
     )
     written = await ctx.store.set_detection(task_id, pending)
     if written is None:  # submitted or cancelled in the meantime
@@ -157,7 +158,7 @@ async def detect(ctx: GatewayContext, user_id: str, task_id: str) -> Task:
         await ctx.publish(COMMANDS, SCHEDULER_KEY, command, correlation_id=task_id)
     except BaseException:
         # nothing will answer this request: say so on the task rather than leave it pending
-        unsent = pending.model_copy(update={"state": "failed", "message": "The watermark search could not start"})
+        unsent = pending.model_copy(update={"state": "failed", "message": text("detection_unsent")})
         await ctx.store.set_detection(task_id, unsent, answers=request_id)
         raise
     await publish_status(ctx, written, written.status)

@@ -3,7 +3,7 @@
 
 import { api, describeError } from "./api.js";
 import { initGenerate } from "./generate.js";
-import { applyStatic, lang, onLangChange, setLang, t } from "./i18n.js";
+import { adoptServerLanguage, applyStatic, lang, onLangChange, setLang, t } from "./i18n.js";
 import { connectLive } from "./live.js";
 import { initMerge, setMergeMax } from "./merge.js";
 import { announceFinishedWhileAway, applyProgress, applyStatus, initQueue, reloadList } from "./queue.js";
@@ -79,6 +79,7 @@ async function start() {
   onLangChange(() => showLiveState(document.getElementById("live-state").dataset.state));
 
   const me = await whoAmI();
+  if (me?.lang) adoptServerLanguage(me.lang);
   if (me?.limits) setMergeMax(me.limits.merge_max_inputs);
 
   let listed = false;
@@ -86,7 +87,7 @@ async function start() {
   const fallback = window.setTimeout(() => {
     if (!listed) reloadList();
   }, LIST_FALLBACK_MS);
-  connectLive({
+  const handlers = {
     state: showLiveState,
     status: (data) => {
       applyStatus(data);
@@ -105,6 +106,14 @@ async function start() {
         announceFinishedWhileAway();
       }
     },
+  };
+  let closeLive = connectLive(handlers, { lang: lang() });
+  // the server words task messages in the stream's language: a new stream (and with it a fresh
+  // list) after a switch
+  onLangChange(() => {
+    closeLive();
+    listed = false;
+    closeLive = connectLive(handlers, { lang: lang() });
   });
   document.body.dataset.ready = "true";
 }

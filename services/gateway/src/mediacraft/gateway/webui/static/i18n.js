@@ -141,12 +141,6 @@ const WORDS = {
     "task.gen_detail": "{w} × {h}",
     "task.result": "结果：{detail}",
 
-    "msg.user_busy": "请等待当前任务完成",
-    "msg.system_busy": "系统繁忙，请稍后",
-    "msg.queued": "正在排队",
-    "msg.cancelling": "正在取消",
-    "msg.cancelled": "已取消",
-
     "toast.created": "任务创建成功",
     "toast.duplicate": "同样的任务刚刚已经提交过，没有重复创建",
     "toast.cancel_requested": "已请求取消",
@@ -302,12 +296,6 @@ const WORDS = {
     "task.gen_detail": "{w} × {h}",
     "task.result": "Result: {detail}",
 
-    "msg.user_busy": "Waiting for your current task to finish",
-    "msg.system_busy": "The system is busy; your task is queued",
-    "msg.queued": "Waiting in the queue",
-    "msg.cancelling": "Cancelling",
-    "msg.cancelled": "Cancelled",
-
     "toast.created": "Task created",
     "toast.duplicate": "The same task was submitted moments ago; no second one was made",
     "toast.cancel_requested": "Cancel requested",
@@ -332,14 +320,9 @@ const WORDS = {
 // mediacraft/shared/error_texts.json and filled in here by the gateway when it serves this file.
 const ERROR_TEXTS = {}; // %ERROR_TEXTS%
 
-// The scheduler's and gateway's sentences for waiting tasks, in the brief's words.
-const SERVER_SENTENCES = {
-  "Waiting for your current task to finish": "msg.user_busy",
-  "The system is busy; your task is queued": "msg.system_busy",
-  "Waiting in the queue": "msg.queued",
-  "Cancelling": "msg.cancelling",
-  "Cancelled": "msg.cancelled",
-};
+// The services' English sentences, read back to their codes. The API already answers in the
+// language this page asks for; this covers a sentence that arrived before a switch of language.
+const SERVER_SENTENCES = {};
 
 for (const [code, texts] of Object.entries(ERROR_TEXTS)) {
   for (const language of ["zh", "en"]) WORDS[language][`err.${code}`] = texts[language];
@@ -347,14 +330,46 @@ for (const [code, texts] of Object.entries(ERROR_TEXTS)) {
 }
 
 const listeners = new Set();
-let current = readSaved();
+const saved = readSaved();
+// a saved choice wins; a first visit follows the browser's languages (which it also sends as
+// Accept-Language); when they name neither language, the server's reading of Accept-Language
+// (`adoptServerLanguage`) decides, and Chinese, the product's default, until it does
+let current = saved || fromBrowser() || "zh";
+let decided = Boolean(saved || fromBrowser());
 
 function readSaved() {
   try {
-    const saved = window.localStorage.getItem(STORAGE_KEY);
-    return saved === "en" || saved === "zh" ? saved : "zh";
+    const value = window.localStorage.getItem(STORAGE_KEY);
+    return value === "en" || value === "zh" ? value : null;
   } catch {
-    return "zh"; // storage blocked (private mode, policy): Chinese, the default
+    return null; // storage blocked (private mode, policy): the choice lasts for this page only
+  }
+}
+
+/** The first of the browser's preferred languages that we speak, or null. */
+function fromBrowser() {
+  const wanted = navigator.languages?.length ? navigator.languages : [navigator.language || ""];
+  for (const tag of wanted) {
+    const primary = String(tag).toLowerCase().split(/[-_]/)[0];
+    if (primary === "zh" || primary === "en") return primary;
+  }
+  return null;
+}
+
+/** The value of Accept-Language for API requests: the page's language once it is decided (a
+ * saved choice or the browser's), else nothing (the browser's own header then reaches the server). */
+export function requestLanguage() {
+  return decided ? (current === "zh" ? "zh-CN,zh;q=0.9" : "en") : null;
+}
+
+/** The server read Accept-Language as `served`: follow it when nothing else decided the language. */
+export function adoptServerLanguage(served) {
+  if (decided || (served !== "zh" && served !== "en")) return;
+  decided = true;
+  if (served !== current) {
+    current = served;
+    applyStatic();
+    for (const fn of listeners) fn(served);
   }
 }
 
@@ -385,6 +400,7 @@ export function serverText(sentence) {
 export function setLang(next) {
   if (next !== "zh" && next !== "en") return;
   current = next;
+  decided = true;
   try {
     window.localStorage.setItem(STORAGE_KEY, next);
   } catch {

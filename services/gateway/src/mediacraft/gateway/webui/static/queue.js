@@ -140,7 +140,7 @@ class TaskCard {
     if (waiting) {
       this.position.textContent = view.queue_position ? t("task.position", { n: view.queue_position }) : "";
       this.position.hidden = !view.queue_position;
-      this.waitMessage.textContent = serverText(view.message) || t("msg.queued");
+      this.waitMessage.textContent = serverText(view.message) || t("err.queued");
     }
 
     const retries = view.retry_count || 0;

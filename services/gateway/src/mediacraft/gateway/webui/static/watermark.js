@@ -466,6 +466,7 @@ export function initWatermark() {
     manual: document.querySelector("#wm-editor details.manual-region"),
   };
   $.file.addEventListener("change", onFile);
+  showFileName(); // the page's words, never the native input's (which follow the browser's locale)
   $.time.addEventListener("input", loadFrameSoon);
   $.frame.addEventListener("load", onFrameLoaded);
   $.frame.addEventListener("error", onFrameFailed);

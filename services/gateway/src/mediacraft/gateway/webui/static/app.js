@@ -68,8 +68,18 @@ async function whoAmI() {
   }
 }
 
+/** Keep --top-bar-height at the sticky bar's height, so that scrolling to a control (focus, a
+ * scrolled-to task) puts it below the bar and its messages, never under them. */
+function trackTopBar() {
+  const bar = document.getElementById("top-bar");
+  const set = () => document.documentElement.style.setProperty("--top-bar-height", `${bar.offsetHeight}px`);
+  new ResizeObserver(set).observe(bar);
+  set();
+}
+
 async function start() {
   applyStatic();
+  trackTopBar();
   initTabs();
   initQueue();
   initWatermark();

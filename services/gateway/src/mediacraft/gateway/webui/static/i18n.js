@@ -18,6 +18,8 @@ const WORDS = {
     "tab.merge": "视频合并",
     "tab.generate": "生成",
     "tab.tasks": "任务列表",
+    "tab.watermark_short": "去水印",
+    "tab.merge_short": "视频合并",
 
     "wm.hint": "上传视频，点“自动查找水印”并确认建议的区域，或选一帧画面用鼠标框出水印（可以框多个），选择质量或速度，然后提交。",
     "wm.file": "选择视频",
@@ -28,6 +30,9 @@ const WORDS = {
     "wm.frame_failed": "无法读取这一帧画面，请换一个时间点。",
     "wm.time": "画面时间",
     "wm.draw_hint": "在画面上按住鼠标拖动，框出水印；可以框多个区域。",
+    "wm.draw_hint.touch": "用手指在画面上拖动，框出水印；可以框多个区域。",
+    "wm.hint.touch": "上传视频，点“自动查找水印”并确认建议的区域，或选一帧画面用手指框出水印（可以框多个），选择质量或速度，然后提交。",
+    "wm.canvas_label.touch": "视频画面：用手指拖动，框出水印",
     "wm.regions": "水印区域",
     "wm.no_regions": "还没有框选区域。",
     "wm.region": "区域 {n}：x {x}，y {y}，{w} × {h} 像素",
@@ -63,6 +68,7 @@ const WORDS = {
     "wm.need_region": "请先在画面上框出至少一个水印区域。",
 
     "merge.hint": "添加几个视频，排好顺序（拖动或用上移、下移按钮），然后合并成一个视频。",
+    "merge.hint.touch": "添加几个视频，用上移、下移按钮排好顺序，然后合并成一个视频。",
     "merge.files": "添加视频",
     "merge.empty": "还没有添加视频。",
     "merge.order": "合并顺序",
@@ -79,6 +85,7 @@ const WORDS = {
     "merge.too_many": "最多只能合并 {max} 个视频。",
 
     "gen.hint": "写下提示词，选好设置，点击生成。表单会立即清空，可以马上提交下一个。",
+    "gen.hint.touch": "写下提示词，选好设置，点“生成”。表单会立即清空，可以马上提交下一个。",
     "gen.kind": "生成类型",
     "gen.image": "图片",
     "gen.video": "视频",
@@ -152,6 +159,7 @@ const WORDS = {
     "toast.list_sep": "；",
     "toast.and_more": "另有 {n} 个",
     "toast.close": "关闭",
+    "toast.dismiss_hint": "点按或滑动即可关闭",
 
 
     "time.seconds": "{s} 秒",
@@ -173,6 +181,8 @@ const WORDS = {
     "tab.merge": "Merge videos",
     "tab.generate": "Generate",
     "tab.tasks": "Tasks",
+    "tab.watermark_short": "Watermark",
+    "tab.merge_short": "Merge",
 
     "wm.hint": "Upload a video, press Find watermark and accept the proposed boxes, or pick a frame and draw boxes over the watermark with the mouse (as many as you need), choose quality or speed, and submit.",
     "wm.file": "Choose a video",
@@ -183,6 +193,9 @@ const WORDS = {
     "wm.frame_failed": "This frame could not be read; try another time.",
     "wm.time": "Frame time",
     "wm.draw_hint": "Press and drag on the frame to draw a box over the watermark; you can draw several.",
+    "wm.draw_hint.touch": "Drag a finger across the frame to draw a box over the watermark; you can draw several.",
+    "wm.hint.touch": "Upload a video, tap Find watermark and accept the proposed boxes, or pick a frame and draw boxes over the watermark with a finger (as many as you need), choose quality or speed, and submit.",
+    "wm.canvas_label.touch": "Video frame: drag a finger to draw a box over the watermark",
     "wm.regions": "Watermark regions",
     "wm.no_regions": "No regions yet.",
     "wm.region": "Region {n}: x {x}, y {y}, {w} × {h} px",
@@ -218,6 +231,7 @@ const WORDS = {
     "wm.need_region": "Draw at least one box over the watermark first.",
 
     "merge.hint": "Add several videos, put them in order (drag them or use the Up and Down buttons), and merge them into one.",
+    "merge.hint.touch": "Add several videos, put them in order with the Up and Down buttons, and merge them into one.",
     "merge.files": "Add videos",
     "merge.empty": "No videos added yet.",
     "merge.order": "Merge order",
@@ -234,6 +248,7 @@ const WORDS = {
     "merge.too_many": "At most {max} videos can be merged.",
 
     "gen.hint": "Write a prompt, choose the settings and click Generate. The form empties at once, ready for the next one.",
+    "gen.hint.touch": "Write a prompt, choose the settings and tap Generate. The form empties at once, ready for the next one.",
     "gen.kind": "What to generate",
     "gen.image": "Image",
     "gen.video": "Video",
@@ -307,6 +322,7 @@ const WORDS = {
     "toast.list_sep": "; ",
     "toast.and_more": "and {n} more",
     "toast.close": "Close",
+    "toast.dismiss_hint": "Tap or swipe to dismiss",
 
 
     "time.seconds": "{s} s",
@@ -378,9 +394,19 @@ export function lang() {
   return current;
 }
 
+// A device whose main pointer is a finger (no hover) reads the touch wording of a hint when it has
+// one (`<key>.touch`): "drag a finger", never "with the mouse".
+const TOUCH = window.matchMedia?.("(hover: none) and (pointer: coarse)");
+
+/** True on a device driven by touch. */
+export function isTouch() {
+  return Boolean(TOUCH?.matches);
+}
+
 /** The word for `key` in the current language, with {name} placeholders filled from `params`. */
 export function t(key, params = {}) {
-  const text = WORDS[current][key] ?? WORDS.zh[key] ?? key;
+  const touchKey = isTouch() ? `${key}.touch` : null;
+  const text = (touchKey && WORDS[current][touchKey]) ?? WORDS[current][key] ?? WORDS.zh[key] ?? key;
   return text.replace(/\{(\w+)\}/g, (whole, name) => (name in params ? String(params[name]) : whole));
 }
 
@@ -415,10 +441,18 @@ export function onLangChange(fn) {
   listeners.add(fn);
 }
 
-/** Fill the page's fixed words: data-i18n (text), data-i18n-aria-label, data-i18n-alt. */
+// A narrow screen (a phone held upright) shows the shorter words of data-i18n-narrow where given.
+const NARROW = window.matchMedia?.("(max-width: 600px)");
+NARROW?.addEventListener?.("change", () => applyStatic());
+
+/** Fill the page's fixed words: data-i18n (text; data-i18n-narrow on a narrow screen),
+ * data-i18n-aria-label, data-i18n-alt. */
 export function applyStatic(root = document) {
   document.documentElement.lang = current === "zh" ? "zh-CN" : "en";
-  for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  const narrow = Boolean(NARROW?.matches);
+  for (const el of root.querySelectorAll("[data-i18n]")) {
+    el.textContent = t(narrow && el.dataset.i18nNarrow ? el.dataset.i18nNarrow : el.dataset.i18n);
+  }
   for (const el of root.querySelectorAll("[data-i18n-aria-label]")) {
     el.setAttribute("aria-label", t(el.dataset.i18nAriaLabel));
   }

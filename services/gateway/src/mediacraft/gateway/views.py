@@ -6,6 +6,7 @@ import re
 from datetime import datetime
 from typing import Any
 
+from mediacraft.gateway.disposition import download_name
 from mediacraft.shared.error_texts import Lang, code_of_sentence, sentence, text
 from mediacraft.shared.http.asgi import ANSWER_LANG
 from mediacraft.shared.tasks import ACTIVE_STATUSES, DRAFT_STATUSES, TERMINAL_STATUSES, Task, TaskStatus
@@ -31,6 +32,7 @@ def task_view(task: Task, lang: Lang | None = None) -> dict[str, Any]:
         {
             "size": task.result.size,
             "filename": task.result.filename,
+            "download_name": download_name(task),  # what the download is saved as
             "content_type": task.result.content_type,
             "media": task.result.media.model_dump(mode="json", exclude_none=True) if task.result.media else None,
         }

@@ -35,4 +35,3 @@ async def stored_result(ctx: GatewayContext, user_id: str, task_id: str) -> Stor
         raise ApiError("expired", "The result has expired and was deleted")
     filename = download_name(task)
     return StoredResult(key, info.size, info.etag, filename, task.result.content_type or "application/octet-stream")
-

@@ -6,7 +6,7 @@ import { initGenerate } from "./generate.js";
 import { adoptServerLanguage, applyStatic, lang, onLangChange, setLang, t } from "./i18n.js";
 import { connectLive } from "./live.js";
 import { initMerge, setMergeMax } from "./merge.js";
-import { announceFinishedWhileAway, applyProgress, applyStatus, initQueue, reloadList } from "./queue.js";
+import { announceFinishedWhileAway, applyProgress, applyStatus, initQueue, reloadList, setOnline } from "./queue.js";
 import { toast } from "./toast.js";
 import { initWatermark, watermarkStatus } from "./watermark.js";
 
@@ -46,6 +46,7 @@ function initTabs() {
 }
 
 function showLiveState(name) {
+  setOnline(navigator.onLine && name !== "reconnecting" && name !== "offline");
   const box = document.getElementById("live-state");
   box.dataset.state = name;
   box.querySelector(".live-text").dataset.i18n = `live.${name}`;
@@ -82,6 +83,8 @@ async function start() {
   trackTopBar();
   initTabs();
   initQueue();
+  window.addEventListener("offline", () => setOnline(false));
+  window.addEventListener("online", () => setOnline(document.getElementById("live-state").dataset.state === "live"));
   initWatermark();
   initMerge();
   initGenerate();

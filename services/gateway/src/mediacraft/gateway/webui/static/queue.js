@@ -4,7 +4,7 @@
 
 import { api, describeError } from "./api.js";
 import { bytes, clock, duration, secondsUntil } from "./format.js";
-import { onLangChange, serverText, t } from "./i18n.js";
+import { has, onLangChange, serverText, t } from "./i18n.js";
 import { toast } from "./toast.js";
 
 const PAGE_SIZE = 30;
@@ -28,6 +28,22 @@ let emptyEl;
 let moreEl;
 let queueEl;
 let loadedOnce = false;
+let offlineSince = null; // epoch ms when the page lost its connection; null while connected
+
+/** The page's connection came or went: while it is gone, remaining times stop counting down (the
+ * page cannot know how far the task got) and say that they wait for the connection. */
+export function setOnline(online) {
+  if (!online && offlineSince === null) offlineSince = Date.now();
+  if (online && offlineSince !== null) {
+    const away = Date.now() - offlineSince;
+    for (const [id, until] of etaAt) etaAt.set(id, until + away); // resume where it stopped
+    offlineSince = null;
+  }
+  for (const [id, card] of cards) {
+    const view = tasks.get(id);
+    if (view) card.tick(view);
+  }
+}
 
 /** Whether the queue shows this task: submitted (drafts belong to the forms) and not hidden. */
 function shown(view) {
@@ -180,11 +196,16 @@ class TaskCard {
     this.bar.setAttribute("aria-valuenow", String(percent));
     this.bar.setAttribute("aria-label", t("task.progress_label", { percent }));
     const parts = [`${percent}%`];
-    if (view.stage) parts.push(t(`stage.${view.stage}`));
+    // the status badge already says "processing": only the other stages add words
+    if (view.stage && view.stage !== "process" && has(`stage.${view.stage}`)) parts.push(t(`stage.${view.stage}`));
     const until = etaAt.get(view.task_id);
     if (until !== undefined && view.status === "processing") {
-      const left = Math.max(0, (until - Date.now()) / 1000);
-      if (left >= 1) parts.push(t("task.eta", { time: duration(left) }));
+      if (offlineSince !== null) {
+        parts.push(t("task.eta_offline"));
+      } else {
+        const left = Math.max(0, (until - Date.now()) / 1000);
+        if (left >= 1) parts.push(t("task.eta", { time: duration(left) }));
+      }
     }
     this.progressText.textContent = parts.join(" · ");
   }
@@ -192,7 +213,8 @@ class TaskCard {
   renderNextRetry(view) {
     if (view.status !== "retrying" || !view.next_retry_at) return;
     const left = secondsUntil(view.next_retry_at);
-    this.nextRetry.textContent = left <= 0
+    // a wait that would read "in 0 s" is due: it says so
+    this.nextRetry.textContent = left < 0.5
       ? t("task.next_retry_now")
       : t("task.next_retry", { time: clock(view.next_retry_at), rel: t("time.in", { time: duration(left) }) });
   }

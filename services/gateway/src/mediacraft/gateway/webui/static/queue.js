@@ -13,6 +13,7 @@ const TERMINAL = new Set(["completed", "failed", "cancelled", "expired"]);
 const CANCELLABLE = new Set(["queued", "processing", "retrying"]);
 const RETRYABLE = new Set(["failed", "cancelled"]);
 const NOTIFY_DELAY_MS = 800;
+const UNDO_MS = 10000; // how long "Cleared … · Undo" stays
 const ANNOUNCE_BY_NAME = 3; // tasks named in the "while you were away" toast; the rest are counted
 
 const tasks = new Map(); // task_id -> the latest public view
@@ -299,9 +300,9 @@ function refreshChrome() {
   const badge = document.getElementById("active-count");
   badge.textContent = String(active);
   badge.hidden = active === 0;
-  document.getElementById("clear-finished").disabled = ![...tasks.values()].some(
-    (v) => shown(v) && TERMINAL.has(v.status),
-  );
+  const clear = document.getElementById("clear-finished");
+  clear.disabled = ![...tasks.values()].some((v) => shown(v) && TERMINAL.has(v.status));
+  clear.title = t("action.clear_finished_hint");
 }
 
 /**
@@ -438,19 +439,55 @@ async function act(taskId, action, button) {
   }
 }
 
+/** When a finished task finished, as the server reckons it (its clock, not this browser's). */
+function finishedAt(view) {
+  return view.completed_at || view.updated_at || view.created_at || "";
+}
+
+/**
+ * Hide the finished tasks (completed, failed, cancelled, expired) the list shows, and only those
+ * that had finished when the person asked; the message offers to undo it.
+ */
 async function clearFinished(button) {
+  const seen = [...tasks.values()].filter((v) => shown(v) && TERMINAL.has(v.status));
+  if (!seen.length) return;
+  const before = seen.map(finishedAt).sort().pop();
   button.disabled = true;
   try {
-    const env = await api("POST", "/api/tasks/clear-finished");
-    for (const view of [...tasks.values()]) {
-      if (TERMINAL.has(view.status)) upsert({ ...view, hidden: true });
+    const env = await api("POST", "/api/tasks/clear-finished", before ? { finished_before: before } : undefined);
+    const ids = env.data.task_ids || [];
+    for (const id of ids) {
+      const view = tasks.get(id);
+      if (view) upsert({ ...view, hidden: true });
     }
-    toast(t("toast.cleared", { n: env.data.cleared }));
+    toast(t(ids.length === 1 ? "toast.cleared_one" : "toast.cleared", { n: ids.length }), {
+      kind: "success",
+      timeout: UNDO_MS,
+      action: { label: t("action.undo"), run: () => showAgain(ids) },
+    });
   } catch (err) {
     const [title, detail] = describeError(err);
     toast(title, { detail, kind: "error" });
   } finally {
     refreshChrome();
+  }
+}
+
+/** Put hidden tasks back in the list (an undone clear); a task cleanup expired meanwhile comes back as expired. */
+export async function showAgain(ids) {
+  try {
+    for (let i = 0; i < ids.length; i += 100) {
+      await api("POST", "/api/tasks/unhide", { task_ids: ids.slice(i, i + 100) });
+    }
+    for (const id of ids) {
+      const view = tasks.get(id);
+      if (view) upsert({ ...view, hidden: false });
+    }
+    toast(t("toast.shown_again", { n: ids.length }));
+    await reloadList(); // their current state (one may have expired meanwhile)
+  } catch (err) {
+    const [title, detail] = describeError(err);
+    toast(title, { detail, kind: "error" });
   }
 }
 

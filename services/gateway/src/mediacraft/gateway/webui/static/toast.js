@@ -14,6 +14,7 @@ const TAP_PX = 8; // a move shorter than this is a tap
 function dismissible(el, dismiss) {
   let start = null;
   el.addEventListener("pointerdown", (e) => {
+    if (e.target.closest("button")) return; // its buttons (close, undo) act on their own click
     start = { x: e.clientX, y: e.clientY, id: e.pointerId };
     el.setPointerCapture?.(e.pointerId);
   });
@@ -39,8 +40,11 @@ function dismissible(el, dismiss) {
   el.addEventListener("pointercancel", (e) => end(e, true));
 }
 
-/** Show a message; kind is "info", "success" or "error". Returns a function that closes it. */
-export function toast(title, { detail = "", kind = "info", timeout } = {}) {
+/**
+ * Show a message; kind is "info", "success" or "error"; `action` ({label, run}) adds a button
+ * (Undo) that runs it and closes the message. Returns a function that closes it.
+ */
+export function toast(title, { detail = "", kind = "info", timeout, action = null } = {}) {
   const box = document.getElementById("toasts");
   // the same words again replace the earlier toast rather than stack up
   for (const old of box.querySelectorAll(".toast")) {
@@ -70,13 +74,25 @@ export function toast(title, { detail = "", kind = "info", timeout } = {}) {
   close.className = "toast-close";
   close.setAttribute("aria-label", t("toast.close"));
   close.textContent = "×";
-  el.append(text, close);
-  box.append(el);
   let timer = 0;
   const dismiss = () => {
     window.clearTimeout(timer);
     el.remove();
   };
+  if (action) {
+    const act = document.createElement("button");
+    act.type = "button";
+    act.className = "toast-action";
+    act.textContent = action.label;
+    act.addEventListener("click", () => {
+      dismiss();
+      action.run();
+    });
+    el.append(text, act, close);
+  } else {
+    el.append(text, close);
+  }
+  box.append(el);
   close.addEventListener("click", dismiss);
   dismissible(el, dismiss);
   timer = window.setTimeout(dismiss, timeout ?? (kind === "error" ? ERROR_MS : INFO_MS));

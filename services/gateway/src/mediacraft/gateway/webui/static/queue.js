@@ -5,6 +5,7 @@
 import { api, describeError } from "./api.js";
 import { bytes, clock, duration, secondsUntil } from "./format.js";
 import { has, onLangChange, serverText, t } from "./i18n.js";
+import { askAfterSubmit, notifyWhenHidden } from "./notify.js";
 import { toast } from "./toast.js";
 
 const PAGE_SIZE = 30;
@@ -330,10 +331,16 @@ function finishedLive(view) {
   window.clearTimeout(notifyTimer);
   notifyTimer = window.setTimeout(flushNotified, NOTIFY_DELAY_MS);
   if (view.status !== "cancelled") {
-    toast(t("toast.done", { name: taskName(view), status: t(`status.${view.status}`) }), {
-      kind: view.status === "completed" ? "success" : "error",
-    });
+    const words = t("toast.done", { name: taskName(view), status: t(`status.${view.status}`) });
+    toast(words, { kind: view.status === "completed" ? "success" : "error" });
+    notifyWhenHidden(words, t(`type.${view.task_type}`), view.task_id);
   }
+}
+
+/** A form submitted a task: show it, and (the first time) offer notifications. */
+export function submitted(view) {
+  upsert(view);
+  askAfterSubmit();
 }
 
 async function flushNotified() {

@@ -70,6 +70,18 @@ def test_the_form_is_ready_again_at_once_and_every_request_queues(page: Any, tmp
     expect(page.locator("#toasts")).to_contain_text("已清除 3 个已结束的任务")
     expect(cards).to_have_count(0)
     expect(page.locator("#queue-empty")).to_be_visible()
+
+    # hidden tasks can be shown again, one by one
+    page.get_by_text("已隐藏的任务").click()
+    hidden = page.locator("#hidden-list li")
+    expect(hidden).to_have_count(4)
+    page.get_by_role("button", name="恢复显示：a lighthouse at dawn, variation 2").click()
+    expect(hidden).to_have_count(3)
+    expect(task_card(page, "variation 2")).to_have_attribute("data-status", "completed")
+    expect(cards).to_have_count(1)
+    hidden_card = task_card(page, "variation 2")
+    hidden_card.get_by_role("button", name="隐藏：a lighthouse at dawn, variation 2").click()
+    expect(hidden).to_have_count(4)
     page.reload()
     expect(page.locator("#queue")).to_have_attribute("data-loaded", "true")
     expect(cards).to_have_count(0)

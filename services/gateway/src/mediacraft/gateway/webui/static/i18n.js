@@ -107,6 +107,10 @@ const WORDS = {
     "queue.empty": "还没有任务。提交后可以关闭页面，稍后回来查看进度和结果。",
     "queue.more": "加载更多",
     "queue.loading": "正在加载…",
+    "queue.hidden": "已隐藏的任务",
+    "queue.hidden_none": "没有隐藏的任务。",
+    "queue.hidden_note": "文件过期前可以恢复显示，之后会显示为已过期。",
+    "action.show_again": "恢复显示",
 
     "status.created": "草稿",
     "status.uploaded": "草稿",
@@ -275,6 +279,10 @@ const WORDS = {
     "queue.empty": "No tasks yet. After submitting you can close the page and come back later for progress and results.",
     "queue.more": "Load more",
     "queue.loading": "Loading…",
+    "queue.hidden": "Hidden tasks",
+    "queue.hidden_none": "No hidden tasks.",
+    "queue.hidden_note": "Bring one back while its files are kept; after that it shows as expired.",
+    "action.show_again": "Show again",
 
     "status.created": "Draft",
     "status.uploaded": "Draft",

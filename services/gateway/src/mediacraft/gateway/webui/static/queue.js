@@ -433,6 +433,7 @@ async function act(taskId, action, button) {
     const env = await api("POST", `/api/tasks/${encodeURIComponent(taskId)}/${action}`);
     if (action === "hide") {
       upsert({ ...tasks.get(taskId), ...env.data, hidden: true });
+      loadHidden();
     } else {
       upsert(env.data);
       toast(t(action === "cancel" ? "toast.cancel_requested" : "toast.retry_requested"));
@@ -472,6 +473,7 @@ async function clearFinished(button) {
       timeout: UNDO_MS,
       action: { label: t("action.undo"), run: () => showAgain(ids) },
     });
+    loadHidden();
   } catch (err) {
     const [title, detail] = describeError(err);
     toast(title, { detail, kind: "error" });
@@ -492,6 +494,7 @@ export async function showAgain(ids) {
     }
     toast(t("toast.shown_again", { n: ids.length }));
     await reloadList(); // their current state (one may have expired meanwhile)
+    loadHidden();
   } catch (err) {
     const [title, detail] = describeError(err);
     toast(title, { detail, kind: "error" });
@@ -525,6 +528,42 @@ export async function announceFinishedWhileAway() {
   }
 }
 
+const HIDDEN_PAGE = 100;
+
+/** List the hidden finished tasks (the latest ones), each with a button that shows it again. */
+async function loadHidden() {
+  const box = document.getElementById("hidden-tasks");
+  const list = document.getElementById("hidden-list");
+  const state = document.getElementById("hidden-state");
+  if (!box.open) return;
+  state.textContent = t("queue.loading");
+  try {
+    const env = await api("GET", `/api/user/tasks?status=terminal&include_hidden=true&limit=${HIDDEN_PAGE}`);
+    const hidden = env.data.tasks.filter((v) => v.hidden && v.submitted_at);
+    list.replaceChildren(...hidden.map(hiddenItem));
+    state.textContent = hidden.length ? t("queue.hidden_note") : t("queue.hidden_none");
+  } catch (err) {
+    state.textContent = describeError(err)[0];
+  }
+}
+
+function hiddenItem(view) {
+  const item = el("li", "hidden-task");
+  item.dataset.taskId = view.task_id;
+  const name = taskName(view);
+  const words = el("span", "hidden-name", `${t(`type.${view.task_type}`)} · ${name} · ${t(`status.${view.status}`)}`);
+  const again = el("button", "button small", t("action.show_again"));
+  again.type = "button";
+  again.setAttribute("aria-label", t("action.task_label", { action: t("action.show_again"), name }));
+  again.addEventListener("click", async () => {
+    again.disabled = true;
+    await showAgain([view.task_id]);
+    await loadHidden();
+  });
+  item.append(words, again);
+  return item;
+}
+
 /** Wire the queue's elements and its clock. */
 export function initQueue() {
   queueEl = document.getElementById("queue");
@@ -534,6 +573,7 @@ export function initQueue() {
   moreEl.addEventListener("click", loadMore);
   const clear = document.getElementById("clear-finished");
   clear.addEventListener("click", () => clearFinished(clear));
+  document.getElementById("hidden-tasks").addEventListener("toggle", loadHidden);
   window.setInterval(() => {
     for (const [id, card] of cards) {
       const view = tasks.get(id);
@@ -542,6 +582,7 @@ export function initQueue() {
   }, 1000);
   onLangChange(() => {
     for (const [id, card] of cards) card.update(tasks.get(id));
+    loadHidden();
   });
   refreshChrome();
 }

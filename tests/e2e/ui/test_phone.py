@@ -191,3 +191,41 @@ def test_a_message_goes_with_a_tap_or_a_swipe(phone: tuple[Any, str]) -> None:
     page.mouse.up()
     expect(toasts).to_have_count(1)
     assert toasts.nth(0).evaluate("(el) => el.style.transform") == ""
+
+
+def test_a_merge_on_the_phone_ends_with_the_new_task_in_view(phone: tuple[Any, str], clips: dict[str, Path]) -> None:
+    page, lang = phone
+    page.locator("#tab-merge").tap()
+    page.set_input_files("#merge-files", [str(clips["second"]), str(clips["first"])])
+    expect(page.locator("#merge-list li")).to_have_count(2)
+    page.get_by_role("button", name=LANGS[lang]["submit"], exact=True).tap()
+    expect(page.locator("body")).to_have_attribute("data-tab", "tasks")
+    card = task_card(page, "second.mp4 → first.mp4")
+    expect(card).to_be_visible()
+    box = card.bounding_box()
+    bar = page.locator("#top-bar").bounding_box()
+    assert box is not None and bar is not None
+    assert box["y"] >= bar["y"] + bar["height"] - 1 and box["y"] < PHONE["height"], (box, bar)
+
+
+@pytest.mark.parametrize("locale", list(LANGS), ids=["zh", "en"])
+def test_on_a_desktop_messages_after_a_merge_cover_no_control(
+    browser: Any, product: ServedProduct, clips: dict[str, Path], locale: str
+) -> None:
+    ctx = browser.new_context(base_url=product.url, viewport={"width": 1366, "height": 768}, locale=locale)
+    problems = watch_for_page_errors(ctx)
+    try:
+        page = ctx.new_page()
+        page.goto("/")
+        expect(page.locator("#queue")).to_have_attribute("data-loaded", "true")
+        page.locator("#tab-merge").click()
+        page.set_input_files("#merge-files", [str(clips["first"]), str(clips["second"])])
+        page.get_by_role("button", name=LANGS[locale]["submit"], exact=True).click()
+        expect(page.locator("#toasts")).to_contain_text(LANGS[locale]["created"])
+        many_messages(page, 4)
+        expect(page.locator("#toasts .toast")).to_have_count(3)
+        found = page.evaluate(UNCOVERED_JS, CONTROLS)
+        assert found["checked"] >= 6 and found["covered"] == [], found
+    finally:
+        ctx.close()
+    assert not problems, problems

@@ -29,6 +29,19 @@ function selectTab(name, { focus = false } = {}) {
   if (window.location.hash.slice(1) !== name) window.history.replaceState(null, "", `#${name}`);
 }
 
+// After a watermark or merge submit the new task is brought into view (on a phone the list is its
+// own tab); a generation keeps its form in view, ready for the next prompt.
+const SHOW_AFTER_SUBMIT = new Set(["watermark_removal", "video_merge"]);
+
+function showSubmitted(event) {
+  const view = event.detail;
+  if (!view || !SHOW_AFTER_SUBMIT.has(view.task_type)) return;
+  const queue = document.getElementById("queue");
+  if (!queue.getClientRects().length) selectTab("tasks");
+  const card = [...document.querySelectorAll("#task-list li.task")].find((li) => li.dataset.taskId === view.task_id);
+  card?.scrollIntoView({ block: "nearest" });
+}
+
 function initTabs() {
   const tabs = [...document.querySelectorAll("[role=tab]")];
   for (const tab of tabs) {
@@ -42,6 +55,7 @@ function initTabs() {
     });
   }
   window.addEventListener("hashchange", () => selectTab(window.location.hash.slice(1)));
+  document.addEventListener("task-submitted", showSubmitted);
   selectTab(window.location.hash.slice(1) || "watermark");
 }
 

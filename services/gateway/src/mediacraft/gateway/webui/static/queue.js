@@ -341,6 +341,7 @@ function finishedLive(view) {
 export function submitted(view) {
   upsert(view);
   askAfterSubmit();
+  document.dispatchEvent(new CustomEvent("task-submitted", { detail: view }));
 }
 
 async function flushNotified() {

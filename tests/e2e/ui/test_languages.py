@@ -50,6 +50,12 @@ def test_an_english_browser_lands_in_english_and_a_chinese_one_in_chinese(visito
     expect(chinese.locator("#wm-file-name")).to_have_text("未选择文件")
 
 
+def test_a_browser_speaking_neither_language_follows_the_servers_reading_of_accept_language(visitor: Any) -> None:
+    page = visitor("fr-FR")
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    expect(page.get_by_role("tab", name="Tasks")).to_be_visible()
+
+
 def test_a_saved_choice_wins_over_the_browsers_language_after_a_reload(visitor: Any) -> None:
     page = visitor("zh-CN")
     page.get_by_role("button", name="English").click()

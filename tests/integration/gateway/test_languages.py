@@ -51,3 +51,10 @@ async def test_a_waiting_tasks_message_reads_in_the_requests_language(gateway: G
     assert english["message"] == "Waiting in the queue"
     assert chinese["message"] == "正在排队"
     assert [t["message"] for t in listed["tasks"] if t["task_id"] == task["task_id"]] == ["正在排队"]
+
+
+async def test_the_user_info_names_the_language_a_first_visit_follows(gateway: Gateway) -> None:
+    async with gateway.client() as c:
+        assert data(await c.get("/api/user/info", headers={"Accept-Language": "zh-TW,zh;q=0.9"}))["lang"] == "zh"
+        assert data(await c.get("/api/user/info", headers={"Accept-Language": "fr-FR,en;q=0.5"}))["lang"] == "en"
+        assert data(await c.get("/api/user/info"))["lang"] == "en"

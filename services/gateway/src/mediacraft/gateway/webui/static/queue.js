@@ -47,9 +47,22 @@ export function setOnline(online) {
   }
 }
 
-/** Whether the queue shows this task: submitted (drafts belong to the forms) and not hidden. */
+/** Whether the queue holds this task: submitted (drafts belong to the forms) and not hidden. */
 function shown(view) {
   return Boolean(view.submitted_at) && !view.hidden;
+}
+
+let statusFilter = ""; // "" (every status), "active", or one finished status
+
+/** Whether the chosen status filter lets this task be displayed. */
+function passes(view) {
+  if (!statusFilter) return true;
+  return statusFilter === "active" ? ACTIVE.has(view.status) : view.status === statusFilter;
+}
+
+/** The list's query: the statuses it may show (the API's ?status=). */
+function listQuery() {
+  return statusFilter || "active,terminal";
 }
 
 /** A short name for the task: its file(s), or its prompt. */
@@ -275,7 +288,7 @@ function place(card, view) {
 
 function render(view) {
   let card = cards.get(view.task_id);
-  if (!shown(view)) {
+  if (!shown(view) || !passes(view)) {
     if (card) {
       card.root.remove();
       cards.delete(view.task_id);
@@ -295,6 +308,7 @@ function render(view) {
 function refreshChrome() {
   if (!listEl) return;
   emptyEl.hidden = !loadedOnce || cards.size > 0;
+  emptyEl.textContent = t(statusFilter ? "queue.empty_filtered" : "queue.empty");
   moreEl.hidden = !nextCursor;
   let active = 0;
   for (const view of tasks.values()) if (shown(view) && ACTIVE.has(view.status)) active += 1;
@@ -398,11 +412,11 @@ export async function refreshTask(taskId) {
 }
 
 /** Load the first page (again): after start and after any reconnect that could not resume. */
-export async function reloadList() {
+export async function reloadList({ fresh = false } = {}) {
   try {
-    const env = await api("GET", `/api/user/tasks?status=active,terminal&limit=${PAGE_SIZE}`);
+    const env = await api("GET", `/api/user/tasks?status=${listQuery()}&limit=${PAGE_SIZE}`);
     for (const view of env.data.tasks) upsert(view);
-    if (!loadedOnce) nextCursor = env.data.next_cursor;
+    if (!loadedOnce || fresh) nextCursor = env.data.next_cursor;
     loadedOnce = true;
     queueEl.dataset.loaded = "true";
     refreshChrome();
@@ -416,7 +430,8 @@ async function loadMore() {
   if (!nextCursor) return;
   moreEl.disabled = true;
   try {
-    const env = await api("GET", `/api/user/tasks?status=active,terminal&limit=${PAGE_SIZE}&cursor=${encodeURIComponent(nextCursor)}`);
+    const query = `status=${listQuery()}&limit=${PAGE_SIZE}&cursor=${encodeURIComponent(nextCursor)}`;
+    const env = await api("GET", `/api/user/tasks?${query}`);
     for (const view of env.data.tasks) upsert(view);
     nextCursor = env.data.next_cursor;
   } catch (err) {
@@ -575,6 +590,13 @@ export function initQueue() {
   const clear = document.getElementById("clear-finished");
   clear.addEventListener("click", () => clearFinished(clear));
   document.getElementById("hidden-tasks").addEventListener("toggle", loadHidden);
+  const filter = document.getElementById("status-filter");
+  filter.addEventListener("change", () => {
+    statusFilter = filter.value;
+    for (const view of tasks.values()) render(view);
+    refreshChrome();
+    reloadList({ fresh: true }); // older tasks of that status, beyond what is loaded
+  });
   window.setInterval(() => {
     for (const [id, card] of cards) {
       const view = tasks.get(id);
@@ -583,6 +605,7 @@ export function initQueue() {
   }, 1000);
   onLangChange(() => {
     for (const [id, card] of cards) card.update(tasks.get(id));
+    refreshChrome();
     loadHidden();
   });
   refreshChrome();

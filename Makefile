@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 CLIENTS := cli
 PYPROJECTS := shared/pyproject.toml $(foreach s,$(SERVICES),services/$(s)/pyproject.toml) $(foreach c,$(CLIENTS),clients/$(c)/pyproject.toml) requirements-dev.txt constraints.txt
 
-.PHONY: install constraints system-deps lint test test-unit drills bench run stack clean
+.PHONY: install constraints system-deps lint test test-unit drills bench run stack screenshots clean
 
 install: $(STAMP)
 
@@ -63,6 +63,11 @@ test-unit: install
 
 bench: install system-deps
 	$(PY) -m bench
+
+# The web UI's main screens in both languages, on a desktop and a phone, for review.
+SCREENSHOTS_DIR ?= build/screenshots
+screenshots: install system-deps
+	$(PY) scripts/screenshots.py $(SCREENSHOTS_DIR)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -20,7 +20,7 @@ def test_new_visitor_sees_an_empty_queue_in_chinese_and_can_switch_to_english(
     expect(page.get_by_role("heading", name="我的任务列表")).to_be_visible()
     expect(page.locator("#queue-empty")).to_have_text("还没有任务。提交后可以关闭页面，稍后回来查看进度和结果。")
     expect(page.locator("#task-list li.task")).to_have_count(0)
-    expect(page.get_by_role("button", name="清除已完成")).to_be_disabled()
+    expect(page.get_by_role("button", name="清除已结束")).to_be_disabled()
     expect(page.locator("#live-state")).to_have_attribute("data-state", "live")
     page.screenshot(path=str(tmp_path / "first-visit-zh.png"), full_page=True)
 

@@ -55,10 +55,33 @@ def test_the_form_is_ready_again_at_once_and_every_request_queues(page: Any, tmp
     hidden.get_by_role("button", name="隐藏：a lighthouse at dawn, variation 2").click()
     expect(hidden).to_have_count(0)
     expect(cards).to_have_count(3)
-    page.get_by_role("button", name="清除已完成").click()
-    expect(page.locator("#toasts")).to_contain_text("已清除 3 个已完成的任务")
+    clear = page.get_by_role("button", name="清除已结束")
+    assert "失败" in (clear.get_attribute("title") or "")  # it says what it hides
+    clear.click()
+    expect(page.locator("#toasts")).to_contain_text("已清除 3 个已结束的任务")
+    expect(cards).to_have_count(0)
+    # nothing lost by a click: undo brings them back, and the server agrees after a reload
+    page.locator("#toasts").get_by_role("button", name="撤销").click()
+    expect(cards).to_have_count(3)
+    page.reload()
+    expect(page.locator("#queue")).to_have_attribute("data-loaded", "true")
+    expect(cards).to_have_count(3)
+    page.get_by_role("button", name="清除已结束").click()
+    expect(page.locator("#toasts")).to_contain_text("已清除 3 个已结束的任务")
     expect(cards).to_have_count(0)
     expect(page.locator("#queue-empty")).to_be_visible()
+
+    # hidden tasks can be shown again, one by one
+    page.get_by_text("已隐藏的任务").click()
+    hidden = page.locator("#hidden-list li")
+    expect(hidden).to_have_count(4)
+    page.get_by_role("button", name="恢复显示：a lighthouse at dawn, variation 2").click()
+    expect(hidden).to_have_count(3)
+    expect(task_card(page, "variation 2")).to_have_attribute("data-status", "completed")
+    expect(cards).to_have_count(1)
+    hidden_card = task_card(page, "variation 2")
+    hidden_card.get_by_role("button", name="隐藏：a lighthouse at dawn, variation 2").click()
+    expect(hidden).to_have_count(4)
     page.reload()
     expect(page.locator("#queue")).to_have_attribute("data-loaded", "true")
     expect(cards).to_have_count(0)
@@ -74,3 +97,24 @@ def test_the_same_request_twice_is_announced_as_a_duplicate(page: Any) -> None:
         expect(prompt).to_have_value("", timeout=READY_WITHIN_MS)
     expect(page.locator("#toasts")).to_contain_text("同样的任务刚刚已经提交过", timeout=SUBMIT_FLOOR_MS)
     expect(task_card(page, "a lighthouse, asked twice")).to_have_count(1)
+
+
+def test_a_generated_image_downloads_under_its_prompt_and_size(page: Any) -> None:
+    page.get_by_role("tab", name="生成").click()
+    page.get_by_label("尺寸").select_option(index=0)
+    size = page.get_by_label("尺寸").input_value().replace(" ", "")
+    names: list[str] = []
+    for _ in range(2):  # the same prompt twice (the second a new request): two different names
+        page.get_by_label("提示词", exact=True).fill("Waves at dusk")
+        page.get_by_label("随机种子（可选）").fill(str(len(names) + 1))
+        page.get_by_role("button", name="生成", exact=True).click()
+        card = task_card(page, "Waves at dusk").first
+        expect(card).to_have_attribute("data-status", "completed", timeout=30_000)
+        with page.expect_download() as caught:
+            card.get_by_role("link", name="下载：Waves at dusk").click()
+        task_id = card.get_attribute("data-task-id") or ""
+        names.append(caught.value.suggested_filename)
+        assert caught.value.suggested_filename == f"waves-at-dusk-{size}-{task_id.replace('-', '')[:8]}.png"
+        card.get_by_role("button", name="隐藏：Waves at dusk").click()
+        expect(task_card(page, "Waves at dusk")).to_have_count(0)
+    assert names[0] != names[1]

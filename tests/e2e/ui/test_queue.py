@@ -51,8 +51,9 @@ def test_a_waiting_task_can_be_cancelled_and_retried_and_the_queue_survives_a_re
         # the running one: a progress bar with its stage and the time remaining
         expect(blocker.locator(".task-status")).to_have_text("处理中")
         expect(blocker.get_by_role("progressbar")).to_be_visible()
-        expect(blocker.locator(".progress-text")).to_contain_text("处理")
+        # one phrase: the badge says 处理中, the progress line adds the time left, not 处理 again
         expect(blocker.locator(".progress-text")).to_contain_text("剩余约")
+        expect(blocker.locator(".progress-text")).not_to_contain_text("处理")
         page.screenshot(path=str(tmp_path / "queue-waiting.png"), full_page=True)
 
         waiting.get_by_role("button", name=re.compile("^取消")).click()
@@ -151,3 +152,26 @@ def test_more_than_three_tasks_finished_while_away_are_named_three_and_counted(c
     detail = toast.inner_text()
     assert sum(prompt in detail for prompt in prompts) == 3, detail
     assert "另有 1 个" in detail, detail
+
+
+def test_the_list_can_show_one_status(page: Any) -> None:
+    page.get_by_role("tab", name="生成").click()
+    for prompt in ("a filtered lighthouse", "another filtered lighthouse"):
+        page.get_by_label("提示词", exact=True).fill(prompt)
+        page.get_by_role("button", name="生成", exact=True).click()
+        expect(task_card(page, prompt)).to_have_attribute("data-status", "completed", timeout=30_000)
+    done = task_card(page, "another filtered lighthouse")
+    done.get_by_role("button", name="隐藏：another filtered lighthouse").click()
+    cards = page.locator("#task-list li.task")
+    expect(cards).to_have_count(1)
+    filter_ = page.get_by_label("显示")
+    filter_.select_option("failed")
+    expect(cards).to_have_count(0)
+    expect(page.locator("#queue-empty")).to_have_text("没有这种状态的任务。")
+    filter_.select_option("completed")
+    expect(cards).to_have_count(1)
+    expect(task_card(page, "a filtered lighthouse")).to_be_visible()
+    filter_.select_option("")
+    expect(cards).to_have_count(1)
+    page.get_by_role("button", name="English").click()
+    expect(page.get_by_label("Show")).to_have_value("")

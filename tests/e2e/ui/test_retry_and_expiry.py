@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from mediacraft.shared.error_texts import sentence
 from tests.e2e.ui.conftest import DESKTOP, watch_for_page_errors
 from tests.e2e.ui.helpers import expect, task_card
 from tests.fixtures.served_product import free_port
@@ -90,7 +91,8 @@ def test_a_task_retries_while_the_backend_is_down_then_fails_with_a_plain_messag
         expect(card.locator(".task-status")).to_have_text("重试中")
         expect(card.locator(".task-retry-count")).to_have_text("重试次数 1 / 1")
         expect(card.locator(".task-next-retry")).to_have_text(re.compile(r"^下次重试 .*\d\d:\d\d:\d\d（\d+ 秒后）$"))
-        expect(card.locator(".task-error")).to_contain_text("could not be reached")
+        # the server's words in the page's language, never the backend's English
+        expect(card.locator(".task-error")).to_have_text(sentence("generation_backend_unavailable", "zh") or "")
         page.screenshot(path=str(tmp_path / "retrying.png"), full_page=True)
 
         # the countdown moves with the clock, not only with events
@@ -102,9 +104,17 @@ def test_a_task_retries_while_the_backend_is_down_then_fails_with_a_plain_messag
         assert time.monotonic() - started < RETRY_DELAY_MS / 1000 + 15
         expect(card.locator(".task-status")).to_have_text("失败")
         expect(card.locator(".task-error")).to_be_visible()
-        expect(card.locator(".task-error")).not_to_be_empty()
+        expect(card.locator(".task-error")).to_have_text("无法连接生成服务。已重试 1 次，仍未成功。")
         expect(card.locator(".task-retry")).to_be_hidden()
         page.screenshot(path=str(tmp_path / "failed.png"), full_page=True)
+
+        # in English the same card says it in English (the list is read again in the new language)
+        page.get_by_role("button", name="English").click()
+        expect(card.locator(".task-error")).to_have_text(
+            "The generation service could not be reached. Gave up after 1 retry."
+        )
+        page.get_by_role("button", name="中文").click()
+        expect(card.locator(".task-error")).to_have_text("无法连接生成服务。已重试 1 次，仍未成功。")
 
         # Retry starts a fresh series with the same parameters
         card.get_by_role("button", name=re.compile("^重试")).click()

@@ -15,7 +15,7 @@ from mediacraft.shared import transitions
 from mediacraft.shared.tasks import TaskStatus
 from tests.fixtures.media import make_clip
 from tests.fixtures.waiting import eventually
-from tests.integration.gateway.client import create, data, fail, finish, upload, user_id_of
+from tests.integration.gateway.client import create, data, envelope, fail, finish, upload, user_id_of
 from tests.integration.gateway.conftest import embedded_gateway
 from tests.integration.gateway.flows import wait_inbox
 from tests.integration.gateway.harness import Gateway, settled, snapshot
@@ -464,3 +464,35 @@ async def test_shutting_the_event_hub_down_ends_open_streams(tmp_path: Path) -> 
             except EOFError:
                 pass
         assert gw.ctx.hub.subscriber_count() == 0
+
+
+async def test_clear_finished_hides_only_what_the_list_showed(gw: Gateway, clip: Path) -> None:
+    async with gw.client() as c:
+        done = await submitted(gw, c, clip)
+        await finish(gw, done)
+        seen_at = gw.clock.now()
+        gw.clock.shift(seconds=5)
+        later = await submitted(gw, c, clip, [[2, 2, 9, 9]])
+        await fail(gw, later)  # finished after the person looked: not theirs to clear yet
+        r = await c.post("/api/tasks/clear-finished", json={"finished_before": seen_at.isoformat()})
+        assert data(r) == {"cleared": 1, "task_ids": [done]}
+        shown = {t["task_id"] for t in data(await c.get("/api/user/tasks"))["tasks"]}
+        assert done not in shown and later in shown
+        r = await c.post("/api/tasks/clear-finished", json={"finished_before": "not a time"})
+        assert r.status_code == 422 and envelope(r)["error_code"] == "validation_error"
+        assert data(await c.post("/api/tasks/clear-finished"))["cleared"] == 1  # no body: every finished task
+
+
+async def test_hidden_tasks_can_be_shown_again(gw: Gateway, clip: Path) -> None:
+    async with gw.client() as c, gw.client() as other:
+        done = await submitted(gw, c, clip)
+        await finish(gw, done)
+        assert data(await c.post("/api/tasks/clear-finished"))["cleared"] == 1
+        assert data(await c.get("/api/user/tasks"))["tasks"] == []
+        # someone else's request cannot touch it
+        assert data(await other.post("/api/tasks/unhide", json={"task_ids": [done]}))["shown"] == 0
+        assert data(await c.post("/api/tasks/unhide", json={"task_ids": [done]}))["shown"] == 1
+        shown = data(await c.get("/api/user/tasks"))["tasks"]
+        assert [(t["task_id"], t["hidden"], t["status"]) for t in shown] == [(done, False, "completed")]
+        bad = await c.post("/api/tasks/unhide", json={"task_ids": ["not-a-task"]})
+        assert bad.status_code == 422 and envelope(bad)["error_code"] == "invalid_task_id"

@@ -59,7 +59,7 @@ async def test_successes_say_200_201_and_202_in_code(gw: Gateway, clip: Path) ->
         assert succeeded(await c.get("/api/tasks/unfinished"), 200)["tasks"]
         assert succeeded(await c.post(f"/api/tasks/{task_id}/cancel"), 202)["task_id"] == task_id
         assert succeeded(await c.post(f"/api/tasks/{task_id}/hide"), 200)["hidden"] is True
-        assert succeeded(await c.post("/api/tasks/clear-finished"), 200) == {"cleared": 0}
+        assert succeeded(await c.post("/api/tasks/clear-finished"), 200) == {"cleared": 0, "task_ids": []}
         assert succeeded(await c.get("/healthz"), 200) == {"status": "alive"}
         assert succeeded(await c.get("/readyz"), 200)["ready"] is True
 

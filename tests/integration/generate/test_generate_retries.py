@@ -22,6 +22,7 @@ from mediacraft.shared.adapters.bus.memory import MemoryBroker, MemoryBus
 from mediacraft.shared.adapters.objects.local import LocalObjectStore
 from mediacraft.shared.adapters.store.sqlite import SqliteStore
 from mediacraft.shared.clock import SystemClock, utcnow
+from mediacraft.shared.error_texts import text
 from mediacraft.shared.generation import validate_generation_config
 from mediacraft.shared.messages import Envelope, SubmitTask, TaskStatusChanged
 from mediacraft.shared.ports.bus import Incoming
@@ -37,7 +38,8 @@ from tests.integration.generate.backend import Reply, in_order, json_error, png_
 from tests.integration.generate.conftest import BackendFactory
 
 DELAYS_S = (0.3, 0.6, 0.9)
-DOWN = "The generation service could not be reached (connection refused)"
+# what a person reads: the error table's sentence (the backend's own detail goes to the log)
+DOWN = text("generation_backend_unavailable")
 
 
 class Flow:

@@ -7,6 +7,7 @@ from typing import Any
 
 import cv2
 
+from mediacraft.shared.error_texts import text
 from mediacraft.shared.messages import Envelope, JobFailed, JobSucceeded, Message, RunJob
 from mediacraft.shared.tasks import TaskType
 from mediacraft.shared.topology import JOBS
@@ -99,7 +100,7 @@ async def test_a_backend_that_is_down_fails_the_job_as_retryable(
         failed, _ = await rig.outcome()
         assert isinstance(failed, JobFailed)
         assert (failed.code, failed.retryable) == ("generation_backend_unavailable", True)
-        assert failed.message == "The generation service could not be reached (connection refused)"
+        assert failed.message == text("generation_backend_unavailable")  # the detail goes to the log
         assert rig.leftovers() == []
         assert [o async for o in rig.objects.list("results/")] == []
 
@@ -128,7 +129,7 @@ async def test_a_backend_that_sends_a_broken_picture_fails_the_job_as_retryable(
         failed, _ = await rig.outcome()
         assert isinstance(failed, JobFailed)
         assert (failed.code, failed.retryable) == ("generation_bad_output", True)
-        assert failed.message.startswith("The http provider returned an unusable image")
+        assert failed.message == text("generation_bad_output")  # the detail goes to the log
         assert rig.leftovers() == []
 
 

@@ -7,13 +7,16 @@ import json
 import os
 import re
 import signal
+from pathlib import Path
 
 import pytest
 
 from mediacraft.gateway.webui.assets import ERROR_TEXTS_LINE, STATIC_DIR, AssetBundle, with_error_texts
+from mediacraft.scheduler.leases import TIMED_OUT, WORKER_LOST, WORKER_NOT_STARTED
 from mediacraft.shared import error_texts
+from mediacraft.shared.admission import QUEUED_MESSAGE, SYSTEM_BUSY_MESSAGE, TOO_MANY_WAITING, USER_BUSY_MESSAGE
 from mediacraft.shared.errors import RetryableError
-from mediacraft.shared.http.envelope import unavailable
+from mediacraft.shared.http.envelope import STATUS_OF_CODE, unavailable
 from mediacraft.shared.media.errors import (
     DiskFull,
     LocalIOError,
@@ -111,3 +114,86 @@ def test_the_web_ui_receives_the_whole_table_in_its_translations() -> None:
 def test_a_translations_file_without_the_tables_line_is_refused() -> None:
     with pytest.raises(ValueError, match="ERROR_TEXTS"):
         with_error_texts(b"const WORDS = {};")
+
+
+# Where stable codes are written: an error class's `code = "..."`, a `code="..."` argument, an
+# ApiError's first argument, and the web UI's `err.<code>` keys.
+_CODE_SITES = (
+    re.compile(r"\bcode\s*[:=]\s*(?:str\s*=\s*)?\"([a-z][a-z_]+)\""),
+    re.compile(r"\bApiError\(\s*\"([a-z][a-z_]+)\""),
+    re.compile(r"\berror_code\s*=\s*\"([a-z][a-z_]+)\""),
+    re.compile(r"[\"'`]err\.([a-z][a-z_]+)[\"'`]"),
+)
+_REPO = Path(__file__).resolve().parents[3]
+
+
+def _codes_in_the_code_base() -> dict[str, str]:
+    found: dict[str, str] = {}
+    sources = [*(_REPO / "shared" / "src").rglob("*.py"), *(_REPO / "services").glob("*/src/**/*.py")]
+    sources += list((STATIC_DIR).glob("*.js"))
+    for path in sources:
+        body = path.read_text(encoding="utf-8")
+        for pattern in _CODE_SITES:
+            for m in pattern.finditer(body):
+                found.setdefault(m.group(1), str(path.relative_to(_REPO)))
+    for code in STATUS_OF_CODE:
+        found.setdefault(code, "mediacraft/shared/http/envelope.py")
+    for code in (TOO_MANY_WAITING, WORKER_LOST, WORKER_NOT_STARTED, TIMED_OUT):
+        found.setdefault(code, "constants")
+    return found
+
+
+def test_every_code_used_in_the_code_base_has_an_english_and_a_chinese_sentence() -> None:
+    codes = _codes_in_the_code_base()
+    assert {"unsupported_format", "generation_backend_unavailable", "invalid_prompt", "network"} <= set(codes)
+    table = error_texts.table()
+    lacking = {
+        code: where
+        for code, where in sorted(codes.items())
+        if not (table.get(code, {}).get("en", "").strip() and table.get(code, {}).get("zh", "").strip())
+    }
+    assert lacking == {}, f"codes without an English and a Chinese sentence in error_texts.json: {lacking}"
+
+
+def test_the_services_waiting_sentences_are_the_tables() -> None:
+    assert error_texts.text("user_busy") == USER_BUSY_MESSAGE
+    assert error_texts.text("system_busy") == SYSTEM_BUSY_MESSAGE
+    assert error_texts.text("queued") == QUEUED_MESSAGE
+    assert error_texts.code_of_sentence(QUEUED_MESSAGE) == "queued"
+    assert error_texts.code_of_sentence("No such sentence") is None
+
+
+def test_a_sentences_placeholders_are_the_same_in_both_languages() -> None:
+    for code, texts in error_texts.table().items():
+        names = [set(re.findall(r"\{(\w+)\}", texts[lang])) for lang in error_texts.LANGS]
+        assert names[0] == names[1], code
+
+
+@pytest.mark.parametrize(
+    ("choices", "expected"),
+    [
+        ((None,), "en"),
+        (("",), "en"),
+        (("zh-CN,zh;q=0.9,en;q=0.8",), "zh"),
+        (("en-US,en;q=0.9,zh-CN;q=0.8",), "en"),
+        (("fr-FR,fr;q=0.9,zh-TW;q=0.5,en;q=0.4",), "zh"),
+        (("de, en;q=0.1, zh;q=0.2",), "zh"),
+        (("zh;q=0, en",), "en"),
+        (("fr",), "en"),
+        (("*",), "en"),
+        (("zh", "en-US"), "zh"),
+        (("fr", "zh-CN"), "zh"),  # a choice naming no language we speak falls to the next
+        (("garbage;;q=x,zh;q=oops",), "en"),
+    ],
+)
+def test_the_answer_language_follows_the_choice_then_accept_language(
+    choices: tuple[str | None, ...], expected: str
+) -> None:
+    assert error_texts.pick_lang(*choices) == expected
+
+
+def test_an_error_reads_the_site_sentence_in_english_and_the_tables_in_chinese() -> None:
+    given = "The file is not a supported video (MP4, MOV, MKV, WebM) or image (JPEG, PNG, WebP)"
+    assert error_texts.localized("unsupported_format", "en", given) == given
+    assert error_texts.localized("unsupported_format", "zh", given) == error_texts.sentence("unsupported_format", "zh")
+    assert error_texts.localized("no_such_code", "zh", given) == given

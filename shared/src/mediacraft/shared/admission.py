@@ -11,13 +11,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from mediacraft.shared.error_texts import text
 from mediacraft.shared.tasks import TaskStatus
 
 TOO_MANY_WAITING = "too_many_waiting"
 
-USER_BUSY_MESSAGE = "Waiting for your current task to finish"
-SYSTEM_BUSY_MESSAGE = "The system is busy; your task is queued"
-QUEUED_MESSAGE = "Waiting in the queue"
+# the error table's sentences, so that the gateway can answer each in the reader's language
+USER_BUSY_MESSAGE = text("user_busy")
+SYSTEM_BUSY_MESSAGE = text("system_busy")
+QUEUED_MESSAGE = text("queued")
 
 WAITING_STATUSES = (TaskStatus.QUEUED, TaskStatus.RETRYING)
 RUNNING_STATUSES = (TaskStatus.PROCESSING, TaskStatus.CANCELLING)

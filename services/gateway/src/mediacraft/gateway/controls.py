@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TypeVar
 
 from mediacraft.gateway.context import GatewayContext
@@ -20,6 +21,7 @@ from mediacraft.gateway.ownership import owned_task
 from mediacraft.gateway.status_events import publish_status
 from mediacraft.gateway.waiting_cap import check_waiting_cap
 from mediacraft.shared import transitions
+from mediacraft.shared.error_texts import text
 from mediacraft.shared.errors import Conflict, MediaCraftError
 from mediacraft.shared.logging import get_logger
 from mediacraft.shared.messages import CancelTask, DetectWatermarks, Message, RetryTask
@@ -80,7 +82,7 @@ async def _cancel_draft(ctx: GatewayContext, task: Task) -> Task:
                 task.task_id,
                 transitions.CANCEL_DRAFT,
                 expected_version=task.version,
-                changes={"completed_at": now, "message": "Cancelled"},
+                changes={"completed_at": now, "message": text("cancelled")},
             )
         )
     except Conflict:
@@ -147,7 +149,7 @@ async def detect(ctx: GatewayContext, user_id: str, task_id: str) -> Task:
         raise ApiError("invalid_state", f"The task is already {task.status.value}: detection is for uploaded drafts")
     request_id = new_id()
     pending = TaskDetection(
-        state="pending", message="Looking for the watermark...", request_id=request_id, requested_at=ctx.clock.now()
+        state="pending", message=text("detection_pending"), request_id=request_id, requested_at=ctx.clock.now()
     )
     written = await ctx.store.set_detection(task_id, pending)
     if written is None:  # submitted or cancelled in the meantime
@@ -157,7 +159,7 @@ async def detect(ctx: GatewayContext, user_id: str, task_id: str) -> Task:
         await ctx.publish(COMMANDS, SCHEDULER_KEY, command, correlation_id=task_id)
     except BaseException:
         # nothing will answer this request: say so on the task rather than leave it pending
-        unsent = pending.model_copy(update={"state": "failed", "message": "The watermark search could not start"})
+        unsent = pending.model_copy(update={"state": "failed", "message": text("detection_unsent")})
         await ctx.store.set_detection(task_id, unsent, answers=request_id)
         raise
     await publish_status(ctx, written, written.status)
@@ -174,20 +176,40 @@ async def set_flags(
     return task
 
 
-async def clear_finished(ctx: GatewayContext, user_id: str) -> int:
-    """Hide every finished task of the user; returns how many."""
-    cleared = 0
-    while cleared < MAX_CLEARED:
-        # hidden tasks drop out of the listing, so the first page is always the next batch
-        page = await ctx.store.list_for_user(user_id, statuses=TERMINAL_STATUSES, limit=100)
-        batch = 0
+async def clear_finished(ctx: GatewayContext, user_id: str, *, finished_before: datetime | None = None) -> list[str]:
+    """Hide the user's finished tasks (completed, failed, cancelled or expired) that the task list
+    shows, those that finished by `finished_before` when given (what the person saw when asking);
+    returns their ids (so that the person can undo). Drafts, never in the list, are neither hidden
+    nor counted."""
+    cleared: list[str] = []
+    cursor = None
+    while len(cleared) < MAX_CLEARED:
+        page = await ctx.store.list_for_user(user_id, statuses=TERMINAL_STATUSES, cursor=cursor, limit=100)
         for task in page.items:
+            if task.submitted_at is None:
+                continue  # a draft that expired unsubmitted: cleanup deletes it
+            if (
+                finished_before is not None
+                and (task.completed_at or task.updated_at or task.created_at) > finished_before
+            ):
+                continue  # finished after the person asked: they have not seen it yet
             if await ctx.store.set_user_flags(task.task_id, user_id, hidden=True) is not None:
-                batch += 1
-        if batch == 0:
+                cleared.append(task.task_id)
+        if page.next_cursor is None:
             break
-        cleared += batch
+        cursor = page.next_cursor
     return cleared
+
+
+async def show_again(ctx: GatewayContext, user_id: str, task_ids: list[str]) -> int:
+    """Show the user's listed hidden tasks in the list again (an undone clear, a change of mind);
+    a task whose files cleanup has deleted meanwhile comes back as expired. Ids of other users'
+    tasks are skipped silently."""
+    shown = 0
+    for task_id in task_ids:
+        if await ctx.store.set_user_flags(task_id, user_id, hidden=False) is not None:
+            shown += 1
+    return shown
 
 
 async def mark_notified(ctx: GatewayContext, user_id: str, task_ids: list[str]) -> int:

@@ -20,7 +20,8 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from mediacraft.gateway.metrics import GatewayMetrics
-from mediacraft.gateway.views import last_change, progress_view, task_view
+from mediacraft.gateway.views import last_change, localize_view, progress_view, task_view
+from mediacraft.shared.http.asgi import ANSWER_LANG
 from mediacraft.shared.logging import get_logger
 from mediacraft.shared.messages import ProjectChanged, TaskProgressed, TaskStatusChanged
 from mediacraft.shared.ports.bus import Bus, Incoming, Subscription
@@ -49,8 +50,12 @@ class LiveEvent:
     data: dict[str, Any]
 
     def encode(self, event_id: int) -> bytes:
-        """The SSE frame, with `event_id` (kept increasing per stream) as its id."""
-        payload = json.dumps(self.data, separators=(",", ":"), ensure_ascii=False, default=str)
+        """The SSE frame, with `event_id` (kept increasing per stream) as its id, and the task's
+        sentences in the stream's language (events are shared by every stream, in English)."""
+        data = self.data
+        if isinstance(data.get("task"), dict):
+            data = {**data, "task": localize_view(data["task"], ANSWER_LANG.get())}
+        payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False, default=str)
         return f"id: {event_id}\nevent: {self.name}\ndata: {payload}\n\n".encode()
 
 
@@ -61,7 +66,7 @@ def status_event(task: Task, event_id: int, previous: str | None = None) -> Live
         "status": task.status.value,
         "previous_status": previous,
         "version": task.version,
-        "task": task_view(task),
+        "task": task_view(task, "en"),
     }
     return LiveEvent(event_id, "status", task.task_id, task.version, data)
 
@@ -74,7 +79,7 @@ def to_live_event(incoming: Incoming) -> tuple[str, LiveEvent] | None:
         view = None
         if message.task:
             try:
-                view = task_view(Task.model_validate(message.task))
+                view = task_view(Task.model_validate(message.task), "en")
             except ValueError:
                 view = None
         data = {

@@ -24,7 +24,7 @@ from mediacraft.gateway.envelope import ApiError
 from mediacraft.gateway.origin import cross_site_reason
 from mediacraft.gateway.ratelimit import retry_after
 from mediacraft.shared.errors import RetryableError
-from mediacraft.shared.http.asgi import error_response, host_allowed, with_nosniff
+from mediacraft.shared.http.asgi import ANSWER_LANG, error_response, host_allowed, request_lang, with_nosniff
 from mediacraft.shared.http.body_limit import BodyGuard, BodyRules, GuardedSend
 from mediacraft.shared.http.envelope import RequestIds
 from mediacraft.shared.logging import bound_contextvars, get_logger
@@ -70,6 +70,7 @@ class GatewayMiddleware:
 
         guard = BodyGuard.for_request(scope, receive, self.body_rules)
         out = GuardedSend(send_with_headers, guard, lambda: request_id)
+        lang = ANSWER_LANG.set(request_lang(scope))
         try:
             if not host_allowed(headers.get("host"), self._allowed_hosts) and scope["path"] not in _PROBES:
                 self.ctx.metrics.refused.labels("host").inc()
@@ -105,6 +106,7 @@ class GatewayMiddleware:
             if guard.refusal is not None:
                 self.ctx.metrics.refused.labels(guard.refusal.code).inc()
         finally:
+            ANSWER_LANG.reset(lang)
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
             self.ctx.metrics.requests.labels(scope["method"], template, str(status[0])).inc()

@@ -9,6 +9,7 @@ from mediacraft.gateway.envelope import ApiError, sentence
 from mediacraft.gateway.ownership import owned_task
 from mediacraft.gateway.views import status_group, task_view
 from mediacraft.shared.errors import InvalidInput
+from mediacraft.shared.http.asgi import ANSWER_LANG
 from mediacraft.shared.tasks import ACTIVE_STATUSES, DRAFT_STATUSES, TERMINAL_STATUSES, TaskStatus, TaskType
 
 MAX_PAGE = 100
@@ -89,11 +90,13 @@ async def unfinished(ctx: GatewayContext, user_id: str, limit: int = MAX_PAGE) -
 
 
 async def user_info(ctx: GatewayContext, user_id: str) -> dict[str, Any]:
-    """The user's record and statistics from identity, with the limits the API applies."""
+    """The user's record and statistics from identity, with the limits the API applies and the
+    language this request is answered in (a first visit's page follows it)."""
     info = await ctx.identity.user_info(user_id)
     s = ctx.settings
     return {
         **info.model_dump(mode="json"),
+        "lang": ANSWER_LANG.get(),
         "limits": {
             "max_upload_bytes": ctx.max_upload_bytes,
             "merge_max_inputs": s.merge_max_inputs,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mediacraft.gateway.context import GatewayContext
-from mediacraft.gateway.disposition import result_filename
+from mediacraft.gateway.disposition import download_name
 from mediacraft.gateway.envelope import ApiError
 from mediacraft.gateway.ownership import owned_task
 from mediacraft.shared.tasks import TaskStatus
@@ -33,5 +33,5 @@ async def stored_result(ctx: GatewayContext, user_id: str, task_id: str) -> Stor
     info = await ctx.objects.stat(key)
     if info is None:
         raise ApiError("expired", "The result has expired and was deleted")
-    filename = result_filename(task.original_filename, task.task_type.value, task.result.filename)
+    filename = download_name(task)
     return StoredResult(key, info.size, info.etag, filename, task.result.content_type or "application/octet-stream")

@@ -4,6 +4,7 @@ cancel, retry, hide, notified, clear finished, unfinished. Each parses, calls on
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
@@ -81,6 +82,12 @@ class NotifiedBody(BaseModel):
     task_ids: list[str] = Field(max_length=100)
 
 
+class ClearBody(BaseModel):
+    finished_before: datetime | None = Field(
+        default=None, description="Hide only tasks finished by this instant (what the list showed); default: all"
+    )
+
+
 async def _json_body(request: Request) -> Any:
     raw = await request.body()  # bounded while it streams by the middleware (MEDIACRAFT_MAX_JSON_BODY_BYTES)
     if not raw.strip():
@@ -137,10 +144,18 @@ async def unfinished(request: Request) -> Response:
     return reply(request, {"tasks": await queries.unfinished(ctx_of(request), user_of(request))})
 
 
-@router.post("/clear-finished", summary="Hide every finished task")
-async def clear_finished(request: Request) -> Response:
-    cleared = await controls.clear_finished(ctx_of(request), user_of(request))
-    return reply(request, {"cleared": cleared})
+@router.post("/clear-finished", summary="Hide the finished tasks (completed, failed, cancelled, expired)")
+async def clear_finished(request: Request, body: ClearBody | None = None) -> Response:
+    before = body.finished_before if body is not None else None
+    cleared = await controls.clear_finished(ctx_of(request), user_of(request), finished_before=before)
+    return reply(request, {"cleared": len(cleared), "task_ids": cleared})
+
+
+@router.post("/unhide", summary="Show hidden tasks in the list again")
+async def unhide(request: Request, body: NotifiedBody) -> Response:
+    ids = [checked_task_id(t) for t in body.task_ids]
+    shown = await controls.show_again(ctx_of(request), user_of(request), ids)
+    return reply(request, {"shown": shown})
 
 
 @router.post("/notified", summary="Mark several tasks as announced to the user")

@@ -16,6 +16,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from mediacraft.shared.error_texts import text
 from mediacraft.shared.logging import get_logger
 from mediacraft.shared.messages import DetectionFinished, DetectWatermarks
 from mediacraft.shared.ports.bus import BusUnavailable, Unroutable
@@ -26,8 +27,8 @@ if TYPE_CHECKING:
 
 log = get_logger("mediacraft.scheduler.detections")
 
-TIMED_OUT_MESSAGE = "Looking for the watermark took too long; try again or draw the boxes yourself."
-UNSENT_MESSAGE = "The watermark search could not be started; try again in a moment."
+TIMED_OUT_MESSAGE = text("detection_timed_out")
+UNSENT_MESSAGE = text("detection_unsent")
 
 
 @dataclass

@@ -22,6 +22,7 @@ from mediacraft.scheduler.rules import Rules
 from mediacraft.scheduler.state import RetryingTask, RunningTask, SchedulerState
 from mediacraft.shared import transitions
 from mediacraft.shared.clock import Clock
+from mediacraft.shared.error_texts import text
 from mediacraft.shared.errors import Conflict, NotFound
 from mediacraft.shared.logging import get_logger
 from mediacraft.shared.ports.bus import BusUnavailable, Unroutable
@@ -47,7 +48,7 @@ TRACER = get_tracer("mediacraft.scheduler")
 
 QUEUED, PROCESSING, CANCELLING = TaskStatus.QUEUED, TaskStatus.PROCESSING, TaskStatus.CANCELLING
 RUNNING = frozenset({PROCESSING, CANCELLING})
-CANCELLED_MESSAGE = "Cancelled"
+CANCELLED_MESSAGE = text("cancelled")  # the error table's sentences: the gateway translates them
 PUBLISH_ERRORS = (BusUnavailable, Unroutable)
 
 
@@ -411,7 +412,7 @@ async def _cancel_first(ctx: Context, run: RunningTask) -> None:
 
 
 # what marks a running attempt cancelling; the person's cancel request is carried out with it
-_CANCELLING: dict[str, Any] = {"message": "Cancelling", "control": None}
+_CANCELLING: dict[str, Any] = {"message": text("cancelling"), "control": None}
 
 
 def _cancelled(now: datetime) -> dict[str, Any]:
@@ -501,7 +502,7 @@ def _count_end(ctx: Context, task: Task) -> None:
 # A job lost with its worker is dispatched again at once this many times per series of attempts
 # (the delivery limit bounds a job that kills its worker); after that it fails plainly.
 LOST_REDISPATCHES = 3
-LOST_WORKER_MESSAGE = "The workers running this task kept stopping before it finished."
+LOST_WORKER_MESSAGE = text("workers_lost")
 
 
 async def fail(
@@ -565,7 +566,7 @@ async def fail(
                 "eta_seconds": None,
                 "error": TaskError(code=code, message=message, retryable=True),
                 "error_message": message,
-                "message": f"Retry {decision.retry_count} of {budget} is scheduled: {message}",
+                "message": text("retry_scheduled", n=decision.retry_count, max=budget, reason=message),
             }
         return transitions.FAIL, {
             "completed_at": now,

@@ -7,7 +7,9 @@ Needs the `http` extra of mediacraft-shared; workers, which answer no HTTP, neve
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import Any
+from urllib.parse import parse_qs
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -16,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mediacraft.shared.error_texts import DEFAULT_LANG, Lang, localized, pick_lang
 from mediacraft.shared.errors import MediaCraftError
 from mediacraft.shared.http.envelope import (
     ApiError,
@@ -58,9 +61,26 @@ def reply(
     return EnvelopeResponse(success(data, request_id=request_id_of(request.scope), status=status), headers=headers)
 
 
-def error_response(err: ApiError, *, request_id: str) -> EnvelopeResponse:
-    """The envelope for an ApiError, with its headers (Retry-After and the like)."""
-    return EnvelopeResponse(failure(err, request_id=request_id), headers=err.headers)
+# The language of the request being answered; a service's outermost middleware sets it (see
+# `request_lang`), and error answers and task views read it.
+ANSWER_LANG: ContextVar[Lang] = ContextVar("answer_lang", default=DEFAULT_LANG)
+
+
+def request_lang(scope: Scope) -> Lang:
+    """The language a request is answered in: `?lang=` (the web UI's choice, for the requests that
+    cannot carry headers, such as its event stream), else Accept-Language (which the web UI sets to
+    its choice on every other request, and a browser to the person's languages), else English."""
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("lang", [None])[0]
+    header = next((v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"accept-language"), None)
+    return pick_lang(query, header)
+
+
+def error_response(err: ApiError, *, request_id: str, lang: Lang | None = None) -> EnvelopeResponse:
+    """The envelope for an ApiError, with its headers (Retry-After and the like); its message in
+    `lang` (by default the language of the request being answered) from the error table."""
+    doc = failure(err, request_id=request_id)
+    doc["message"] = localized(err.code, lang or ANSWER_LANG.get(), err.message)
+    return EnvelopeResponse(doc, headers=err.headers)
 
 
 # Every answer, JSON first among them, is taken for the type it declares (#16)
@@ -117,7 +137,7 @@ def install_error_handlers(app: FastAPI) -> None:
     """Every error the app can answer, in the envelope with its stable code."""
 
     def answer(request: Request, err: ApiError) -> Response:
-        return error_response(err, request_id=request_id_of(request.scope))
+        return error_response(err, request_id=request_id_of(request.scope), lang=request_lang(request.scope))
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Response:

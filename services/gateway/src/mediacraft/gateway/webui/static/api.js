@@ -3,7 +3,7 @@
 // (what translations key on, as err.<error_code>) and its message for a person. The identity
 // cookie is HttpOnly: the browser sends it on these same-origin requests, this code never sees it.
 
-import { has, t } from "./i18n.js";
+import { has, requestLanguage, t } from "./i18n.js";
 
 export class ApiError extends Error {
   // code: the envelope's error_code, or this client's own ("network", "bad_response", "aborted")
@@ -44,12 +44,18 @@ function envelopeOf(status, text, retryAfter) {
   return env;
 }
 
+/** The headers every API request carries: JSON, and the page's language for the server's sentences. */
+function baseHeaders() {
+  const language = requestLanguage();
+  return language ? { Accept: "application/json", "Accept-Language": language } : { Accept: "application/json" };
+}
+
 /** Call the API; resolves to the envelope ({code, data, meta, ...}) or throws ApiError. */
 export async function api(method, path, body, { headers = {}, keepalive = false } = {}) {
   const init = {
     method,
     credentials: "same-origin",
-    headers: { Accept: "application/json", ...headers },
+    headers: { ...baseHeaders(), ...headers },
     keepalive,
   };
   if (body !== undefined) {
@@ -75,7 +81,7 @@ export function uploadFiles(path, files, onProgress = () => {}) {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", path);
     xhr.withCredentials = true;
-    xhr.setRequestHeader("Accept", "application/json");
+    for (const [name, value] of Object.entries(baseHeaders())) xhr.setRequestHeader(name, value);
     xhr.upload.addEventListener("progress", (e) => {
       if (e.lengthComputable) onProgress(e.loaded, e.total);
     });

@@ -6,10 +6,10 @@ import {
   announceProjectsFinishedWhileAway, applyProjectEvent, applyScriptProgress, initCreate, reloadProjects,
 } from "./create.js";
 import { initGenerate } from "./generate.js";
-import { applyStatic, lang, onLangChange, setLang, t } from "./i18n.js";
+import { adoptServerLanguage, applyStatic, lang, onLangChange, setLang, t } from "./i18n.js";
 import { connectLive } from "./live.js";
 import { initMerge, setMergeMax } from "./merge.js";
-import { announceFinishedWhileAway, applyProgress, applyStatus, initQueue, reloadList } from "./queue.js";
+import { announceFinishedWhileAway, applyProgress, applyStatus, initQueue, reloadList, setOnline } from "./queue.js";
 import { toast } from "./toast.js";
 import { initWatermark, watermarkStatus } from "./watermark.js";
 
@@ -32,6 +32,19 @@ function selectTab(name, { focus = false } = {}) {
   if (window.location.hash.slice(1) !== name) window.history.replaceState(null, "", `#${name}`);
 }
 
+// After a watermark or merge submit the new task is brought into view (on a phone the list is its
+// own tab); a generation keeps its form in view, ready for the next prompt.
+const SHOW_AFTER_SUBMIT = new Set(["watermark_removal", "video_merge"]);
+
+function showSubmitted(event) {
+  const view = event.detail;
+  if (!view || !SHOW_AFTER_SUBMIT.has(view.task_type)) return;
+  const queue = document.getElementById("queue");
+  if (!queue.getClientRects().length) selectTab("tasks");
+  const card = [...document.querySelectorAll("#task-list li.task")].find((li) => li.dataset.taskId === view.task_id);
+  card?.scrollIntoView({ block: "nearest" });
+}
+
 function initTabs() {
   const tabs = [...document.querySelectorAll("[role=tab]")];
   for (const tab of tabs) {
@@ -45,10 +58,12 @@ function initTabs() {
     });
   }
   window.addEventListener("hashchange", () => selectTab(window.location.hash.slice(1)));
+  document.addEventListener("task-submitted", showSubmitted);
   selectTab(window.location.hash.slice(1) || "watermark");
 }
 
 function showLiveState(name) {
+  setOnline(navigator.onLine && name !== "reconnecting" && name !== "offline");
   const box = document.getElementById("live-state");
   box.dataset.state = name;
   box.querySelector(".live-text").dataset.i18n = `live.${name}`;
@@ -71,10 +86,22 @@ async function whoAmI() {
   }
 }
 
+/** Keep --top-bar-height at the sticky bar's height, so that scrolling to a control (focus, a
+ * scrolled-to task) puts it below the bar and its messages, never under them. */
+function trackTopBar() {
+  const bar = document.getElementById("top-bar");
+  const set = () => document.documentElement.style.setProperty("--top-bar-height", `${bar.offsetHeight}px`);
+  new ResizeObserver(set).observe(bar);
+  set();
+}
+
 async function start() {
   applyStatic();
+  trackTopBar();
   initTabs();
   initQueue();
+  window.addEventListener("offline", () => setOnline(false));
+  window.addEventListener("online", () => setOnline(document.getElementById("live-state").dataset.state === "live"));
   initWatermark();
   initMerge();
   initGenerate();
@@ -83,6 +110,7 @@ async function start() {
   onLangChange(() => showLiveState(document.getElementById("live-state").dataset.state));
 
   const me = await whoAmI();
+  if (me?.lang) adoptServerLanguage(me.lang);
   if (me?.limits) setMergeMax(me.limits.merge_max_inputs);
 
   let listed = false;
@@ -90,7 +118,7 @@ async function start() {
   const fallback = window.setTimeout(() => {
     if (!listed) reloadList();
   }, LIST_FALLBACK_MS);
-  connectLive({
+  const handlers = {
     state: showLiveState,
     status: (data) => {
       applyStatus(data);
@@ -115,6 +143,14 @@ async function start() {
         announceProjectsFinishedWhileAway();
       }
     },
+  };
+  let closeLive = connectLive(handlers, { lang: lang() });
+  // the server words task messages in the stream's language: a new stream (and with it a fresh
+  // list) after a switch
+  onLangChange(() => {
+    closeLive();
+    listed = false;
+    closeLive = connectLive(handlers, { lang: lang() });
   });
   document.body.dataset.ready = "true";
 }

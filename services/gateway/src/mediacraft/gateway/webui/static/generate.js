@@ -4,7 +4,7 @@
 
 import { api, describeError, newKey } from "./api.js";
 import { onLangChange, t } from "./i18n.js";
-import { upsert } from "./queue.js";
+import { submitted } from "./queue.js";
 import { toast } from "./toast.js";
 
 const SIZES = {
@@ -68,7 +68,7 @@ async function send(taskType, config) {
     const env = await api("POST", "/api/tasks/submit", { task_type: taskType, config }, {
       headers: { "Idempotency-Key": newKey() },
     });
-    upsert(env.data);
+    submitted(env.data);
     toast(env.data.duplicate ? t("toast.duplicate") : t("toast.created"), { kind: "success" });
   } catch (err) {
     // give the words back when nothing new has been typed meanwhile

@@ -18,6 +18,8 @@ const WORDS = {
     "tab.merge": "视频合并",
     "tab.generate": "生成",
     "tab.tasks": "任务列表",
+    "tab.watermark_short": "去水印",
+    "tab.merge_short": "视频合并",
 
     "wm.hint": "上传视频，点“自动查找水印”并确认建议的区域，或选一帧画面用鼠标框出水印（可以框多个），选择质量或速度，然后提交。",
     "wm.file": "选择视频",
@@ -28,6 +30,9 @@ const WORDS = {
     "wm.frame_failed": "无法读取这一帧画面，请换一个时间点。",
     "wm.time": "画面时间",
     "wm.draw_hint": "在画面上按住鼠标拖动，框出水印；可以框多个区域。",
+    "wm.draw_hint.touch": "用手指在画面上拖动，框出水印；可以框多个区域。",
+    "wm.hint.touch": "上传视频，点“自动查找水印”并确认建议的区域，或选一帧画面用手指框出水印（可以框多个），选择质量或速度，然后提交。",
+    "wm.canvas_label.touch": "视频画面：用手指拖动，框出水印",
     "wm.regions": "水印区域",
     "wm.no_regions": "还没有框选区域。",
     "wm.region": "区域 {n}：x {x}，y {y}，{w} × {h} 像素",
@@ -63,6 +68,7 @@ const WORDS = {
     "wm.need_region": "请先在画面上框出至少一个水印区域。",
 
     "merge.hint": "添加几个视频，排好顺序（拖动或用上移、下移按钮），然后合并成一个视频。",
+    "merge.hint.touch": "添加几个视频，用上移、下移按钮排好顺序，然后合并成一个视频。",
     "merge.files": "添加视频",
     "merge.empty": "还没有添加视频。",
     "merge.order": "合并顺序",
@@ -79,6 +85,7 @@ const WORDS = {
     "merge.too_many": "最多只能合并 {max} 个视频。",
 
     "gen.hint": "写下提示词，选好设置，点击生成。表单会立即清空，可以马上提交下一个。",
+    "gen.hint.touch": "写下提示词，选好设置，点“生成”。表单会立即清空，可以马上提交下一个。",
     "gen.kind": "生成类型",
     "gen.image": "图片",
     "gen.video": "视频",
@@ -100,6 +107,18 @@ const WORDS = {
     "queue.empty": "还没有任务。提交后可以关闭页面，稍后回来查看进度和结果。",
     "queue.more": "加载更多",
     "queue.loading": "正在加载…",
+    "queue.hidden": "已隐藏的任务",
+    "queue.filter": "显示",
+    "queue.empty_filtered": "没有这种状态的任务。",
+    "filter.all": "全部",
+    "filter.active": "进行中",
+    "filter.completed": "已完成",
+    "filter.failed": "失败",
+    "filter.cancelled": "已取消",
+    "filter.expired": "已过期",
+    "queue.hidden_none": "没有隐藏的任务。",
+    "queue.hidden_note": "文件过期前可以恢复显示，之后会显示为已过期。",
+    "action.show_again": "恢复显示",
 
     "status.created": "草稿",
     "status.uploaded": "草稿",
@@ -130,14 +149,17 @@ const WORDS = {
     "action.retry": "重试",
     "action.download": "下载",
     "action.hide": "隐藏",
-    "action.clear_finished": "清除已完成",
+    "action.clear_finished": "清除已结束",
+    "action.clear_finished_hint": "从列表中隐藏已完成、失败、已取消和已过期的任务（可以撤销）",
+    "action.undo": "撤销",
     "action.task_label": "{action}：{name}",
 
     "task.position": "排在第 {n} 位",
     "task.eta": "剩余约 {time}",
     "task.retries": "重试次数 {n} / {max}",
     "task.next_retry": "下次重试 {time}（{rel}）",
-    "task.next_retry_now": "下次重试：马上",
+    "task.next_retry_now": "正在重试",
+    "task.eta_offline": "等待网络连接恢复",
     "task.expired_note": "文件已过期并已删除",
     "task.failed_default": "处理失败",
     "task.progress_label": "进度 {percent}%",
@@ -146,23 +168,20 @@ const WORDS = {
     "task.gen_detail": "{w} × {h}",
     "task.result": "结果：{detail}",
 
-    "msg.user_busy": "请等待当前任务完成",
-    "msg.system_busy": "系统繁忙，请稍后",
-    "msg.queued": "正在排队",
-    "msg.cancelling": "正在取消",
-    "msg.cancelled": "已取消",
-
     "toast.created": "任务创建成功",
     "toast.duplicate": "同样的任务刚刚已经提交过，没有重复创建",
     "toast.cancel_requested": "已请求取消",
     "toast.retry_requested": "已重新提交",
-    "toast.cleared": "已清除 {n} 个已完成的任务",
+    "toast.cleared": "已清除 {n} 个已结束的任务",
+    "toast.cleared_one": "已清除 1 个已结束的任务",
+    "toast.shown_again": "已恢复 {n} 个任务",
     "toast.away_one": "你离开期间有 1 个任务结束了",
     "toast.away_many": "你离开期间有 {n} 个任务结束了",
     "toast.done": "{name}：{status}",
     "toast.list_sep": "；",
     "toast.and_more": "另有 {n} 个",
     "toast.close": "关闭",
+    "toast.dismiss_hint": "点按或滑动即可关闭",
 
 
     "time.seconds": "{s} 秒",
@@ -184,6 +203,8 @@ const WORDS = {
     "tab.merge": "Merge videos",
     "tab.generate": "Generate",
     "tab.tasks": "Tasks",
+    "tab.watermark_short": "Watermark",
+    "tab.merge_short": "Merge",
 
     "wm.hint": "Upload a video, press Find watermark and accept the proposed boxes, or pick a frame and draw boxes over the watermark with the mouse (as many as you need), choose quality or speed, and submit.",
     "wm.file": "Choose a video",
@@ -194,6 +215,9 @@ const WORDS = {
     "wm.frame_failed": "This frame could not be read; try another time.",
     "wm.time": "Frame time",
     "wm.draw_hint": "Press and drag on the frame to draw a box over the watermark; you can draw several.",
+    "wm.draw_hint.touch": "Drag a finger across the frame to draw a box over the watermark; you can draw several.",
+    "wm.hint.touch": "Upload a video, tap Find watermark and accept the proposed boxes, or pick a frame and draw boxes over the watermark with a finger (as many as you need), choose quality or speed, and submit.",
+    "wm.canvas_label.touch": "Video frame: drag a finger to draw a box over the watermark",
     "wm.regions": "Watermark regions",
     "wm.no_regions": "No regions yet.",
     "wm.region": "Region {n}: x {x}, y {y}, {w} × {h} px",
@@ -229,6 +253,7 @@ const WORDS = {
     "wm.need_region": "Draw at least one box over the watermark first.",
 
     "merge.hint": "Add several videos, put them in order (drag them or use the Up and Down buttons), and merge them into one.",
+    "merge.hint.touch": "Add several videos, put them in order with the Up and Down buttons, and merge them into one.",
     "merge.files": "Add videos",
     "merge.empty": "No videos added yet.",
     "merge.order": "Merge order",
@@ -245,6 +270,7 @@ const WORDS = {
     "merge.too_many": "At most {max} videos can be merged.",
 
     "gen.hint": "Write a prompt, choose the settings and click Generate. The form empties at once, ready for the next one.",
+    "gen.hint.touch": "Write a prompt, choose the settings and tap Generate. The form empties at once, ready for the next one.",
     "gen.kind": "What to generate",
     "gen.image": "Image",
     "gen.video": "Video",
@@ -266,6 +292,18 @@ const WORDS = {
     "queue.empty": "No tasks yet. After submitting you can close the page and come back later for progress and results.",
     "queue.more": "Load more",
     "queue.loading": "Loading…",
+    "queue.hidden": "Hidden tasks",
+    "queue.filter": "Show",
+    "queue.empty_filtered": "No tasks with this status.",
+    "filter.all": "All",
+    "filter.active": "In progress",
+    "filter.completed": "Completed",
+    "filter.failed": "Failed",
+    "filter.cancelled": "Cancelled",
+    "filter.expired": "Expired",
+    "queue.hidden_none": "No hidden tasks.",
+    "queue.hidden_note": "Bring one back while its files are kept; after that it shows as expired.",
+    "action.show_again": "Show again",
 
     "status.created": "Draft",
     "status.uploaded": "Draft",
@@ -297,13 +335,16 @@ const WORDS = {
     "action.download": "Download",
     "action.hide": "Hide",
     "action.clear_finished": "Clear finished",
+    "action.clear_finished_hint": "Hide completed, failed, cancelled and expired tasks from the list (can be undone)",
+    "action.undo": "Undo",
     "action.task_label": "{action}: {name}",
 
     "task.position": "Place in line: {n}",
     "task.eta": "About {time} left",
     "task.retries": "Retries {n} / {max}",
     "task.next_retry": "Next retry {time} ({rel})",
-    "task.next_retry_now": "Next retry: now",
+    "task.next_retry_now": "Retrying now",
+    "task.eta_offline": "waiting for the connection",
     "task.expired_note": "The file has expired and was deleted",
     "task.failed_default": "The task failed",
     "task.progress_label": "Progress {percent}%",
@@ -312,23 +353,20 @@ const WORDS = {
     "task.gen_detail": "{w} × {h}",
     "task.result": "Result: {detail}",
 
-    "msg.user_busy": "Waiting for your current task to finish",
-    "msg.system_busy": "The system is busy; your task is queued",
-    "msg.queued": "Waiting in the queue",
-    "msg.cancelling": "Cancelling",
-    "msg.cancelled": "Cancelled",
-
     "toast.created": "Task created",
     "toast.duplicate": "The same task was submitted moments ago; no second one was made",
     "toast.cancel_requested": "Cancel requested",
     "toast.retry_requested": "Submitted again",
     "toast.cleared": "Cleared {n} finished tasks",
+    "toast.cleared_one": "Cleared 1 finished task",
+    "toast.shown_again": "{n} task(s) back in the list",
     "toast.away_one": "1 task finished while you were away",
     "toast.away_many": "{n} tasks finished while you were away",
     "toast.done": "{name}: {status}",
     "toast.list_sep": "; ",
     "toast.and_more": "and {n} more",
     "toast.close": "Close",
+    "toast.dismiss_hint": "Tap or swipe to dismiss",
 
 
     "time.seconds": "{s} s",
@@ -342,14 +380,9 @@ const WORDS = {
 // mediacraft/shared/error_texts.json and filled in here by the gateway when it serves this file.
 const ERROR_TEXTS = {}; // %ERROR_TEXTS%
 
-// The scheduler's and gateway's sentences for waiting tasks, in the brief's words.
-const SERVER_SENTENCES = {
-  "Waiting for your current task to finish": "msg.user_busy",
-  "The system is busy; your task is queued": "msg.system_busy",
-  "Waiting in the queue": "msg.queued",
-  "Cancelling": "msg.cancelling",
-  "Cancelled": "msg.cancelled",
-};
+// The services' English sentences, read back to their codes. The API already answers in the
+// language this page asks for; this covers a sentence that arrived before a switch of language.
+const SERVER_SENTENCES = {};
 
 for (const [code, texts] of Object.entries(ERROR_TEXTS)) {
   for (const language of ["zh", "en"]) WORDS[language][`err.${code}`] = texts[language];
@@ -357,14 +390,46 @@ for (const [code, texts] of Object.entries(ERROR_TEXTS)) {
 }
 
 const listeners = new Set();
-let current = readSaved();
+const saved = readSaved();
+// a saved choice wins; a first visit follows the browser's languages (which it also sends as
+// Accept-Language); when they name neither language, the server's reading of Accept-Language
+// (`adoptServerLanguage`) decides, and Chinese, the product's default, until it does
+let current = saved || fromBrowser() || "zh";
+let decided = Boolean(saved || fromBrowser());
 
 function readSaved() {
   try {
-    const saved = window.localStorage.getItem(STORAGE_KEY);
-    return saved === "en" || saved === "zh" ? saved : "zh";
+    const value = window.localStorage.getItem(STORAGE_KEY);
+    return value === "en" || value === "zh" ? value : null;
   } catch {
-    return "zh"; // storage blocked (private mode, policy): Chinese, the default
+    return null; // storage blocked (private mode, policy): the choice lasts for this page only
+  }
+}
+
+/** The first of the browser's preferred languages that we speak, or null. */
+function fromBrowser() {
+  const wanted = navigator.languages?.length ? navigator.languages : [navigator.language || ""];
+  for (const tag of wanted) {
+    const primary = String(tag).toLowerCase().split(/[-_]/)[0];
+    if (primary === "zh" || primary === "en") return primary;
+  }
+  return null;
+}
+
+/** The value of Accept-Language for API requests: the page's language once it is decided (a
+ * saved choice or the browser's), else nothing (the browser's own header then reaches the server). */
+export function requestLanguage() {
+  return decided ? (current === "zh" ? "zh-CN,zh;q=0.9" : "en") : null;
+}
+
+/** The server read Accept-Language as `served`: follow it when nothing else decided the language. */
+export function adoptServerLanguage(served) {
+  if (decided || (served !== "zh" && served !== "en")) return;
+  decided = true;
+  if (served !== current) {
+    current = served;
+    applyStatic();
+    for (const fn of listeners) fn(served);
   }
 }
 
@@ -373,9 +438,19 @@ export function lang() {
   return current;
 }
 
+// A device whose main pointer is a finger (no hover) reads the touch wording of a hint when it has
+// one (`<key>.touch`): "drag a finger", never "with the mouse".
+const TOUCH = window.matchMedia?.("(hover: none) and (pointer: coarse)");
+
+/** True on a device driven by touch. */
+export function isTouch() {
+  return Boolean(TOUCH?.matches);
+}
+
 /** The word for `key` in the current language, with {name} placeholders filled from `params`. */
 export function t(key, params = {}) {
-  const text = WORDS[current][key] ?? WORDS.zh[key] ?? key;
+  const touchKey = isTouch() ? `${key}.touch` : null;
+  const text = (touchKey && WORDS[current][touchKey]) ?? WORDS[current][key] ?? WORDS.zh[key] ?? key;
   return text.replace(/\{(\w+)\}/g, (whole, name) => (name in params ? String(params[name]) : whole));
 }
 
@@ -400,6 +475,7 @@ export function serverText(sentence) {
 export function setLang(next) {
   if (next !== "zh" && next !== "en") return;
   current = next;
+  decided = true;
   try {
     window.localStorage.setItem(STORAGE_KEY, next);
   } catch {
@@ -414,10 +490,18 @@ export function onLangChange(fn) {
   listeners.add(fn);
 }
 
-/** Fill the page's fixed words: data-i18n (text), data-i18n-aria-label, data-i18n-alt. */
+// A narrow screen (a phone held upright) shows the shorter words of data-i18n-narrow where given.
+const NARROW = window.matchMedia?.("(max-width: 600px)");
+NARROW?.addEventListener?.("change", () => applyStatic());
+
+/** Fill the page's fixed words: data-i18n (text; data-i18n-narrow on a narrow screen),
+ * data-i18n-aria-label, data-i18n-alt. */
 export function applyStatic(root = document) {
   document.documentElement.lang = current === "zh" ? "zh-CN" : "en";
-  for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  const narrow = Boolean(NARROW?.matches);
+  for (const el of root.querySelectorAll("[data-i18n]")) {
+    el.textContent = t(narrow && el.dataset.i18nNarrow ? el.dataset.i18nNarrow : el.dataset.i18n);
+  }
   for (const el of root.querySelectorAll("[data-i18n-aria-label]")) {
     el.setAttribute("aria-label", t(el.dataset.i18nAriaLabel));
   }

@@ -10,7 +10,7 @@ const MAX_PAUSE_MS = 30000;
  * Open the stream. handlers: status(data), progress(data), ready({resumed}), state(name) where
  * name is "connecting", "live", "reconnecting" or "offline". Returns a function that closes it.
  */
-export function connectLive(handlers) {
+export function connectLive(handlers, { lang = "" } = {}) {
   let source = null;
   let pause = MIN_PAUSE_MS;
   let timer = 0;
@@ -26,7 +26,8 @@ export function connectLive(handlers) {
 
   function open() {
     handlers.state("connecting");
-    source = new EventSource("/api/events");
+    // an EventSource sends no chosen headers: the page's language goes in the query
+    source = new EventSource(lang ? `/api/events?lang=${encodeURIComponent(lang)}` : "/api/events");
     source.addEventListener("ready", (event) => {
       pause = MIN_PAUSE_MS;
       handlers.state("live");

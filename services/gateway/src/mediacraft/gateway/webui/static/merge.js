@@ -4,7 +4,7 @@
 import { api, describeError, newKey, uploadFiles } from "./api.js";
 import { bytes } from "./format.js";
 import { onLangChange, t } from "./i18n.js";
-import { upsert } from "./queue.js";
+import { submitted } from "./queue.js";
 import { toast } from "./toast.js";
 
 const MIN_CLIPS = 2;
@@ -146,7 +146,7 @@ async function onSubmit(event) {
     $.uploadText.textContent = t("upload.submitting");
     const env = await api("POST", `/api/tasks/${draft.task_id}/config`, { order: files.map((_, i) => i) });
     draft = null;
-    upsert(env.data);
+    submitted(env.data);
     toast(env.data.duplicate ? t("toast.duplicate") : t("toast.created"), { kind: "success" });
     state.clips = [];
   } catch (err) {

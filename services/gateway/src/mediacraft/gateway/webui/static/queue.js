@@ -4,7 +4,8 @@
 
 import { api, describeError } from "./api.js";
 import { bytes, clock, duration, secondsUntil } from "./format.js";
-import { onLangChange, serverText, t } from "./i18n.js";
+import { has, onLangChange, serverText, t } from "./i18n.js";
+import { askAfterSubmit, notifyWhenHidden } from "./notify.js";
 import { toast } from "./toast.js";
 
 const PAGE_SIZE = 30;
@@ -13,6 +14,7 @@ const TERMINAL = new Set(["completed", "failed", "cancelled", "expired"]);
 const CANCELLABLE = new Set(["queued", "processing", "retrying"]);
 const RETRYABLE = new Set(["failed", "cancelled"]);
 const NOTIFY_DELAY_MS = 800;
+const UNDO_MS = 10000; // how long "Cleared … · Undo" stays
 const ANNOUNCE_BY_NAME = 3; // tasks named in the "while you were away" toast; the rest are counted
 
 const tasks = new Map(); // task_id -> the latest public view
@@ -28,10 +30,39 @@ let emptyEl;
 let moreEl;
 let queueEl;
 let loadedOnce = false;
+let offlineSince = null; // epoch ms when the page lost its connection; null while connected
 
-/** Whether the queue shows this task: submitted (drafts belong to the forms) and not hidden. */
+/** The page's connection came or went: while it is gone, remaining times stop counting down (the
+ * page cannot know how far the task got) and say that they wait for the connection. */
+export function setOnline(online) {
+  if (!online && offlineSince === null) offlineSince = Date.now();
+  if (online && offlineSince !== null) {
+    const away = Date.now() - offlineSince;
+    for (const [id, until] of etaAt) etaAt.set(id, until + away); // resume where it stopped
+    offlineSince = null;
+  }
+  for (const [id, card] of cards) {
+    const view = tasks.get(id);
+    if (view) card.tick(view);
+  }
+}
+
+/** Whether the queue holds this task: submitted (drafts belong to the forms) and not hidden. */
 function shown(view) {
   return Boolean(view.submitted_at) && !view.hidden;
+}
+
+let statusFilter = ""; // "" (every status), "active", or one finished status
+
+/** Whether the chosen status filter lets this task be displayed. */
+function passes(view) {
+  if (!statusFilter) return true;
+  return statusFilter === "active" ? ACTIVE.has(view.status) : view.status === statusFilter;
+}
+
+/** The list's query: the statuses it may show (the API's ?status=). */
+function listQuery() {
+  return statusFilter || "active,terminal";
 }
 
 /** A short name for the task: its file(s), or its prompt. */
@@ -140,7 +171,7 @@ class TaskCard {
     if (waiting) {
       this.position.textContent = view.queue_position ? t("task.position", { n: view.queue_position }) : "";
       this.position.hidden = !view.queue_position;
-      this.waitMessage.textContent = serverText(view.message) || t("msg.queued");
+      this.waitMessage.textContent = serverText(view.message) || t("err.queued");
     }
 
     const retries = view.retry_count || 0;
@@ -180,11 +211,16 @@ class TaskCard {
     this.bar.setAttribute("aria-valuenow", String(percent));
     this.bar.setAttribute("aria-label", t("task.progress_label", { percent }));
     const parts = [`${percent}%`];
-    if (view.stage) parts.push(t(`stage.${view.stage}`));
+    // the status badge already says "processing": only the other stages add words
+    if (view.stage && view.stage !== "process" && has(`stage.${view.stage}`)) parts.push(t(`stage.${view.stage}`));
     const until = etaAt.get(view.task_id);
     if (until !== undefined && view.status === "processing") {
-      const left = Math.max(0, (until - Date.now()) / 1000);
-      if (left >= 1) parts.push(t("task.eta", { time: duration(left) }));
+      if (offlineSince !== null) {
+        parts.push(t("task.eta_offline"));
+      } else {
+        const left = Math.max(0, (until - Date.now()) / 1000);
+        if (left >= 1) parts.push(t("task.eta", { time: duration(left) }));
+      }
     }
     this.progressText.textContent = parts.join(" · ");
   }
@@ -192,7 +228,8 @@ class TaskCard {
   renderNextRetry(view) {
     if (view.status !== "retrying" || !view.next_retry_at) return;
     const left = secondsUntil(view.next_retry_at);
-    this.nextRetry.textContent = left <= 0
+    // a wait that would read "in 0 s" is due: it says so
+    this.nextRetry.textContent = left < 0.5
       ? t("task.next_retry_now")
       : t("task.next_retry", { time: clock(view.next_retry_at), rel: t("time.in", { time: duration(left) }) });
   }
@@ -251,7 +288,7 @@ function place(card, view) {
 
 function render(view) {
   let card = cards.get(view.task_id);
-  if (!shown(view)) {
+  if (!shown(view) || !passes(view)) {
     if (card) {
       card.root.remove();
       cards.delete(view.task_id);
@@ -271,15 +308,16 @@ function render(view) {
 function refreshChrome() {
   if (!listEl) return;
   emptyEl.hidden = !loadedOnce || cards.size > 0;
+  emptyEl.textContent = t(statusFilter ? "queue.empty_filtered" : "queue.empty");
   moreEl.hidden = !nextCursor;
   let active = 0;
   for (const view of tasks.values()) if (shown(view) && ACTIVE.has(view.status)) active += 1;
   const badge = document.getElementById("active-count");
   badge.textContent = String(active);
   badge.hidden = active === 0;
-  document.getElementById("clear-finished").disabled = ![...tasks.values()].some(
-    (v) => shown(v) && TERMINAL.has(v.status),
-  );
+  const clear = document.getElementById("clear-finished");
+  clear.disabled = ![...tasks.values()].some((v) => shown(v) && TERMINAL.has(v.status));
+  clear.title = t("action.clear_finished_hint");
 }
 
 /**
@@ -307,10 +345,17 @@ function finishedLive(view) {
   window.clearTimeout(notifyTimer);
   notifyTimer = window.setTimeout(flushNotified, NOTIFY_DELAY_MS);
   if (view.status !== "cancelled") {
-    toast(t("toast.done", { name: taskName(view), status: t(`status.${view.status}`) }), {
-      kind: view.status === "completed" ? "success" : "error",
-    });
+    const words = t("toast.done", { name: taskName(view), status: t(`status.${view.status}`) });
+    toast(words, { kind: view.status === "completed" ? "success" : "error" });
+    notifyWhenHidden(words, t(`type.${view.task_type}`), view.task_id);
   }
+}
+
+/** A form submitted a task: show it, and (the first time) offer notifications. */
+export function submitted(view) {
+  upsert(view);
+  askAfterSubmit();
+  document.dispatchEvent(new CustomEvent("task-submitted", { detail: view }));
 }
 
 async function flushNotified() {
@@ -367,11 +412,11 @@ export async function refreshTask(taskId) {
 }
 
 /** Load the first page (again): after start and after any reconnect that could not resume. */
-export async function reloadList() {
+export async function reloadList({ fresh = false } = {}) {
   try {
-    const env = await api("GET", `/api/user/tasks?status=active,terminal&limit=${PAGE_SIZE}`);
+    const env = await api("GET", `/api/user/tasks?status=${listQuery()}&limit=${PAGE_SIZE}`);
     for (const view of env.data.tasks) upsert(view);
-    if (!loadedOnce) nextCursor = env.data.next_cursor;
+    if (!loadedOnce || fresh) nextCursor = env.data.next_cursor;
     loadedOnce = true;
     queueEl.dataset.loaded = "true";
     refreshChrome();
@@ -385,7 +430,8 @@ async function loadMore() {
   if (!nextCursor) return;
   moreEl.disabled = true;
   try {
-    const env = await api("GET", `/api/user/tasks?status=active,terminal&limit=${PAGE_SIZE}&cursor=${encodeURIComponent(nextCursor)}`);
+    const query = `status=${listQuery()}&limit=${PAGE_SIZE}&cursor=${encodeURIComponent(nextCursor)}`;
+    const env = await api("GET", `/api/user/tasks?${query}`);
     for (const view of env.data.tasks) upsert(view);
     nextCursor = env.data.next_cursor;
   } catch (err) {
@@ -403,6 +449,7 @@ async function act(taskId, action, button) {
     const env = await api("POST", `/api/tasks/${encodeURIComponent(taskId)}/${action}`);
     if (action === "hide") {
       upsert({ ...tasks.get(taskId), ...env.data, hidden: true });
+      loadHidden();
     } else {
       upsert(env.data);
       toast(t(action === "cancel" ? "toast.cancel_requested" : "toast.retry_requested"));
@@ -416,19 +463,57 @@ async function act(taskId, action, button) {
   }
 }
 
+/** When a finished task finished, as the server reckons it (its clock, not this browser's). */
+function finishedAt(view) {
+  return view.completed_at || view.updated_at || view.created_at || "";
+}
+
+/**
+ * Hide the finished tasks (completed, failed, cancelled, expired) the list shows, and only those
+ * that had finished when the person asked; the message offers to undo it.
+ */
 async function clearFinished(button) {
+  const seen = [...tasks.values()].filter((v) => shown(v) && TERMINAL.has(v.status));
+  if (!seen.length) return;
+  const before = seen.map(finishedAt).sort().pop();
   button.disabled = true;
   try {
-    const env = await api("POST", "/api/tasks/clear-finished");
-    for (const view of [...tasks.values()]) {
-      if (TERMINAL.has(view.status)) upsert({ ...view, hidden: true });
+    const env = await api("POST", "/api/tasks/clear-finished", before ? { finished_before: before } : undefined);
+    const ids = env.data.task_ids || [];
+    for (const id of ids) {
+      const view = tasks.get(id);
+      if (view) upsert({ ...view, hidden: true });
     }
-    toast(t("toast.cleared", { n: env.data.cleared }));
+    toast(t(ids.length === 1 ? "toast.cleared_one" : "toast.cleared", { n: ids.length }), {
+      kind: "success",
+      timeout: UNDO_MS,
+      action: { label: t("action.undo"), run: () => showAgain(ids) },
+    });
+    loadHidden();
   } catch (err) {
     const [title, detail] = describeError(err);
     toast(title, { detail, kind: "error" });
   } finally {
     refreshChrome();
+  }
+}
+
+/** Put hidden tasks back in the list (an undone clear); a task cleanup expired meanwhile comes back as expired. */
+export async function showAgain(ids) {
+  try {
+    for (let i = 0; i < ids.length; i += 100) {
+      await api("POST", "/api/tasks/unhide", { task_ids: ids.slice(i, i + 100) });
+    }
+    for (const id of ids) {
+      const view = tasks.get(id);
+      if (view) upsert({ ...view, hidden: false });
+    }
+    toast(t("toast.shown_again", { n: ids.length }));
+    await reloadList(); // their current state (one may have expired meanwhile)
+    loadHidden();
+  } catch (err) {
+    const [title, detail] = describeError(err);
+    toast(title, { detail, kind: "error" });
   }
 }
 
@@ -462,6 +547,42 @@ export async function announceFinishedWhileAway() {
   }
 }
 
+const HIDDEN_PAGE = 100;
+
+/** List the hidden finished tasks (the latest ones), each with a button that shows it again. */
+async function loadHidden() {
+  const box = document.getElementById("hidden-tasks");
+  const list = document.getElementById("hidden-list");
+  const state = document.getElementById("hidden-state");
+  if (!box.open) return;
+  state.textContent = t("queue.loading");
+  try {
+    const env = await api("GET", `/api/user/tasks?status=terminal&include_hidden=true&limit=${HIDDEN_PAGE}`);
+    const hidden = env.data.tasks.filter((v) => v.hidden && v.submitted_at);
+    list.replaceChildren(...hidden.map(hiddenItem));
+    state.textContent = hidden.length ? t("queue.hidden_note") : t("queue.hidden_none");
+  } catch (err) {
+    state.textContent = describeError(err)[0];
+  }
+}
+
+function hiddenItem(view) {
+  const item = el("li", "hidden-task");
+  item.dataset.taskId = view.task_id;
+  const name = taskName(view);
+  const words = el("span", "hidden-name", `${t(`type.${view.task_type}`)} · ${name} · ${t(`status.${view.status}`)}`);
+  const again = el("button", "button small", t("action.show_again"));
+  again.type = "button";
+  again.setAttribute("aria-label", t("action.task_label", { action: t("action.show_again"), name }));
+  again.addEventListener("click", async () => {
+    again.disabled = true;
+    await showAgain([view.task_id]);
+    await loadHidden();
+  });
+  item.append(words, again);
+  return item;
+}
+
 /** Wire the queue's elements and its clock. */
 export function initQueue() {
   queueEl = document.getElementById("queue");
@@ -471,6 +592,14 @@ export function initQueue() {
   moreEl.addEventListener("click", loadMore);
   const clear = document.getElementById("clear-finished");
   clear.addEventListener("click", () => clearFinished(clear));
+  document.getElementById("hidden-tasks").addEventListener("toggle", loadHidden);
+  const filter = document.getElementById("status-filter");
+  filter.addEventListener("change", () => {
+    statusFilter = filter.value;
+    for (const view of tasks.values()) render(view);
+    refreshChrome();
+    reloadList({ fresh: true }); // older tasks of that status, beyond what is loaded
+  });
   window.setInterval(() => {
     for (const [id, card] of cards) {
       const view = tasks.get(id);
@@ -479,6 +608,8 @@ export function initQueue() {
   }, 1000);
   onLangChange(() => {
     for (const [id, card] of cards) card.update(tasks.get(id));
+    refreshChrome();
+    loadHidden();
   });
   refreshChrome();
 }

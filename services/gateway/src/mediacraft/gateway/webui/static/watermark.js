@@ -5,7 +5,7 @@
 import { api, describeError, uploadFiles } from "./api.js";
 import { bytes, duration, position } from "./format.js";
 import { onLangChange, t } from "./i18n.js";
-import { upsert } from "./queue.js";
+import { submitted } from "./queue.js";
 import { toast } from "./toast.js";
 
 const PREVIEW_DEBOUNCE_MS = 150;
@@ -413,7 +413,7 @@ async function onSubmit(event) {
   updateSubmit();
   try {
     const env = await api("POST", `/api/tasks/${state.task.task_id}/config`, config);
-    upsert(env.data);
+    submitted(env.data);
     toast(env.data.duplicate ? t("toast.duplicate") : t("toast.created"), { kind: "success" });
     state.task = null; // submitted: no longer a draft to drop
     reset();
@@ -466,6 +466,7 @@ export function initWatermark() {
     manual: document.querySelector("#wm-editor details.manual-region"),
   };
   $.file.addEventListener("change", onFile);
+  showFileName(); // the page's words, never the native input's (which follow the browser's locale)
   $.time.addEventListener("input", loadFrameSoon);
   $.frame.addEventListener("load", onFrameLoaded);
   $.frame.addEventListener("error", onFrameFailed);

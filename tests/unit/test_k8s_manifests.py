@@ -54,7 +54,7 @@ SECRET = "mediacraft-secrets"
 CONFIG = "mediacraft-config"
 STORE_KEY = "MEDIACRAFT_STORE_URL"
 # Secrets the services themselves check: a value the repository publishes is refused.
-GUARDED_SECRETS = ("MEDIACRAFT_COOKIE_KEYS", "MEDIACRAFT_IDENTITY_API_TOKEN")
+GUARDED_SECRETS = ("MEDIACRAFT_COOKIE_KEYS", "MEDIACRAFT_IDENTITY_API_TOKEN", "MEDIACRAFT_OPERATOR_TOKEN")
 SERVICES = (
     "gateway",
     "identity",
@@ -711,17 +711,17 @@ def test_the_example_secret_holds_only_placeholders_for_every_key_the_workloads_
     values = secret["stringData"]
     real = [k for k, v in values.items() if "REPLACE_ME" not in v.upper().replace("-", "_")]
     assert not real, f"values that look like real secrets in the example: {real}"
-    read = set()
+    required, optional = set(), set()
     for workload in Manifests(raw_base()).workloads.values():
         for c in containers(workload):
             for var in c.get("env", []):
                 ref = var.get("valueFrom", {}).get("secretKeyRef", {})
-                if ref.get("name") == SECRET and not ref.get("optional"):
-                    read.add(ref["key"])
+                if ref.get("name") == SECRET:
+                    (optional if ref.get("optional") else required).add(ref["key"])
     for auth in Manifests(raw_base()).of_kind("TriggerAuthentication"):
-        read |= {t["key"] for t in auth["spec"]["secretTargetRef"] if t["name"] == SECRET}
-    assert read and read <= set(values), f"keys the base reads that the example lacks: {read - set(values)}"
-    assert set(values) <= read | {"MEDIACRAFT_GENERATE_HTTP_API_KEY"}, "keys nothing reads"
+        required |= {t["key"] for t in auth["spec"]["secretTargetRef"] if t["name"] == SECRET}
+    assert required <= set(values), f"keys the base needs that the example lacks: {required - set(values)}"
+    assert set(values) <= required | optional, f"keys nothing reads: {set(values) - required - optional}"
 
 
 def test_the_local_overlay_creates_its_own_secret(local: Manifests) -> None:

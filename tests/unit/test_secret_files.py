@@ -19,12 +19,14 @@ SCRIPT = ROOT / "scripts" / "make-secrets.sh"
 COMPOSE = ROOT / "docker-compose.yml"
 LOCAL = ROOT / "deploy" / "k8s" / "overlays" / "local"
 REQUIRED = re.compile(r"\$\{(\w+):\?[^}]*\}")
+OPTIONAL = re.compile(r"\$\{(\w+_TOKEN):-\}")  # a secret that may be empty (a feature off)
 K8S_KEYS = {
     "MEDIACRAFT_BUS_URL",
     "MEDIACRAFT_STORE_URL",
     "MEDIACRAFT_OBJECT_STORE_URL",
     "MEDIACRAFT_COOKIE_KEYS",
     "MEDIACRAFT_IDENTITY_API_TOKEN",
+    "MEDIACRAFT_OPERATOR_TOKEN",
     "RABBITMQ_MANAGEMENT_URL",
 }
 
@@ -64,6 +66,10 @@ def test_the_script_writes_private_random_values_for_every_variable_compose_requ
     )
     assert all(len(values[name]) >= 32 and not is_published(values[name]) for name in required)
     assert len({values[name] for name in required}) == len(required), "every secret gets its own value"
+    # optional ones (the operator console's token: empty turns the console off) are written too
+    optional = set(OPTIONAL.findall(COMPOSE.read_text()))
+    assert optional == {"MEDIACRAFT_OPERATOR_TOKEN"}
+    assert all(len(values[name]) >= 32 and not is_published(values[name]) for name in optional)
 
     k8s = read_env(k8s_file)
     assert set(k8s) == K8S_KEYS

@@ -30,7 +30,9 @@ ROOT = Path(__file__).resolve().parents[3]
 K8S = ROOT / "deploy" / "k8s"
 COMPOSE = ROOT / "docker-compose.yml"
 # Settings whose values the services check: the cookie keys (a comma list) and the identity token.
-GUARDED = {"MEDIACRAFT_COOKIE_KEYS": True, "MEDIACRAFT_IDENTITY_API_TOKEN": False}
+# Given only when set (the operator console is off without its token): `${NAME:-}`, never a literal.
+OPTIONAL_IN_COMPOSE = {"MEDIACRAFT_OPERATOR_TOKEN"}
+GUARDED = {"MEDIACRAFT_COOKIE_KEYS": True, "MEDIACRAFT_IDENTITY_API_TOKEN": False, "MEDIACRAFT_OPERATOR_TOKEN": False}
 SECRET_NAME = re.compile(r"(^|_)(keys?|token|secret|password|pass)($|_)", re.IGNORECASE)
 REAL = secrets.token_hex(32)
 
@@ -109,11 +111,13 @@ def test_docker_compose_gives_no_literal_secret_to_any_service() -> None:
             environment = dict(item.split("=", 1) for item in environment)
         for name, value in environment.items():
             text = "" if value is None else str(value)
+            optional = name in OPTIONAL_IN_COMPOSE  # empty turns its feature off
             if name in GUARDED:
                 seen.add(name)
-                assert re.fullmatch(rf"\$\{{{name}:\?[^}}]+\}}", text), f"{service}: {name} is not a required variable"
+                shape = rf"\$\{{{name}:-\}}" if optional else rf"\$\{{{name}:\?[^}}]+\}}"
+                assert re.fullmatch(shape, text), f"{service}: {name} is not a required variable"
             if SECRET_NAME.search(name):
-                assert re.fullmatch(r"\$\{\w+:\?[^}]+\}", text), (
+                assert re.fullmatch(r"\$\{\w+:-\}" if optional else r"\$\{\w+:\?[^}]+\}", text), (
                     f"{service}: {name} is a literal, not a required variable"
                 )
             password = re.match(r"^\w+://[^:/@]+:([^@]+)@", text)  # a URL with credentials
@@ -172,6 +176,15 @@ def test_production_refuses_published_values_even_on_loopback(value: str) -> Non
         GatewaySettings(environment="production", cookie_keys=value, identity_api_token=REAL)
     with pytest.raises(PublishedSecretError, match="MEDIACRAFT_IDENTITY_API_TOKEN"):
         IdentitySettings(environment="production", identity_api_token=value)
+
+
+@pytest.mark.parametrize("value", [v for v in PUBLISHED if len(v) >= 24])
+def test_a_published_operator_token_is_refused_where_the_console_could_be_reached(value: str) -> None:
+    with pytest.raises(PublishedSecretError, match="MEDIACRAFT_OPERATOR_TOKEN"):
+        GatewaySettings(http_host="0.0.0.0", cookie_keys=REAL, identity_api_token=REAL, operator_token=value)
+    with pytest.raises(PublishedSecretError, match="MEDIACRAFT_OPERATOR_TOKEN"):
+        GatewaySettings(environment="production", cookie_keys=REAL, identity_api_token=REAL, operator_token=value)
+    assert GatewaySettings(http_host="0.0.0.0", cookie_keys=REAL, identity_api_token=REAL, operator_token=REAL).console_on
 
 
 def test_development_on_loopback_keeps_the_defaults() -> None:

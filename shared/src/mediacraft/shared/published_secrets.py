@@ -32,6 +32,7 @@ PUBLISHED_SECRETS: frozenset[str] = frozenset(
         # deploy/k8s/secret.example.yaml: placeholders (any value holding REPLACE_ME is refused too)
         "REPLACE_ME_WITH_A_RANDOM_KEY_OF_AT_LEAST_32_BYTES",
         "REPLACE_ME_WITH_A_RANDOM_TOKEN",
+        "REPLACE_ME_WITH_A_RANDOM_OPERATOR_TOKEN",
         # deploy/k8s/overlays/local/secret.yaml before the overlay generated its Secret: still
         # public in the repository's history
         "local-development-cookie-key-not-a-secret-0123456789",

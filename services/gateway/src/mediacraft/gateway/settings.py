@@ -228,3 +228,5 @@ class GatewaySettings(BaseServiceSettings):
         or in development while listening beyond loopback."""
         self.require_secret("cookie_keys", *self.cookie_key_list, http_host=self.http_host)
         self.require_secret("identity_api_token", self.identity_api_token, http_host=self.http_host)
+        if self.operator_token is not None:
+            self.require_secret("operator_token", self.operator_token, http_host=self.http_host)

@@ -374,3 +374,25 @@ async def test_a_script_whose_task_expired_before_anyone_looked_is_still_kept(gw
         view = await status_of(c, project["id"])
         assert view["status"] == "draft" and view["taskStatus"] == "expired"
         assert [s["narration"] for s in view["scriptData"]["scenes"]] == [s.narration for s in script.scenes]
+
+
+async def test_the_status_speaks_the_callers_language(gw: Gateway) -> None:
+    async with gw.client() as c:
+        project = await new_project(c)
+        task_id = (await start(c, project["id"]))["scriptTaskId"]
+        zh = {"Accept-Language": "zh-CN,zh;q=0.9"}
+        waiting = data(await c.get(f"{BASE}/projects/{project['id']}/status", headers=zh))
+        in_english = data(await c.get(f"{BASE}/projects/{project['id']}/status"))
+        # the scheduler's own words for a queued task, from the one table in the caller's language
+        assert in_english["progressMessage"] and waiting["progressMessage"] != in_english["progressMessage"]
+        assert all("\u4e00" <= ch <= "\u9fff" for ch in waiting["progressMessage"])
+        await dispatch(gw, task_id)
+        await gw.store.update_progress(task_id, attempt=1, progress=40, message="writing scene 2 of 3")
+        running = data(await c.get(f"{BASE}/projects/{project['id']}/status", headers=zh))
+        assert running["progressMessage"] == "正在写第 2 个场景（共 3 个）"
+        assert running["sceneProgress"] == {"current": 2, "total": 3}
+        english = data(await c.get(f"{BASE}/projects/{project['id']}/status?lang=en", headers=zh))
+        assert english["progressMessage"] == "writing scene 2 of 3"  # ?lang= (the page's choice) wins
+        await complete(gw, task_id, 30)
+        listed = data(await c.get(f"{BASE}/projects", headers=zh))["projects"]
+        assert [p["progressMessage"] for p in listed if p["id"] == project["id"]] == ["脚本已完成"]

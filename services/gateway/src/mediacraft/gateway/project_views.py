@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from mediacraft.gateway.views import localize_view, task_view
+from mediacraft.shared.error_texts import Lang, text
 from mediacraft.shared.projects import Project, ProjectStatus, project_status
 from mediacraft.shared.scripts import Script
 from mediacraft.shared.tasks import Task, TaskStatus
@@ -23,20 +25,23 @@ class ProjectState:
 # The script processor's progress sentence (worker_generate/scripts/base.py writing_scene).
 _WRITING_SCENE = re.compile(r"^writing scene (\d+) of (\d+)$")
 
-# The progress sentence when the task has none of its own (English until the texts are translated).
+# The progress sentence (a code of the one text table) when the task has none of its own.
 _DEFAULT_MESSAGE = {
-    TaskStatus.QUEUED: "waiting to start",
-    TaskStatus.PROCESSING: "preparing",
-    TaskStatus.RETRYING: "waiting to try again",
-    TaskStatus.CANCELLING: "cancelling",
-    TaskStatus.COMPLETED: "script ready",
-    TaskStatus.FAILED: "script generation failed",
-    TaskStatus.CANCELLED: "script generation was cancelled",
-    TaskStatus.EXPIRED: "script ready",
+    TaskStatus.QUEUED: "script_waiting",
+    TaskStatus.PROCESSING: "script_preparing",
+    TaskStatus.RETRYING: "script_retry_waiting",
+    TaskStatus.CANCELLING: "script_cancelling",
+    TaskStatus.COMPLETED: "script_ready",
+    TaskStatus.FAILED: "script_failed",
+    TaskStatus.CANCELLED: "script_cancelled",
+    TaskStatus.EXPIRED: "script_ready",
 }
+# The script processor's own sentences (worker_generate/scripts), by the code that translates them.
+_PROCESSOR_SENTENCES = {"preparing": "script_preparing", "waiting for the language model": "script_waiting_for_model",
+                        "script ready": "script_ready"}  # fmt: skip
 
 
-def project_view(state: ProjectState) -> dict[str, Any]:
+def project_view(state: ProjectState, lang: Lang = "en") -> dict[str, Any]:
     """The project as GET .../{projectId} answers it: the brief, its status and its script."""
     project, task = state.project, state.task
     status = project_status(task.status if task is not None else None)
@@ -50,13 +55,13 @@ def project_view(state: ProjectState) -> dict[str, Any]:
         "createdAt": _time(project.created_at),
         "updatedAt": _time(project.updated_at),
     }
-    view.update(status_view(state))
+    view.update(status_view(state, lang))
     view["status"] = status.value
     return view
 
 
-def status_view(state: ProjectState) -> dict[str, Any]:
-    """The fields the creation tool polls (GET .../{projectId}/status)."""
+def status_view(state: ProjectState, lang: Lang = "en") -> dict[str, Any]:
+    """The fields the creation tool polls (GET .../{projectId}/status); sentences in `lang`."""
     project, task = state.project, state.task
     status = project_status(task.status if task is not None else None)
     view: dict[str, Any] = {
@@ -83,7 +88,7 @@ def status_view(state: ProjectState) -> dict[str, Any]:
         view["sceneProgress"] = {"current": int(writing.group(1)), "total": int(writing.group(2))}
     view.update(
         progress=100.0 if task.status is TaskStatus.COMPLETED else round(task.progress, 1),
-        progressMessage=_message(task.status, task.message, task.error_message),
+        progressMessage=_message(task, lang),
         taskStatus=task.status.value,
         retryCount=task.retry_count,
         maxRetries=task.max_retries,
@@ -121,12 +126,20 @@ def script_view(script: Script | None) -> dict[str, Any] | None:
     }
 
 
-def _message(status: TaskStatus, message: str | None, error_message: str | None) -> str:
+def _message(task: Task, lang: Lang) -> str:
+    """The plain sentence for where the script task stands, in `lang`."""
+    status = task.status
     if status is TaskStatus.FAILED:
-        return error_message or _DEFAULT_MESSAGE[status]
-    if status in (TaskStatus.COMPLETED, TaskStatus.EXPIRED, TaskStatus.CANCELLED):
-        return _DEFAULT_MESSAGE[status]
-    return message or _DEFAULT_MESSAGE[status]
+        if task.error_message:
+            return str(localize_view(task_view(task), lang).get("error_message") or task.error_message)
+        return text(_DEFAULT_MESSAGE[status], lang)
+    if status in (TaskStatus.COMPLETED, TaskStatus.EXPIRED, TaskStatus.CANCELLED) or not task.message:
+        return text(_DEFAULT_MESSAGE[status], lang)
+    if writing := _WRITING_SCENE.match(task.message):
+        return text("script_writing_scene", lang, current=writing.group(1), total=writing.group(2))
+    if code := _PROCESSOR_SENTENCES.get(task.message):
+        return text(code, lang)
+    return str(localize_view(task_view(task), lang).get("message") or task.message)  # the scheduler's words
 
 
 def _time(value: datetime | None) -> str | None:

@@ -12,6 +12,7 @@ from starlette.responses import Response
 from mediacraft.gateway import projects
 from mediacraft.gateway.http import ctx_of, reply, user_of
 from mediacraft.gateway.project_views import project_view, status_view
+from mediacraft.shared.error_texts import Lang, pick_lang
 from mediacraft.shared.scripts import MAX_TARGET_SECONDS, MIN_TARGET_SECONDS
 
 router = APIRouter(prefix="/api/video-creation", tags=["video-creation"])
@@ -35,15 +36,9 @@ class CreateProjectBody(BaseModel):
     style: str = Field("informative", min_length=1, max_length=60, description="the tone of the script")
 
 
-def request_language(request: Request) -> str:
-    """`zh` when the caller prefers Chinese (Accept-Language), else `en`."""
-    for part in request.headers.get("accept-language", "").split(","):
-        tag = part.split(";")[0].strip().lower()
-        if tag.startswith("zh"):
-            return "zh"
-        if tag.startswith("en"):
-            return "en"
-    return "en"
+def answer_lang(request: Request) -> Lang:
+    """The language of the sentences in the answer: `?lang=`, else Accept-Language, else English."""
+    return pick_lang(request.query_params.get("lang"), request.headers.get("accept-language"))
 
 
 @router.post("/projects", status_code=201, summary="Create a video-creation project")
@@ -52,11 +47,11 @@ async def create(request: Request, body: CreateProjectBody) -> Response:
         title=body.title,
         topic=body.topic,
         target_seconds=body.targetSeconds,
-        language=body.language or request_language(request),
+        language=body.language or answer_lang(request),
         style=body.style,
     )
     state = await projects.create_project(ctx_of(request), user_of(request), brief)
-    return reply(request, project_view(state), status=201)
+    return reply(request, project_view(state, answer_lang(request)), status=201)
 
 
 @router.get("/projects", summary="The caller's projects, newest first")
@@ -66,20 +61,22 @@ async def list_all(
     limit: int = Query(default=20, ge=1, le=MAX_PAGE),
 ) -> Response:
     states, next_cursor = await projects.list_projects(ctx_of(request), user_of(request), cursor=cursor, limit=limit)
-    return reply(request, {"projects": [project_view(s) for s in states], "nextCursor": next_cursor})
+    return reply(
+        request, {"projects": [project_view(s, answer_lang(request)) for s in states], "nextCursor": next_cursor}
+    )
 
 
 @router.get("/unfinished", summary="Projects whose script is being written, or finished and not yet announced")
 async def unfinished(request: Request) -> Response:
     states = await projects.unfinished(ctx_of(request), user_of(request))
-    return reply(request, {"projects": [project_view(s) for s in states]})
+    return reply(request, {"projects": [project_view(s, answer_lang(request)) for s in states]})
 
 
 @router.get("/projects/{projectId}", summary="One project, with its status and script")
 async def get_one(request: Request, projectId: str) -> Response:
     project_id = projects.checked_project_id(projectId)
     state = await projects.project_state(ctx_of(request), user_of(request), project_id)
-    return reply(request, project_view(state))
+    return reply(request, project_view(state, answer_lang(request)))
 
 
 @router.post(
@@ -90,18 +87,18 @@ async def get_one(request: Request, projectId: str) -> Response:
 async def start_script(request: Request, projectId: str) -> Response:
     project_id = projects.checked_project_id(projectId)
     state = await projects.start_script(ctx_of(request), user_of(request), project_id)
-    return reply(request, status_view(state), status=202)
+    return reply(request, status_view(state, answer_lang(request)), status=202)
 
 
 @router.get("/projects/{projectId}/status", summary="Script generation status, progress, message, retries, script")
 async def status(request: Request, projectId: str) -> Response:
     project_id = projects.checked_project_id(projectId)
     state = await projects.project_state(ctx_of(request), user_of(request), project_id)
-    return reply(request, status_view(state))
+    return reply(request, status_view(state, answer_lang(request)))
 
 
 @router.post("/projects/{projectId}/notified", summary="Mark the project's finished generation as announced")
 async def notified(request: Request, projectId: str) -> Response:
     project_id = projects.checked_project_id(projectId)
     state = await projects.mark_notified(ctx_of(request), user_of(request), project_id)
-    return reply(request, status_view(state))
+    return reply(request, status_view(state, answer_lang(request)))

@@ -162,3 +162,32 @@ async def test_a_takeover_leaves_a_fresh_request_to_its_command(rig: SchedulerRi
     task = await rig.task(task_id)
     assert (task.status, task.control is not None) == (PROCESSING, True)
     assert rig.stop_signals() == []
+
+
+async def test_a_cancelling_attempts_worker_that_still_reports_is_told_again_to_stop(rig: SchedulerRig) -> None:
+    task_id = await rig.submit("alice")
+    await rig.started(task_id)
+    await rig.cancel(task_id)  # its stop signal is sent while the worker is away, and lost
+    assert rig.stop_signals() == [(task_id, 1)]
+
+    await rig.heartbeat(task_id)  # within a few seconds: the signal may still be on its way
+    assert rig.stop_signals() == [(task_id, 1)]
+    await rig.clock.advance(6)
+    await rig.heartbeat(task_id)  # the worker is back and still working: tell it again
+    await rig.progress(task_id, 50)  # ... but not on every piece of news
+    assert rig.stop_signals() == [(task_id, 1), (task_id, 1)]
+    await rig.clock.advance(6)
+    await rig.progress(task_id, 60)
+    assert rig.stop_signals() == [(task_id, 1), (task_id, 1), (task_id, 1)]
+
+    await rig.worker_cancelled(task_id)
+    assert await rig.status(task_id) == CANCELLED
+
+
+async def test_a_running_attempt_that_nobody_cancelled_gets_no_stop_signal(rig: SchedulerRig) -> None:
+    task_id = await rig.submit("alice")
+    await rig.started(task_id)
+    for _ in range(3):
+        await rig.clock.advance(6)
+        await rig.heartbeat(task_id)
+    assert rig.stop_signals() == []

@@ -107,13 +107,15 @@ async def on_job_started(event: JobStarted, ctx: Context) -> None:
     run = await lifecycle.running_attempt(ctx, event.task_id, event.attempt)
     if run is not None:
         await lifecycle.keep_alive(ctx, run)
+        await lifecycle.repeat_stop(ctx, run)
 
 
 async def on_job_heartbeat(event: JobHeartbeat, ctx: Context) -> None:
-    """The worker is alive."""
+    """The worker is alive (and, if the attempt is cancelling, is told again to stop)."""
     run = await lifecycle.running_attempt(ctx, event.task_id, event.attempt)
     if run is not None:
         await lifecycle.keep_alive(ctx, run)
+        await lifecycle.repeat_stop(ctx, run)
 
 
 async def on_job_progress(event: JobProgress, ctx: Context) -> None:
@@ -130,6 +132,7 @@ async def on_job_progress(event: JobProgress, ctx: Context) -> None:
             message=event.message,
             subtasks=event.subtasks,
         )
+        await lifecycle.repeat_stop(ctx, run)
 
 
 async def on_job_succeeded(event: JobSucceeded, ctx: Context) -> None:

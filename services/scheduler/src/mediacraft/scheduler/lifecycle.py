@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from mediacraft.scheduler.fairness import WaitingTask
@@ -626,9 +626,26 @@ async def stop_worker(ctx: Context, task_id: str, attempt: int) -> None:
         log.error("scheduler.cancel_not_sent", task_id=task_id, attempt=attempt, error=str(exc))
 
 
+# A cancelling attempt's worker that still reports on it did not get (or has not acted on) its stop
+# signal: it may have been reconnecting when the signal was sent, and a signal is not kept for a
+# worker that is away. Its news is answered with the signal again, at most this often.
+STOP_REPEAT = timedelta(seconds=5)
+
+
+async def repeat_stop(ctx: Context, run: RunningTask) -> None:
+    """News from the worker of a cancelling attempt: send the stop signal again (throttled)."""
+    now = ctx.clock.now()
+    if not run.cancelling or (run.stop_sent_at is not None and now - run.stop_sent_at < STOP_REPEAT):
+        return
+    log.info("scheduler.stop_repeated", task_id=run.task_id, attempt=run.attempt)
+    run.stop_sent_at = now
+    await stop_worker(ctx, run.task_id, run.attempt)
+
+
 async def request_cancel(ctx: Context, run: RunningTask) -> Task | None:
     """A person cancelled a running task: mark it cancelling and signal its worker."""
     if run.cancelling:
+        run.stop_sent_at = ctx.clock.now()
         await stop_worker(ctx, run.task_id, run.attempt)  # asked again: repeat the signal
         return None
     task = await _write_running(ctx, run, lambda r: (transitions.REQUEST_CANCEL, _CANCELLING))
@@ -637,6 +654,7 @@ async def request_cancel(ctx: Context, run: RunningTask) -> Task | None:
     run.version, run.cancelling = task.version, task.status == CANCELLING
     run.cancel_requested = False
     ctx.publisher.status_changed(task, PROCESSING, causation_id=ctx.causation_id)
+    run.stop_sent_at = ctx.clock.now()
     await stop_worker(ctx, run.task_id, run.attempt)
     return task
 

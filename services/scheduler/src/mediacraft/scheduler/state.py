@@ -46,6 +46,7 @@ class RunningTask:
     # a cancel, whatever the worker reports, as the compare-and-set on `version` cannot tell
     cancel_requested: bool = False
     trace_context: str | None = None  # the task's trace, for what the scheduler does on time alone
+    stop_sent_at: datetime | None = None  # the last stop signal sent to its worker (cancelling)
 
 
 @dataclass

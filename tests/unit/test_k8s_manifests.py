@@ -711,7 +711,8 @@ def test_the_example_secret_holds_only_placeholders_for_every_key_the_workloads_
     values = secret["stringData"]
     real = [k for k, v in values.items() if "REPLACE_ME" not in v.upper().replace("-", "_")]
     assert not real, f"values that look like real secrets in the example: {real}"
-    required, optional = set(), set()
+    required: set[str] = set()
+    optional: set[str] = set()
     for workload in Manifests(raw_base()).workloads.values():
         for c in containers(workload):
             for var in c.get("env", []):

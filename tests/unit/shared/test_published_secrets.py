@@ -184,7 +184,9 @@ def test_a_published_operator_token_is_refused_where_the_console_could_be_reache
         GatewaySettings(http_host="0.0.0.0", cookie_keys=REAL, identity_api_token=REAL, operator_token=value)
     with pytest.raises(PublishedSecretError, match="MEDIACRAFT_OPERATOR_TOKEN"):
         GatewaySettings(environment="production", cookie_keys=REAL, identity_api_token=REAL, operator_token=value)
-    assert GatewaySettings(http_host="0.0.0.0", cookie_keys=REAL, identity_api_token=REAL, operator_token=REAL).console_on
+    assert GatewaySettings(
+        http_host="0.0.0.0", cookie_keys=REAL, identity_api_token=REAL, operator_token=REAL
+    ).console_on
 
 
 def test_development_on_loopback_keeps_the_defaults() -> None:

@@ -337,6 +337,7 @@ def test_a_quota_changed_in_the_console_is_obeyed_by_the_next_dispatch(
         assert status_of(visitor, held) == "queued"
 
         console.get_by_role("tab", name="Quotas").click()
+        expect(console.locator("#quotas")).to_have_attribute("data-loaded", "true")
         console.get_by_label("generate").fill("1")
         console.get_by_role("button", name="Save quotas").click()
         expect(console.locator("#quota-notice")).to_have_text(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -61,11 +62,15 @@ async def test_a_full_scratch_disk_is_retried_with_a_plain_message_and_completes
     try:
         await harness.start_scheduler()
         await runtime.start()
-        task_id = await harness.add_task("alice", publish=False)
-        queued = await harness.task(task_id)
+        # the input is stored before the task is queued, as the gateway does: a scheduler taking
+        # over may dispatch any queued task it finds in the store at once
+        task_id = uuid.uuid4().hex
         source = tmp_path / "clip.mp4"
         source.write_bytes(b"clip" * 4096)
-        await objects.put_file(queued.inputs[0].key, source)
+        await objects.put_file(f"uploads/alice/{task_id}/in.mp4", source)
+        await harness.add_task("alice", publish=False, task_id=task_id)
+        queued = await harness.task(task_id)
+        assert queued.inputs[0].key == f"uploads/alice/{task_id}/in.mp4"
         await harness.send(
             SubmitTask(task_id=task_id, user_id="alice", task_type=queued.task_type, version=queued.version), task_id
         )

@@ -408,6 +408,7 @@ class SchedulerService:
         await self._guarded(self._rebuild)
         self._takeover_pending = False
         self.takeovers += 1
+        self.refresh_metrics()  # `active` and the figures from now, not from the next tick
 
     async def _rebuild(self) -> None:
         await apply_stored_quotas(self.ctx)  # an operator's quotas hold from this replica's first dispatch

@@ -320,11 +320,16 @@ for (const pool of POOLS) {
 
 function fill(id, value) { $(id).value = value === null || value === undefined ? '' : String(value); }
 
+// Set while the operator edits the form, cleared when it is saved: a load never overwrites an edit.
+let quotasEdited = false;
+$('quota-form').addEventListener('input', () => { quotasEdited = true; });
+
 async function loadQuotas(formToo = true) {
+  if (formToo && !quotasEdited) $('quotas').dataset.loaded = 'false';
   let data;
   try { data = await api('GET', '/quotas'); } catch (err) { showError(err); return; }
   $('quota-in-effect').textContent = data.in_effect ? JSON.stringify(data.in_effect, null, 2) : 'not reported yet';
-  if (!formToo) return; // a refresh never overwrites what the operator is typing
+  if (!formToo || quotasEdited) return; // a refresh never overwrites what the operator is typing
   const o = data.overrides;
   fill('quota-per-user', o.per_user);
   fill('quota-total', o.total);
@@ -347,6 +352,7 @@ $('quota-form').addEventListener('submit', async (ev) => {
   }
   try {
     const r = await api('PUT', '/quotas', body);
+    quotasEdited = false;
     $('quota-notice').textContent = r.notice || 'Saved: the scheduler applies them from its next dispatch';
     await loadQuotas();
   } catch (err) {

@@ -324,10 +324,13 @@ function refreshChrome() {
  * Take a task's public view; an older version than the one shown is ignored, and progress never
  * moves backwards within one status (events from different paths may arrive out of order).
  */
-export function upsert(view, { live = false } = {}) {
+export function upsert(view, { live = false, unhide = false } = {}) {
   if (!view || !view.task_id) return;
   const old = tasks.get(view.task_id);
   if (old && view.version < old.version) return;
+  // Hiding does not change a task's version: an answer that was on its way before a hide (a list,
+  // the away check) must not show the task again; only showing it again does.
+  if (old && old.hidden && !view.hidden && view.version === old.version && !unhide) view = { ...view, hidden: true };
   if (old && old.status === view.status && (old.progress || 0) > (view.progress || 0)) {
     view = { ...view, progress: old.progress };
   }
@@ -506,7 +509,7 @@ export async function showAgain(ids) {
     }
     for (const id of ids) {
       const view = tasks.get(id);
-      if (view) upsert({ ...view, hidden: false });
+      if (view) upsert({ ...view, hidden: false }, { unhide: true });
     }
     toast(t("toast.shown_again", { n: ids.length }));
     await reloadList(); // their current state (one may have expired meanwhile)

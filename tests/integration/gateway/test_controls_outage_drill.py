@@ -77,14 +77,6 @@ async def harness(tmp_path: Path, drill_vhost_url: str) -> AsyncIterator[Harness
 
 
 @pytest.fixture
-def processes() -> Any:
-    started: list[Process] = []
-    yield started
-    for process in started:
-        process.stop()
-
-
-@pytest.fixture
 async def gateway_url(tmp_path: Path, harness: Harness, drill_vhost_url: str) -> AsyncIterator[str]:
     """The gateway app on its own RabbitBus connection and the harness's store, served over HTTP."""
     clock = SystemClock()

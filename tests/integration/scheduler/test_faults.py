@@ -50,14 +50,6 @@ async def drill_harness(tmp_path: Path, drill_vhost_url: str) -> AsyncIterator[H
     await h.close()
 
 
-@pytest.fixture
-def processes() -> Any:
-    started: list[Process] = []
-    yield started
-    for process in started:
-        process.stop()
-
-
 def scheduler_env(harness: Harness, url: str) -> dict[str, str]:
     return settings_env(harness.settings, bus_url=url, store_url=f"sqlite:///{harness.store.path}")
 

@@ -154,7 +154,7 @@ async def test_a_request_about_a_task_joins_its_trace_until_it_ends(spans: InMem
         with following("POST"):
             follow(TRACEPARENT, "gateway task request", tracer=TRACER)
             follow(TRACEPARENT, "a second time", tracer=TRACER)  # one per request
-            await asyncio.sleep(0)
+            await asyncio.sleep(0)  # a suspension point: the task's trace must survive it
             assert current_trace_id() == TRACE_ID
         assert current_trace_id() == format_trace_id(request.get_span_context().trace_id)
         with following("GET"):  # a read (status polls) runs in the task's trace, with no span there

@@ -389,15 +389,8 @@ class SqliteStore(SqliteProjects, SqliteVideos):
         """Newest first by (created_at, task_id), keyset-paginated."""
         limit = check_limit(limit)
         where, params = self._user_filter(user_id, include_hidden=include_hidden)
-        if statuses is not None:
-            values = status_values(statuses)
-            if not values:
-                return Page(items=[])
-            where.append(f"status IN ({_marks(values)})")
-            params += values
-        if task_type is not None:
-            where.append("task_type = ?")
-            params.append(TaskType(task_type).value)
+        if not _status_and_type(where, params, statuses, task_type):
+            return Page(items=[])
         if notified is not None:
             where.append("notified = ?")
             params.append(int(notified))
@@ -467,15 +460,8 @@ class SqliteStore(SqliteProjects, SqliteVideos):
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)
-        if statuses is not None:
-            values = status_values(statuses)
-            if not values:
-                return Page(items=[])
-            where.append(f"status IN ({_marks(values)})")
-            params += values
-        if task_type is not None:
-            where.append("task_type = ?")
-            params.append(TaskType(task_type).value)
+        if not _status_and_type(where, params, statuses, task_type):
+            return Page(items=[])
         if error_code is not None:
             where.append("json_extract(doc, '$.error.code') = ?")
             params.append(error_code)
@@ -665,6 +651,22 @@ def _split(script: str) -> list[str]:
             statements.append(current.strip())
             current = ""
     return statements
+
+
+def _status_and_type(
+    where: list[str], params: list[Any], statuses: Collection[TaskStatus] | None, task_type: TaskType | None
+) -> bool:
+    """Add the status and type filters of a task listing; False when no status can match."""
+    if statuses is not None:
+        values = status_values(statuses)
+        if not values:
+            return False
+        where.append(f"status IN ({_marks(values)})")
+        params += values
+    if task_type is not None:
+        where.append("task_type = ?")
+        params.append(TaskType(task_type).value)
+    return True
 
 
 def _marks(values: Sequence[Any]) -> str:

@@ -73,6 +73,17 @@ def screens(browser: Any, url: str, clips: dict[str, Path], out: Path, size: str
         page.locator("#hidden-tasks summary").click()
         page.wait_for_selector("#hidden-list li")
         shoot(page, out, f"{prefix}-06-cleared-with-undo")
+
+        page.locator("#tab-create").click()
+        page.locator("#create-title").fill("Green tea" if lang == "en" else "绿茶")
+        brief = "From the garden to the cup" if lang == "en" else "从茶园到茶杯"
+        page.locator("#create-topic").fill(brief)
+        page.locator("#create-seconds").fill("30")
+        page.locator("#create-submit").click()
+        page.wait_for_selector("#create-projects li.project .scene.pending")
+        shoot(page, out, f"{prefix}-07-create-writing")
+        page.wait_for_selector("#create-projects li.project[data-status=draft]")
+        shoot(page, out, f"{prefix}-08-create-script")
     finally:
         ctx.close()
 

@@ -102,6 +102,11 @@ def test_the_local_writer_says_it_used_no_model_and_reports_each_scene() -> None
 def test_the_local_writer_writes_chinese_for_a_chinese_brief() -> None:
     script = LocalScriptProvider(scene_seconds=0).write(ScriptRequest(params=params(language="zh", title="绿茶")))
     assert script.language == "zh" and "绿茶" in script.scenes[0].narration and "语言模型" in (script.note or "")
+    # every word of it Chinese: the default style too (a person's own style word stays as written)
+    assert all("informative" not in scene.shot for scene in script.scenes)
+    assert "科普" in script.scenes[0].shot
+    own = LocalScriptProvider(scene_seconds=0).write(ScriptRequest(params=params(language="zh", style="幽默")))
+    assert "幽默" in own.scenes[0].shot
 
 
 def test_the_local_writer_stops_on_cancel() -> None:

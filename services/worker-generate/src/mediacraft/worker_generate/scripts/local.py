@@ -37,6 +37,10 @@ _TEXT = {
 }
 
 
+# The default style, as a Chinese script names it (a person's own style word is kept as written).
+_STYLE_WORDS = {"zh": {"informative": "科普"}}
+
+
 class LocalScriptProvider:
     """Writes scripts offline; see the module docstring."""
 
@@ -49,17 +53,16 @@ class LocalScriptProvider:
         """A script of `scene_count(target)` scenes from the brief."""
         params = request.params
         texts = _TEXT[params.language]
+        style = _STYLE_WORDS.get(params.language, {}).get(params.style, params.style)
         total = scene_count(params.target_seconds)
         points = _points(params.topic, total - 2)
         lines: list[tuple[str, str]] = [
             (texts["open"].format(title=params.title, seconds=params.target_seconds, point=points[0]),
-             texts["shot_open"].format(title=params.title, style=params.style)),
+             texts["shot_open"].format(title=params.title, style=style)),
         ]  # fmt: skip
         for n, point in enumerate(points, start=1):
-            lines.append(
-                (texts["body"].format(n=n, point=point), texts["shot_body"].format(style=params.style, point=point))
-            )
-        closing = texts["shot_close"].format(title=params.title, style=params.style)
+            lines.append((texts["body"].format(n=n, point=point), texts["shot_body"].format(style=style, point=point)))
+        closing = texts["shot_close"].format(title=params.title, style=style)
         lines.append((texts["close"].format(title=params.title), closing))
         # a scene lasts about as long as its narration takes to say, with the opening and closing short
         durations = fit_durations([max(4.0, len(narration)) for narration, _ in lines], params.target_seconds)
